@@ -1,0 +1,87 @@
+// swift-tools-version:6.1
+// Fulcrum: a disaggregated prediction service cluster. See docs/architecture.md.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let grpcCore = Target.Dependency.product(name: "GRPCCore", package: "grpc-swift-2")
+let grpcHTTP2 = Target.Dependency.product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport")
+let grpcProtobuf = Target.Dependency.product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")
+let swiftProtobuf = Target.Dependency.product(name: "SwiftProtobuf", package: "swift-protobuf")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+
+let package = Package(
+    name: "fulcrum",
+    products: [
+        .executable(name: "fulcrum", targets: ["fulcrum"]),
+        .executable(name: "fulcrum-frontend", targets: ["fulcrum-frontend"]),
+        .executable(name: "fulcrum-worker", targets: ["fulcrum-worker"]),
+        .executable(name: "fulcrum-balancer", targets: ["fulcrum-balancer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/grpc/grpc-swift-2", exact: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", exact: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", exact: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+    ],
+    targets: [
+        // System libraries.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        // Generated code (scripts/generate-protos; never edited by hand).
+        .target(name: "ONNXFormat", dependencies: [swiftProtobuf], swiftSettings: swiftSettings),
+        .target(
+            name: "FulcrumProtocol",
+            dependencies: [swiftProtobuf, grpcCore, grpcProtobuf],
+            swiftSettings: swiftSettings
+        ),
+
+        // Compute: no networking below this line.
+        .target(name: "FulcrumKernels", dependencies: ["CBLAS"], swiftSettings: swiftSettings),
+        .target(
+            name: "FulcrumRuntime",
+            dependencies: ["FulcrumKernels", "ONNXFormat", swiftProtobuf],
+            swiftSettings: swiftSettings
+        ),
+
+        // Services.
+        .target(
+            name: "FulcrumService",
+            dependencies: ["FulcrumProtocol", "FulcrumRuntime", grpcCore, grpcHTTP2, grpcProtobuf, logging, lifecycle],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "FulcrumWorker", dependencies: ["FulcrumService", "FulcrumRuntime"], swiftSettings: swiftSettings),
+        .target(name: "FulcrumFrontend", dependencies: ["FulcrumService"], swiftSettings: swiftSettings),
+        .target(name: "FulcrumBalancer", dependencies: ["FulcrumService"], swiftSettings: swiftSettings),
+
+        // Thin executables.
+        .executableTarget(name: "fulcrum-worker", dependencies: ["FulcrumWorker", argumentParser], swiftSettings: swiftSettings),
+        .executableTarget(name: "fulcrum-frontend", dependencies: ["FulcrumFrontend", argumentParser], swiftSettings: swiftSettings),
+        .executableTarget(name: "fulcrum-balancer", dependencies: ["FulcrumBalancer", argumentParser], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "fulcrum",
+            dependencies: ["FulcrumService", "FulcrumRuntime", argumentParser],
+            swiftSettings: swiftSettings
+        ),
+
+        // Tests.
+        .testTarget(name: "FulcrumKernelsTests", dependencies: ["FulcrumKernels"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FulcrumRuntimeTests",
+            dependencies: ["FulcrumRuntime", "ONNXFormat", swiftProtobuf],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "FulcrumServiceTests", dependencies: ["FulcrumService"], swiftSettings: swiftSettings),
+        .testTarget(name: "FulcrumFrontendTests", dependencies: ["FulcrumFrontend"], swiftSettings: swiftSettings),
+        .testTarget(name: "FulcrumBalancerTests", dependencies: ["FulcrumBalancer"], swiftSettings: swiftSettings),
+    ]
+)
