@@ -61,6 +61,7 @@ let package = Package(
         .target(name: "FulcrumWorker", dependencies: ["FulcrumService", "FulcrumRuntime"], swiftSettings: swiftSettings),
         .target(name: "FulcrumFrontend", dependencies: ["FulcrumService"], swiftSettings: swiftSettings),
         .target(name: "FulcrumBalancer", dependencies: ["FulcrumService"], swiftSettings: swiftSettings),
+        .target(name: "FulcrumOperator", dependencies: ["FulcrumService"], swiftSettings: swiftSettings),
 
         // Thin executables.
         .executableTarget(name: "fulcrum-worker", dependencies: ["FulcrumWorker", argumentParser], swiftSettings: swiftSettings),
@@ -68,7 +69,7 @@ let package = Package(
         .executableTarget(name: "fulcrum-balancer", dependencies: ["FulcrumBalancer", argumentParser], swiftSettings: swiftSettings),
         .executableTarget(
             name: "fulcrum",
-            dependencies: ["FulcrumService", "FulcrumRuntime", argumentParser],
+            dependencies: ["FulcrumOperator", "FulcrumService", argumentParser],
             swiftSettings: swiftSettings
         ),
 
@@ -83,5 +84,6 @@ let package = Package(
         .testTarget(name: "FulcrumServiceTests", dependencies: ["FulcrumService"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumFrontendTests", dependencies: ["FulcrumFrontend"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumBalancerTests", dependencies: ["FulcrumBalancer"], swiftSettings: swiftSettings),
+        .testTarget(name: "FulcrumOperatorTests", dependencies: ["FulcrumOperator"], swiftSettings: swiftSettings),
     ]
 )

@@ -1,0 +1,33 @@
+import FulcrumService
+
+/// Everything a frontend needs to start, read once from flags by `fulcrum-frontend`.
+public struct FrontendConfiguration: Sendable {
+    /// Where the public gRPC inference service listens.
+    public var grpc: HostPort
+    /// The balancer whose pool snapshots route requests.
+    public var balancer: HostPort
+    /// The largest request or response message accepted (larger requests get RESOURCE_EXHAUSTED).
+    public var maxMessageBytes: Int
+    /// An id for logs and the balancer's status.
+    public var id: String
+    /// If set, the bound addresses are written here as JSON once listening.
+    public var addressFile: String?
+    /// Stop when the parent process goes away.
+    public var exitWithParent: Bool
+
+    public init(
+        grpc: HostPort = HostPort(host: "127.0.0.1", port: 8001),
+        balancer: HostPort = HostPort(host: "127.0.0.1", port: 7000),
+        maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes,
+        id: String = "",
+        addressFile: String? = nil,
+        exitWithParent: Bool = false
+    ) {
+        self.grpc = grpc
+        self.balancer = balancer
+        self.maxMessageBytes = maxMessageBytes
+        self.id = id
+        self.addressFile = addressFile
+        self.exitWithParent = exitWithParent
+    }
+}

@@ -1,0 +1,243 @@
+import Dispatch
+import FulcrumProtocol
+import FulcrumService
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+
+/// The public `inference.GRPCInferenceService`: validates each request against the model's
+/// metadata, routes it to a worker that hosts the model (power-of-two-choices), forwards it with
+/// the remaining deadline, retries once on another worker when the call failed before execution,
+/// and adds the timing breakdown to the response. Metadata, configuration, statistics and the
+/// repository index are answered from the pool.
+struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServiceProtocol {
+    let view: PoolView
+    let clients: WorkerClients
+    let signatures: SignatureCache
+    let logger: Logger
+    private let router = Router()
+
+    init(view: PoolView, clients: WorkerClients, logger: Logger) {
+        self.view = view
+        self.clients = clients
+        self.signatures = SignatureCache()
+        self.logger = logger
+    }
+
+    // MARK: Health and metadata
+
+    func serverLive(request: Inference_ServerLiveRequest, context: ServerContext) async throws -> Inference_ServerLiveResponse {
+        var response = Inference_ServerLiveResponse()
+        response.live = true
+        return response
+    }
+
+    func serverReady(request: Inference_ServerReadyRequest, context: ServerContext) async throws -> Inference_ServerReadyResponse {
+        var response = Inference_ServerReadyResponse()
+        response.ready = view.isReady
+        return response
+    }
+
+    func modelReady(request: Inference_ModelReadyRequest, context: ServerContext) async throws -> Inference_ModelReadyResponse {
+        var response = Inference_ModelReadyResponse()
+        response.ready = (try? replicas(request.name, version: request.version)) != nil
+        return response
+    }
+
+    func serverMetadata(request: Inference_ServerMetadataRequest, context: ServerContext) async throws -> Inference_ServerMetadataResponse {
+        ServerInfo.metadata
+    }
+
+    func modelMetadata(request: Inference_ModelMetadataRequest, context: ServerContext) async throws -> Inference_ModelMetadataResponse {
+        let (placement, chosen) = try replicas(request.name, version: request.version)
+        let entry = try await signature(for: chosen)
+        return entry.signature.metadata(versions: placement.versions)
+    }
+
+    func modelConfig(request: Inference_ModelConfigRequest, context: ServerContext) async throws -> Inference_ModelConfigResponse {
+        let (_, chosen) = try replicas(request.name, version: request.version)
+        var response = Inference_ModelConfigResponse()
+        response.config = try await signature(for: chosen).config
+        return response
+    }
+
+    // MARK: Inference
+
+    func modelInfer(request: Inference_ModelInferRequest, context: ServerContext) async throws -> Inference_ModelInferResponse {
+        try await infer(request, metadata: nil)
+    }
+
+    /// ModelInfer with access to the request headers, so the client's deadline is passed on.
+    func modelInfer(
+        request: ServerRequest<Inference_ModelInferRequest>,
+        context: ServerContext
+    ) async throws -> ServerResponse<Inference_ModelInferResponse> {
+        ServerResponse(message: try await infer(request.message, metadata: Deadline.timeout(in: request.metadata)), metadata: [:])
+    }
+
+    func modelStreamInfer(
+        request: RPCAsyncSequence<Inference_ModelInferRequest, any Error>,
+        response: RPCWriter<Inference_ModelStreamInferResponse>,
+        context: ServerContext
+    ) async throws {
+        for try await message in request {
+            var reply = Inference_ModelStreamInferResponse()
+            do {
+                reply.inferResponse = try await infer(message, metadata: nil)
+            } catch let error as RPCError {
+                reply.errorMessage = error.message
+            } catch {
+                reply.errorMessage = "\(error)"
+            }
+            try await response.write(reply)
+        }
+    }
+
+    private func infer(_ request: Inference_ModelInferRequest, metadata timeout: Duration?) async throws -> Inference_ModelInferResponse {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let (_, chosen) = try replicas(request.modelName, version: request.modelVersion)
+        let entry = try await signature(for: chosen)
+        try InferRequestValidator.validate(request, against: entry.signature)
+
+        var forwarded = request
+        forwarded.modelVersion = chosen[0].version
+        var excluded = view.suspects
+        var lastError: RPCError? = nil
+        for attempt in 0..<2 {
+            // Re-read the placement on a retry: the failed worker may already be gone.
+            let candidates = attempt == 0 ? chosen : ((try? replicas(request.modelName, version: forwarded.modelVersion).1) ?? chosen)
+            var random = SystemRandomNumberGenerator()
+            let pick = router.choose(
+                from: candidates.map {
+                    Router.Candidate(workerID: $0.workerID, outstanding: clients.outstanding($0.workerID), reportedQueueDepth: $0.queueDepth)
+                },
+                excluding: excluded,
+                using: &random
+            )
+            guard let pick, let replica = candidates.first(where: { $0.workerID == pick.workerID }) else { break }
+            if attempt > 0 && excluded.contains(replica.workerID) { break }
+            var options = CallOptions.defaults
+            if let timeout {
+                let elapsed = Duration.nanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+                guard timeout > elapsed else {
+                    throw RPCError(code: .deadlineExceeded, message: "the request's deadline passed in the frontend")
+                }
+                options.timeout = timeout - elapsed
+            }
+            let sent = DispatchTime.now().uptimeNanoseconds
+            do {
+                var response = try await clients.tracking(replica.workerID) {
+                    try await clients.inference(replica.address).modelInfer(forwarded, options: options)
+                }
+                let received = DispatchTime.now().uptimeNanoseconds
+                let roundTripUs = Int64((received - sent) / 1000)
+                let workerUs = response.parameters[ResponseParameters.workerTotal]?.integerValue ?? 0
+                response.parameters[ResponseParameters.network] = .int64(max(0, roundTripUs - workerUs))
+                response.parameters[ResponseParameters.frontend] = .int64(Int64((received - started) / 1000) - roundTripUs)
+                response.parameters.removeValue(forKey: ResponseParameters.workerTotal)
+                return response
+            } catch let error as RPCError where Self.retryable(error) {
+                logger.warning("worker \(replica.workerID) failed a call (\(error.code): \(error.message)); \(attempt == 0 ? "retrying on another worker" : "giving up")")
+                view.markSuspect(replica.workerID)
+                excluded.insert(replica.workerID)
+                lastError = error
+            }
+        }
+        throw lastError ?? RPCError(code: .unavailable, message: "no worker can serve model '\(request.modelName)' now")
+    }
+
+    /// Failures that happened before the worker executed the request (or where executing again
+    /// is harmless: inference is idempotent).
+    private static func retryable(_ error: RPCError) -> Bool {
+        error.code == .unavailable
+    }
+
+    // MARK: Statistics and repository
+
+    func modelStatistics(request: Inference_ModelStatisticsRequest, context: ServerContext) async throws -> Inference_ModelStatisticsResponse {
+        if !request.name.isEmpty {
+            _ = try replicas(request.name, version: request.version)
+        }
+        var merged = StatisticsMerger()
+        for (_, address) in view.readyWorkers.sorted(by: { $0.key < $1.key }) {
+            do {
+                merged.add(try await clients.inference(address).modelStatistics(request))
+            } catch let error as RPCError where error.code == .notFound {
+                continue
+            }
+        }
+        var response = Inference_ModelStatisticsResponse()
+        response.modelStats = merged.result
+        return response
+    }
+
+    func repositoryIndex(request: Inference_RepositoryIndexRequest, context: ServerContext) async throws -> Inference_RepositoryIndexResponse {
+        let hosted = view.snapshot.workers.filter { $0.state == .ready }.flatMap(\.models)
+        var response = Inference_RepositoryIndexResponse()
+        response.models = RepositoryIndexing.entries(hosted, readyOnly: request.ready)
+        return response
+    }
+
+    func repositoryModelLoad(request: Inference_RepositoryModelLoadRequest, context: ServerContext) async throws -> Inference_RepositoryModelLoadResponse {
+        try await broadcast { _ = try await $0.repositoryModelLoad(request) }
+        return Inference_RepositoryModelLoadResponse()
+    }
+
+    func repositoryModelUnload(request: Inference_RepositoryModelUnloadRequest, context: ServerContext) async throws -> Inference_RepositoryModelUnloadResponse {
+        try await broadcast { _ = try await $0.repositoryModelUnload(request) }
+        return Inference_RepositoryModelUnloadResponse()
+    }
+
+    /// Sends a repository call to every ready worker; the first failure is the answer.
+    private func broadcast(
+        _ call: (Inference_GRPCInferenceService.Client<HTTP2ClientTransport.Posix>) async throws -> Void
+    ) async throws {
+        let workers = view.readyWorkers
+        guard !workers.isEmpty else {
+            throw RPCError(code: .unavailable, message: "no worker is ready")
+        }
+        for (_, address) in workers.sorted(by: { $0.key < $1.key }) {
+            try await call(try clients.inference(address))
+        }
+    }
+
+    // MARK: Placement and signatures
+
+    /// The replicas that serve `name` at `version` ("" = the newest version any worker serves),
+    /// or the error the client should get: NOT_FOUND when no worker knows the model or version,
+    /// UNAVAILABLE when it is known but not loaded anywhere.
+    private func replicas(_ name: String, version: String) throws(RPCError) -> (PoolView.ModelPlacement, [PoolView.Replica]) {
+        guard let placement = view.placement(of: name) else {
+            throw RPCError(code: .notFound, message: "unknown model '\(name)'")
+        }
+        let target = version.isEmpty ? placement.versions.last : version
+        if let target {
+            let serving = placement.replicas.filter { $0.version == target }
+            if !serving.isEmpty { return (placement, serving) }
+        }
+        if let failed = placement.unavailable.first(where: { version.isEmpty || $0.version == version || $0.version.isEmpty }) {
+            let which = version.isEmpty ? "" : " version \(version)"
+            throw RPCError(code: .unavailable, message: "model '\(name)'\(which) is not available on any worker: \(failed.reason)")
+        }
+        throw RPCError(code: .notFound, message: "unknown version '\(version)' of model '\(name)'")
+    }
+
+    private func signature(for replicas: [PoolView.Replica]) async throws -> SignatureCache.Entry {
+        let first = replicas[0]
+        return try await signatures.entry(name: first.model, version: first.version, hash: first.contentHash) {
+            var request = Inference_ModelConfigRequest()
+            request.name = first.model
+            request.version = first.version
+            var lastError: (any Error)? = nil
+            for replica in replicas {
+                do {
+                    return try await clients.inference(replica.address).modelConfig(request).config
+                } catch {
+                    lastError = error
+                }
+            }
+            throw lastError ?? RPCError(code: .unavailable, message: "no worker answered for the model's configuration")
+        }
+    }
+}

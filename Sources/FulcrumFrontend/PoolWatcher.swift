@@ -1,0 +1,56 @@
+import FulcrumProtocol
+import FulcrumService
+import GRPCCore
+import Logging
+import ServiceLifecycle
+
+/// Keeps the frontend's `PoolView` current: holds a WatchPool stream to the balancer and
+/// reconnects when it breaks. While the balancer is away the last snapshot stays in use.
+struct PoolWatcher: Service {
+    let balancer: HostPort
+    let frontendID: String
+    let view: PoolView
+    let clients: WorkerClients
+    let logger: Logger
+
+    func run() async throws {
+        let client = try GRPCTransport.client(balancer)
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await client.runConnections() }
+            let control = Fulcrum_Control_V1_Balancer.Client(wrapping: client)
+            await cancelWhenGracefulShutdown {
+                var warned = false
+                while !Task.isCancelled {
+                    do {
+                        var request = Fulcrum_Control_V1_WatchPoolRequest()
+                        request.frontendID = frontendID
+                        let wasWarned = warned
+                        let connected = ContinuousClock.now
+                        defer {
+                            // A stream that lasted a while was a real connection: warn again on the next loss.
+                            if ContinuousClock.now - connected > .seconds(1) { warned = false }
+                        }
+                        try await control.watchPool(request) { response in
+                            var first = true
+                            for try await snapshot in response.messages {
+                                view.update(snapshot)
+                                clients.retain(only: Set(view.readyWorkers.values))
+                                if first {
+                                    logger.info("\(wasWarned ? "back in touch with" : "watching the pool of") balancer \(balancer): \(snapshot.workers.count) workers")
+                                    first = false
+                                }
+                            }
+                        }
+                    } catch {
+                        if !warned && !Task.isCancelled {
+                            logger.warning("lost the pool stream from balancer \(balancer) (\(error)); routing on the last snapshot")
+                            warned = true
+                        }
+                    }
+                    try? await Task.sleep(for: .milliseconds(300))
+                }
+            }
+            client.beginGracefulShutdown()
+        }
+    }
+}

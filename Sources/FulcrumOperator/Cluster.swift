@@ -1,0 +1,182 @@
+import FulcrumProtocol
+import FulcrumService
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+
+/// `fulcrum up`: starts the balancer, a frontend and the workers as separate processes on this
+/// machine, waits until they serve, prints the endpoints, and supervises them until SIGINT or
+/// SIGTERM, when it stops every child it started. A child that fails to start, or a balancer or
+/// frontend that exits, stops the whole cluster with a non-zero exit.
+public final class Cluster: @unchecked Sendable {
+    private let options: ClusterOptions
+    private var children: [ChildProcess] = []
+    private let temporary: URL
+
+    public init(options: ClusterOptions) throws {
+        self.options = options
+        temporary = FileManager.default.temporaryDirectory.appendingPathComponent("fulcrum-up-\(getpid())")
+        try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
+    }
+
+    /// Runs the cluster until a signal arrives (returns normally) or something fails (throws).
+    public func run() async throws {
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
+        defer { stopAll() }
+        do {
+            let endpoints = try await start(cancelledBy: signals)
+            FileHandle.standardOutput.write(Data((endpoints.summary + "\n").utf8))
+            if let file = options.endpointsFile {
+                try endpoints.json.write(to: URL(fileURLWithPath: file), options: .atomic)
+            }
+            FileHandle.standardOutput.write(Data("fulcrum: ready\n".utf8))
+            try await supervise(until: signals)
+        } catch let error as OperatorError where error.message == SignalWaiter.interrupted {
+            return
+        }
+    }
+
+    private func executable(_ name: String) throws -> URL {
+        let url = URL(fileURLWithPath: options.binDirectory).appendingPathComponent(name)
+        guard FileManager.default.isExecutableFile(atPath: url.path) else {
+            throw OperatorError("cannot find \(name) in \(options.binDirectory) (build with `swift build`)")
+        }
+        return url
+    }
+
+    private func spawn(_ name: String, _ executable: URL, _ arguments: [String]) throws -> ChildProcess {
+        let child = try ChildProcess(
+            name: name, executable: executable,
+            arguments: arguments + ["--log-level", options.logLevel],
+            addressFile: temporary.appendingPathComponent("\(name).json").path
+        )
+        children.append(child)
+        return child
+    }
+
+    private func start(cancelledBy signals: SignalWaiter) async throws -> Endpoints {
+        let balancerBinary = try executable("fulcrum-balancer")
+        let workerBinary = try executable("fulcrum-worker")
+        let frontendBinary = try executable("fulcrum-frontend")
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: options.modelRepository, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw OperatorError("the model repository '\(options.modelRepository)' is not a directory")
+        }
+
+        let balancer = try spawn("balancer", balancerBinary, ["--host", options.host, "--port", String(options.balancerPort)])
+        let balancerAddress = try await signals.race { try await balancer.waitForAddress(timeout: .seconds(30)) }["grpc"] ?? ""
+
+        var workers: [ChildProcess] = []
+        for index in 1...options.workers {
+            workers.append(
+                try spawn("worker-\(index)", workerBinary, [
+                    "--model-repository", options.modelRepository, "--host", options.host, "--port", "0",
+                    "--balancer", balancerAddress, "--name", "worker-\(index)",
+                    "--threads", String(options.threadsPerWorker), "--max-message-bytes", String(options.maxMessageBytes),
+                ])
+            )
+        }
+        let frontend = try spawn("frontend", frontendBinary, [
+            "--host", options.host, "--grpc-port", String(options.grpcPort), "--balancer", balancerAddress,
+            "--max-message-bytes", String(options.maxMessageBytes), "--id", "frontend-1",
+        ])
+
+        var workerAddresses: [String] = []
+        for worker in workers {
+            workerAddresses.append(try await signals.race { try await worker.waitForAddress(timeout: self.options.startTimeout) }["grpc"] ?? "")
+        }
+        let frontendAddress = try await signals.race { try await frontend.waitForAddress(timeout: .seconds(30)) }["grpc"] ?? ""
+        try await signals.race { try await self.waitUntilReady(balancer: balancerAddress, frontend: frontendAddress) }
+
+        return Endpoints(
+            balancer: balancerAddress, grpc: frontendAddress, balancerPID: balancer.pid, frontendPID: frontend.pid,
+            workers: zip(workers, workerAddresses).map { (name: $0.name, address: $1, pid: $0.pid) }
+        )
+    }
+
+    /// Polls until every worker is READY in the balancer's pool and the frontend says it is ready.
+    private func waitUntilReady(balancer: String, frontend: String) async throws {
+        guard let balancerTarget = HostPort(parsing: balancer), let frontendTarget = HostPort(parsing: frontend) else {
+            throw OperatorError("a child reported a malformed address")
+        }
+        let deadline = ContinuousClock.now + options.startTimeout
+        try await withGRPCClient(balancerTarget) { balancerClient in
+            try await withGRPCClient(frontendTarget) { frontendClient in
+                let control = Fulcrum_Control_V1_Balancer.Client(wrapping: balancerClient)
+                let inference = Inference_GRPCInferenceService.Client(wrapping: frontendClient)
+                while ContinuousClock.now < deadline {
+                    if let failed = children.first(where: { !$0.isRunning }) {
+                        throw OperatorError("\(failed.name) exited with status \(failed.process.terminationStatus) while the cluster was starting (its log is above)")
+                    }
+                    let status = try? await control.status(Fulcrum_Control_V1_StatusRequest())
+                    let readyWorkers = status?.pool.workers.filter { $0.state == .ready }.count ?? 0
+                    let frontendReady = (try? await inference.serverReady(Inference_ServerReadyRequest()).ready) ?? false
+                    if readyWorkers >= options.workers && frontendReady { return }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                throw OperatorError("the cluster did not become ready within \(options.startTimeout)")
+            }
+        }
+    }
+
+    /// Waits for a signal; fails when the balancer or the frontend exits. Worker exits are
+    /// reported and the cluster keeps serving on the others.
+    private func supervise(until signals: SignalWaiter) async throws {
+        var reported = Set<String>()
+        while !signals.fired {
+            for child in children where !child.isRunning && !reported.contains(child.name) {
+                reported.insert(child.name)
+                if child.name.hasPrefix("worker-") {
+                    FileHandle.standardError.write(Data("fulcrum: \(child.name) (pid \(child.pid)) exited with status \(child.process.terminationStatus); serving on the others\n".utf8))
+                } else {
+                    throw OperatorError("\(child.name) exited with status \(child.process.terminationStatus); stopping the cluster")
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// Stops children in order (frontend, workers, balancer): SIGTERM, then SIGKILL after 15 s.
+    private func stopAll() {
+        let ordered = children.filter { $0.name == "frontend" } + children.filter { $0.name.hasPrefix("worker-") }
+            + children.filter { $0.name == "balancer" }
+        for child in ordered {
+            child.terminate()
+            let deadline = Date().addingTimeInterval(15)
+            while child.isRunning && Date() < deadline { usleep(20_000) }
+            child.forceKill()
+        }
+        try? FileManager.default.removeItem(at: temporary)
+    }
+}
+
+/// The cluster's addresses, as printed and as written to `--endpoints-file`.
+struct Endpoints {
+    var balancer: String
+    var grpc: String
+    var balancerPID: Int32
+    var frontendPID: Int32
+    var workers: [(name: String, address: String, pid: Int32)]
+
+    var summary: String {
+        var lines = [
+            "fulcrum: balancer  \(balancer)  (pid \(balancerPID))",
+            "fulcrum: frontend  grpc \(grpc)  (pid \(frontendPID))",
+        ]
+        for worker in workers {
+            lines.append("fulcrum: \(worker.name)  \(worker.address)  (pid \(worker.pid))")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    var json: Data {
+        let object: [String: Any] = [
+            "balancer": balancer, "grpc": grpc, "http": NSNull(),
+            "balancer_pid": Int(balancerPID), "frontend_pid": Int(frontendPID),
+            "workers": workers.map { ["name": $0.name, "address": $0.address, "pid": Int($0.pid)] as [String: Any] },
+        ]
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
+    }
+}

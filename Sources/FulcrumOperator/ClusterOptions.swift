@@ -1,0 +1,36 @@
+/// What `fulcrum up` starts: a balancer, one frontend and `workers` workers on `host`.
+public struct ClusterOptions: Sendable {
+    public var modelRepository: String
+    public var workers: Int
+    public var host: String
+    public var grpcPort: Int
+    public var balancerPort: Int
+    public var maxMessageBytes: Int
+    /// Compute threads per worker (OpenBLAS); default splits the cores between the workers.
+    public var threadsPerWorker: Int
+    /// Where to write the endpoints as JSON once ready.
+    public var endpointsFile: String?
+    /// The folder holding the fulcrum-* executables.
+    public var binDirectory: String
+    /// How long to wait for the whole cluster to become ready.
+    public var startTimeout: Duration
+    public var logLevel: String
+
+    public init(
+        modelRepository: String, workers: Int, host: String, grpcPort: Int, balancerPort: Int,
+        maxMessageBytes: Int, threadsPerWorker: Int, endpointsFile: String?, binDirectory: String,
+        startTimeout: Duration, logLevel: String
+    ) {
+        self.modelRepository = modelRepository
+        self.workers = workers
+        self.host = host
+        self.grpcPort = grpcPort
+        self.balancerPort = balancerPort
+        self.maxMessageBytes = maxMessageBytes
+        self.threadsPerWorker = threadsPerWorker
+        self.endpointsFile = endpointsFile
+        self.binDirectory = binDirectory
+        self.startTimeout = startTimeout
+        self.logLevel = logLevel
+    }
+}

@@ -1,0 +1,90 @@
+import FulcrumKernels
+
+/// Gemm: `Y = alpha * op(A) * op(B) + beta * C` over FP32, through `cblas_sgemm`.
+///
+/// A and B are 2-D; C (optional from opset 11) broadcasts unidirectionally to `[M, N]` and is
+/// copied into Y before the product runs with `beta`, so one `sgemm` does the whole node.
+struct GemmOperator: Operator {
+    let alpha: Float
+    let beta: Float
+    let transposeA: Bool
+    let transposeB: Bool
+
+    init(attributes: NodeAttributes) throws(RuntimeError) {
+        alpha = try attributes.float("alpha", default: 1)
+        beta = try attributes.float("beta", default: 1)
+        transposeA = try attributes.int("transA", default: 0) != 0
+        transposeB = try attributes.int("transB", default: 0) != 0
+    }
+
+    private func dimensions(_ a: [Int], _ b: [Int]) throws(RuntimeError) -> (m: Int, n: Int, k: Int) {
+        guard a.count == 2, b.count == 2 else {
+            throw failure("A and B must be 2-D, got A\(a) and B\(b)")
+        }
+        let (m, ka) = transposeA ? (a[1], a[0]) : (a[0], a[1])
+        let (kb, n) = transposeB ? (b[1], b[0]) : (b[0], b[1])
+        guard ka < 0 || kb < 0 || ka == kb else {
+            throw failure("inner dimensions differ: op(A) is [\(m), \(ka)] and op(B) is [\(kb), \(n)]")
+        }
+        return (m, n, max(ka, kb))
+    }
+
+    func inferTypes(_ inputs: [ValueType?]) throws(RuntimeError) -> [ValueType] {
+        let a = try required(inputs, 0, "A")
+        let b = try required(inputs, 1, "B")
+        for value in [a, b] + (inputs.count > 2 ? [inputs[2]].compactMap { $0 } : []) where value.dataType != .fp32 {
+            throw RuntimeError(code: .unsupportedOperator, message: "type \(value.dataType.rawValue) is not supported (supported: FP32)")
+        }
+        guard let sa = a.shape, let sb = b.shape else { return [ValueType(dataType: .fp32, shape: [-1, -1])] }
+        let (m, n, _) = try dimensions(sa, sb)
+        if inputs.count > 2, let c = inputs[2], let sc = c.shape {
+            guard sc.count <= 2, let out = BroadcastLayout.broadcastShape(sc, [m, n]),
+                zip(out, [m, n]).allSatisfy({ $0 == $1 || $1 < 0 })
+            else {
+                throw failure("C\(sc) does not broadcast to [M, N] = [\(m), \(n)]")
+            }
+        }
+        return [ValueType(dataType: .fp32, shape: [m, n])]
+    }
+
+    func makeKernel(inputs: [BoundValue?], outputs: [BoundValue], backend: CPUBackend) throws(RuntimeError) -> Kernel {
+        let a = inputs[0]!
+        let b = inputs[1]!
+        let (m, n, k) = try dimensions(a.shape, b.shape)
+        let pa = UnsafePointer(a.floats())
+        let pb = UnsafePointer(b.floats())
+        let py = outputs[0].floats()
+        let (alpha, transposeA, transposeB) = (self.alpha, self.transposeA, self.transposeB)
+        let lda = a.shape[1]
+        let ldb = b.shape[1]
+        var beta = self.beta
+        var fill: (pointer: UnsafePointer<Float>, rowStride: Int, columnStride: Int)?
+        if inputs.count > 2, let c = inputs[2], beta != 0 {
+            let shape = c.shape
+            let rows = shape.count == 2 ? shape[0] : 1
+            let columns = shape.last ?? 1
+            guard (rows == m || rows == 1), (columns == n || columns == 1) else {
+                throw failure("C\(shape) does not broadcast to [M, N] = [\(m), \(n)]")
+            }
+            fill = (UnsafePointer(c.floats()), rows == 1 ? 0 : columns, columns == 1 ? 0 : 1)
+        } else {
+            beta = 0
+        }
+        return {
+            if let fill {
+                for i in 0..<m {
+                    let row = py + i * n
+                    let source = fill.pointer + i * fill.rowStride
+                    if fill.columnStride == 1 {
+                        row.update(from: source, count: n)
+                    } else {
+                        row.update(repeating: source[0], count: n)
+                    }
+                }
+            }
+            backend.sgemm(
+                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                a: pa, lda: lda, b: pb, ldb: ldb, beta: beta, c: py, ldc: n)
+        }
+    }
+}

@@ -1,0 +1,22 @@
+import FulcrumKernels
+
+/// Relu, Sigmoid, Tanh, Neg, Abs, Exp, Log, Sqrt over FP32 (same shape in and out).
+struct UnaryElementwiseOperator: Operator {
+    let kind: UnaryOperator
+
+    func inferTypes(_ inputs: [ValueType?]) throws(RuntimeError) -> [ValueType] {
+        let x = try required(inputs, 0, "X")
+        guard x.dataType == .fp32 else {
+            throw RuntimeError(code: .unsupportedOperator, message: "type \(x.dataType.rawValue) is not supported (supported: FP32)")
+        }
+        return [x]
+    }
+
+    func makeKernel(inputs: [BoundValue?], outputs: [BoundValue], backend: CPUBackend) throws(RuntimeError) -> Kernel {
+        let input = UnsafePointer(inputs[0]!.floats())
+        let out = outputs[0].floats()
+        let count = outputs[0].elementCount
+        let kind = self.kind
+        return { backend.unary(kind, input, out, count: count) }
+    }
+}

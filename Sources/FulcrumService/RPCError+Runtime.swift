@@ -1,0 +1,18 @@
+import FulcrumRuntime
+import GRPCCore
+
+extension RPCError {
+    /// The status a runtime error maps to at the service edge: invalid input is the client's
+    /// fault (INVALID_ARGUMENT), an unknown model is NOT_FOUND, a model that cannot load is
+    /// UNAVAILABLE, anything else INTERNAL.
+    public init(_ error: FulcrumRuntime.RuntimeError) {
+        let code: RPCError.Code =
+            switch error.code {
+            case .invalidInput: .invalidArgument
+            case .notFound: .notFound
+            case .invalidModel, .invalidConfiguration, .unsupportedOperator: .unavailable
+            default: .internalError
+            }
+        self.init(code: code, message: error.message)
+    }
+}

@@ -1,0 +1,134 @@
+import FulcrumProtocol
+import FulcrumService
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import ServiceLifecycle
+
+/// The worker's control-plane connection: joins the balancer, then keeps the Report stream open,
+/// sending load every `reportInterval` and carrying out directives. Rejoins when the balancer
+/// restarts or forgets the worker. On graceful shutdown (or a drain directive) it reports
+/// DRAINING, keeps serving for the drain grace period so frontends stop routing here, and returns.
+struct BalancerLink: Service {
+    let balancer: HostPort
+    let configuration: WorkerConfiguration
+    let advertised: OnceValue<HostPort>
+    let store: ModelStore
+    let state: WorkerState
+    let logger: Logger
+
+    private static let reportInterval: Duration = .milliseconds(250)
+
+    func run() async throws {
+        let client = try GRPCTransport.client(balancer)
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await client.runConnections() }
+            defer { client.beginGracefulShutdown() }
+            let control = Fulcrum_Control_V1_Balancer.Client(wrapping: client)
+            let address = await advertised.value
+            await withGracefulShutdownHandler {
+                await session(control, address: address)
+            } onGracefulShutdown: {
+                if state.phase != .draining {
+                    logger.info("stopping: reporting DRAINING to the balancer")
+                    state.phase = .draining
+                }
+            }
+        }
+    }
+
+    /// Joins and reports until the worker drains; reconnects after failures.
+    private func session(_ control: Fulcrum_Control_V1_Balancer.Client<HTTP2ClientTransport.Posix>, address: HostPort) async {
+        var warned = false
+        while state.phase != .draining {
+            do {
+                var join = Fulcrum_Control_V1_JoinRequest()
+                join.address = address.description
+                join.zone = configuration.zone
+                join.backend = "cpu"
+                join.pid = Int32(getpid())
+                join.name = configuration.name
+                join.models = store.hostedModels
+                join.device.name = "CPU"
+                join.device.vendor = "host"
+                let joined = try await control.join(join, options: Self.callOptions(timeout: .seconds(2)))
+                state.id = joined.workerID
+                logger.info("joined balancer \(balancer) as \(joined.workerID)")
+                warned = false
+                try await report(control, id: joined.workerID)
+                if state.phase == .draining { return }
+                logger.warning("report stream to the balancer ended; rejoining")
+            } catch {
+                if state.phase == .draining { return }
+                if !warned {
+                    logger.warning("balancer \(balancer) unreachable (\(Self.describe(error))); retrying, still serving")
+                    warned = true
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(300))
+        }
+    }
+
+    private func report(_ control: Fulcrum_Control_V1_Balancer.Client<HTTP2ClientTransport.Posix>, id: String) async throws {
+        let drainGrace = configuration.drainGrace
+        try await control.report(
+            requestProducer: { writer in
+                while true {
+                    let draining = state.phase == .draining
+                    try await writer.write(makeReport(id: id))
+                    if draining {
+                        try? await Task.sleep(for: drainGrace)
+                        return
+                    }
+                    try await Task.sleep(for: Self.reportInterval)
+                }
+            },
+            onResponse: { response in
+                for try await directive in response.messages {
+                    handle(directive)
+                }
+            }
+        )
+    }
+
+    private func makeReport(id: String) -> Fulcrum_Control_V1_WorkerReport {
+        var report = Fulcrum_Control_V1_WorkerReport()
+        report.workerID = id
+        report.state = state.phase
+        report.models = store.hostedModels
+        var load = Fulcrum_Control_V1_LoadReport()
+        load.models = store.served.map { $0.statistics.takeLoad(name: $0.name, version: $0.version) }
+        load.queueDepth = load.models.reduce(0) { $0 + $1.queueDepth }
+        load.sentUnixMs = Int64(Date().timeIntervalSince1970 * 1000)
+        report.load = load
+        return report
+    }
+
+    private func handle(_ directive: Fulcrum_Control_V1_Directive) {
+        switch directive.action {
+        case .loadModel(let load):
+            logger.info("balancer asks to load '\(load.name)'")
+            store.load(load.name)
+        case .unloadModel(let unload):
+            logger.info("balancer asks to unload '\(unload.name)'")
+            _ = store.unload(unload.name)
+        case .drain:
+            logger.info("balancer asks this worker to drain")
+            state.phase = .draining
+        case nil:
+            break
+        }
+    }
+
+    private static func callOptions(timeout: Duration) -> CallOptions {
+        var options = CallOptions.defaults
+        options.timeout = timeout
+        return options
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if let rpc = error as? RPCError { return "\(rpc.code): \(rpc.message)" }
+        return "\(error)"
+    }
+}

@@ -1,0 +1,55 @@
+import FulcrumService
+
+/// Everything a worker needs to start, read once from flags by `fulcrum-worker` and validated
+/// before anything listens.
+public struct WorkerConfiguration: Sendable {
+    /// The model repository in Triton's layout (`<repo>/<model>/config.pbtxt`, `<repo>/<model>/<version>/model.onnx`).
+    public var modelRepository: String
+    /// Where the inference service listens (port 0 picks a free port).
+    public var listen: HostPort
+    /// The address frontends should use; defaults to the bound address (set it behind NAT or in pods).
+    public var advertise: HostPort?
+    /// The balancer to join; nil runs the worker standalone (still serving its port).
+    public var balancer: HostPort?
+    /// A stable name for logs and status (the balancer assigns the worker id).
+    public var name: String
+    /// The zone reported to the balancer, for zone-aware routing.
+    public var zone: String
+    /// Compute threads for the CPU backend (OpenBLAS and the runtime's own kernels).
+    public var threads: Int
+    /// The largest request or response message accepted.
+    public var maxMessageBytes: Int
+    /// If set, the bound address is written here as JSON once the server listens.
+    public var addressFile: String?
+    /// Stop when the parent process goes away (used by `fulcrum up` and the process scaler).
+    public var exitWithParent: Bool
+    /// How long a stopping worker keeps serving after telling the balancer it is draining, so that
+    /// frontends stop routing to it before its port closes.
+    public var drainGrace: Duration
+
+    public init(
+        modelRepository: String,
+        listen: HostPort = HostPort(host: "127.0.0.1", port: 0),
+        advertise: HostPort? = nil,
+        balancer: HostPort? = nil,
+        name: String = "",
+        zone: String = "",
+        threads: Int = 1,
+        maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes,
+        addressFile: String? = nil,
+        exitWithParent: Bool = false,
+        drainGrace: Duration = .milliseconds(600)
+    ) {
+        self.modelRepository = modelRepository
+        self.listen = listen
+        self.advertise = advertise
+        self.balancer = balancer
+        self.name = name
+        self.zone = zone
+        self.threads = threads
+        self.maxMessageBytes = maxMessageBytes
+        self.addressFile = addressFile
+        self.exitWithParent = exitWithParent
+        self.drainGrace = drainGrace
+    }
+}

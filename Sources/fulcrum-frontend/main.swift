@@ -1,0 +1,59 @@
+import ArgumentParser
+import FulcrumFrontend
+import FulcrumService
+import Foundation
+import Logging
+
+/// `fulcrum-frontend`: the public edge.
+@main
+struct FrontendCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fulcrum-frontend",
+        abstract: "A Fulcrum frontend: serves the open inference protocol (gRPC) to clients and forwards predictions to the workers in the balancer's pool."
+    )
+
+    @Option(name: .long, help: "Address to bind to.")
+    var host: String = "127.0.0.1"
+
+    @Option(name: .long, help: "gRPC port for clients; 0 picks a free port.")
+    var grpcPort: Int = 8001
+
+    @Option(name: .long, help: "host:port of the balancer.")
+    var balancer: String = "127.0.0.1:7000"
+
+    @Option(name: .long, help: "Largest request or response message in bytes; larger requests get RESOURCE_EXHAUSTED.")
+    var maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes
+
+    @Option(name: .long, help: "An id for logs and the balancer's status (default frontend-<pid>).")
+    var id: String = ""
+
+    @Option(name: .long, help: "Write the bound addresses as JSON to this file once listening.")
+    var addressFile: String?
+
+    @Flag(name: .long, help: "Stop when the parent process exits (set by `fulcrum up`).")
+    var exitWithParent = false
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
+        guard (0...65535).contains(grpcPort) else { throw ValidationError("--grpc-port: \(grpcPort) is not a port") }
+        guard HostPort(parsing: balancer) != nil else { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
+        guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
+    }
+
+    func run() async throws {
+        LoggingSetup.bootstrap(level: Logger.Level(name: logLevel) ?? .info)
+        try await Frontend.run(
+            FrontendConfiguration(
+                grpc: HostPort(host: host, port: grpcPort),
+                balancer: HostPort(parsing: balancer)!,
+                maxMessageBytes: maxMessageBytes,
+                id: id,
+                addressFile: addressFile,
+                exitWithParent: exitWithParent
+            )
+        )
+    }
+}

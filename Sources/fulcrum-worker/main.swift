@@ -1,0 +1,85 @@
+import ArgumentParser
+import FulcrumService
+import FulcrumWorker
+import Foundation
+import Logging
+
+/// `fulcrum-worker`: one member of the compute pool.
+@main
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fulcrum-worker",
+        abstract: "A Fulcrum compute-pool worker: serves the models of a Triton-layout repository over the open inference protocol (gRPC) and reports its load to the balancer."
+    )
+
+    @Option(name: .long, help: "Model repository in Triton's layout (<repo>/<model>/config.pbtxt, <repo>/<model>/<version>/model.onnx).")
+    var modelRepository: String
+
+    @Option(name: .long, help: "Address to bind the inference service to.")
+    var host: String = "127.0.0.1"
+
+    @Option(name: .long, help: "Port for the inference service; 0 picks a free port.")
+    var port: Int = 0
+
+    @Option(name: .long, help: "host:port that frontends should use to reach this worker (default: the bound address).")
+    var advertise: String?
+
+    @Option(name: .long, help: "host:port of the balancer to join; without it the worker runs standalone.")
+    var balancer: String?
+
+    @Option(name: .long, help: "Name for logs and status; the balancer uses it as the worker id when free.")
+    var name: String = ""
+
+    @Option(name: .long, help: "Zone reported to the balancer.")
+    var zone: String = ""
+
+    @Option(name: .long, help: "Compute threads for the CPU backend (OpenBLAS). Default: all cores.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .long, help: "Largest request or response message in bytes.")
+    var maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes
+
+    @Option(name: .long, help: "Write the bound address as JSON to this file once listening.")
+    var addressFile: String?
+
+    @Flag(name: .long, help: "Stop when the parent process exits (set by `fulcrum up`).")
+    var exitWithParent = false
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port: \(port) is not a port") }
+        if let advertise, HostPort(parsing: advertise) == nil { throw ValidationError("--advertise: '\(advertise)' is not host:port") }
+        if let balancer, HostPort(parsing: balancer) == nil { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: modelRepository, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("--model-repository: '\(modelRepository)' is not a directory")
+        }
+    }
+
+    func run() async throws {
+        LoggingSetup.bootstrap(level: Logger.Level(name: logLevel) ?? .info)
+        let configuration = WorkerConfiguration(
+            modelRepository: modelRepository,
+            listen: HostPort(host: host, port: port),
+            advertise: advertise.flatMap(HostPort.init(parsing:)),
+            balancer: balancer.flatMap(HostPort.init(parsing:)),
+            name: name,
+            zone: zone,
+            threads: threads,
+            maxMessageBytes: maxMessageBytes,
+            addressFile: addressFile,
+            exitWithParent: exitWithParent
+        )
+        do {
+            try await Worker.run(configuration)
+        } catch let error as WorkerError {
+            FileHandle.standardError.write(Data("fulcrum-worker: \(error.message)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,146 @@
+import ArgumentParser
+import FulcrumOperator
+import FulcrumService
+import Foundation
+import Logging
+
+/// `fulcrum`: the operator CLI.
+@main
+struct FulcrumCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fulcrum",
+        abstract: "Operate a Fulcrum prediction cluster: start one on this machine, send predictions, inspect the pool.",
+        subcommands: [Up.self, InferCommand.self, StatusCommand.self]
+    )
+}
+
+/// Fails with a message and exit code 1 instead of a stack of error types.
+func reportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as OperatorError {
+        FileHandle.standardError.write(Data("fulcrum: \(error.message)\n".utf8))
+        throw ExitCode(1)
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("fulcrum: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+struct Up: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start a balancer, one frontend and N workers as separate processes on this machine, serving a model repository, until SIGINT/SIGTERM."
+    )
+
+    @Option(name: .long, help: "Model repository in Triton's layout.")
+    var modelRepository: String = "examples/models"
+
+    @Option(name: .long, help: "Number of workers.")
+    var workers: Int = 2
+
+    @Option(name: .long, help: "Address every process binds to.")
+    var host: String = "127.0.0.1"
+
+    @Option(name: .long, help: "The frontend's gRPC port for clients (0 picks a free port).")
+    var grpcPort: Int = 8001
+
+    @Option(name: .long, help: "The balancer's port (0 picks a free port).")
+    var balancerPort: Int = 7000
+
+    @Option(name: .long, help: "Largest request or response message in bytes.")
+    var maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes
+
+    @Option(name: .long, help: "Compute threads per worker (default: the cores divided between the workers, at least 1).")
+    var threadsPerWorker: Int?
+
+    @Option(name: .long, help: "Write the endpoints and process ids as JSON to this file once the cluster is ready.")
+    var endpointsFile: String?
+
+    @Option(name: .long, help: "Seconds to wait for the cluster to become ready.")
+    var startTimeout: Int = 120
+
+    @Option(name: .long, help: "Log level for every process.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        for (name, port) in [("--grpc-port", grpcPort), ("--balancer-port", balancerPort)] where !(0...65535).contains(port) {
+            throw ValidationError("\(name): \(port) is not a port")
+        }
+        guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
+    }
+
+    func run() async throws {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let options = ClusterOptions(
+            modelRepository: modelRepository, workers: workers, host: host, grpcPort: grpcPort,
+            balancerPort: balancerPort, maxMessageBytes: maxMessageBytes,
+            threadsPerWorker: threadsPerWorker ?? max(1, cores / workers),
+            endpointsFile: endpointsFile, binDirectory: Self.binDirectory(),
+            startTimeout: .seconds(startTimeout), logLevel: logLevel
+        )
+        try await reportingErrors {
+            try await Cluster(options: options).run()
+        }
+    }
+
+    /// The folder of this executable, where the fulcrum-* services are built next to it.
+    static func binDirectory() -> String {
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: path).deletingLastPathComponent().path
+    }
+}
+
+struct InferCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "infer",
+        abstract: "Send one prediction and print the outputs and the timing breakdown."
+    )
+
+    @Argument(help: "Model name.")
+    var model: String
+
+    @Option(name: .long, help: "Inference endpoint (a frontend, or any open inference protocol gRPC server).")
+    var url: String = "127.0.0.1:8001"
+
+    @Option(name: .long, help: "Model version (default: the newest).")
+    var modelVersion: String = ""
+
+    @Option(name: .long, help: "An input as NAME=v1,v2,... (repeat for each input); datatype and shape come from the model's metadata, batch 1.")
+    var input: [String] = []
+
+    @Option(name: .long, help: "Deadline in milliseconds.")
+    var timeoutMs: Int = 10000
+
+    func run() async throws {
+        guard let target = HostPort(parsing: url) else { throw ValidationError("--url: '\(url)' is not host:port") }
+        try await reportingErrors {
+            print(try await Infer.run(url: target, model: model, version: modelVersion, inputs: input, timeout: .milliseconds(timeoutMs)))
+        }
+    }
+}
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the compute pool as the balancer sees it."
+    )
+
+    @Option(name: .long, help: "The balancer's address.")
+    var balancer: String = "127.0.0.1:7000"
+
+    @Flag(name: .long, help: "Print JSON for scripts.")
+    var json = false
+
+    @Option(name: .long, help: "Deadline in milliseconds.")
+    var timeoutMs: Int = 5000
+
+    func run() async throws {
+        guard let target = HostPort(parsing: balancer) else { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
+        try await reportingErrors {
+            print(try await Status.run(balancer: target, json: json, timeout: .milliseconds(timeoutMs)))
+        }
+    }
+}
