@@ -14,6 +14,7 @@ let swiftProtobuf = Target.Dependency.product(name: "SwiftProtobuf", package: "s
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
 
 let package = Package(
     name: "fulcrum",
@@ -31,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
     ],
     targets: [
         // System libraries.
@@ -59,7 +61,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "FulcrumWorker", dependencies: ["FulcrumService", "FulcrumRuntime"], swiftSettings: swiftSettings),
-        .target(name: "FulcrumFrontend", dependencies: ["FulcrumService"], swiftSettings: swiftSettings),
+        .target(name: "FulcrumFrontend", dependencies: ["FulcrumService", hummingbird], swiftSettings: swiftSettings),
         .target(name: "FulcrumBalancer", dependencies: ["FulcrumService"], swiftSettings: swiftSettings),
         .target(name: "FulcrumOperator", dependencies: ["FulcrumService"], swiftSettings: swiftSettings),
 

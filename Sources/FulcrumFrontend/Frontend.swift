@@ -13,10 +13,10 @@ public enum Frontend {
         let view = PoolView()
         let clients = WorkerClients(maxMessageBytes: configuration.maxMessageBytes, logger: logger)
         let watcher = PoolWatcher(balancer: configuration.balancer, frontendID: id, view: view, clients: clients, logger: logger)
-        let inference = FrontendInferenceService(view: view, clients: clients, logger: logger)
+        let inference = FrontendInferenceService(view: view, clients: clients, limit: MessageLimit(bytes: configuration.maxMessageBytes), logger: logger)
         let health = HealthService(services: ["inference.GRPCInferenceService"]) { view.isReady }
         let server = GRPCServerService(
-            transport: GRPCTransport.server(configuration.grpc, maxMessageBytes: configuration.maxMessageBytes),
+            transport: GRPCTransport.server(configuration.grpc, maxMessageBytes: MessageLimit(bytes: configuration.maxMessageBytes).transportBytes),
             services: [inference, health],
             logger: logger
         ) { bound in

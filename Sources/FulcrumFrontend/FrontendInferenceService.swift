@@ -15,12 +15,14 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
     let view: PoolView
     let clients: WorkerClients
     let signatures: SignatureCache
+    let limit: MessageLimit
     let logger: Logger
     private let router = Router()
 
-    init(view: PoolView, clients: WorkerClients, logger: Logger) {
+    init(view: PoolView, clients: WorkerClients, limit: MessageLimit, logger: Logger) {
         self.view = view
         self.clients = clients
+        self.limit = limit
         self.signatures = SignatureCache()
         self.logger = logger
     }
@@ -35,13 +37,13 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
 
     func serverReady(request: Inference_ServerReadyRequest, context: ServerContext) async throws -> Inference_ServerReadyResponse {
         var response = Inference_ServerReadyResponse()
-        response.ready = view.isReady
+        response.ready = isReady
         return response
     }
 
     func modelReady(request: Inference_ModelReadyRequest, context: ServerContext) async throws -> Inference_ModelReadyResponse {
         var response = Inference_ModelReadyResponse()
-        response.ready = (try? replicas(request.name, version: request.version)) != nil
+        response.ready = isModelReady(request.name, version: request.version)
         return response
     }
 
@@ -50,22 +52,19 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
     }
 
     func modelMetadata(request: Inference_ModelMetadataRequest, context: ServerContext) async throws -> Inference_ModelMetadataResponse {
-        let (placement, chosen) = try replicas(request.name, version: request.version)
-        let entry = try await signature(for: chosen)
-        return entry.signature.metadata(versions: placement.versions)
+        try await metadata(request.name, version: request.version)
     }
 
     func modelConfig(request: Inference_ModelConfigRequest, context: ServerContext) async throws -> Inference_ModelConfigResponse {
-        let (_, chosen) = try replicas(request.name, version: request.version)
         var response = Inference_ModelConfigResponse()
-        response.config = try await signature(for: chosen).config
+        response.config = try await config(request.name, version: request.version)
         return response
     }
 
     // MARK: Inference
 
     func modelInfer(request: Inference_ModelInferRequest, context: ServerContext) async throws -> Inference_ModelInferResponse {
-        try await infer(request, metadata: nil)
+        try await infer(request, timeout: nil)
     }
 
     /// ModelInfer with access to the request headers, so the client's deadline is passed on.
@@ -73,7 +72,7 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         request: ServerRequest<Inference_ModelInferRequest>,
         context: ServerContext
     ) async throws -> ServerResponse<Inference_ModelInferResponse> {
-        ServerResponse(message: try await infer(request.message, metadata: Deadline.timeout(in: request.metadata)), metadata: [:])
+        ServerResponse(message: try await infer(request.message, timeout: Deadline.timeout(in: request.metadata)), metadata: [:])
     }
 
     func modelStreamInfer(
@@ -84,7 +83,7 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         for try await message in request {
             var reply = Inference_ModelStreamInferResponse()
             do {
-                reply.inferResponse = try await infer(message, metadata: nil)
+                reply.inferResponse = try await infer(message, timeout: nil)
             } catch let error as RPCError {
                 reply.errorMessage = error.message
             } catch {
@@ -94,8 +93,95 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         }
     }
 
-    private func infer(_ request: Inference_ModelInferRequest, metadata timeout: Duration?) async throws -> Inference_ModelInferResponse {
+    // MARK: Statistics and repository
+
+    func modelStatistics(request: Inference_ModelStatisticsRequest, context: ServerContext) async throws -> Inference_ModelStatisticsResponse {
+        try await statistics(request.name, version: request.version)
+    }
+
+    func repositoryIndex(request: Inference_RepositoryIndexRequest, context: ServerContext) async throws -> Inference_RepositoryIndexResponse {
+        index(readyOnly: request.ready)
+    }
+
+    func repositoryModelLoad(request: Inference_RepositoryModelLoadRequest, context: ServerContext) async throws -> Inference_RepositoryModelLoadResponse {
+        try await broadcast { _ = try await $0.repositoryModelLoad(request) }
+        return Inference_RepositoryModelLoadResponse()
+    }
+
+    func repositoryModelUnload(request: Inference_RepositoryModelUnloadRequest, context: ServerContext) async throws -> Inference_RepositoryModelUnloadResponse {
+        try await broadcast { _ = try await $0.repositoryModelUnload(request) }
+        return Inference_RepositoryModelUnloadResponse()
+    }
+
+    // MARK: Transport-free operations (the gRPC methods above and the HTTP edge both use these)
+
+    /// Whether a snapshot has arrived and some worker is ready.
+    var isReady: Bool { view.isReady }
+
+    /// Whether some worker serves `name` at `version` ("" = any).
+    func isModelReady(_ name: String, version: String) -> Bool {
+        (try? replicas(name, version: version)) != nil
+    }
+
+    /// The ModelMetadata answer for `name` at `version` ("" = newest).
+    func metadata(_ name: String, version: String) async throws -> Inference_ModelMetadataResponse {
+        let (placement, chosen) = try replicas(name, version: version)
+        let entry = try await signature(for: chosen)
+        return entry.signature.metadata(versions: placement.versions)
+    }
+
+    /// The model's configuration as its workers report it.
+    func config(_ name: String, version: String) async throws -> Inference_ModelConfig {
+        let (_, chosen) = try replicas(name, version: version)
+        return try await signature(for: chosen).config
+    }
+
+    /// Statistics summed over the ready workers ("" name = every model).
+    func statistics(_ name: String, version: String) async throws -> Inference_ModelStatisticsResponse {
+        if !name.isEmpty {
+            _ = try replicas(name, version: version)
+        }
+        var request = Inference_ModelStatisticsRequest()
+        request.name = name
+        request.version = version
+        var merged = StatisticsMerger()
+        for (_, address) in view.readyWorkers.sorted(by: { $0.key < $1.key }) {
+            do {
+                merged.add(try await clients.inference(address).modelStatistics(request))
+            } catch let error as RPCError where error.code == .notFound {
+                continue
+            }
+        }
+        var response = Inference_ModelStatisticsResponse()
+        response.modelStats = merged.result
+        return response
+    }
+
+    /// The repository index: every model version any ready worker lists.
+    func index(readyOnly: Bool) -> Inference_RepositoryIndexResponse {
+        let hosted = view.snapshot.workers.filter { $0.state == .ready }.flatMap(\.models)
+        var response = Inference_RepositoryIndexResponse()
+        response.models = RepositoryIndexing.entries(hosted, readyOnly: readyOnly)
+        return response
+    }
+
+    /// Asks every ready worker to load (`load` true) or unload a model.
+    func control(model: String, load: Bool) async throws {
+        if load {
+            var request = Inference_RepositoryModelLoadRequest()
+            request.modelName = model
+            try await broadcast { _ = try await $0.repositoryModelLoad(request) }
+        } else {
+            var request = Inference_RepositoryModelUnloadRequest()
+            request.modelName = model
+            try await broadcast { _ = try await $0.repositoryModelUnload(request) }
+        }
+    }
+
+    /// Validates, routes and forwards one prediction; `timeout` is the client's deadline.
+    func infer(_ request: Inference_ModelInferRequest, timeout: Duration?) async throws -> Inference_ModelInferResponse {
         let started = DispatchTime.now().uptimeNanoseconds
+        try limit.check(request)
         let (_, chosen) = try replicas(request.modelName, version: request.modelVersion)
         let entry = try await signature(for: chosen)
         try InferRequestValidator.validate(request, against: entry.signature)
@@ -151,42 +237,6 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
     /// is harmless: inference is idempotent).
     private static func retryable(_ error: RPCError) -> Bool {
         error.code == .unavailable
-    }
-
-    // MARK: Statistics and repository
-
-    func modelStatistics(request: Inference_ModelStatisticsRequest, context: ServerContext) async throws -> Inference_ModelStatisticsResponse {
-        if !request.name.isEmpty {
-            _ = try replicas(request.name, version: request.version)
-        }
-        var merged = StatisticsMerger()
-        for (_, address) in view.readyWorkers.sorted(by: { $0.key < $1.key }) {
-            do {
-                merged.add(try await clients.inference(address).modelStatistics(request))
-            } catch let error as RPCError where error.code == .notFound {
-                continue
-            }
-        }
-        var response = Inference_ModelStatisticsResponse()
-        response.modelStats = merged.result
-        return response
-    }
-
-    func repositoryIndex(request: Inference_RepositoryIndexRequest, context: ServerContext) async throws -> Inference_RepositoryIndexResponse {
-        let hosted = view.snapshot.workers.filter { $0.state == .ready }.flatMap(\.models)
-        var response = Inference_RepositoryIndexResponse()
-        response.models = RepositoryIndexing.entries(hosted, readyOnly: request.ready)
-        return response
-    }
-
-    func repositoryModelLoad(request: Inference_RepositoryModelLoadRequest, context: ServerContext) async throws -> Inference_RepositoryModelLoadResponse {
-        try await broadcast { _ = try await $0.repositoryModelLoad(request) }
-        return Inference_RepositoryModelLoadResponse()
-    }
-
-    func repositoryModelUnload(request: Inference_RepositoryModelUnloadRequest, context: ServerContext) async throws -> Inference_RepositoryModelUnloadResponse {
-        try await broadcast { _ = try await $0.repositoryModelUnload(request) }
-        return Inference_RepositoryModelUnloadResponse()
     }
 
     /// Sends a repository call to every ready worker; the first failure is the answer.

@@ -8,7 +8,8 @@ public enum GRPCTransport {
     public static let defaultMaxMessageBytes = 64 * 1024 * 1024
 
     /// A plaintext HTTP/2 server transport bound to `address` (port 0 picks a free port).
-    /// Requests larger than `maxMessageBytes` are refused with RESOURCE_EXHAUSTED.
+    /// Messages over `maxMessageBytes` are cut off by the transport (see `MessageLimit`, which
+    /// passes twice the configured limit here and refuses with a status below that).
     public static func server(
         _ address: HostPort,
         maxMessageBytes: Int = defaultMaxMessageBytes

@@ -25,10 +25,10 @@ public enum Worker {
         state.phase = .ready
 
         let advertised = OnceValue<HostPort>()
-        let inference = WorkerInferenceService(store: store, state: state, logger: logger)
+        let inference = WorkerInferenceService(store: store, state: state, limit: MessageLimit(bytes: configuration.maxMessageBytes), logger: logger)
         let health = HealthService(services: ["inference.GRPCInferenceService"]) { state.isReady }
         let server = GRPCServerService(
-            transport: GRPCTransport.server(configuration.listen, maxMessageBytes: configuration.maxMessageBytes),
+            transport: GRPCTransport.server(configuration.listen, maxMessageBytes: MessageLimit(bytes: configuration.maxMessageBytes).transportBytes),
             services: [inference, health],
             logger: logger
         ) { bound in

@@ -11,6 +11,7 @@ import Logging
 struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProtocol {
     let store: ModelStore
     let state: WorkerState
+    let limit: MessageLimit
     let logger: Logger
 
     func serverLive(request: Inference_ServerLiveRequest, context: ServerContext) async throws -> Inference_ServerLiveResponse {
@@ -115,6 +116,7 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
     /// Validates, queues, executes and encodes one request.
     private func infer(_ request: Inference_ModelInferRequest) async throws -> Inference_ModelInferResponse {
         let started = DispatchTime.now().uptimeNanoseconds
+        try limit.check(request)
         let served = try store.resolve(request.modelName, version: request.modelVersion)
         let statistics = served.statistics
         var queueNs: UInt64? = nil
