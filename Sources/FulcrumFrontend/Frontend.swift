@@ -2,6 +2,7 @@ import FulcrumService
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// The public edge: a stateless frontend serving the inference protocol to clients and
 /// forwarding predictions to the compute pool. `fulcrum-frontend` calls `run`.
@@ -15,15 +16,14 @@ public enum Frontend {
         let watcher = PoolWatcher(balancer: configuration.balancer, frontendID: id, view: view, clients: clients, logger: logger)
         let inference = FrontendInferenceService(view: view, clients: clients, limit: MessageLimit(bytes: configuration.maxMessageBytes), logger: logger)
         let health = HealthService(services: ["inference.GRPCInferenceService"]) { view.isReady }
+        let addresses = BoundAddresses(file: configuration.addressFile, expecting: configuration.http == nil ? ["grpc"] : ["grpc", "http"])
         let server = GRPCServerService(
             transport: GRPCTransport.server(configuration.grpc, maxMessageBytes: MessageLimit(bytes: configuration.maxMessageBytes).transportBytes),
             services: [inference, health],
             logger: logger
         ) { bound in
             logger.info("frontend serving the inference protocol on \(bound) (gRPC), pool from balancer \(configuration.balancer)")
-            if let file = configuration.addressFile {
-                try AddressFile.write(["grpc": bound.description, "pid": String(getpid())], to: file)
-            }
+            try addresses.record("grpc", bound)
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if configuration.exitWithParent {
@@ -32,9 +32,47 @@ public enum Frontend {
         services.append(.init(service: clients))
         services.append(.init(service: watcher))
         services.append(.init(service: server))
+        if let http = configuration.http {
+            let edge = HTTPEdge(
+                address: http, inference: inference,
+                maxBodyBytes: MessageLimit(bytes: configuration.maxMessageBytes).transportBytes, logger: logger
+            ) { bound in
+                do {
+                    try addresses.record("http", bound)
+                } catch {
+                    logger.error("cannot write the address file: \(error)")
+                }
+            }
+            services.append(.init(service: edge))
+        }
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(10)
         try await ServiceGroup(configuration: groupConfiguration).run()
         logger.info("frontend stopped")
+    }
+
+    /// Collects the addresses the listeners bound and writes the address file once all of them
+    /// have (with the pid), so a supervisor never reads a partial file.
+    private final class BoundAddresses: Sendable {
+        private let file: String?
+        private let expected: Set<String>
+        private let entries: Mutex<[String: String]>
+
+        init(file: String?, expecting expected: Set<String>) {
+            self.file = file
+            self.expected = expected
+            self.entries = Mutex(["pid": String(getpid())])
+        }
+
+        /// Records `key` (for example "grpc") and writes the file when every expected key is in.
+        func record(_ key: String, _ address: HostPort) throws {
+            let complete: [String: String]? = entries.withLock { entries in
+                entries[key] = address.description
+                return expected.isSubset(of: entries.keys) ? entries : nil
+            }
+            if let complete, let file {
+                try AddressFile.write(complete, to: file)
+            }
+        }
     }
 }

@@ -4,6 +4,9 @@ import FulcrumService
 public struct FrontendConfiguration: Sendable {
     /// Where the public gRPC inference service listens.
     public var grpc: HostPort
+    /// Where the HTTP/REST form of the inference protocol listens (Triton's default port is
+    /// 8000); nil serves gRPC only.
+    public var http: HostPort?
     /// The balancer whose pool snapshots route requests.
     public var balancer: HostPort
     /// The largest request or response message accepted (larger requests get RESOURCE_EXHAUSTED).
@@ -17,6 +20,7 @@ public struct FrontendConfiguration: Sendable {
 
     public init(
         grpc: HostPort = HostPort(host: "127.0.0.1", port: 8001),
+        http: HostPort? = nil,
         balancer: HostPort = HostPort(host: "127.0.0.1", port: 7000),
         maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes,
         id: String = "",
@@ -24,6 +28,7 @@ public struct FrontendConfiguration: Sendable {
         exitWithParent: Bool = false
     ) {
         self.grpc = grpc
+        self.http = http
         self.balancer = balancer
         self.maxMessageBytes = maxMessageBytes
         self.id = id

@@ -79,7 +79,8 @@ public final class Cluster: @unchecked Sendable {
             )
         }
         let frontend = try spawn("frontend", frontendBinary, [
-            "--host", options.host, "--grpc-port", String(options.grpcPort), "--balancer", balancerAddress,
+            "--host", options.host, "--grpc-port", String(options.grpcPort), "--http-port", String(options.httpPort),
+            "--balancer", balancerAddress,
             "--max-message-bytes", String(options.maxMessageBytes), "--id", "frontend-1",
         ])
 
@@ -87,11 +88,12 @@ public final class Cluster: @unchecked Sendable {
         for worker in workers {
             workerAddresses.append(try await signals.race { try await worker.waitForAddress(timeout: self.options.startTimeout) }["grpc"] ?? "")
         }
-        let frontendAddress = try await signals.race { try await frontend.waitForAddress(timeout: .seconds(30)) }["grpc"] ?? ""
+        let frontendAddresses = try await signals.race { try await frontend.waitForAddress(timeout: .seconds(30)) }
+        let frontendAddress = frontendAddresses["grpc"] ?? ""
         try await signals.race { try await self.waitUntilReady(balancer: balancerAddress, frontend: frontendAddress) }
 
         return Endpoints(
-            balancer: balancerAddress, grpc: frontendAddress, balancerPID: balancer.pid, frontendPID: frontend.pid,
+            balancer: balancerAddress, grpc: frontendAddress, http: frontendAddresses["http"] ?? "", balancerPID: balancer.pid, frontendPID: frontend.pid,
             workers: zip(workers, workerAddresses).map { (name: $0.name, address: $1, pid: $0.pid) }
         )
     }
@@ -156,6 +158,7 @@ public final class Cluster: @unchecked Sendable {
 struct Endpoints {
     var balancer: String
     var grpc: String
+    var http: String
     var balancerPID: Int32
     var frontendPID: Int32
     var workers: [(name: String, address: String, pid: Int32)]
@@ -163,7 +166,7 @@ struct Endpoints {
     var summary: String {
         var lines = [
             "fulcrum: balancer  \(balancer)  (pid \(balancerPID))",
-            "fulcrum: frontend  grpc \(grpc)  (pid \(frontendPID))",
+            "fulcrum: frontend  grpc \(grpc)  http \(http)  (pid \(frontendPID))",
         ]
         for worker in workers {
             lines.append("fulcrum: \(worker.name)  \(worker.address)  (pid \(worker.pid))")
@@ -173,7 +176,7 @@ struct Endpoints {
 
     var json: Data {
         let object: [String: Any] = [
-            "balancer": balancer, "grpc": grpc, "http": NSNull(),
+            "balancer": balancer, "grpc": grpc, "http": http.isEmpty ? NSNull() as Any : http,
             "balancer_pid": Int(balancerPID), "frontend_pid": Int(frontendPID),
             "workers": workers.map { ["name": $0.name, "address": $0.address, "pid": Int($0.pid)] as [String: Any] },
         ]

@@ -4,6 +4,8 @@ public struct ClusterOptions: Sendable {
     public var workers: Int
     public var host: String
     public var grpcPort: Int
+    /// The frontend's HTTP/REST port (0 picks a free one).
+    public var httpPort: Int
     public var balancerPort: Int
     public var maxMessageBytes: Int
     /// Compute threads per worker (OpenBLAS); default splits the cores between the workers.
@@ -19,12 +21,13 @@ public struct ClusterOptions: Sendable {
     public init(
         modelRepository: String, workers: Int, host: String, grpcPort: Int, balancerPort: Int,
         maxMessageBytes: Int, threadsPerWorker: Int, endpointsFile: String?, binDirectory: String,
-        startTimeout: Duration, logLevel: String
+        startTimeout: Duration, logLevel: String, httpPort: Int = 8000
     ) {
         self.modelRepository = modelRepository
         self.workers = workers
         self.host = host
         self.grpcPort = grpcPort
+        self.httpPort = httpPort
         self.balancerPort = balancerPort
         self.maxMessageBytes = maxMessageBytes
         self.threadsPerWorker = threadsPerWorker

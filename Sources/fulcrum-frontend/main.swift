@@ -9,7 +9,7 @@ import Logging
 struct FrontendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fulcrum-frontend",
-        abstract: "A Fulcrum frontend: serves the open inference protocol (gRPC) to clients and forwards predictions to the workers in the balancer's pool."
+        abstract: "A Fulcrum frontend: serves the open inference protocol (gRPC and HTTP/REST) to clients and forwards predictions to the workers in the balancer's pool."
     )
 
     @Option(name: .long, help: "Address to bind to.")
@@ -17,6 +17,12 @@ struct FrontendCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "gRPC port for clients; 0 picks a free port.")
     var grpcPort: Int = 8001
+
+    @Option(name: .long, help: "HTTP/REST port for clients; 0 picks a free port.")
+    var httpPort: Int = 8000
+
+    @Flag(name: .long, help: "Serve gRPC only (no HTTP/REST endpoint).")
+    var noHttp = false
 
     @Option(name: .long, help: "host:port of the balancer.")
     var balancer: String = "127.0.0.1:7000"
@@ -39,6 +45,7 @@ struct FrontendCommand: AsyncParsableCommand {
     func validate() throws {
         guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
         guard (0...65535).contains(grpcPort) else { throw ValidationError("--grpc-port: \(grpcPort) is not a port") }
+        guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port: \(httpPort) is not a port") }
         guard HostPort(parsing: balancer) != nil else { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
     }
@@ -48,6 +55,7 @@ struct FrontendCommand: AsyncParsableCommand {
         try await Frontend.run(
             FrontendConfiguration(
                 grpc: HostPort(host: host, port: grpcPort),
+                http: noHttp ? nil : HostPort(host: host, port: httpPort),
                 balancer: HostPort(parsing: balancer)!,
                 maxMessageBytes: maxMessageBytes,
                 id: id,

@@ -46,6 +46,9 @@ struct Up: AsyncParsableCommand {
     @Option(name: .long, help: "The frontend's gRPC port for clients (0 picks a free port).")
     var grpcPort: Int = 8001
 
+    @Option(name: .long, help: "The frontend's HTTP/REST port for clients (0 picks a free port).")
+    var httpPort: Int = 8000
+
     @Option(name: .long, help: "The balancer's port (0 picks a free port).")
     var balancerPort: Int = 7000
 
@@ -66,7 +69,7 @@ struct Up: AsyncParsableCommand {
 
     func validate() throws {
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
-        for (name, port) in [("--grpc-port", grpcPort), ("--balancer-port", balancerPort)] where !(0...65535).contains(port) {
+        for (name, port) in [("--grpc-port", grpcPort), ("--http-port", httpPort), ("--balancer-port", balancerPort)] where !(0...65535).contains(port) {
             throw ValidationError("\(name): \(port) is not a port")
         }
         guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
@@ -79,7 +82,7 @@ struct Up: AsyncParsableCommand {
             balancerPort: balancerPort, maxMessageBytes: maxMessageBytes,
             threadsPerWorker: threadsPerWorker ?? max(1, cores / workers),
             endpointsFile: endpointsFile, binDirectory: Self.binDirectory(),
-            startTimeout: .seconds(startTimeout), logLevel: logLevel
+            startTimeout: .seconds(startTimeout), logLevel: logLevel, httpPort: httpPort
         )
         try await reportingErrors {
             try await Cluster(options: options).run()

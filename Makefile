@@ -1,0 +1,35 @@
+# Fulcrum: the two commands a new machine needs are `make run` and `make test`.
+SWIFT_BUILD_FLAGS ?=
+BIN := .build/debug
+
+.PHONY: bootstrap build run test test-unit test-integration check-generated generate clean
+
+bootstrap:
+	@bash scripts/bootstrap
+
+build: bootstrap
+	swift build $(SWIFT_BUILD_FLAGS)
+
+# Installs what is missing, builds, starts the cluster with examples/models on this machine
+# (balancer :7000, frontend gRPC :8001), sends a first prediction, and keeps serving until Ctrl-C.
+run: build
+	@bash scripts/run
+
+# Every test: generated code is current, Swift unit tests, then the integration suite that
+# starts the real executables and drives them with tritonclient.
+test: build check-generated test-unit test-integration
+
+check-generated:
+	@bash scripts/generate-protos --check
+
+test-unit:
+	swift test $(SWIFT_BUILD_FLAGS)
+
+test-integration:
+	FULCRUM_BIN_DIR=$(BIN) .venv/bin/python -m pytest tests/integration -q
+
+generate:
+	bash scripts/generate-protos
+
+clean:
+	rm -rf .build .build-tools

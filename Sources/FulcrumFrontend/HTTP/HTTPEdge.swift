@@ -1,0 +1,57 @@
+import FulcrumService
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The frontend's HTTP/REST edge: a Hummingbird 2 application serving `HTTPRoutes` on one
+/// address, as a ServiceLifecycle service. It binds when run (port 0 picks a free port),
+/// reports the bound address once through `onListening`, and on graceful shutdown stops
+/// accepting connections and lets requests in flight finish (Hummingbird's own group follows
+/// the enclosing group's shutdown).
+struct HTTPEdge: Service {
+    private let address: HostPort
+    private let routes: HTTPRoutes
+    private let logger: Logger
+    private let onListening: @Sendable (HostPort) async -> Void
+
+    /// - Parameters:
+    ///   - address: Where to listen.
+    ///   - inference: The transport-free operations the routes call.
+    ///   - maxBodyBytes: Larger request bodies get 413.
+    ///   - logger: Where start and request failures are logged.
+    ///   - onListening: Called once with the bound address (port 0 resolved).
+    init(
+        address: HostPort,
+        inference: FrontendInferenceService,
+        maxBodyBytes: Int,
+        logger: Logger,
+        onListening: @escaping @Sendable (HostPort) async -> Void = { _ in }
+    ) {
+        self.address = address
+        self.routes = HTTPRoutes(inference: inference, maxBodyBytes: maxBodyBytes)
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    /// Serves until the service group shuts down gracefully or is cancelled.
+    func run() async throws {
+        let router = Hummingbird.Router(context: BasicRequestContext.self)
+        routes.register(on: router)
+        let requested = address
+        let onListening = onListening
+        let logger = logger
+        let application = Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port), serverName: nil),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? requested.port
+                let bound = HostPort(host: requested.host, port: port)
+                logger.info("frontend serving the inference protocol on \(bound) (HTTP/REST)")
+                await onListening(bound)
+            },
+            logger: logger
+        )
+        try await application.run()
+    }
+}

@@ -1,0 +1,46 @@
+import GRPCCore
+import Hummingbird
+
+/// A failed HTTP call as the client sees it: a status and a message, answered as
+/// `{"error": "<message>"}` (the open inference protocol's error body, which tritonclient reads).
+/// Every error the HTTP edge answers passes through here; `init(_: RPCError)` is the one place
+/// where gRPC codes become HTTP statuses, following the protocol's table.
+struct HTTPFailure: Error, Equatable, CustomStringConvertible {
+    var status: HTTPResponse.Status
+    var message: String
+
+    init(status: HTTPResponse.Status, message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    /// Maps a gRPC status as the protocol says: NOT_FOUND 404, INVALID_ARGUMENT 400,
+    /// UNAVAILABLE 503, UNIMPLEMENTED 501, INTERNAL 500, everything else 400.
+    init(_ error: RPCError) {
+        self.init(status: Self.status(for: error.code), message: error.message)
+    }
+
+    /// The HTTP status for a gRPC status code.
+    static func status(for code: RPCError.Code) -> HTTPResponse.Status {
+        switch code {
+        case .notFound: .notFound
+        case .invalidArgument: .badRequest
+        case .unavailable: .serviceUnavailable
+        case .unimplemented: .notImplemented
+        case .internalError: .internalServerError
+        default: .badRequest
+        }
+    }
+
+    /// A malformed request (400).
+    static func badRequest(_ message: String) -> HTTPFailure {
+        HTTPFailure(status: .badRequest, message: message)
+    }
+
+    /// The error body, `{"error": message}`.
+    var body: [UInt8] {
+        JSONValue.object(["error": .string(message)]).serialized
+    }
+
+    var description: String { "\(status.code) \(message)" }
+}
