@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "fulcrum-frontend", targets: ["fulcrum-frontend"]),
         .executable(name: "fulcrum-worker", targets: ["fulcrum-worker"]),
         .executable(name: "fulcrum-balancer", targets: ["fulcrum-balancer"]),
+        .executable(name: "fulcrum-bench", targets: ["fulcrum-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2", exact: "2.4.3"),
@@ -74,6 +75,8 @@ let package = Package(
             dependencies: ["FulcrumOperator", "FulcrumService", argumentParser],
             swiftSettings: swiftSettings
         ),
+        // Benchmark of the runtime alone (not a test): docs/runtime.md.
+        .executableTarget(name: "fulcrum-bench", dependencies: ["FulcrumRuntime", "FulcrumKernels"], swiftSettings: swiftSettings),
 
         // Tests.
         .testTarget(name: "FulcrumKernelsTests", dependencies: ["FulcrumKernels"], swiftSettings: swiftSettings),
@@ -85,6 +88,7 @@ let package = Package(
         ),
         .testTarget(name: "FulcrumServiceTests", dependencies: ["FulcrumService"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumFrontendTests", dependencies: ["FulcrumFrontend"], swiftSettings: swiftSettings),
+        .testTarget(name: "FulcrumWorkerTests", dependencies: ["FulcrumWorker"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumBalancerTests", dependencies: ["FulcrumBalancer"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumOperatorTests", dependencies: ["FulcrumOperator"], swiftSettings: swiftSettings),
     ]

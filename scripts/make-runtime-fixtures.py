@@ -4,7 +4,11 @@
 Each case is <name>.onnx plus <name>.json holding inputs and onnxruntime's outputs:
   {"inputs": {name: {"dtype": "FP32", "shape": [...], "data": [...]}}, "outputs": {...}}
 Refusal cases (unsupported op, cycle, external data escaping the folder) have no JSON.
-Needs numpy, onnx and onnxruntime:  /tmp/venvtest/bin/python scripts/make-runtime-fixtures.py
+Per-operator cases live in ops/<case>.onnx + .json (every operator and opset variant the runtime
+implements, with broadcasting corners, odd sizes, empty and size-1 dimensions); the example models'
+inputs and onnxruntime's outputs live in models/<model>-io.json (the models themselves stay in
+examples/models, made by examples/models/generate.py).
+Needs numpy, onnx and onnxruntime:  .venv/bin/python scripts/make-runtime-fixtures.py
 The output is deterministic (fixed seeds), so rerunning gives the same files.
 """
 import json
@@ -17,7 +21,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "FulcrumRuntimeTests", "Fixtures")
 rng = np.random.default_rng(20240601)
-DTYPES = {np.float32: "FP32", np.int32: "INT32", np.int64: "INT64"}
+DTYPES = {"float32": "FP32", "int32": "INT32", "int64": "INT64", "bool": "BOOL"}
+ONNX_TYPES = {np.float32: TensorProto.FLOAT, np.int32: TensorProto.INT32, np.int64: TensorProto.INT64,
+              np.bool_: TensorProto.BOOL}
 
 
 def model(nodes, inputs, outputs, initializers=(), opset=17, name="fixture"):
@@ -28,7 +34,10 @@ def model(nodes, inputs, outputs, initializers=(), opset=17, name="fixture"):
 
 
 def tensor_json(array):
-    return {"dtype": DTYPES[array.dtype.type], "shape": list(array.shape), "data": array.reshape(-1).tolist()}
+    data = array.reshape(-1)
+    if array.dtype == np.bool_:
+        data = data.astype(np.int64)
+    return {"dtype": DTYPES[array.dtype.name], "shape": list(array.shape), "data": data.tolist()}
 
 
 def save(name, m, feeds):
@@ -47,6 +56,209 @@ def save(name, m, feeds):
 
 def f32(*shape):
     return rng.standard_normal(shape).astype(np.float32)
+
+
+def i64(*values):
+    return np.array(values, dtype=np.int64)
+
+
+def op_case(name, op_type, feeds, consts=(), outputs=1, opset=17, **attrs):
+    """One node of `op_type` reading the graph inputs `feeds` (name -> array) and the initializers
+    `consts` (name -> array, in input order after the feeds unless named ''), writing `outputs`."""
+    inputs = list(feeds) + [k for k, _ in consts]
+    out_names = [f"Y{i}" for i in range(outputs)] if isinstance(outputs, int) else outputs
+    node = helper.make_node(op_type, inputs, out_names, name=name, **attrs)
+    graph_inputs = [helper.make_tensor_value_info(k, ONNX_TYPES[v.dtype.type], list(v.shape)) for k, v in feeds.items()]
+    inits = [numpy_helper.from_array(v, k) for k, v in consts if k]
+    m = model([node], graph_inputs, [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None) for o in out_names],
+              inits, opset=opset, name=name)
+    # Let onnx fill the output types and shapes.
+    m = onnx.shape_inference.infer_shapes(m, strict_mode=True)
+    inferred = {v.name: v for v in list(m.graph.value_info) + list(m.graph.output)}
+    m.graph.ClearField("output")
+    m.graph.output.extend(inferred[o] for o in out_names)
+    m.graph.ClearField("value_info")
+    save(os.path.join("ops", name), m, feeds)
+
+
+def graph_case(name, nodes, feeds, consts=(), outputs=("Y",), opset=17):
+    graph_inputs = [helper.make_tensor_value_info(k, ONNX_TYPES[v.dtype.type], list(v.shape)) for k, v in feeds.items()]
+    inits = [numpy_helper.from_array(v, k) for k, v in consts]
+    m = model(nodes, graph_inputs, [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None) for o in outputs],
+              inits, opset=opset, name=name)
+    m = onnx.shape_inference.infer_shapes(m, strict_mode=True)
+    inferred = {v.name: v for v in list(m.graph.value_info) + list(m.graph.output)}
+    m.graph.ClearField("output")
+    m.graph.output.extend(inferred[o] for o in outputs)
+    m.graph.ClearField("value_info")
+    save(os.path.join("ops", name), m, feeds)
+
+
+def operator_cases():
+    os.makedirs(os.path.join(OUT, "ops"), exist_ok=True)
+    pos = lambda *s: (np.abs(f32(*s)) + 0.1).astype(np.float32)
+    # Elementwise arithmetic: broadcasting corners, odd sizes, empty and size-1 dimensions, INT64.
+    op_case("add_odd_broadcast", "Add", {"A": f32(7, 1, 13), "B": f32(5, 1)})
+    op_case("sub_scalar", "Sub", {"A": f32(), "B": f32(3, 9)})
+    op_case("mul_empty", "Mul", {"A": f32(0, 3), "B": f32(3)})
+    op_case("div_size1", "Div", {"A": f32(1, 1, 17), "B": pos(4, 1, 1)})
+    op_case("add_int64", "Add", {"A": i64(1, -2, 3, 4).reshape(2, 2), "B": i64(10, 20)})
+    op_case("div_int64", "Div", {"A": i64(7, -7, 9, -9, 100, 5), "B": i64(2, 2, -4, 4, 7, 5)})
+    op_case("mul_int64", "Mul", {"A": i64(3, -4, 5), "B": i64(-2)})
+    op_case("pow_fp32", "Pow", {"X": pos(3, 5), "Y": f32(5)})
+    op_case("pow_int_exponent", "Pow", {"X": f32(2, 3)}, consts=[("E", i64(3))])
+    op_case("pow_square", "Pow", {"X": f32(9)}, consts=[("E", np.array(2, np.float32))])
+    # Unary.
+    x = (f32(3, 11) * 3).astype(np.float32)
+    for op in ("Neg", "Abs", "Relu", "Sigmoid", "Tanh", "Erf", "Exp"):
+        op_case(op.lower(), op, {"X": x})
+    op_case("sqrt", "Sqrt", {"X": pos(2, 9)})
+    op_case("log", "Log", {"X": pos(2, 9)})
+    op_case("sigmoid_extremes", "Sigmoid", {"X": np.array([-100, -20, -1e-3, 0, 1e-3, 20, 100], np.float32)})
+    op_case("leaky_relu", "LeakyRelu", {"X": x}, alpha=0.2)
+    op_case("leaky_relu_default", "LeakyRelu", {"X": x})
+    op_case("gelu_opset20", "Gelu", {"X": x}, opset=20)
+    op_case("gelu_tanh_opset20", "Gelu", {"X": x}, opset=20, approximate="tanh")
+    op_case("clip_opset10_attrs", "Clip", {"X": x}, opset=10, min=-0.5, max=1.5)
+    op_case("clip_opset13_inputs", "Clip", {"X": x}, consts=[("lo", np.array(-1, np.float32)), ("hi", np.array(0.25, np.float32))], opset=13)
+    op_case("clip_opset13_min_only", "Clip", {"X": x}, consts=[("lo", np.array(0.3, np.float32))], opset=13)
+    # Softmax family.
+    s3 = (f32(2, 3, 5) * 2).astype(np.float32)
+    op_case("softmax_opset11_axis2", "Softmax", {"X": s3}, opset=11, axis=2)
+    op_case("softmax_opset13_axis0", "Softmax", {"X": s3}, opset=13, axis=0)
+    op_case("logsoftmax_opset11", "LogSoftmax", {"X": s3}, opset=11)
+    op_case("logsoftmax_opset13", "LogSoftmax", {"X": s3}, opset=13)
+    # Matrix products.
+    op_case("matmul_vectors", "MatMul", {"A": f32(5), "B": f32(5)})
+    op_case("matmul_vector_matrix", "MatMul", {"A": f32(6), "B": f32(3, 6, 4)})
+    op_case("matmul_broadcast_batch", "MatMul", {"A": f32(2, 1, 3, 7), "B": f32(1, 4, 7, 5)})
+    op_case("gemm_transposes", "Gemm", {"A": f32(4, 3), "B": f32(5, 4), "C": f32(3, 5)}, transA=1, transB=1, alpha=0.7, beta=1.3)
+    op_case("gemm_opset7_c_required", "Gemm", {"A": f32(2, 3), "B": f32(3, 4), "C": f32(4)}, opset=7)
+    # Shapes and data movement.
+    op_case("concat_axis1", "Concat", {"A": f32(2, 3, 4), "B": f32(2, 1, 4), "C": f32(2, 0, 4)}, axis=1)
+    op_case("concat_negative_axis", "Concat", {"A": i64(1, 2).reshape(1, 2), "B": i64(3, 4, 5, 6).reshape(1, 4)}, axis=-1)
+    op_case("split_opset11_attr", "Split", {"X": f32(2, 7)}, outputs=2, opset=11, axis=1, split=[3, 4])
+    op_case("split_opset13_input", "Split", {"X": f32(5, 2)}, consts=[("split", i64(1, 4))], outputs=2, opset=13)
+    op_case("split_opset13_equal", "Split", {"X": f32(3, 6)}, outputs=3, opset=13, axis=1)
+    op_case("split_opset18_num_outputs", "Split", {"X": f32(2, 7)}, outputs=3, opset=18, axis=-1, num_outputs=3)
+    op_case("gather_axis0_negative", "Gather", {"X": f32(5, 3)}, consts=[("I", i64(0, -1, 2, 2))])
+    op_case("gather_axis1_2d", "Gather", {"X": f32(2, 6, 3), "I": i64(5, 0, 3, 1).reshape(2, 2)}, axis=1)
+    op_case("gather_scalar_int32", "Gather", {"X": f32(4, 5)}, consts=[("I", np.array(-2, np.int32))], axis=1)
+    for axis in (0, 2, -1):
+        op_case(f"flatten_axis{axis}".replace("-", "m"), "Flatten", {"X": f32(2, 3, 4)}, axis=axis)
+    op_case("reshape_zero_minus_one", "Reshape", {"X": f32(2, 3, 4)}, consts=[("S", i64(0, -1, 2))])
+    op_case("reshape_allowzero_opset14", "Reshape", {"X": f32(0, 3)}, consts=[("S", i64(3, 0))], opset=14, allowzero=1)
+    op_case("squeeze_opset11_attr", "Squeeze", {"X": f32(1, 3, 1, 2)}, opset=11, axes=[0, -2])
+    op_case("squeeze_opset13_input", "Squeeze", {"X": f32(1, 3, 1, 2)}, consts=[("A", i64(2))], opset=13)
+    op_case("squeeze_all", "Squeeze", {"X": f32(1, 3, 1, 2)}, opset=13)
+    op_case("unsqueeze_opset11_attr", "Unsqueeze", {"X": f32(3, 2)}, opset=11, axes=[0, 3])
+    op_case("unsqueeze_opset13_negative", "Unsqueeze", {"X": f32(3, 2)}, consts=[("A", i64(-1, 1))], opset=13)
+    op_case("transpose_default", "Transpose", {"X": f32(2, 3, 4)})
+    op_case("transpose_perm", "Transpose", {"X": f32(2, 3, 4, 5)}, perm=[0, 2, 3, 1])
+    op_case("expand_bidirectional", "Expand", {"X": f32(3, 1)}, consts=[("S", i64(2, 1, 4))])
+    op_case("expand_smaller_shape", "Expand", {"X": f32(2, 3, 1)}, consts=[("S", i64(1, 5))])
+    op_case("slice_opset13_steps", "Slice", {"X": f32(5, 7)},
+            consts=[("st", i64(-1, 1)), ("en", i64(-9223372036854775807, 100)), ("ax", i64(0, 1)), ("sp", i64(-2, 3))], opset=13)
+    op_case("slice_opset13_defaults", "Slice", {"X": f32(4, 6)}, consts=[("st", i64(1)), ("en", i64(-1))], opset=13)
+    op_case("slice_opset9_attrs", "Slice", {"X": f32(4, 6)}, opset=9, starts=[1, 0], ends=[3, 100], axes=[1, 0])
+    op_case("slice_empty", "Slice", {"X": f32(4, 6)}, consts=[("st", i64(3)), ("en", i64(1)), ("ax", i64(1))], opset=13)
+    op_case("shape_opset13", "Shape", {"X": f32(2, 3, 4)}, opset=13)
+    op_case("shape_opset15_start_end", "Shape", {"X": f32(2, 3, 4, 5)}, opset=15, start=-3, end=-1)
+    op_case("cast_float_to_int64", "Cast", {"X": np.array([-2.7, -0.5, 0, 0.5, 2.7, 1e6], np.float32)}, to=TensorProto.INT64)
+    op_case("cast_int64_to_float", "Cast", {"X": i64(-5, 0, 7, 1 << 40)}, to=TensorProto.FLOAT)
+    op_case("cast_float_to_bool", "Cast", {"X": np.array([0, -0.0, 1e-30, -3], np.float32)}, to=TensorProto.BOOL)
+    op_case("cast_bool_to_float", "Cast", {"X": np.array([True, False, True])}, to=TensorProto.FLOAT)
+    op_case("cast_int32_to_int64", "Cast", {"X": np.array([-3, 4], np.int32)}, to=TensorProto.INT64)
+    graph_case("constant_value_tensor", [
+        helper.make_node("Constant", [], ["K"], value=numpy_helper.from_array(f32(2, 3))),
+        helper.make_node("Add", ["X", "K"], ["Y"])], {"X": f32(2, 3)})
+    graph_case("constant_value_ints", [
+        helper.make_node("Constant", [], ["S"], value_ints=[3, 2]),
+        helper.make_node("Reshape", ["X", "S"], ["Y"])], {"X": f32(2, 3)})
+    op_case("constant_of_shape_default", "ConstantOfShape", {}, consts=[("S", i64(2, 3))])
+    op_case("constant_of_shape_int64", "ConstantOfShape", {}, consts=[("S", i64(4))],
+            value=numpy_helper.from_array(i64(7)))
+    op_case("where_broadcast", "Where", {"C": rng.random((3, 1)) > 0.5, "X": f32(1, 4), "Y": f32(3, 4)})
+    op_case("where_int64", "Where", {"C": np.array([True, False, True])}, consts=[("X", i64(1, 2, 3)), ("Y", i64(-1))])
+    a, b = f32(3, 4).round(0), f32(4).round(0)
+    for op in ("Equal", "Less", "Greater"):
+        op_case(op.lower() + "_fp32", op, {"A": a, "B": b})
+        op_case(op.lower() + "_int64", op, {"A": i64(1, 5, 3, -2).reshape(2, 2), "B": i64(3)})
+    op_case("equal_bool", "Equal", {"A": np.array([True, False]), "B": np.array([[True], [False]])})
+    # Reductions: axes as attribute vs input by version, keepdims, noop_with_empty_axes.
+    r = f32(2, 3, 4)
+    op_case("reducesum_opset11_attr", "ReduceSum", {"X": r}, opset=11, axes=[0, 2])
+    op_case("reducesum_opset13_input", "ReduceSum", {"X": r}, consts=[("A", i64(-1))], opset=13, keepdims=0)
+    op_case("reducesum_opset13_all", "ReduceSum", {"X": r}, opset=13)
+    op_case("reducesum_opset13_noop", "ReduceSum", {"X": r}, opset=13, noop_with_empty_axes=1)
+    op_case("reducemean_opset17_attr", "ReduceMean", {"X": r}, opset=17, axes=[1], keepdims=0)
+    op_case("reducemean_opset18_input", "ReduceMean", {"X": r}, consts=[("A", i64(0, 1))], opset=18)
+    op_case("reducemax_opset13_attr", "ReduceMax", {"X": r}, opset=13, axes=[2])
+    op_case("reducemax_opset18_input", "ReduceMax", {"X": r}, consts=[("A", i64(1))], opset=18, keepdims=0)
+    # Normalisation.
+    op_case("layernorm_last_axis", "LayerNormalization", {"X": f32(3, 2, 13)}, consts=[("S", f32(13)), ("B", f32(13))])
+    op_case("layernorm_axis1_no_bias", "LayerNormalization", {"X": f32(2, 3, 5)}, consts=[("S", f32(3, 5))], axis=1, epsilon=1e-3)
+    op_case("batchnorm_inference", "BatchNormalization", {"X": f32(2, 3, 4, 5)},
+            consts=[("s", f32(3)), ("b", f32(3)), ("m", f32(3)), ("v", pos(3))], epsilon=1e-4)
+    # Arg/TopK.
+    op_case("argmax_axis1", "ArgMax", {"X": f32(3, 7)}, axis=1, keepdims=0)
+    op_case("argmax_ties_last", "ArgMax", {"X": np.array([[1, 3, 3, 0], [2, 2, 1, 2]], np.float32)}, axis=1, select_last_index=1)
+    op_case("argmax_default_axis", "ArgMax", {"X": f32(4, 2)})
+    op_case("topk_opset11_largest", "TopK", {"X": f32(3, 8)}, consts=[("K", i64(3))], outputs=2, opset=11)
+    op_case("topk_opset11_smallest_axis0", "TopK", {"X": f32(6, 2)}, consts=[("K", i64(2))], outputs=2, opset=11, axis=0, largest=0)
+    op_case("topk_opset9_attr", "TopK", {"X": f32(2, 5)}, outputs=2, opset=9, k=2)
+    # Patterns the plan folds and fuses; results must not change.
+    w, bias = f32(6, 5), f32(5)
+    graph_case("fused_matmul_add_relu", [
+        helper.make_node("MatMul", ["X", "W"], ["m"]), helper.make_node("Add", ["m", "b"], ["a"]),
+        helper.make_node("Relu", ["a"], ["Y"])], {"X": f32(2, 3, 6)}, [("W", w), ("b", bias)])
+    graph_case("fused_gemm_sigmoid", [
+        helper.make_node("Gemm", ["X", "W", "b"], ["g"], transB=1), helper.make_node("Sigmoid", ["g"], ["Y"])],
+        {"X": f32(4, 5)}, [("W", f32(3, 5)), ("b", f32(3))])
+    graph_case("fused_erf_gelu", [
+        helper.make_node("MatMul", ["X", "W"], ["m"]), helper.make_node("Add", ["b", "m"], ["x"]),
+        helper.make_node("Mul", ["x", "r2"], ["d"]), helper.make_node("Erf", ["d"], ["e"]),
+        helper.make_node("Add", ["e", "one"], ["p"]), helper.make_node("Mul", ["x", "half"], ["h"]),
+        helper.make_node("Mul", ["h", "p"], ["Y"])], {"X": f32(3, 6)},
+        [("W", w), ("b", bias), ("r2", np.array(0.70710678, np.float32)), ("one", np.array(1, np.float32)),
+         ("half", np.array(0.5, np.float32))])
+    graph_case("unfused_shared_intermediate", [
+        helper.make_node("MatMul", ["X", "W"], ["m"]), helper.make_node("Add", ["m", "b"], ["Z"]),
+        helper.make_node("Relu", ["Z"], ["Y"])], {"X": f32(2, 6)}, [("W", w), ("b", bias)], outputs=("Y", "Z"))
+    graph_case("folded_constant_chain", [
+        helper.make_node("Transpose", ["W"], ["Wt"]), helper.make_node("Mul", ["Wt", "two"], ["W2"]),
+        helper.make_node("MatMul", ["X", "W2"], ["Y"])], {"X": f32(3, 5)}, [("W", f32(6, 5)), ("two", np.array(2, np.float32))])
+    graph_case("shape_subgraph_reshape", [
+        helper.make_node("Shape", ["X"], ["s"]), helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+        helper.make_node("Unsqueeze", ["n", "ax"], ["n1"]), helper.make_node("Concat", ["n1", "minus1"], ["target"], axis=0),
+        helper.make_node("Reshape", ["X", "target"], ["Y"])], {"X": f32(3, 2, 4)},
+        [("zero", np.array(0, np.int64)), ("ax", i64(0)), ("minus1", i64(-1))])
+
+
+def model_io():
+    """Inputs and onnxruntime's outputs for the example models (tests load examples/models)."""
+    os.makedirs(os.path.join(OUT, "models"), exist_ok=True)
+    repo = os.path.join(os.path.dirname(__file__), "..", "examples", "models")
+    r = np.random.default_rng(7)
+    ids = r.integers(0, 1000, (3, 11)).astype(np.int64)
+    mask = np.ones_like(ids)
+    mask[1, 6:] = 0
+    mask[2, 9:] = 0
+    cases = {
+        "ranking_mlp": {"features": r.standard_normal((5, 256)).astype(np.float32)},
+        "dlrm": {"dense": r.standard_normal((6, 13)).astype(np.float32),
+                 "sparse": np.stack([r.integers(0, n, 6) for n in (1000, 500, 200, 100)], axis=1).astype(np.int64)},
+        "transformer_encoder": {"input_ids": ids, "attention_mask": mask},
+        "sklearn_classifier": {"features": (r.standard_normal((9, 4)) * [0.8, 0.4, 1.7, 0.7] + [5.8, 3.0, 3.7, 1.2]).astype(np.float32)},
+    }
+    for name, feeds in cases.items():
+        session = ort.InferenceSession(os.path.join(repo, name, "1", "model.onnx"), providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        results = session.run(names, feeds)
+        doc = {"inputs": {k: tensor_json(v) for k, v in feeds.items()},
+               "outputs": {k: tensor_json(v) for k, v in zip(names, results)}}
+        with open(os.path.join(OUT, "models", name + "-io.json"), "w") as f:
+            json.dump(doc, f)
 
 
 def main():
@@ -133,6 +345,9 @@ def main():
         [numpy_helper.from_array(weights, "w")])
     onnx.external_data_helper.convert_model_to_external_data(
         ext, all_tensors_to_one_file=True, location="external_weights.bin", size_threshold=0)
+    weights_path = os.path.join(OUT, "external_weights.bin")
+    if os.path.exists(weights_path):
+        os.remove(weights_path)  # onnx appends to an existing data file
     save("external_data", ext, {"x": f32(2, 4)})
 
     # Refusals.
@@ -159,6 +374,10 @@ def main():
     old_opset = model([helper.make_node("Relu", ["x"], ["y"], name="r")],
                       [vi("x", TensorProto.FLOAT, [2])], [vi("y", TensorProto.FLOAT, [2])], opset=6)
     onnx.save(old_opset, os.path.join(OUT, "opset6.onnx"))
+
+    # After the cases above, so adding cases here never changes their random values.
+    operator_cases()
+    model_io()
 
 
 if __name__ == "__main__":

@@ -223,9 +223,21 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
                 response.parameters[ResponseParameters.frontend] = .int64(Int64((received - started) / 1000) - roundTripUs)
                 response.parameters.removeValue(forKey: ResponseParameters.workerTotal)
                 return response
-            } catch let error as RPCError where Self.retryable(error) {
-                logger.warning("worker \(replica.workerID) failed a call (\(error.code): \(error.message)); \(attempt == 0 ? "retrying on another worker" : "giving up")")
-                view.markSuspect(replica.workerID)
+            } catch let received as RPCError {
+                // Pass on the worker's status and message only: its trailers are not ours to send.
+                let error = RPCError(code: received.code, message: received.message)
+                guard Self.retryable(error) else { throw error }
+                let rejection = received.metadata[stringValues: RejectionMetadata.key].first(where: { _ in true })
+                if rejection == "queue-full" {
+                    // The worker is healthy but full: another replica may have room; the
+                    // timeout and deadline refusals are final.
+                    guard candidates.count > 1 else { throw error }
+                } else if rejection != nil {
+                    throw error
+                } else {
+                    logger.warning("worker \(replica.workerID) failed a call (\(error.code): \(error.message)); \(attempt == 0 ? "retrying on another worker" : "giving up")")
+                    view.markSuspect(replica.workerID)
+                }
                 excluded.insert(replica.workerID)
                 lastError = error
             }

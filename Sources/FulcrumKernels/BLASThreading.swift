@@ -17,4 +17,11 @@ public enum BLASThreading {
     public static var threadCount: Int {
         Int(openblas_get_num_threads())
     }
+
+    /// The kernel set OpenBLAS chose at load, e.g. `"Haswell"` or `"SkylakeX"` (forced with
+    /// the `OPENBLAS_CORETYPE` environment variable, which is read only when the library loads).
+    public static var coreName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
 }

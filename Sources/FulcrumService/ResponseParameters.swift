@@ -13,8 +13,18 @@ public enum ResponseParameters {
     /// The worker's whole time for the request (decode, queue, compute, encode), µs. The frontend
     /// uses it to work out the network time.
     public static let workerTotal = "fulcrum.worker_us"
+    /// Samples in the batch the request executed in (dynamic batching combines requests).
+    public static let batchSize = "fulcrum.batch_size"
     /// The id of the worker that served the request.
     public static let worker = "fulcrum.worker"
+}
+
+/// Trailing metadata a worker puts on a refusal it made on purpose (full queue, expired queue
+/// timeout), so a frontend can tell it from a failed connection: it may try another worker but
+/// does not treat this one as broken.
+public enum RejectionMetadata {
+    /// The key; the value says why (`queue-full`, `timeout`, `deadline`).
+    public static let key = "fulcrum-rejected"
 }
 
 extension Inference_InferParameter {

@@ -53,6 +53,15 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
         try await infer(request)
     }
 
+    /// ModelInfer with the request headers, so the caller's deadline bounds the time in the queue.
+    func modelInfer(
+        request: ServerRequest<Inference_ModelInferRequest>,
+        context: ServerContext
+    ) async throws -> ServerResponse<Inference_ModelInferResponse> {
+        let deadline = Deadline.timeout(in: request.metadata).map { ContinuousClock.now + $0 }
+        return ServerResponse(message: try await infer(request.message, deadline: deadline), metadata: [:])
+    }
+
     func modelStreamInfer(
         request: RPCAsyncSequence<Inference_ModelInferRequest, any Error>,
         response: RPCWriter<Inference_ModelStreamInferResponse>,
@@ -113,52 +122,77 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
         return Inference_RepositoryModelUnloadResponse()
     }
 
-    /// Validates, queues, executes and encodes one request.
-    private func infer(_ request: Inference_ModelInferRequest) async throws -> Inference_ModelInferResponse {
+    /// Validates, queues, executes and encodes one request. `deadline` is the caller's.
+    private func infer(_ request: Inference_ModelInferRequest, deadline: ContinuousClock.Instant? = nil) async throws -> Inference_ModelInferResponse {
         let started = DispatchTime.now().uptimeNanoseconds
         try limit.check(request)
         let served = try store.resolve(request.modelName, version: request.modelVersion)
         let statistics = served.statistics
-        var queueNs: UInt64? = nil
         do {
             let batchSize = try InferRequestValidator.validate(request, against: served.signature)
             let inputs = try TensorCodec.decodeInputs(request)
-            let decoded = DispatchTime.now().uptimeNanoseconds
-            statistics.arrived()
-            let execution: ModelExecutor.Execution
+            let submission = ModelScheduler.Submission(
+                inputs: inputs,
+                samples: served.model.maxBatchSize > 0 ? batchSize : 1,
+                shapeKey: Self.shapeKey(inputs, batching: served.model.maxBatchSize > 0),
+                priority: try Self.priority(request),
+                timeout: try Self.timeout(request),
+                deadline: deadline,
+                bytes: inputs.values.reduce(0) { $0 + $1.data.count }
+            )
+            let execution: ModelScheduler.Execution
             do {
-                execution = try await served.executor.execute(inputs, onStart: { statistics.leftQueue() })
+                execution = try await served.scheduler.submit(submission)
             } catch let error as FulcrumRuntime.RuntimeError {
                 throw RPCError(error)
             } catch is CancellationError {
                 throw RPCError(code: .cancelled, message: "the request was cancelled while queued")
-            } catch {
-                throw RPCError(code: .internalError, message: "\(error)")
             }
-            queueNs = execution.queueNs
-            let encodeStart = DispatchTime.now().uptimeNanoseconds
             var response = Inference_ModelInferResponse()
             response.modelName = served.name
             response.modelVersion = served.version
             response.id = request.id
             try TensorCodec.encodeOutputs(execution.outputs, requested: request.outputs, signature: served.signature, into: &response)
             let finished = DispatchTime.now().uptimeNanoseconds
-            statistics.executed(
-                batchSize: batchSize,
-                inputNs: decoded - started,
-                inferNs: execution.computeNs,
-                outputNs: finished - encodeStart
-            )
             statistics.finished(success: true, totalNs: finished - started, queueNs: execution.queueNs)
             response.parameters[ResponseParameters.queue] = .int64(Int64(execution.queueNs / 1000))
             response.parameters[ResponseParameters.compute] = .int64(Int64(execution.computeNs / 1000))
+            response.parameters[ResponseParameters.batchSize] = .int64(Int64(execution.batchSize))
             response.parameters[ResponseParameters.workerTotal] = .int64(Int64((finished - started) / 1000))
             response.parameters[ResponseParameters.worker] = .string(state.id)
             return response
         } catch {
-            _ = queueNs
             statistics.finished(success: false, totalNs: DispatchTime.now().uptimeNanoseconds - started, queueNs: nil)
             throw error
         }
+    }
+
+    /// The non-batch dimensions of every input, in name order: requests batch together only when equal.
+    static func shapeKey(_ inputs: [String: Tensor], batching: Bool) -> [Int] {
+        var key: [Int] = []
+        for name in inputs.keys.sorted() {
+            let shape = inputs[name]!.shape
+            key.append(-1)
+            key.append(contentsOf: batching ? Array(shape.dropFirst()) : shape)
+        }
+        return key
+    }
+
+    /// The `priority` request parameter (uint64 or int64; 0 = the model's default level).
+    static func priority(_ request: Inference_ModelInferRequest) throws(RPCError) -> Int {
+        guard let parameter = request.parameters["priority"] else { return 0 }
+        guard let value = parameter.integerValue, value >= 0 else {
+            throw RPCError(code: .invalidArgument, message: "parameter 'priority' must be a non-negative integer")
+        }
+        return Int(clamping: value)
+    }
+
+    /// The `timeout` request parameter, microseconds (int64 or uint64).
+    static func timeout(_ request: Inference_ModelInferRequest) throws(RPCError) -> Duration? {
+        guard let parameter = request.parameters["timeout"] else { return nil }
+        guard let value = parameter.integerValue, value >= 0 else {
+            throw RPCError(code: .invalidArgument, message: "parameter 'timeout' must be a non-negative number of microseconds")
+        }
+        return value == 0 ? nil : .microseconds(value)
     }
 }

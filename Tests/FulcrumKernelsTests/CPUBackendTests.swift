@@ -164,6 +164,9 @@ struct CPUBackendTests {
             case .log: Float(_log(Double(x)))
             case .sqrt: x.squareRoot()
             case .identity: x
+            case .erf: Float(_erf(Double(x)))
+            case .gelu: Float(0.5 * Double(x) * (1 + _erf(Double(x) / 2.0.squareRoot())))
+            case .geluTanh: Float(0.5 * Double(x) * (1 + _tanh(0.7978845608028654 * (Double(x) + 0.044715 * pow3(Double(x))))))
             }
             if expected.isNaN {
                 #expect(out[i].isNaN, "\(op)(\(x))")

@@ -10,6 +10,21 @@ enum Fixtures {
 
     static func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
 
+    /// The repository's example model repository (examples/models), found from this file's
+    /// path (through the symlinks of a shadow package).
+    static var examples: URL {
+        URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("examples/models")
+    }
+
+    /// The per-operator cases in Fixtures/ops (names without extension), sorted.
+    static var operatorCases: [String] {
+        let folder = directory.appendingPathComponent("ops")
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        return files.filter { $0.hasSuffix(".onnx") }.map { String($0.dropLast(5)) }.sorted()
+    }
+
     /// Inputs and onnxruntime's outputs stored beside a fixture model.
     static func expectations(_ name: String) throws -> (inputs: [String: Tensor], outputs: [String: Tensor]) {
         let data = try Data(contentsOf: url(name + ".json"))
@@ -24,6 +39,7 @@ enum Fixtures {
                 case "FP32": result[name] = Tensor(shape: shape, scalars: values.map(\.floatValue))
                 case "INT32": result[name] = Tensor(shape: shape, scalars: values.map(\.int32Value))
                 case "INT64": result[name] = Tensor(shape: shape, scalars: values.map(\.int64Value))
+                case "BOOL": result[name] = Tensor(shape: shape, scalars: values.map { $0.intValue != 0 })
                 default: Issue.record("unknown dtype in \(name)")
                 }
             }
@@ -99,6 +115,19 @@ func expectClose(_ actual: Tensor?, _ expected: Tensor, tolerance: Float = 1e-5,
     } else {
         #expect(actual.data == expected.data, "\(label)", sourceLocation: sourceLocation)
     }
+}
+
+/// Relative L2 error `‖actual − expected‖ / ‖expected‖` of two FP32 tensors (∞ on a type or
+/// shape mismatch).
+func relativeL2(_ actual: Tensor?, _ expected: Tensor) -> Double {
+    guard let actual, actual.dataType == .fp32, expected.dataType == .fp32, actual.shape == expected.shape else { return .infinity }
+    var difference = 0.0
+    var norm = 0.0
+    for (a, e) in zip(actual.scalars(as: Float.self), expected.scalars(as: Float.self)) {
+        difference += Double(a - e) * Double(a - e)
+        norm += Double(e) * Double(e)
+    }
+    return norm == 0 ? difference.squareRoot() : (difference / norm).squareRoot()
 }
 
 extension RuntimeError {

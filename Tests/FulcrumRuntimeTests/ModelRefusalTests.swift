@@ -138,3 +138,36 @@ struct ModelRefusalTests {
         #expect(throws: RuntimeError.self) { try ModelRepository(path: "/nonexistent/fulcrum").modelNames() }
     }
 }
+
+@Suite("refusals of the wider operator set")
+struct OperatorRefusalTests {
+    @Test("an embedding index out of range fails the batch, not the process")
+    func gatherOutOfRange() throws {
+        let repo = try TemporaryRepository()
+        try repo.add(model: "m", fixture: "ops/gather_axis1_2d.onnx")
+        let instance = try repo.loadOne("m").get().makeInstance()
+        let x = Tensor(shape: [2, 6, 3], scalars: [Float](repeating: 1, count: 36))
+        #expect {
+            try instance.execute(["X": x, "I": Tensor(shape: [2, 2], scalars: [Int64(0), 1, 6, 2])])
+        } throws: { error in
+            (error as? RuntimeError)?.matches(.invalidInput, "index 6", "size 6") ?? false
+        }
+        // The instance keeps working.
+        _ = try instance.execute(["X": x, "I": Tensor(shape: [2, 2], scalars: [Int64(0), 1, -6, 2])])
+    }
+
+    @Test("Gelu before opset 20 names the opset that introduced it")
+    func geluTooOld() throws {
+        var bytes = try Data(contentsOf: Fixtures.url("ops/gelu_opset20.onnx"))
+        // Patch the opset_import version (the last varint 20 = 0x14 after key 0x10) to 17.
+        let index = try #require(bytes.lastIndex(of: 0x14))
+        bytes[index] = 17
+        let repo = try TemporaryRepository()
+        try repo.add(model: "m", bytes: bytes)
+        guard case .failure(let error) = try repo.loadOne("m") else {
+            Issue.record("loaded")
+            return
+        }
+        #expect(error.matches(.unsupportedOperator, "'Gelu'", "opset 17", "from opset 20"), "\(error)")
+    }
+}

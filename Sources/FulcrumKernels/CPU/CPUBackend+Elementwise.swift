@@ -59,7 +59,80 @@ private enum DivInt32: BinaryFunction {
     @inline(__always) static var vectorised: Bool { false }
 }
 
+private enum AddInt64: BinaryFunction {
+    @inline(__always) static func scalar(_ a: Int64, _ b: Int64) -> Int64 { a &+ b }
+    @inline(__always) static func vector(_ a: SIMD8<Int64>, _ b: SIMD8<Int64>) -> SIMD8<Int64> { a &+ b }
+}
+private enum SubInt64: BinaryFunction {
+    @inline(__always) static func scalar(_ a: Int64, _ b: Int64) -> Int64 { a &- b }
+    @inline(__always) static func vector(_ a: SIMD8<Int64>, _ b: SIMD8<Int64>) -> SIMD8<Int64> { a &- b }
+}
+private enum MulInt64: BinaryFunction {
+    @inline(__always) static func scalar(_ a: Int64, _ b: Int64) -> Int64 { a &* b }
+    @inline(__always) static func vector(_ a: SIMD8<Int64>, _ b: SIMD8<Int64>) -> SIMD8<Int64> { a &* b }
+}
+private enum DivInt64: BinaryFunction {
+    @inline(__always) static func scalar(_ a: Int64, _ b: Int64) -> Int64 {
+        b == 0 ? 0 : a.dividedReportingOverflow(by: b).partialValue
+    }
+    @inline(__always) static func vector(_ a: SIMD8<Int64>, _ b: SIMD8<Int64>) -> SIMD8<Int64> { a }
+    @inline(__always) static var vectorised: Bool { false }
+}
+
 extension CPUBackend {
+    /// `out = a ∘ b` over INT64 with broadcasting as planned by `layout` (shape arithmetic in
+    /// exported graphs). Wraps on overflow; division truncates and gives 0 for a zero divisor.
+    public func binary(
+        _ op: BinaryOperator, _ a: UnsafePointer<Int64>, _ b: UnsafePointer<Int64>,
+        _ out: UnsafeMutablePointer<Int64>, layout: BroadcastLayout
+    ) {
+        switch op {
+        case .add: Self.run(AddInt64.self, a, b, out, layout)
+        case .sub: Self.run(SubInt64.self, a, b, out, layout)
+        case .mul: Self.run(MulInt64.self, a, b, out, layout)
+        case .div: Self.run(DivInt64.self, a, b, out, layout)
+        }
+    }
+
+    /// `out[i] = f(a[i'], b[i''])` with broadcasting as planned by `layout`, for any element
+    /// types (comparisons, Pow, ...). Scalar inner loop; `f` is specialised at the call site.
+    @inlinable
+    public func broadcast<A, B, O>(
+        _ a: UnsafePointer<A>, _ b: UnsafePointer<B>, _ out: UnsafeMutablePointer<O>,
+        layout: BroadcastLayout, _ f: (A, B) -> O
+    ) {
+        let total = layout.elementCount
+        guard total > 0 else { return }
+        let rank = layout.sizes.count
+        let n = layout.sizes[rank - 1]
+        let sa = layout.stridesA[rank - 1]
+        let sb = layout.stridesB[rank - 1]
+        var offsetA = 0
+        var offsetB = 0
+        var offsetOut = 0
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: rank) { counter in
+            counter.initialize(repeating: 0)
+            while offsetOut < total {
+                let pa = a + offsetA
+                let pb = b + offsetB
+                let po = out + offsetOut
+                for i in 0..<n { po[i] = f(pa[i * sa], pb[i * sb]) }
+                offsetOut += n
+                var d = rank - 2
+                while d >= 0 {
+                    counter[d] += 1
+                    offsetA += layout.stridesA[d]
+                    offsetB += layout.stridesB[d]
+                    if counter[d] < layout.sizes[d] { break }
+                    offsetA -= layout.stridesA[d] * layout.sizes[d]
+                    offsetB -= layout.stridesB[d] * layout.sizes[d]
+                    counter[d] = 0
+                    d -= 1
+                }
+            }
+        }
+    }
+
     /// `out = a ∘ b` over FP32 with broadcasting as planned by `layout` (`out` holds
     /// `layout.elementCount` elements). `out` may alias an input whose shape equals the output's.
     public func binary(

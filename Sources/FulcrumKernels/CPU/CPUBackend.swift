@@ -8,8 +8,11 @@
 public struct CPUBackend: Backend {
     /// ONNX operators (default domain) this backend implements.
     public static let supportedOperators: Set<String> = [
-        "Add", "Sub", "Mul", "Div", "Gemm", "MatMul", "Relu", "Sigmoid", "Tanh", "Identity", "Softmax",
-        "Neg", "Abs", "Exp", "Log", "Sqrt",
+        "Abs", "Add", "ArgMax", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape",
+        "Div", "Equal", "Erf", "Exp", "Expand", "Flatten", "Gather", "Gelu", "Gemm", "Greater", "Identity",
+        "LayerNormalization", "LeakyRelu", "Less", "Log", "LogSoftmax", "MatMul", "Mul", "Neg", "Pow",
+        "ReduceMax", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax",
+        "Split", "Sqrt", "Squeeze", "Sub", "Tanh", "TopK", "Transpose", "Unsqueeze", "Where",
     ]
 
     /// Creates the CPU backend. It holds no state; copies are interchangeable.

@@ -38,6 +38,10 @@ struct ExecutionPlan: Sendable {
     var outputs: [GraphTensor] = []
     var nodes: [Node] = []
     var opset: Int = 0
+    /// Nodes evaluated once at load because all their inputs were constants.
+    var foldedNodeCount = 0
+    /// Patterns fused into one node (e.g. `MatMul + Add + Relu`), for logs and tests.
+    var fusions: [String] = []
     let backend = CPUBackend()
 
     /// Builds the plan from a decoded model. `modelDirectory` resolves external data.
@@ -73,8 +77,13 @@ struct ExecutionPlan: Sendable {
             guard !initializer.name.isEmpty else { throw invalid("an initializer has no name") }
             guard ids[initializer.name] == nil else { throw invalid("initializer '\(initializer.name)' is defined twice") }
             let (type, bytes) = try initializer.decoded(modelDirectory: modelDirectory)
-            let id = define(initializer.name, type)
-            constants[id] = TensorBuffer(bytes: bytes)
+            let buffer = TensorBuffer(bytes: bytes)
+            var known = type
+            if let count = type.elementCount, count <= ValueType.maximumKnownValues {
+                known.values = BoundValue(dataType: type.dataType, shape: type.shape ?? [], pointer: buffer.pointer).integers()
+            }
+            let id = define(initializer.name, known)
+            constants[id] = buffer
         }
         for input in graph.input where ids[input.name] == nil {
             guard let type = try Self.declaredType(input, role: "input") else { continue }
@@ -142,7 +151,7 @@ struct ExecutionPlan: Sendable {
             throw invalid("the graph has a cycle through nodes \(stuck.joined(separator: ", "))")
         }
 
-        // Operators and type inference in order.
+        // Operators, type inference and constant folding, in order.
         for index in order {
             let (node, outs) = pending[index]
             let label = "node '\(node.name)' (\(node.opType))"
@@ -169,6 +178,31 @@ struct ExecutionPlan: Sendable {
                 }
                 valueTypes[id] = types[position]
             }
+            // Constant folding: every input known (or only shapes read, and known).
+            let present = ins.filter { $0 >= 0 }
+            let foldable = op.readsOnlyShapes
+                ? present.allSatisfy { valueTypes[$0].isConcrete }
+                : present.allSatisfy { constants[$0] != nil }
+            if foldable, types.prefix(outs.count).allSatisfy(\.isConcrete) {
+                let bound = ins.map { id -> BoundValue? in
+                    guard id >= 0 else { return nil }
+                    let type = valueTypes[id]
+                    return BoundValue(
+                        dataType: type.dataType, shape: type.shape ?? [],
+                        pointer: constants[id]?.pointer ?? StaticEvaluation.placeholder.pointer)
+                }
+                do throws(RuntimeError) {
+                    let results = try StaticEvaluation.evaluate(op, inputs: bound, types: Array(types.prefix(max(outs.count, 1))), backend: backend)
+                    for (position, id) in outs.enumerated() where id >= 0 {
+                        constants[id] = results[position].buffer
+                        valueTypes[id] = results[position].type
+                    }
+                } catch {
+                    throw RuntimeError(code: error.code, message: "\(label), opset \(opset), folding constants: \(error.message)")
+                }
+                foldedNodeCount += 1
+                continue
+            }
             nodes.append(Node(name: node.name, opType: node.opType, op: op, inputs: ins, outputs: outs))
         }
 
@@ -193,6 +227,12 @@ struct ExecutionPlan: Sendable {
             outputs.append(GraphTensor(name: output.name, value: id, declared: type))
         }
         guard !outputs.isEmpty else { throw invalid("the graph has no outputs") }
+
+        fuse()
+        // Drop constants nothing reads any more (folded away or fused).
+        var used = Set(outputs.map(\.value))
+        for node in nodes { used.formUnion(node.inputs) }
+        for id in Array(constants.keys) where !used.contains(id) { constants[id] = nil }
     }
 
     /// The type a graph input or output declares (dims: -1 for `dim_param` or unset).

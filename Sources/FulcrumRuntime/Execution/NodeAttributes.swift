@@ -32,4 +32,30 @@ struct NodeAttributes {
         guard attribute.type == .ints || attribute.type == .undefined else { throw wrongType(name, "INTS") }
         return attribute.ints.map { Int(truncatingIfNeeded: $0) }
     }
+
+    /// Whether the node sets `name`.
+    func has(_ name: String) -> Bool { attributes[name] != nil }
+
+    func floats(_ name: String) throws(RuntimeError) -> [Float]? {
+        guard let attribute = attributes[name] else { return nil }
+        guard attribute.type == .floats || attribute.type == .undefined else { throw wrongType(name, "FLOATS") }
+        return attribute.floats
+    }
+
+    func string(_ name: String, default value: String) throws(RuntimeError) -> String {
+        guard let attribute = attributes[name] else { return value }
+        guard attribute.type == .string || attribute.type == .undefined else { throw wrongType(name, "a STRING") }
+        return String(decoding: attribute.s, as: UTF8.self)
+    }
+
+    /// A TENSOR attribute decoded to Fulcrum's layout.
+    func tensor(_ name: String) throws(RuntimeError) -> (type: ValueType, bytes: [UInt8])? {
+        guard let attribute = attributes[name] else { return nil }
+        guard attribute.type == .tensor || attribute.type == .undefined, attribute.hasT else { throw wrongType(name, "a TENSOR") }
+        do throws(RuntimeError) {
+            return try attribute.t.decoded(modelDirectory: "")
+        } catch {
+            throw RuntimeError(code: error.code, message: "attribute '\(name)': \(error.message)")
+        }
+    }
 }

@@ -4,7 +4,7 @@ import ONNXFormat
 /// Maps an ONNX node to the `Operator` that runs it, for the model's opset.
 ///
 /// The single place that knows which operators exist and which opset versions each accepts;
-/// the later full operator set adds entries here. A node whose op no backend supports, or whose
+/// docs/runtime.md lists them with their opset notes. A node whose op no backend supports, or whose
 /// opset falls outside what is implemented, is refused with `.unsupportedOperator`.
 enum OperatorRegistry {
     /// Opsets Fulcrum accepts for the default domain.
@@ -25,6 +25,7 @@ enum OperatorRegistry {
         case "Sub": return BinaryElementwiseOperator(kind: .sub)
         case "Mul": return BinaryElementwiseOperator(kind: .mul)
         case "Div": return BinaryElementwiseOperator(kind: .div)
+        case "Pow": return PowOperator()
         case "Relu": return UnaryElementwiseOperator(kind: .relu)
         case "Sigmoid": return UnaryElementwiseOperator(kind: .sigmoid)
         case "Tanh": return UnaryElementwiseOperator(kind: .tanh)
@@ -33,14 +34,64 @@ enum OperatorRegistry {
         case "Exp": return UnaryElementwiseOperator(kind: .exp)
         case "Log": return UnaryElementwiseOperator(kind: .log)
         case "Sqrt": return UnaryElementwiseOperator(kind: .sqrt)
-        case "Identity": return IdentityOperator()
+        case "Erf": return UnaryElementwiseOperator(kind: .erf)
+        case "Gelu":
+            guard opset >= 20 else { throw versionTooOld(node, opset, since: 20) }
+            switch try attributes.string("approximate", default: "none") {
+            case "none": return UnaryElementwiseOperator(kind: .gelu)
+            case "tanh": return UnaryElementwiseOperator(kind: .geluTanh)
+            case let other:
+                throw RuntimeError(code: .invalidModel, message: "node '\(node.name)' (Gelu): approximate must be \"none\" or \"tanh\", got \"\(other)\"")
+            }
+        case "LeakyRelu": return try LeakyReluOperator(attributes: attributes)
+        case "Clip": return try ClipOperator(attributes: attributes, opset: opset)
+        case "Identity": return ReshapingOperator(kind: .identity)
         case "Gemm": return try GemmOperator(attributes: attributes)
         case "MatMul": return MatMulOperator()
         case "Softmax": return try SoftmaxOperator(attributes: attributes, opset: opset, logarithm: false)
+        case "LogSoftmax": return try SoftmaxOperator(attributes: attributes, opset: opset, logarithm: true)
+        case "Concat": return try ConcatOperator(attributes: attributes)
+        case "Split": return try SplitOperator(attributes: attributes, opset: opset, outputCount: node.output.count)
+        case "Gather": return try GatherOperator(attributes: attributes)
+        case "Flatten": return ReshapingOperator(kind: .flatten(axis: try attributes.int("axis", default: 1)))
+        case "Reshape":
+            let allowZero = try attributes.int("allowzero", default: 0) != 0
+            return ReshapingOperator(kind: .reshape(allowZero: opset >= 14 && allowZero))
+        case "Squeeze":
+            return ReshapingOperator(kind: .squeeze(axes: opset < 13 ? try attributes.ints("axes") : nil), axesFromInput: opset >= 13)
+        case "Unsqueeze":
+            return ReshapingOperator(kind: .unsqueeze(axes: opset < 13 ? try attributes.ints("axes") : nil), axesFromInput: opset >= 13)
+        case "Transpose": return try TransposeOperator(attributes: attributes)
+        case "Expand": return ExpandOperator()
+        case "Slice": return try SliceOperator(attributes: attributes, opset: opset)
+        case "Shape": return try ShapeOperator(attributes: attributes, opset: opset)
+        case "Cast": return try CastOperator(attributes: attributes)
+        case "Constant": return try ConstantOperator(attributes: attributes)
+        case "ConstantOfShape": return try ConstantOfShapeOperator(attributes: attributes)
+        case "Where": return WhereOperator()
+        case "Equal": return ComparisonOperator(kind: .equal)
+        case "Less": return ComparisonOperator(kind: .less)
+        case "Greater": return ComparisonOperator(kind: .greater)
+        case "ReduceSum": return try ReduceOperator(kind: .sum, attributes: attributes, opset: opset)
+        case "ReduceMean": return try ReduceOperator(kind: .mean, attributes: attributes, opset: opset)
+        case "ReduceMax": return try ReduceOperator(kind: .max, attributes: attributes, opset: opset)
+        case "LayerNormalization":
+            guard opset >= 17 else { throw versionTooOld(node, opset, since: 17) }
+            return try LayerNormalizationOperator(attributes: attributes)
+        case "BatchNormalization": return try BatchNormalizationOperator(attributes: attributes, outputCount: node.output.filter { !$0.isEmpty }.count)
+        case "ArgMax": return try ArgMaxOperator(attributes: attributes, opset: opset)
+        case "TopK": return try TopKOperator(attributes: attributes, opset: opset)
         default:
             throw RuntimeError(
                 code: .unsupportedOperator,
                 message: "operator '\(op)' (node '\(node.name)', opset \(opset)) is not supported")
         }
+    }
+
+    /// The refusal for an operator used before the opset that introduced it.
+    private static func versionTooOld(_ node: Onnx_NodeProto, _ opset: Int, since: Int) -> RuntimeError {
+        RuntimeError(
+            code: .unsupportedOperator,
+            message: "operator '\(node.opType)' (node '\(node.name)', opset \(opset)) exists in the default domain from opset \(since); re-export with opset \(since) or later")
     }
 }

@@ -93,7 +93,7 @@ public final class ModelInstance: @unchecked Sendable {
                 if let base = raw.baseAddress { destination.copyMemory(from: base, byteCount: raw.count) }
             }
         }
-        boundPlan.run()
+        try boundPlan.run()
 
         var results: [String: Tensor] = [:]
         for (configIndex, output) in config.outputs.enumerated() {

@@ -4,11 +4,22 @@ import FulcrumKernels
 ///
 /// A and B are 2-D; C (optional from opset 11) broadcasts unidirectionally to `[M, N]` and is
 /// copied into Y before the product runs with `beta`, so one `sgemm` does the whole node.
+///
+/// Fused form (see `ExecutionPlan.fuse`): `activation` runs in place on Y after the product.
 struct GemmOperator: Operator {
     let alpha: Float
     let beta: Float
     let transposeA: Bool
     let transposeB: Bool
+    /// Applied to Y after the product.
+    private(set) var activation = Activation.none
+
+    /// This Gemm followed by `activation`.
+    func with(activation: Activation) -> GemmOperator {
+        var copy = self
+        copy.activation = activation
+        return copy
+    }
 
     init(attributes: NodeAttributes) throws(RuntimeError) {
         alpha = try attributes.float("alpha", default: 1)
@@ -54,7 +65,7 @@ struct GemmOperator: Operator {
         let pa = UnsafePointer(a.floats())
         let pb = UnsafePointer(b.floats())
         let py = outputs[0].floats()
-        let (alpha, transposeA, transposeB) = (self.alpha, self.transposeA, self.transposeB)
+        let (alpha, transposeA, transposeB, activation) = (self.alpha, self.transposeA, self.transposeB, self.activation)
         let lda = a.shape[1]
         let ldb = b.shape[1]
         var beta = self.beta
@@ -85,6 +96,7 @@ struct GemmOperator: Operator {
             backend.sgemm(
                 transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                 a: pa, lda: lda, b: pb, ldb: ldb, beta: beta, c: py, ldc: n)
+            backend.apply(activation, py, count: m * n)
         }
     }
 }

@@ -4,7 +4,16 @@ import FulcrumKernels
 /// removed from the result), leading batch dimensions broadcast. Runs one `cblas_sgemm` when
 /// B has no batch (the common activations × weights case: the batch folds into M), otherwise
 /// one per batch matrix.
+///
+/// Fused form (see `ExecutionPlan.fuse`): with `bias`, a third input of `N` elements is copied
+/// into every output row and the product accumulates onto it (`beta = 1`); `activation` then
+/// runs in place on the output.
 struct MatMulOperator: Operator {
+    /// Whether input 2 is a bias row added to every output row.
+    var bias = false
+    /// Applied to the output after the product (and bias).
+    var activation = Activation.none
+
     private struct Shapes {
         var m: Int, n: Int, k: Int
         var batchA: [Int], batchB: [Int], batch: [Int]
@@ -48,13 +57,27 @@ struct MatMulOperator: Operator {
         let py = outputs[0].floats()
         let (m, n, k) = (s.m, s.n, s.k)
         let batchCount = s.batch.reduce(1, *)
+        let activation = self.activation
+        let total = outputs[0].elementCount
+        var biasRow: UnsafePointer<Float>?
+        if bias {
+            guard inputs.count > 2, let b = inputs[2], b.elementCount == n else {
+                throw failure("the fused bias must have \(n) elements")
+            }
+            biasRow = UnsafePointer(b.floats())
+        }
+        let beta: Float = biasRow == nil ? 0 : 1
         if s.batchB.reduce(1, *) == 1 {
             // B is one matrix: stack A's batch into M (A is contiguous row-major).
             let rows = batchCount * m
             return {
+                if let biasRow {
+                    for row in 0..<rows { (py + row * n).update(from: biasRow, count: n) }
+                }
                 backend.sgemm(
                     transposeA: false, transposeB: false, m: rows, n: n, k: k, alpha: 1,
-                    a: pa, lda: k, b: pb, ldb: n, beta: 0, c: py, ldc: n)
+                    a: pa, lda: k, b: pb, ldb: n, beta: beta, c: py, ldc: n)
+                backend.apply(activation, py, count: total)
             }
         }
         // Offsets of each batch matrix, computed once per bound shape.
@@ -77,11 +100,15 @@ struct MatMulOperator: Operator {
             offsets.append((ia * m * k, ib * k * n))
         }
         return {
+            if let biasRow {
+                for row in 0..<(batchCount * m) { (py + row * n).update(from: biasRow, count: n) }
+            }
             for (index, (oa, ob)) in offsets.enumerated() {
                 backend.sgemm(
                     transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1,
-                    a: pa + oa, lda: k, b: pb + ob, ldb: n, beta: 0, c: py + index * m * n, ldc: n)
+                    a: pa + oa, lda: k, b: pb + ob, ldb: n, beta: beta, c: py + index * m * n, ldc: n)
             }
+            backend.apply(activation, py, count: total)
         }
     }
 }

@@ -1,15 +1,14 @@
 import FulcrumKernels
 
-/// Relu, Sigmoid, Tanh, Neg, Abs, Exp, Log, Sqrt over FP32 (same shape in and out).
+/// Relu, Sigmoid, Tanh, Neg, Abs, Exp, Log, Sqrt, Erf and Gelu over FP32 (same shape in and out).
+/// Gelu (opset 20) takes `approximate = "none" | "tanh"`; the registry picks the kind.
 struct UnaryElementwiseOperator: Operator {
     let kind: UnaryOperator
 
     func inferTypes(_ inputs: [ValueType?]) throws(RuntimeError) -> [ValueType] {
         let x = try required(inputs, 0, "X")
-        guard x.dataType == .fp32 else {
-            throw RuntimeError(code: .unsupportedOperator, message: "type \(x.dataType.rawValue) is not supported (supported: FP32)")
-        }
-        return [x]
+        guard x.dataType == .fp32 else { throw unsupported(x.dataType, "FP32") }
+        return [x.withoutValues]
     }
 
     func makeKernel(inputs: [BoundValue?], outputs: [BoundValue], backend: CPUBackend) throws(RuntimeError) -> Kernel {

@@ -1,0 +1,46 @@
+/// An activation applied in place after a matrix product (the epilogue of a fused
+/// MatMul/Gemm + bias + activation node), while the product's output is still in cache.
+public enum Activation: Sendable, Equatable, CustomStringConvertible {
+    /// No activation.
+    case none
+    /// `max(x, 0)`.
+    case relu
+    /// `1 / (1 + e^-x)`.
+    case sigmoid
+    /// `tanh(x)`.
+    case tanh
+    /// Exact (erf) Gelu.
+    case gelu
+    /// Tanh-approximated Gelu.
+    case geluTanh
+    /// `x < 0 ? alpha · x : x`.
+    case leakyRelu(alpha: Float)
+
+    /// e.g. `relu`, `leakyRelu(0.01)`.
+    public var description: String {
+        switch self {
+        case .none: "none"
+        case .relu: "relu"
+        case .sigmoid: "sigmoid"
+        case .tanh: "tanh"
+        case .gelu: "gelu"
+        case .geluTanh: "geluTanh"
+        case .leakyRelu(let alpha): "leakyRelu(\(alpha))"
+        }
+    }
+}
+
+extension CPUBackend {
+    /// Applies `activation` to `count` FP32 elements in place.
+    public func apply(_ activation: Activation, _ values: UnsafeMutablePointer<Float>, count: Int) {
+        switch activation {
+        case .none: break
+        case .relu: unary(.relu, values, values, count: count)
+        case .sigmoid: unary(.sigmoid, values, values, count: count)
+        case .tanh: unary(.tanh, values, values, count: count)
+        case .gelu: unary(.gelu, values, values, count: count)
+        case .geluTanh: unary(.geluTanh, values, values, count: count)
+        case .leakyRelu(let alpha): leakyRelu(values, values, count: count, alpha: alpha)
+        }
+    }
+}

@@ -1,0 +1,188 @@
+import FulcrumKernels
+
+/// Graph rewrites done once at load, after constant folding:
+///
+/// - **Gelu**: the erf form exported by PyTorch, `x · 0.5 · (1 + erf(x / √2))` (as
+///   `Div|Mul → Erf → Add → Mul → Mul` in either multiplication order), becomes one Gelu node.
+/// - **Dense**: `MatMul(X, W)` with a constant 2-D `W`, followed by `Add` of a constant bias of
+///   `N` elements and/or an activation (Relu, Sigmoid, Tanh, Gelu, LeakyRelu), becomes one
+///   node: the bias is written into the output, `sgemm` accumulates onto it, and the
+///   activation runs in place while the rows are still in cache. `Gemm` followed by an
+///   activation fuses the same way.
+///
+/// A pattern fuses only when its intermediate values have exactly one reader and are not graph
+/// outputs, so nothing observable changes.
+extension ExecutionPlan {
+    mutating func fuse() {
+        fuseGelu()
+        fuseDense()
+    }
+
+    /// Readers of each value (node indices), graph outputs counted as an extra reader.
+    private func readers() -> [Int: Int] {
+        var count: [Int: Int] = [:]
+        for node in nodes {
+            for id in node.inputs where id >= 0 { count[id, default: 0] += 1 }
+        }
+        for output in outputs { count[output.value, default: 0] += 1 }
+        return count
+    }
+
+    /// The index of the node producing `id`.
+    private func producers() -> [Int: Int] {
+        var map: [Int: Int] = [:]
+        for (index, node) in nodes.enumerated() {
+            for id in node.outputs where id >= 0 { map[id] = index }
+        }
+        return map
+    }
+
+    /// The single consumer of `id` (and which input it reads it as), when there is exactly one.
+    private func soleConsumer(of id: Int, _ readers: [Int: Int], _ removed: Set<Int>) -> (node: Int, input: Int)? {
+        guard readers[id] == 1 else { return nil }
+        for (index, node) in nodes.enumerated() where !removed.contains(index) {
+            if let position = node.inputs.firstIndex(of: id) { return (index, position) }
+        }
+        return nil
+    }
+
+    /// The value of a constant FP32 scalar (any shape with one element).
+    private func scalar(_ id: Int) -> Float? {
+        guard id >= 0, let buffer = constants[id], valueTypes[id].dataType == .fp32, valueTypes[id].elementCount == 1 else { return nil }
+        return buffer.pointer.load(as: Float.self)
+    }
+
+    private func isScalar(_ id: Int, _ expected: Float, tolerance: Float = 1e-4) -> Bool {
+        guard let value = scalar(id) else { return false }
+        return abs(value - expected) <= tolerance * abs(expected)
+    }
+
+    /// For a binary node reading `id`, the other input.
+    private func other(_ node: Node, than id: Int) -> Int? {
+        guard node.inputs.count == 2 else { return nil }
+        if node.inputs[0] == id { return node.inputs[1] }
+        if node.inputs[1] == id { return node.inputs[0] }
+        return nil
+    }
+
+    private mutating func fuseGelu() {
+        var readers = readers()
+        var removed: Set<Int> = []
+        for (erfIndex, erf) in nodes.enumerated() where erf.opType == "Erf" && !removed.contains(erfIndex) {
+            let producers = producers()
+            guard let scaledIndex = producers[erf.inputs[0]], readers[erf.inputs[0]] == 1 else { continue }
+            let scaled = nodes[scaledIndex]
+            guard scaled.inputs.count == 2 else { continue }
+            let x: Int
+            if scaled.opType == "Div", isScalar(scaled.inputs[1], 1.41421356) {
+                x = scaled.inputs[0]
+            } else if scaled.opType == "Mul", let c = other(scaled, than: scaled.inputs[0]), isScalar(c, 0.70710678) {
+                x = scaled.inputs[0]
+            } else if scaled.opType == "Mul", isScalar(scaled.inputs[0], 0.70710678) {
+                x = scaled.inputs[1]
+            } else {
+                continue
+            }
+            guard let (addIndex, _) = soleConsumer(of: erf.outputs[0], readers, removed) else { continue }
+            let add = nodes[addIndex]
+            guard add.opType == "Add", let one = other(add, than: erf.outputs[0]), isScalar(one, 1) else { continue }
+            guard let (mul1Index, _) = soleConsumer(of: add.outputs[0], readers, removed) else { continue }
+            let mul1 = nodes[mul1Index]
+            guard mul1.opType == "Mul", let partner = other(mul1, than: add.outputs[0]) else { continue }
+            var chain = [scaledIndex, erfIndex, addIndex, mul1Index]
+            let result: Int
+            if partner == x {
+                // (x · (1 + erf)) · 0.5
+                guard let (mul2Index, _) = soleConsumer(of: mul1.outputs[0], readers, removed) else { continue }
+                let mul2 = nodes[mul2Index]
+                guard mul2.opType == "Mul", let half = other(mul2, than: mul1.outputs[0]), isScalar(half, 0.5) else { continue }
+                chain.append(mul2Index)
+                result = mul2.outputs[0]
+            } else if let halfIndex = producers[partner], readers[partner] == 1, nodes[halfIndex].opType == "Mul",
+                let half = other(nodes[halfIndex], than: x), isScalar(half, 0.5)
+            {
+                // (x · 0.5) · (1 + erf)
+                chain.append(halfIndex)
+                result = mul1.outputs[0]
+            } else {
+                continue
+            }
+            let last = chain.max()!
+            nodes[last] = Node(
+                name: nodes[mul1Index].name, opType: "Gelu", op: UnaryElementwiseOperator(kind: .gelu),
+                inputs: [x], outputs: [result])
+            removed.formUnion(chain.filter { $0 != last })
+            fusions.append("Erf-form Gelu → Gelu (\(nodes[last].name))")
+            readers[x, default: 0] += 1  // x keeps a reader; the chain's own reads go away with it
+        }
+        nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    /// The activation a node applies, when it is one the dense epilogue runs.
+    private func activation(of node: Node) -> Activation? {
+        if let unary = node.op as? UnaryElementwiseOperator {
+            switch unary.kind {
+            case .relu: return .relu
+            case .sigmoid: return .sigmoid
+            case .tanh: return .tanh
+            case .gelu: return .gelu
+            case .geluTanh: return .geluTanh
+            default: return nil
+            }
+        }
+        if let leaky = node.op as? LeakyReluOperator { return .leakyRelu(alpha: leaky.alpha) }
+        return nil
+    }
+
+    private mutating func fuseDense() {
+        let readers = readers()
+        var removed: Set<Int> = []
+        for (index, node) in nodes.enumerated() where !removed.contains(index) {
+            var result = node.outputs[0]
+            guard result >= 0 else { continue }
+            var chain: [Int] = []
+            var inputs = node.inputs
+            var bias = false
+            var names = [node.opType]
+            if node.opType == "MatMul" {
+                let w = node.inputs[1]
+                guard constants[w] != nil, let shape = valueTypes[w].shape, shape.count == 2,
+                    let inputShape = valueTypes[node.inputs[0]].shape, inputShape.count >= 2
+                else { continue }
+                if let (addIndex, _) = soleConsumer(of: result, readers, removed), nodes[addIndex].opType == "Add",
+                    let b = other(nodes[addIndex], than: result), constants[b] != nil,
+                    let biasShape = valueTypes[b].shape, valueTypes[b].dataType == .fp32,
+                    biasShape.reduce(1, *) == shape[1], biasShape.last == shape[1], biasShape.count <= 2
+                {
+                    chain.append(addIndex)
+                    result = nodes[addIndex].outputs[0]
+                    inputs.append(b)
+                    bias = true
+                    names.append("Add")
+                }
+            } else if node.opType != "Gemm" {
+                continue
+            }
+            var act = Activation.none
+            if let (actIndex, _) = soleConsumer(of: result, readers, removed), let a = activation(of: nodes[actIndex]) {
+                act = a
+                chain.append(actIndex)
+                result = nodes[actIndex].outputs[0]
+                names.append(nodes[actIndex].opType)
+            }
+            guard !chain.isEmpty else { continue }
+            let op: any Operator
+            if node.opType == "Gemm", let gemm = node.op as? GemmOperator {
+                op = gemm.with(activation: act)
+            } else {
+                op = MatMulOperator(bias: bias, activation: act)
+            }
+            let last = chain.max()!
+            nodes[last] = Node(name: node.name, opType: names.joined(separator: "+"), op: op, inputs: inputs, outputs: [result])
+            removed.insert(index)
+            removed.formUnion(chain.filter { $0 != last })
+            fusions.append("\(names.joined(separator: " + ")) → one node (\(node.name))")
+        }
+        nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+}
