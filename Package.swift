@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", exact: "0.2.0"),
     ],
     targets: [
         // System libraries.
@@ -65,6 +66,15 @@ let package = Package(
         .target(name: "FulcrumFrontend", dependencies: ["FulcrumService", hummingbird], swiftSettings: swiftSettings),
         .target(name: "FulcrumBalancer", dependencies: ["FulcrumService"], swiftSettings: swiftSettings),
         .target(name: "FulcrumOperator", dependencies: ["FulcrumService"], swiftSettings: swiftSettings),
+        // Load generator (no HTTP server): docs/loadtesting.md.
+        .target(
+            name: "FulcrumLoad",
+            dependencies: [
+                "FulcrumService", "FulcrumProtocol", grpcCore, grpcHTTP2,
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         // Thin executables.
         .executableTarget(name: "fulcrum-worker", dependencies: ["FulcrumWorker", argumentParser], swiftSettings: swiftSettings),
@@ -72,7 +82,7 @@ let package = Package(
         .executableTarget(name: "fulcrum-balancer", dependencies: ["FulcrumBalancer", argumentParser], swiftSettings: swiftSettings),
         .executableTarget(
             name: "fulcrum",
-            dependencies: ["FulcrumOperator", "FulcrumService", argumentParser],
+            dependencies: ["FulcrumOperator", "FulcrumService", "FulcrumLoad", argumentParser],
             swiftSettings: swiftSettings
         ),
         // Benchmark of the runtime alone (not a test): docs/runtime.md.
@@ -91,5 +101,6 @@ let package = Package(
         .testTarget(name: "FulcrumWorkerTests", dependencies: ["FulcrumWorker"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumBalancerTests", dependencies: ["FulcrumBalancer"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumOperatorTests", dependencies: ["FulcrumOperator"], swiftSettings: swiftSettings),
+        .testTarget(name: "FulcrumLoadTests", dependencies: ["FulcrumLoad"], swiftSettings: swiftSettings),
     ]
 )

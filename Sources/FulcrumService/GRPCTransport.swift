@@ -25,6 +25,10 @@ public enum GRPCTransport {
                 config.rpc.maxRequestPayloadSize = maxMessageBytes
                 // Clients may keep idle connections open (frontends keep one per worker).
                 config.connection.maxIdleTime = nil
+                // One client connection may carry many calls at once (a frontend multiplexes
+                // all of its calls to a worker on one connection; load generators do the same).
+                config.http2.maxConcurrentStreams = 4096
+                config.http2.targetWindowSize = 8 * 1024 * 1024
             }
         )
     }

@@ -31,18 +31,27 @@ public enum TensorCodec {
 
     /// Fills `response.outputs` and `response.rawOutputContents` with the requested outputs (all
     /// of the signature's outputs, in its order, when the request names none).
+    /// A requested output with the `classification: k` parameter comes back as its top k classes
+    /// (see `Classification`), labelled from `labels[outputName]` when the model has a label file.
     public static func encodeOutputs(
         _ outputs: [String: Tensor],
         requested: [Inference_ModelInferRequest.InferRequestedOutputTensor],
         signature: ModelSignature,
+        labels: [String: [String]] = [:],
         into response: inout Inference_ModelInferResponse
     ) throws(RPCError) {
         let names = requested.isEmpty ? signature.outputs.map(\.name) : requested.map(\.name)
         response.outputs.reserveCapacity(names.count)
         response.rawOutputContents.reserveCapacity(names.count)
-        for name in names {
-            guard let tensor = outputs[name] else {
+        for (position, name) in names.enumerated() {
+            guard var tensor = outputs[name] else {
                 throw RPCError(code: .internalError, message: "the model produced no output '\(name)'")
+            }
+            if !requested.isEmpty, let parameter = requested[position].parameters["classification"] {
+                guard let k = parameter.integerValue, k > 0 else {
+                    throw RPCError(code: .invalidArgument, message: "output '\(name)': parameter 'classification' must be a positive integer")
+                }
+                tensor = try Classification.topK(tensor, k: Int(k), labels: labels[name], batching: signature.maxBatchSize > 0, output: name)
             }
             var wire = Inference_ModelInferResponse.InferOutputTensor()
             wire.name = name

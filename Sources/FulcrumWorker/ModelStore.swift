@@ -1,6 +1,7 @@
 import FulcrumProtocol
 import FulcrumRuntime
 import FulcrumService
+import Foundation
 import GRPCCore
 import Logging
 import Synchronization
@@ -46,7 +47,7 @@ final class ModelStore: Sendable {
                 switch load.result {
                 case .success(let model):
                     do {
-                        let served = try ServedModel(model: model)
+                        let served = try ServedModel(model: model, folder: (repository.path as NSString).appendingPathComponent(name))
                         entry.versions.append(served)
                         entry.hashes[served.version] = model.contentHash
                         logger.info("loaded model '\(name)' version \(load.version)")

@@ -1,5 +1,6 @@
 import FulcrumRuntime
 import FulcrumService
+import Foundation
 
 /// One model version this worker serves: the loaded model, its signature, its scheduler (queue,
 /// dynamic batcher, instances) and its statistics.
@@ -8,9 +9,21 @@ final class ServedModel: Sendable {
     let signature: ModelSignature
     let statistics: ModelStatistics
     let scheduler: ModelScheduler
+    /// Class labels per output, from the outputs' `label_filename` (one label a line).
+    let labels: [String: [String]]
 
-    init(model: Model) throws(FulcrumRuntime.RuntimeError) {
+    init(model: Model, folder: String) throws(FulcrumRuntime.RuntimeError) {
         self.model = model
+        var labels: [String: [String]] = [:]
+        for output in model.configuration.outputs {
+            guard let file = output.labelFilename, !file.isEmpty else { continue }
+            let path = (folder as NSString).appendingPathComponent(file)
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw RuntimeError(code: .invalidConfiguration, message: "output '\(output.name)': cannot read its label file \(path)")
+            }
+            labels[output.name] = text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0) }
+        }
+        self.labels = labels
         self.signature = ModelSignature(configuration: model.configuration, version: String(model.version))
         let statistics = ModelStatistics()
         self.statistics = statistics

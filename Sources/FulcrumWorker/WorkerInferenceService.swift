@@ -152,7 +152,9 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
             response.modelName = served.name
             response.modelVersion = served.version
             response.id = request.id
-            try TensorCodec.encodeOutputs(execution.outputs, requested: request.outputs, signature: served.signature, into: &response)
+            try TensorCodec.encodeOutputs(
+                execution.outputs, requested: request.outputs, signature: served.signature, labels: served.labels, into: &response
+            )
             let finished = DispatchTime.now().uptimeNanoseconds
             statistics.finished(success: true, totalNs: finished - started, queueNs: execution.queueNs)
             response.parameters[ResponseParameters.queue] = .int64(Int64(execution.queueNs / 1000))

@@ -115,6 +115,39 @@ def build_ranking_mlp() -> onnx.ModelProto:
     return _model(graph)
 
 
+WIDE_IN, WIDE_HIDDEN, WIDE_MAX_BATCH = 512, 2048, 64
+
+
+def build_wide_mlp() -> onnx.ModelProto:
+    """FP32 [512] -> 2048 -> 2048 -> 1 (about 10.5 MFLOP a sample): compute, not the RPC,
+    dominates, so dynamic batching pays. Its config turns dynamic batching on."""
+    rng = np.random.default_rng(SEED + 7)
+
+    def layer(name, fan_in, fan_out, gain):
+        w = (rng.standard_normal((fan_out, fan_in)) * np.sqrt(gain / fan_in)).astype(np.float32)
+        b = (rng.standard_normal(fan_out) * 0.05).astype(np.float32)
+        return [numpy_helper.from_array(w, f"{name}.weight"), numpy_helper.from_array(b, f"{name}.bias")]
+
+    initializers = layer("fc1", WIDE_IN, WIDE_HIDDEN, 2.0) + layer("fc2", WIDE_HIDDEN, WIDE_HIDDEN, 2.0) \
+        + layer("fc3", WIDE_HIDDEN, 1, 1.0)
+    nodes = [
+        helper.make_node("Gemm", ["features", "fc1.weight", "fc1.bias"], ["fc1"], name="fc1", transB=1),
+        helper.make_node("Relu", ["fc1"], ["relu1"], name="relu1"),
+        helper.make_node("Gemm", ["relu1", "fc2.weight", "fc2.bias"], ["fc2"], name="fc2", transB=1),
+        helper.make_node("Relu", ["fc2"], ["relu2"], name="relu2"),
+        helper.make_node("Gemm", ["relu2", "fc3.weight", "fc3.bias"], ["logit"], name="fc3", transB=1),
+        helper.make_node("Sigmoid", ["logit"], ["score"], name="sigmoid"),
+    ]
+    graph = helper.make_graph(
+        nodes=nodes, name="wide_mlp",
+        inputs=[helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", WIDE_IN])],
+        outputs=[helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch", 1])],
+        initializer=initializers,
+        doc_string=f"Wide MLP {WIDE_IN} -> {WIDE_HIDDEN} -> {WIDE_HIDDEN} -> 1; weights from numpy default_rng({SEED + 7}).",
+    )
+    return _model(graph)
+
+
 SIMPLE_CONFIG = f"""\
 name: "simple"
 platform: "onnxruntime_onnx"
@@ -400,6 +433,11 @@ SKLEARN_CONFIG = _config("sklearn_classifier", SK_MAX_BATCH,
                          [("probabilities", "TYPE_FP32", [len(SK_LABELS)], "labels.txt"), ("label", "TYPE_INT64", [1])])
 
 
+WIDE_MLP_CONFIG = _config("wide_mlp", WIDE_MAX_BATCH, [("features", "TYPE_FP32", [WIDE_IN])],
+                          [("score", "TYPE_FP32", [1])]) + (
+    "dynamic_batching {\n  max_queue_delay_microseconds: 2000\n}\n")
+
+
 def self_check(out_dir: str) -> None:
     """Loads each written model in onnxruntime and compares with a numpy reference."""
     import onnxruntime as ort
@@ -449,6 +487,8 @@ def self_check(out_dir: str) -> None:
     probabilities, label = run("sklearn_classifier", {"features": x})
     np.testing.assert_array_equal(label[:, 0], probabilities.argmax(axis=1))
     assert len(set(label[:, 0].tolist())) > 1
+    (wide,) = run("wide_mlp", {"features": rng.standard_normal((32, WIDE_IN)).astype(np.float32)})
+    assert wide.shape == (32, 1) and np.isfinite(wide).all() and wide.std() > 0.02, wide.std()
     # The example must be informative: scores spread out, not all saturated at 0 or 1.
     assert 0.02 < score.min() and score.max() < 0.98 and score.std() > 0.05, (
         f"scores saturated or flat: min {score.min()} max {score.max()} std {score.std()}")
@@ -474,6 +514,7 @@ def main(argv=None) -> int:
         "dlrm": (build_dlrm(), DLRM_CONFIG),
         "transformer_encoder": (build_transformer_encoder(), TRANSFORMER_CONFIG),
         "sklearn_classifier": (build_sklearn_classifier(), SKLEARN_CONFIG),
+        "wide_mlp": (build_wide_mlp(), WIDE_MLP_CONFIG),
     }
     for name, (model, config) in models.items():
         write(os.path.join(args.out, name, "config.pbtxt"), config.encode())

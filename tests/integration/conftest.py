@@ -28,6 +28,7 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
+import tritonclient.utils
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
@@ -400,7 +401,7 @@ def mlp_data(rng: np.random.Generator, batch: int) -> np.ndarray:
 
 
 def tensor(name: str, array: np.ndarray, datatype: str | None = None) -> grpcclient.InferInput:
-    dt = datatype or {np.dtype(np.int32): "INT32", np.dtype(np.float32): "FP32"}[array.dtype]
+    dt = datatype or tritonclient.utils.np_to_triton_dtype(array.dtype)
     t = grpcclient.InferInput(name, list(array.shape), dt)
     t.set_data_from_numpy(array)
     return t

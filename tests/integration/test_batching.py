@@ -216,3 +216,32 @@ def test_higher_priority_requests_overtake_queued_lower_priority_ones(cluster):
 def test_a_bad_priority_is_invalid_argument(cluster):
     x = np.zeros((1, PRIORITY_WIDTH), np.float32)
     expect_error(lambda: infer_slow(cluster.client(), "slow_priority", x, priority=3), "INVALID_ARGUMENT", "priority")
+
+
+def test_hundreds_of_concurrent_calls_on_one_connection(cluster, reference):
+    """256 calls in flight at once on one client connection (more than HTTP/2's customary 100
+    concurrent streams) all succeed, ride in shared executions, and keep their own results."""
+    rng = np.random.default_rng(21)
+    client = cluster.client()
+    xs = [mlp_data(rng, 1) for _ in range(256)]
+    done: list = []
+    lock = threading.Lock()
+    finished = threading.Event()
+
+    def callback(i, result, error):
+        with lock:
+            done.append((i, result, error))
+            if len(done) == len(xs):
+                finished.set()
+
+    for i, x in enumerate(xs):
+        client.async_infer("mlp_batched", [tensor("features", x)], client_timeout=RPC_TIMEOUT,
+                           callback=lambda result, error, i=i: callback(i, result, error))
+    assert finished.wait(90), f"{len(done)} of {len(xs)} finished"
+    errors = [error for _, _, error in done if error is not None]
+    assert not errors, errors[:3]
+    sizes = []
+    for i, result, _ in done:
+        np.testing.assert_allclose(result.as_numpy("score"), reference.ranking_mlp(xs[i]), rtol=1e-6, atol=1e-7)
+        sizes.append(response_parameters(result)["fulcrum.batch_size"][1])
+    assert max(sizes) > 1, sizes
