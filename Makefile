@@ -21,6 +21,7 @@ test: build check-generated test-unit test-integration
 
 check-generated:
 	@bash scripts/generate-protos --check
+	@bash scripts/generate-shaders --check
 
 test-unit:
 	swift test $(SWIFT_BUILD_FLAGS)

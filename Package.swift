@@ -39,6 +39,7 @@ let package = Package(
     targets: [
         // System libraries.
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CVulkan", pkgConfig: "vulkan", providers: [.apt(["libvulkan-dev"])]),
 
         // Generated code (scripts/generate-protos; never edited by hand).
         .target(name: "ONNXFormat", dependencies: [swiftProtobuf], swiftSettings: swiftSettings),
@@ -49,7 +50,16 @@ let package = Package(
         ),
 
         // Compute: no networking below this line.
-        .target(name: "FulcrumKernels", dependencies: ["CBLAS"], swiftSettings: swiftSettings),
+        .target(
+            name: "FulcrumKernels",
+            dependencies: ["CBLAS", "CVulkan"],
+            // GLSL sources of Shaders/SPIRV+Generated.swift (scripts/generate-shaders).
+            exclude: [
+                "Vulkan/Shaders/Activation.glsl", "Vulkan/Shaders/binary.comp", "Vulkan/Shaders/matmul.comp",
+                "Vulkan/Shaders/unary.comp",
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "FulcrumRuntime",
             dependencies: ["FulcrumKernels", "ONNXFormat", swiftProtobuf],
@@ -90,6 +100,7 @@ let package = Package(
 
         // Tests.
         .testTarget(name: "FulcrumKernelsTests", dependencies: ["FulcrumKernels"], swiftSettings: swiftSettings),
+        .testTarget(name: "FulcrumVulkanTests", dependencies: ["FulcrumKernels"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FulcrumRuntimeTests",
             dependencies: ["FulcrumRuntime", "ONNXFormat", swiftProtobuf],

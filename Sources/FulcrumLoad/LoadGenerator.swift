@@ -41,6 +41,10 @@ public struct LoadGenerator: Sendable {
         init(warmup: Double) { recorder = Mutex(LoadRecorder(warmup: warmup)) }
     }
 
+    private final class PoolLog: Sendable {
+        let samples = Mutex<[PoolSample]>([])
+    }
+
     private final class Counter: Sendable {
         let value = Atomic<Int>(0)
     }
@@ -51,7 +55,7 @@ public struct LoadGenerator: Sendable {
         let options = self.options
         let clients = try (0..<options.connections).map { _ in try GRPCTransport.client(options.target, maxMessageBytes: options.maxMessageBytes) }
         let shards = (0..<options.connections).map { _ in Shard(warmup: options.warmup) }
-        let poolSamples = Mutex<[PoolSample]>([])
+        let poolSamples = PoolLog()
         let startedAt = ISO8601DateFormatter().string(from: Date())
 
         let cpu: ProcessCPU = try await withThrowingTaskGroup(of: Void.self) { group in
@@ -83,7 +87,7 @@ public struct LoadGenerator: Sendable {
         for shard in shards {
             merged.merge(shard.recorder.withLock { $0 })
         }
-        let pool = options.balancer == nil ? nil : poolSamples.withLock { $0 }
+        let pool = options.balancer == nil ? nil : poolSamples.samples.withLock { $0 }
         return LoadResult(recorder: merged, options: options, command: command, startedAt: startedAt, cpu: cpu, pool: pool)
     }
 
@@ -162,6 +166,8 @@ public struct LoadGenerator: Sendable {
                     let index = sent % shards.count
                     let request = requests[sent % requests.count]
                     sent += 1
+                    // Draining a backlog never suspends otherwise: let the responses run too.
+                    if sent % 64 == 0 { await Task.yield() }
                     guard ArrivalPlan.admits(inFlight: inFlight.value.load(ordering: .relaxed), cap: cap) else {
                         shards[index].recorder.withLock { $0.recordDropped(intended: intended) }
                         continue
@@ -207,10 +213,10 @@ public struct LoadGenerator: Sendable {
     }
 
     /// Samples the balancer's pool once a second until cancelled. A failed sample is skipped.
-    private static func samplePool(_ balancer: HostPort, start: ContinuousClock.Instant, into samples: Mutex<[PoolSample]>) async throws {
+    private static func samplePool(_ balancer: HostPort, start: ContinuousClock.Instant, into log: PoolLog) async throws {
         let client = try GRPCTransport.client(balancer)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await client.runConnections() }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await client.runConnections() }
             defer { client.beginGracefulShutdown() }
             let control = Fulcrum_Control_V1_Balancer.Client(wrapping: client)
             var options = CallOptions.defaults
@@ -222,7 +228,7 @@ public struct LoadGenerator: Sendable {
                         t: (seconds(since: start) * 1000).rounded() / 1000, workers: status.pool.workers.count,
                         ready: status.pool.workers.filter { $0.state == .ready }.count
                     )
-                    samples.withLock { $0.append(sample) }
+                    log.samples.withLock { $0.append(sample) }
                 }
                 tick += 1
                 do { try await Task.sleep(until: start + .seconds(tick), clock: .continuous) } catch { break }

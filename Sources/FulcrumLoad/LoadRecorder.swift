@@ -42,7 +42,8 @@ public struct LoadRecorder: Sendable {
         /// Latency of the successes completed in this second (µs, 2 significant digits).
         public var latency = LoadRecorder.secondHistogram()
 
-        mutating func merge(_ other: Second) {
+        /// Adds another connection's bucket for the same second.
+        public mutating func merge(_ other: Second) {
             offered += other.offered
             ok += other.ok
             errors += other.errors
@@ -95,7 +96,8 @@ public struct LoadRecorder: Sendable {
     /// Records a request intended at `intended` that completed at `completed` (seconds).
     public mutating func record(intended: Double, completed: Double, outcome: Outcome) {
         let micros = UInt64(max(1, ((completed - intended) * 1_000_000).rounded()))
-        bucket(intended).offered += 1
+        let arrival = bucket(intended)
+        seconds[arrival].offered += 1
         let done = bucket(completed)
         switch outcome {
         case .ok:

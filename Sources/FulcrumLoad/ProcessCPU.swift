@@ -17,7 +17,11 @@ public struct ProcessCPU: Sendable, Equatable {
     /// The usage now.
     public static func now() -> ProcessCPU {
         var usage = rusage()
+        #if os(Linux)
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        #else
         getrusage(RUSAGE_SELF, &usage)
+        #endif
         func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1_000_000 }
         return ProcessCPU(user: seconds(usage.ru_utime), system: seconds(usage.ru_stime))
     }

@@ -9,13 +9,16 @@ final class ChildProcess: @unchecked Sendable {
 
     /// Starts `executable` with `arguments`; its standard error goes to ours (logs), its standard
     /// output is discarded.
-    init(name: String, executable: URL, arguments: [String], addressFile: String) throws {
+    init(name: String, executable: URL, arguments: [String], addressFile: String, environment: [String: String] = [:]) throws {
         self.name = name
         self.addressFile = addressFile
         try? FileManager.default.removeItem(atPath: addressFile)
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments + ["--address-file", addressFile, "--exit-with-parent"]
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.standardError
         self.process = process

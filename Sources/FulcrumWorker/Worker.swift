@@ -14,6 +14,7 @@ public enum Worker {
     public static func run(_ configuration: WorkerConfiguration) async throws {
         let logger = Logger(label: "fulcrum.worker")
         BLASThreading.setThreadCount(configuration.threads)
+        logger.info("CPU backend: OpenBLAS core \(BLASThreading.coreName), \(configuration.threads) thread(s)")
 
         let state = WorkerState(name: configuration.name.isEmpty ? "worker-\(getpid())" : configuration.name)
         let store = ModelStore(repository: ModelRepository(path: configuration.modelRepository), logger: logger)

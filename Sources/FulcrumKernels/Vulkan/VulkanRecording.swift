@@ -1,0 +1,259 @@
+import CVulkan
+
+/// One command buffer of kernel dispatches on device buffers, recorded once and submitted as
+/// often as needed (an execution plan's batch replays the same recording).
+///
+/// Add dispatches in order (each waits for the previous one's writes), call `end()`, then
+/// `submit()` (blocks until the device finishes). It owns its command pool and descriptor pools
+/// and keeps the buffers it uses alive. Not thread-safe: one thread records; submissions of
+/// different recordings are serialised by the device.
+public final class VulkanRecording {
+    /// The device it runs on.
+    public let device: VulkanDevice
+    private let pool: VkCommandPool
+    private let commandBuffer: VkCommandBuffer
+    private var descriptorPools: [VkDescriptorPool] = []
+    private var setsLeftInPool = 0
+    private var retained: [VulkanBuffer] = []
+    private var dispatched = false
+    private var ended = false
+
+    private static let setsPerPool = 32
+
+    /// Starts recording.
+    public init(device: VulkanDevice) throws {
+        self.device = device
+        var poolInfo = VkCommandPoolCreateInfo()
+        poolInfo.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO
+        poolInfo.queueFamilyIndex = device.queueFamily
+        var pool: VkCommandPool?
+        try VulkanError.check(vkCreateCommandPool(device.handle, &poolInfo, nil, &pool), "vkCreateCommandPool")
+        var allocate = VkCommandBufferAllocateInfo()
+        allocate.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO
+        allocate.commandPool = pool
+        allocate.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY
+        allocate.commandBufferCount = 1
+        var buffer: VkCommandBuffer?
+        let result = vkAllocateCommandBuffers(device.handle, &allocate, &buffer)
+        guard result == VK_SUCCESS, let buffer, let pool else {
+            vkDestroyCommandPool(device.handle, pool, nil)
+            try VulkanError.check(result, "vkAllocateCommandBuffers")
+            throw VulkanError(.callFailed, "vkAllocateCommandBuffers returned no buffer")
+        }
+        self.pool = pool
+        self.commandBuffer = buffer
+        var begin = VkCommandBufferBeginInfo()
+        begin.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO
+        try VulkanError.check(vkBeginCommandBuffer(buffer, &begin), "vkBeginCommandBuffer")
+    }
+
+    deinit {
+        for descriptorPool in descriptorPools { vkDestroyDescriptorPool(device.handle, descriptorPool, nil) }
+        vkDestroyCommandPool(device.handle, pool, nil)
+    }
+
+    /// Finishes recording: makes the last writes visible to the host and to copies.
+    public func end() throws {
+        guard !ended else { return }
+        barrier(
+            from: VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue | VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue,
+            to: VK_PIPELINE_STAGE_HOST_BIT.rawValue | VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue,
+            access: VK_ACCESS_HOST_READ_BIT.rawValue | VK_ACCESS_TRANSFER_READ_BIT.rawValue)
+        try VulkanError.check(vkEndCommandBuffer(commandBuffer), "vkEndCommandBuffer")
+        ended = true
+    }
+
+    /// Runs the recorded commands and waits for them (call `end()` first). Repeatable.
+    public func submit() throws {
+        guard ended else { throw VulkanError(.invalidArgument, "submit() before end()") }
+        try device.submitAndWait(commandBuffer)
+    }
+
+    // MARK: Commands
+
+    func copy(from source: VulkanBuffer, to destination: VulkanBuffer, bytes: Int) {
+        retained += [source, destination]
+        waitForPrevious()
+        var region = VkBufferCopy(srcOffset: 0, dstOffset: 0, size: UInt64(bytes))
+        vkCmdCopyBuffer(commandBuffer, source.handle, destination.handle, 1, &region)
+        dispatched = true
+    }
+
+    /// Records `C = act(alpha · op(A) · op(B) + beta · C + bias)`, the same contract as
+    /// `CPUBackend.sgemm` (row-major, leading dimensions in elements) plus an optional `bias` of
+    /// `n` elements added to every row and an `activation` (`.none` … `.leakyRelu`).
+    public func sgemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: VulkanBuffer, lda: Int, b: VulkanBuffer, ldb: Int, beta: Float = 0,
+        c: VulkanBuffer, ldc: Int, bias: VulkanBuffer? = nil, activation: Activation = .none
+    ) throws {
+        guard m >= 0, n >= 0, k >= 0 else { throw VulkanError(.invalidArgument, "sgemm with negative sizes \(m)×\(n)×\(k)") }
+        guard m > 0, n > 0 else { return }
+        let (rowsA, colsA) = transposeA ? (k, m) : (m, k)
+        let (rowsB, colsB) = transposeB ? (n, k) : (k, n)
+        try Self.checkMatrix("A", a, rows: rowsA, cols: colsA, ld: lda)
+        try Self.checkMatrix("B", b, rows: rowsB, cols: colsB, ld: ldb)
+        try Self.checkMatrix("C", c, rows: m, cols: n, ld: ldc)
+        if let bias, bias.count < n {
+            throw VulkanError(.invalidArgument, "sgemm bias has \(bias.count) elements, needs \(n)")
+        }
+        try Self.checkRange([m, n, k, lda, ldb, ldc, rowsA * max(lda, 1), rowsB * max(ldb, 1), m * max(ldc, 1)])
+        let (code, activationAlpha) = try VulkanKernels.code(of: activation)
+        let words: [UInt32] = [
+            UInt32(m), UInt32(n), UInt32(k), UInt32(lda), UInt32(ldb), UInt32(ldc),
+            transposeA ? 1 : 0, transposeB ? 1 : 0, bias == nil ? 0 : 1, code,
+            alpha.bitPattern, beta.bitPattern, activationAlpha.bitPattern,
+        ]
+        try dispatch(.matmul, buffers: [a, b, bias ?? a, c], push: words, groups: ((n + 63) / 64, (m + 63) / 64))
+    }
+
+    /// Records `out = a ∘ b` with broadcasting as planned by `layout` (at most 8 merged loops),
+    /// the same contract as `CPUBackend.binary` for FP32.
+    public func binary(
+        _ op: BinaryOperator, _ a: VulkanBuffer, _ b: VulkanBuffer, _ out: VulkanBuffer, layout: BroadcastLayout
+    ) throws {
+        let total = layout.elementCount
+        guard total > 0 else { return }
+        let rank = layout.sizes.count
+        guard rank <= 8 else {
+            throw VulkanError(.unsupported, "broadcast with \(rank) merged dimensions (the Vulkan kernel handles 8)")
+        }
+        func reach(_ strides: [Int]) -> Int { zip(layout.sizes, strides).reduce(1) { $0 + ($1.0 - 1) * $1.1 } }
+        guard a.count >= reach(layout.stridesA), b.count >= reach(layout.stridesB), out.count >= total else {
+            throw VulkanError(.invalidArgument, "binary \(op): buffers smaller than the broadcast layout needs")
+        }
+        try Self.checkRange([total] + layout.sizes + layout.stridesA + layout.stridesB)
+        func padded(_ values: [Int]) -> [UInt32] { values.map { UInt32($0) } + Array(repeating: 0, count: 8 - values.count) }
+        let opCode: UInt32 = switch op {
+        case .add: 0
+        case .sub: 1
+        case .mul: 2
+        case .div: 3
+        }
+        let words = [UInt32(total), opCode, UInt32(rank), 0]
+            + padded(layout.sizes) + padded(layout.stridesA) + padded(layout.stridesB)
+        try dispatch(.binary, buffers: [a, b, out], push: words, groups: (Self.elementGroups(total), 1))
+    }
+
+    /// Records `out[i] = op(input[i])` for `count` elements (`out` may be `input`).
+    public func unary(_ op: UnaryOperator, _ input: VulkanBuffer, _ out: VulkanBuffer, count: Int) throws {
+        try elementwise(VulkanKernels.code(of: op), alpha: 0, input, out, count: count)
+    }
+
+    /// Records `out[i] = input[i] < 0 ? alpha · input[i] : input[i]`.
+    public func leakyRelu(_ input: VulkanBuffer, _ out: VulkanBuffer, count: Int, alpha: Float) throws {
+        try elementwise(VulkanKernels.UnaryCode.leakyRelu, alpha: alpha, input, out, count: count)
+    }
+
+    private func elementwise(_ code: UInt32, alpha: Float, _ input: VulkanBuffer, _ out: VulkanBuffer, count: Int) throws {
+        guard count > 0 else { return }
+        guard input.count >= count, out.count >= count else {
+            throw VulkanError(.invalidArgument, "elementwise over \(count) elements with buffers of \(input.count) and \(out.count)")
+        }
+        try Self.checkRange([count])
+        try dispatch(.unary, buffers: [input, out], push: [UInt32(count), code, alpha.bitPattern], groups: (Self.elementGroups(count), 1))
+    }
+
+    // MARK: Plumbing
+
+    private func dispatch(_ kernel: VulkanKernel, buffers: [VulkanBuffer], push: [UInt32], groups: (Int, Int)) throws {
+        guard !ended else { throw VulkanError(.invalidArgument, "recording already ended") }
+        guard groups.0 <= 65535, groups.1 <= 65535 else {
+            throw VulkanError(.unsupported, "\(kernel.name): \(groups) workgroups exceed the dispatch limit")
+        }
+        precondition(push.count * 4 == kernel.pushConstantBytes && buffers.count == kernel.bindings)
+        let pipeline = try device.pipeline(kernel)
+        let set = try allocateSet(pipeline.setLayout, kernel.bindings)
+        var infos = buffers.map { VkDescriptorBufferInfo(buffer: $0.handle, offset: 0, range: UInt64.max) }
+        infos.withUnsafeMutableBufferPointer { infoBuffer in
+            var writes = (0..<buffers.count).map { i in
+                var write = VkWriteDescriptorSet()
+                write.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET
+                write.dstSet = set
+                write.dstBinding = UInt32(i)
+                write.descriptorCount = 1
+                write.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
+                write.pBufferInfo = UnsafePointer(infoBuffer.baseAddress! + i)
+                return write
+            }
+            vkUpdateDescriptorSets(device.handle, UInt32(writes.count), &writes, 0, nil)
+        }
+        retained += buffers
+        waitForPrevious()
+        vkCmdBindPipeline(commandBuffer, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.pipeline)
+        var setOptional: VkDescriptorSet? = set
+        vkCmdBindDescriptorSets(commandBuffer, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.layout, 0, 1, &setOptional, 0, nil)
+        push.withUnsafeBytes { bytes in
+            vkCmdPushConstants(
+                commandBuffer, pipeline.layout, VK_SHADER_STAGE_COMPUTE_BIT.rawValue, 0, UInt32(bytes.count), bytes.baseAddress)
+        }
+        vkCmdDispatch(commandBuffer, UInt32(groups.0), UInt32(groups.1), 1)
+        dispatched = true
+    }
+
+    /// A barrier so the next command sees every earlier write (compute or copy).
+    private func waitForPrevious() {
+        guard dispatched else { return }
+        let stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue | VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue
+        barrier(
+            from: stages, to: stages,
+            access: VK_ACCESS_SHADER_READ_BIT.rawValue | VK_ACCESS_SHADER_WRITE_BIT.rawValue
+                | VK_ACCESS_TRANSFER_READ_BIT.rawValue | VK_ACCESS_TRANSFER_WRITE_BIT.rawValue)
+    }
+
+    private func barrier(from source: UInt32, to destination: UInt32, access: UInt32) {
+        var memoryBarrier = VkMemoryBarrier()
+        memoryBarrier.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER
+        memoryBarrier.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT.rawValue | VK_ACCESS_TRANSFER_WRITE_BIT.rawValue
+        memoryBarrier.dstAccessMask = access
+        vkCmdPipelineBarrier(commandBuffer, source, destination, 0, 1, &memoryBarrier, 0, nil, 0, nil)
+    }
+
+    private func allocateSet(_ layout: VkDescriptorSetLayout, _ bindings: Int) throws -> VkDescriptorSet {
+        if setsLeftInPool == 0 {
+            var size = VkDescriptorPoolSize(type: VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, descriptorCount: UInt32(Self.setsPerPool * 4))
+            var info = VkDescriptorPoolCreateInfo()
+            info.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO
+            info.maxSets = UInt32(Self.setsPerPool)
+            info.poolSizeCount = 1
+            var pool: VkDescriptorPool?
+            let result = withUnsafePointer(to: &size) { sizePointer in
+                info.pPoolSizes = sizePointer
+                return vkCreateDescriptorPool(device.handle, &info, nil, &pool)
+            }
+            try VulkanError.check(result, "vkCreateDescriptorPool")
+            guard let pool else { throw VulkanError(.callFailed, "vkCreateDescriptorPool returned no pool") }
+            descriptorPools.append(pool)
+            setsLeftInPool = Self.setsPerPool
+        }
+        var layoutOptional: VkDescriptorSetLayout? = layout
+        var set: VkDescriptorSet?
+        let result = withUnsafePointer(to: &layoutOptional) { layoutPointer in
+            var info = VkDescriptorSetAllocateInfo()
+            info.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO
+            info.descriptorPool = descriptorPools.last
+            info.descriptorSetCount = 1
+            info.pSetLayouts = layoutPointer
+            return vkAllocateDescriptorSets(device.handle, &info, &set)
+        }
+        try VulkanError.check(result, "vkAllocateDescriptorSets")
+        setsLeftInPool -= 1
+        guard let set else { throw VulkanError(.callFailed, "vkAllocateDescriptorSets returned no set") }
+        return set
+    }
+
+    private static func checkMatrix(_ name: String, _ buffer: VulkanBuffer, rows: Int, cols: Int, ld: Int) throws {
+        guard ld >= cols else { throw VulkanError(.invalidArgument, "sgemm: leading dimension of \(name) (\(ld)) < \(cols) columns") }
+        guard rows == 0 || buffer.count >= (rows - 1) * ld + cols else {
+            throw VulkanError(.invalidArgument, "sgemm: \(name) needs \((rows - 1) * ld + cols) elements, buffer has \(buffer.count)")
+        }
+    }
+
+    private static func checkRange(_ values: [Int]) throws {
+        guard values.allSatisfy({ $0 >= 0 && $0 <= Int(UInt32.max) }) else {
+            throw VulkanError(.unsupported, "sizes beyond 32-bit indexing")
+        }
+    }
+
+    private static func elementGroups(_ count: Int) -> Int { min((count + 255) / 256, 65535) }
+}
