@@ -80,16 +80,8 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         response: RPCWriter<Inference_ModelStreamInferResponse>,
         context: ServerContext
     ) async throws {
-        for try await message in request {
-            var reply = Inference_ModelStreamInferResponse()
-            do {
-                reply.inferResponse = try await infer(message, timeout: nil)
-            } catch let error as RPCError {
-                reply.errorMessage = error.message
-            } catch {
-                reply.errorMessage = "\(error)"
-            }
-            try await response.write(reply)
+        try await StreamInfer.serve(request, into: response) { message in
+            try await infer(message, timeout: nil)
         }
     }
 

@@ -67,16 +67,8 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
         response: RPCWriter<Inference_ModelStreamInferResponse>,
         context: ServerContext
     ) async throws {
-        for try await message in request {
-            var reply = Inference_ModelStreamInferResponse()
-            do {
-                reply.inferResponse = try await infer(message)
-            } catch let error as RPCError {
-                reply.errorMessage = error.message
-            } catch {
-                reply.errorMessage = "\(error)"
-            }
-            try await response.write(reply)
+        try await StreamInfer.serve(request, into: response) { message in
+            try await infer(message)
         }
     }
 

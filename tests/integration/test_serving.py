@@ -589,3 +589,28 @@ def test_cluster_still_healthy(cluster, client, reference, rng):
     x = mlp_data(rng, 8)
     check_mlp(infer_mlp(client, x), x, reference)
     assert json.loads(cluster.endpoints_file.read_text()) == cluster.endpoints
+
+
+def test_stream_infer_answers_each_request_and_survives_errors(cluster, reference, rng):
+    """ModelStreamInfer (tritonclient's streaming API): responses come back for every request on
+    the stream, and a bad request's error does not end the stream."""
+    import queue
+
+    results: "queue.Queue" = queue.Queue()
+    client = cluster.client()
+    client.start_stream(callback=lambda result, error: results.put((result, error)))
+    try:
+        a, b = simple_data(rng, 2)
+        client.async_stream_infer("simple", [tensor("INPUT0", a), tensor("INPUT1", b)], request_id="1")
+        client.async_stream_infer("simple", [tensor("INPUT9", a), tensor("INPUT1", b)], request_id="2")
+        client.async_stream_infer("simple", [tensor("INPUT0", b), tensor("INPUT1", a)], request_id="3")
+        outcomes = [results.get(timeout=RPC_TIMEOUT) for _ in range(3)]
+    finally:
+        client.stop_stream()
+    ok = [r for r, e in outcomes if e is None]
+    errors = [e for r, e in outcomes if e is not None]
+    assert len(ok) == 2 and len(errors) == 1, outcomes
+    assert "INPUT9" in str(errors[0])
+    by_id = {r.get_response().id: r for r in ok}
+    check_simple(by_id["1"], a, b, reference)
+    check_simple(by_id["3"], b, a, reference)
