@@ -2,7 +2,7 @@
 SWIFT_BUILD_FLAGS ?=
 BIN := .build/debug
 
-.PHONY: bootstrap build run test test-unit test-integration check-generated generate clean
+.PHONY: bootstrap build run test test-unit test-deploy test-integration check-generated generate clean
 
 bootstrap:
 	@bash scripts/bootstrap
@@ -15,9 +15,9 @@ build: bootstrap
 run: build
 	@bash scripts/run
 
-# Every test: generated code is current, Swift unit tests, then the integration suite that
-# starts the real executables and drives them with tritonclient.
-test: build check-generated test-unit test-integration
+# Every test: generated code is current, Swift unit tests, the deployment files' consistency,
+# then the integration suite that starts the real executables and drives them with tritonclient.
+test: build check-generated test-unit test-deploy test-integration
 
 check-generated:
 	@bash scripts/generate-protos --check
@@ -25,6 +25,9 @@ check-generated:
 
 test-unit:
 	swift test $(SWIFT_BUILD_FLAGS)
+
+test-deploy:
+	.venv/bin/python -m pytest tests/deploy -q
 
 test-integration:
 	FULCRUM_BIN_DIR=$(BIN) .venv/bin/python -m pytest tests/integration -q

@@ -15,6 +15,8 @@ let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
+let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
 
 let package = Package(
     name: "fulcrum",
@@ -35,6 +37,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", exact: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
     ],
     targets: [
         // System libraries.
@@ -69,13 +76,31 @@ let package = Package(
         // Services.
         .target(
             name: "FulcrumService",
-            dependencies: ["FulcrumProtocol", "FulcrumRuntime", grpcCore, grpcHTTP2, grpcProtobuf, logging, lifecycle],
+            dependencies: ["FulcrumProtocol", "FulcrumRuntime", grpcCore, grpcHTTP2, grpcProtobuf, logging, lifecycle, metrics],
             swiftSettings: swiftSettings
         ),
-        .target(name: "FulcrumWorker", dependencies: ["FulcrumService", "FulcrumRuntime"], swiftSettings: swiftSettings),
-        .target(name: "FulcrumFrontend", dependencies: ["FulcrumService", hummingbird], swiftSettings: swiftSettings),
-        .target(name: "FulcrumBalancer", dependencies: ["FulcrumService"], swiftSettings: swiftSettings),
-        .target(name: "FulcrumOperator", dependencies: ["FulcrumService"], swiftSettings: swiftSettings),
+        // Prometheus text on /metrics for every service.
+        .target(
+            name: "FulcrumMetrics",
+            dependencies: ["FulcrumService", hummingbird, metrics, prometheus, logging, lifecycle],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "FulcrumWorker", dependencies: ["FulcrumService", "FulcrumRuntime", "FulcrumMetrics"], swiftSettings: swiftSettings),
+        .target(name: "FulcrumFrontend", dependencies: ["FulcrumService", "FulcrumMetrics", hummingbird], swiftSettings: swiftSettings),
+        .target(name: "FulcrumBalancer", dependencies: ["FulcrumService", "FulcrumMetrics"], swiftSettings: swiftSettings),
+        // The Kubernetes scaler: the API server's scale subresource (docs/capacity.md).
+        .target(
+            name: "FulcrumKubernetes",
+            dependencies: [
+                "FulcrumBalancer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "FulcrumOperator", dependencies: ["FulcrumService", "FulcrumBalancer"], swiftSettings: swiftSettings),
         // Load generator (no HTTP server): docs/loadtesting.md.
         .target(
             name: "FulcrumLoad",
@@ -86,10 +111,25 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Flags, FULCRUM_* environment and --config files for the service executables.
+        .target(name: "FulcrumCommandLine", dependencies: ["FulcrumService", argumentParser], swiftSettings: swiftSettings),
+
         // Thin executables.
-        .executableTarget(name: "fulcrum-worker", dependencies: ["FulcrumWorker", argumentParser], swiftSettings: swiftSettings),
-        .executableTarget(name: "fulcrum-frontend", dependencies: ["FulcrumFrontend", argumentParser], swiftSettings: swiftSettings),
-        .executableTarget(name: "fulcrum-balancer", dependencies: ["FulcrumBalancer", argumentParser], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "fulcrum-worker",
+            dependencies: ["FulcrumWorker", "FulcrumCommandLine", argumentParser],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "fulcrum-frontend",
+            dependencies: ["FulcrumFrontend", "FulcrumCommandLine", argumentParser],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "fulcrum-balancer",
+            dependencies: ["FulcrumBalancer", "FulcrumKubernetes", "FulcrumCommandLine", argumentParser],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "fulcrum",
             dependencies: ["FulcrumOperator", "FulcrumService", "FulcrumLoad", argumentParser],
@@ -113,5 +153,16 @@ let package = Package(
         .testTarget(name: "FulcrumBalancerTests", dependencies: ["FulcrumBalancer"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumOperatorTests", dependencies: ["FulcrumOperator"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumLoadTests", dependencies: ["FulcrumLoad"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FulcrumKubernetesTests",
+            dependencies: [
+                "FulcrumKubernetes",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

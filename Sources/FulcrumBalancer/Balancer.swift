@@ -1,4 +1,7 @@
+import FulcrumMetrics
+import FulcrumProtocol
 import FulcrumService
+import Metrics
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -9,16 +12,31 @@ public enum Balancer {
     /// Runs until SIGTERM/SIGINT (or the parent exits).
     public static func run(_ configuration: BalancerConfiguration) async throws {
         let logger = Logger(label: "fulcrum.balancer")
-        let control = ControlService(lease: configuration.lease, reportInterval: configuration.reportInterval, logger: logger)
+        let capacity = CapacityState(settings: configuration.capacity)
+        let bound = OnceValue<HostPort>()
+        let metricsBound = OnceValue<HostPort>()
+        let control = ControlService(
+            lease: configuration.lease, reportInterval: configuration.reportInterval, capacity: capacity, logger: logger
+        )
+        let scaler: any Scaler
+        switch configuration.scaler {
+        case .none: scaler = StaticScaler()
+        case .process(let launch):
+            scaler = ProcessScaler(launch: launch, balancer: bound, logger: logger)
+        case .custom(let custom): scaler = custom
+        }
         let health = HealthService(services: ["fulcrum.control.v1.Balancer"]) { true }
         let server = GRPCServerService(
             transport: GRPCTransport.server(configuration.listen),
             services: [control, health],
             logger: logger
-        ) { bound in
-            logger.info("balancer listening on \(bound)")
+        ) { address in
+            logger.info("balancer listening on \(address)")
+            bound.set(address)
             if let file = configuration.addressFile {
-                try AddressFile.write(["grpc": bound.description, "pid": String(getpid())], to: file)
+                var entries = ["grpc": address.description, "pid": String(getpid())]
+                if configuration.metrics != nil { entries["metrics"] = await metricsBound.value.description }
+                try AddressFile.write(entries, to: file)
             }
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -26,10 +44,34 @@ public enum Balancer {
             services.append(.init(service: ParentWatch(logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
         }
         services.append(.init(service: server))
+        if let metrics = configuration.metrics {
+            services.append(
+                .init(
+                    service: MetricsEndpoint(
+                        settings: metrics, logger: logger,
+                        beforeScrape: { BalancerMetrics.refresh(pool: control.snapshot, capacity: capacity) },
+                        onListening: { metricsBound.set($0) }
+                    )))
+        }
         services.append(.init(service: LeaseSweeper(control: control)))
+        services.append(
+            .init(
+                service: AutoscalerService(
+                    state: capacity, scaler: scaler, pool: { control.snapshot },
+                    autoscaler: Autoscaler(
+                        minWorkers: configuration.minWorkers, maxWorkers: configuration.maxWorkers,
+                        stabilisation: configuration.stabilisation, settle: configuration.settle
+                    ),
+                    logger: logger
+                )))
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        // Workers' report streams never end by themselves: give them a moment, then cancel.
-        groupConfiguration.maximumGracefulShutdownDuration = .seconds(1)
+        // Workers' report streams never end by themselves: give them a moment, then cancel. Workers
+        // this balancer started end theirs when they drain (see ProcessScaler.shutdown).
+        if case .process = configuration.scaler {
+            groupConfiguration.maximumGracefulShutdownDuration = .seconds(10)
+        } else {
+            groupConfiguration.maximumGracefulShutdownDuration = .seconds(1)
+        }
         try await ServiceGroup(configuration: groupConfiguration).run()
         logger.info("balancer stopped")
     }
@@ -48,6 +90,39 @@ struct LeaseSweeper: Service {
         } onGracefulShutdown: {
             // Watch streams never end by themselves: close them so the server can stop.
             control.closeWatchers()
+        }
+    }
+}
+
+/// The balancer's gauges, read from its state right before each scrape.
+enum BalancerMetrics {
+    static func refresh(pool: Fulcrum_Control_V1_PoolSnapshot, capacity: CapacityState) {
+        let states: [(Fulcrum_Control_V1_WorkerState, String)] = [
+            (.starting, "starting"), (.ready, "ready"), (.draining, "draining"), (.unready, "unready"),
+        ]
+        for (state, name) in states {
+            Gauge(label: "fulcrum_pool_workers", dimensions: [("state", name)]).record(pool.workers.filter { $0.state == state }.count)
+        }
+        var loads: [Double] = []
+        for worker in pool.workers where worker.state == .ready {
+            let load = Double(worker.lastLoad.queueDepth) + Double(worker.lastLoad.inFlight)
+            loads.append(load)
+            Gauge(label: "fulcrum_worker_load", dimensions: [("worker", worker.workerID)]).record(load)
+        }
+        let mean = loads.isEmpty ? 0 : loads.reduce(0, +) / Double(loads.count)
+        Gauge(label: "fulcrum_pool_imbalance").record(mean > 0 ? (loads.max() ?? 0) / mean : 1)
+        let (models, scaling) = capacity.wire
+        Gauge(label: "fulcrum_desired_workers").record(Int(scaling.desired))
+        Gauge(label: "fulcrum_current_workers").record(Int(scaling.current))
+        Gauge(label: "fulcrum_min_workers").record(Int(scaling.minWorkers))
+        Gauge(label: "fulcrum_max_workers").record(Int(scaling.maxWorkers))
+        for model in models {
+            let dimensions = [("model", model.name)]
+            Gauge(label: "fulcrum_model_arrival_rate", dimensions: dimensions).record(model.rateShort)
+            Gauge(label: "fulcrum_model_planned_workers", dimensions: dimensions).record(Int(model.plannedWorkers))
+            Gauge(label: "fulcrum_model_predicted_p99_seconds", dimensions: dimensions).record(model.predictedP99Ms / 1000)
+            Gauge(label: "fulcrum_model_queue_delay_seconds", dimensions: dimensions).record(model.queueDelayMs / 1000)
+            Gauge(label: "fulcrum_model_utilisation", dimensions: dimensions).record(model.utilisation)
         }
     }
 }

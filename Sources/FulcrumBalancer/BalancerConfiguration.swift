@@ -1,7 +1,19 @@
+import Foundation
+import FulcrumMetrics
 import FulcrumService
 
 /// Everything the balancer needs to start, read once from flags by `fulcrum-balancer`.
 public struct BalancerConfiguration: Sendable {
+    /// Which scaler carries out the autoscaler's decisions.
+    public enum ScalerChoice: Sendable {
+        /// Report the desired size only.
+        case none
+        /// Start and stop `fulcrum-worker` processes on this host.
+        case process(ProcessScaler.Launch)
+        /// A scaler built by the caller (for example the Kubernetes one).
+        case custom(any Scaler)
+    }
+
     /// Where the control service listens.
     public var listen: HostPort
     /// A worker silent this long leaves the pool.
@@ -12,18 +24,43 @@ public struct BalancerConfiguration: Sendable {
     public var addressFile: String?
     /// Stop when the parent process goes away.
     public var exitWithParent: Bool
+    /// The capacity model's cluster-wide settings (default target, headroom, network time).
+    public var capacity: CapacityTracker<ContinuousClock.Instant>.Settings
+    public var minWorkers: Int
+    public var maxWorkers: Int
+    /// How long the desired size must stay below the current one before a scale-down.
+    public var stabilisation: Duration
+    /// No scale-down for this long after a scale-up.
+    public var settle: Duration
+    public var scaler: ScalerChoice
+    /// Where to serve Prometheus metrics (nil: no metrics endpoint).
+    public var metrics: MetricsSettings?
 
     public init(
         listen: HostPort = HostPort(host: "127.0.0.1", port: 7000),
         lease: Duration = .seconds(2),
         reportInterval: Duration = .milliseconds(250),
         addressFile: String? = nil,
-        exitWithParent: Bool = false
+        exitWithParent: Bool = false,
+        capacity: CapacityTracker<ContinuousClock.Instant>.Settings = .init(),
+        minWorkers: Int = 1,
+        maxWorkers: Int = 8,
+        stabilisation: Duration = .seconds(30),
+        settle: Duration = .seconds(10),
+        scaler: ScalerChoice = .none,
+        metrics: MetricsSettings? = nil
     ) {
+        self.metrics = metrics
         self.listen = listen
         self.lease = lease
         self.reportInterval = reportInterval
         self.addressFile = addressFile
         self.exitWithParent = exitWithParent
+        self.capacity = capacity
+        self.minWorkers = minWorkers
+        self.maxWorkers = maxWorkers
+        self.stabilisation = stabilisation
+        self.settle = settle
+        self.scaler = scaler
     }
 }

@@ -10,14 +10,16 @@ import Synchronization
 final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, Sendable {
     private let registry: Mutex<Registry>
     private let hub = SnapshotHub()
+    private let capacity: CapacityState
     private let logger: Logger
     private let clock = ContinuousClock()
     private let startedMs = ControlService.wallClockMs()
     let reportIntervalMs: UInt32
     let leaseMs: UInt32
 
-    init(lease: Duration, reportInterval: Duration, logger: Logger) {
+    init(lease: Duration, reportInterval: Duration, capacity: CapacityState, logger: Logger) {
         self.registry = Mutex(Registry(lease: lease))
+        self.capacity = capacity
         self.logger = logger
         self.leaseMs = UInt32(lease.components.seconds * 1000 + lease.components.attoseconds / 1_000_000_000_000_000)
         self.reportIntervalMs = UInt32(reportInterval.components.seconds * 1000 + reportInterval.components.attoseconds / 1_000_000_000_000_000)
@@ -66,6 +68,7 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
                 guard let snapshot else {
                     throw RPCError(code: .notFound, message: "unknown worker '\(report.workerID)': join again")
                 }
+                capacity.record(report)
                 if workerID == nil {
                     workerID = report.workerID
                 }
@@ -99,8 +102,12 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
         response.balancerVersion = ServerInfo.version
         response.startedUnixMs = startedMs
         response.watchingFrontends = UInt32(hub.count)
+        (response.models, response.scaling) = capacity.wire
         return response
     }
+
+    /// The pool now.
+    var snapshot: Fulcrum_Control_V1_PoolSnapshot { registry.withLock { $0.snapshot } }
 
     /// Removes workers whose lease ran out; called periodically by `LeaseSweeper`.
     func expireLeases() {

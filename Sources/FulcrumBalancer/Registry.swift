@@ -46,6 +46,7 @@ public struct Registry: Sendable {
         info.backend = request.backend
         info.device = request.device
         info.pid = request.pid
+        info.metricsAddress = request.metricsAddress
         info.name = request.name
         info.state = .starting
         info.models = request.models

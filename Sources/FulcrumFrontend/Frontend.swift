@@ -1,4 +1,6 @@
+import FulcrumMetrics
 import FulcrumService
+import Metrics
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -16,7 +18,9 @@ public enum Frontend {
         let watcher = PoolWatcher(balancer: configuration.balancer, frontendID: id, view: view, clients: clients, logger: logger)
         let inference = FrontendInferenceService(view: view, clients: clients, limit: MessageLimit(bytes: configuration.maxMessageBytes), logger: logger)
         let health = HealthService(services: ["inference.GRPCInferenceService"]) { view.isReady }
-        let addresses = BoundAddresses(file: configuration.addressFile, expecting: configuration.http == nil ? ["grpc"] : ["grpc", "http"])
+        var expected: Set<String> = configuration.http == nil ? ["grpc"] : ["grpc", "http"]
+        if configuration.metrics != nil { expected.insert("metrics") }
+        let addresses = BoundAddresses(file: configuration.addressFile, expecting: expected)
         let server = GRPCServerService(
             transport: GRPCTransport.server(configuration.grpc, maxMessageBytes: MessageLimit(bytes: configuration.maxMessageBytes).transportBytes),
             services: [inference, health],
@@ -44,6 +48,31 @@ public enum Frontend {
                 }
             }
             services.append(.init(service: edge))
+        }
+        if let metrics = configuration.metrics {
+            let endpoint = MetricsEndpoint(
+                settings: metrics, logger: logger,
+                beforeScrape: {
+                    // Per-worker load as this frontend sees it (its calls in flight), and the
+                    // imbalance max/mean over the ready workers.
+                    let loads = view.readyWorkers.keys.map { ($0, clients.outstanding($0)) }
+                    for (worker, load) in loads {
+                        Gauge(label: "fulcrum_frontend_worker_outstanding", dimensions: [("worker", worker)]).record(load)
+                    }
+                    let mean = loads.isEmpty ? 0 : Double(loads.reduce(0) { $0 + $1.1 }) / Double(loads.count)
+                    let peak = Double(loads.map(\.1).max() ?? 0)
+                    Gauge(label: "fulcrum_frontend_routing_imbalance").record(mean > 0 ? peak / mean : 1)
+                    Gauge(label: "fulcrum_frontend_ready_workers").record(loads.count)
+                },
+                onListening: { bound in
+                    do {
+                        try addresses.record("metrics", bound)
+                    } catch {
+                        logger.error("cannot write the address file: \(error)")
+                    }
+                }
+            )
+            services.append(.init(service: endpoint))
         }
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(10)

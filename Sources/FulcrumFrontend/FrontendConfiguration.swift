@@ -1,3 +1,4 @@
+import FulcrumMetrics
 import FulcrumService
 
 /// Everything a frontend needs to start, read once from flags by `fulcrum-frontend`.
@@ -17,6 +18,8 @@ public struct FrontendConfiguration: Sendable {
     public var addressFile: String?
     /// Stop when the parent process goes away.
     public var exitWithParent: Bool
+    /// Where to serve Prometheus metrics (nil: no metrics endpoint).
+    public var metrics: MetricsSettings?
 
     public init(
         grpc: HostPort = HostPort(host: "127.0.0.1", port: 8001),
@@ -25,8 +28,10 @@ public struct FrontendConfiguration: Sendable {
         maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes,
         id: String = "",
         addressFile: String? = nil,
-        exitWithParent: Bool = false
+        exitWithParent: Bool = false,
+        metrics: MetricsSettings? = nil
     ) {
+        self.metrics = metrics
         self.grpc = grpc
         self.http = http
         self.balancer = balancer

@@ -5,6 +5,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import Metrics
 
 /// The public `inference.GRPCInferenceService`: validates each request against the model's
 /// metadata, routes it to a worker that hosts the model (power-of-two-choices), forwards it with
@@ -170,9 +171,40 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         }
     }
 
-    /// Validates, routes and forwards one prediction; `timeout` is the client's deadline.
+    /// Validates, routes and forwards one prediction; `timeout` is the client's deadline. Counts
+    /// it by outcome and records where its time went (Prometheus metrics).
     func infer(_ request: Inference_ModelInferRequest, timeout: Duration?) async throws -> Inference_ModelInferResponse {
         let started = DispatchTime.now().uptimeNanoseconds
+        let model = [("model", request.modelName)]
+        do {
+            let response = try await forward(request, timeout: timeout, started: started)
+            Counter(label: "fulcrum_frontend_requests_total", dimensions: model + [("code", "OK")]).increment()
+            Metrics.Timer(label: "fulcrum_frontend_request_seconds", dimensions: model)
+                .recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+            for (hop, key) in [
+                ("frontend", ResponseParameters.frontend), ("network", ResponseParameters.network),
+                ("queue", ResponseParameters.queue), ("compute", ResponseParameters.compute),
+            ] {
+                if let micros = response.parameters[key]?.integerValue {
+                    Metrics.Timer(label: "fulcrum_hop_seconds", dimensions: model + [("hop", hop)]).recordMicroseconds(micros)
+                }
+            }
+            let received = request.rawInputContents.reduce(0) { $0 + $1.count }
+            let sent = response.rawOutputContents.reduce(0) { $0 + $1.count }
+            // The tensors cross both hops: client ↔ frontend and frontend ↔ worker.
+            for hop in ["client", "worker"] {
+                Counter(label: "fulcrum_tensor_bytes_total", dimensions: [("hop", hop), ("direction", "request")]).increment(by: received)
+                Counter(label: "fulcrum_tensor_bytes_total", dimensions: [("hop", hop), ("direction", "response")]).increment(by: sent)
+            }
+            return response
+        } catch {
+            let code = (error as? RPCError).map { "\($0.code)" } ?? "internal"
+            Counter(label: "fulcrum_frontend_requests_total", dimensions: model + [("code", code)]).increment()
+            throw error
+        }
+    }
+
+    private func forward(_ request: Inference_ModelInferRequest, timeout: Duration?, started: UInt64) async throws -> Inference_ModelInferResponse {
         try limit.check(request)
         let (_, chosen) = try replicas(request.modelName, version: request.modelVersion)
         let entry = try await signature(for: chosen)

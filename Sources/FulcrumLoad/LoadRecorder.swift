@@ -56,6 +56,8 @@ public struct LoadRecorder: Sendable {
     public let warmup: Double
     /// Latency of measured successes, µs.
     public private(set) var latency = LoadRecorder.histogram()
+    /// Latency of measured failures, µs: how fast a refusal (say, a full queue) comes back.
+    public private(set) var errorLatency = LoadRecorder.histogram()
     /// Breakdown parts of measured successes, µs.
     public private(set) var breakdown: [BreakdownPart: Histogram<UInt64>] = [:]
     /// Measured successes.
@@ -121,6 +123,7 @@ public struct LoadRecorder: Sendable {
             }
         case .failed(let code):
             errors[code, default: 0] += 1
+            _ = errorLatency.record(micros)
         }
     }
 
@@ -135,6 +138,7 @@ public struct LoadRecorder: Sendable {
     /// Adds everything `other` recorded (another connection's share of the same test).
     public mutating func merge(_ other: LoadRecorder) {
         latency.add(other.latency)
+        errorLatency.add(other.errorLatency)
         for (part, histogram) in other.breakdown {
             breakdown[part, default: Self.histogram()].add(histogram)
         }

@@ -101,6 +101,8 @@ public struct LoadResult: Sendable, Codable {
     public var achievedRate: Double
     /// Latency of measured successes, from the intended send time, µs.
     public var latencyUs: Percentiles
+    /// Latency of measured failures from the intended send time, µs (nil without failures).
+    public var errorLatencyUs: Percentiles?
     /// Fulcrum's breakdown (absent parts: the server did not send them).
     public var breakdownUs: [String: Part]
     public var warmup: Warmup
@@ -146,6 +148,7 @@ public struct LoadResult: Sendable, Codable {
         dropped = recorder.dropped
         achievedRate = Double(ok) / max(measuredSeconds, 1e-9)
         latencyUs = Percentiles(recorder.latency)
+        errorLatencyUs = recorder.errorLatency.totalCount > 0 ? Percentiles(recorder.errorLatency) : nil
         var parts: [String: Part] = [:]
         for (part, histogram) in recorder.breakdown where histogram.totalCount > 0 {
             parts[part.rawValue] = Part(count: Int(histogram.totalCount), mean: histogram.mean, p99: histogram.valueAtPercentile(99))

@@ -103,6 +103,10 @@ public enum ReportWriter {
         ]
         if !result.errorsByCode.isEmpty {
             lines.append("Errors by gRPC status: " + result.errorsByCode.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            if let failed = result.errorLatencyUs {
+                lines.append("")
+                lines.append("Failed requests came back in (ms): p50 \(ms(failed.p50)), p99 \(ms(failed.p99)), max \(ms(failed.max)).")
+            }
             lines.append("")
         }
         if !result.breakdownUs.isEmpty {

@@ -4,10 +4,12 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 
-/// `fulcrum up`: starts the balancer, a frontend and the workers as separate processes on this
-/// machine, waits until they serve, prints the endpoints, and supervises them until SIGINT or
-/// SIGTERM, when it stops every child it started. A child that fails to start, or a balancer or
-/// frontend that exits, stops the whole cluster with a non-zero exit.
+/// `fulcrum up`: starts the balancer and a frontend as separate processes on this machine; the
+/// balancer's process scaler starts the workers (and grows or shrinks the pool between
+/// `workers` and `maxWorkers`, restarting any that crash). Waits until they serve, prints the
+/// endpoints, and supervises until SIGINT or SIGTERM, when it stops every child. A child that
+/// fails to start, or a balancer or frontend that exits, stops the whole cluster with a non-zero
+/// exit.
 public final class Cluster: @unchecked Sendable {
     private let options: ClusterOptions
     private var children: [ChildProcess] = []
@@ -66,46 +68,52 @@ public final class Cluster: @unchecked Sendable {
             throw OperatorError("the model repository '\(options.modelRepository)' is not a directory")
         }
 
-        let balancer = try spawn("balancer", balancerBinary, ["--host", options.host, "--port", String(options.balancerPort)])
-        let balancerAddress = try await signals.race { try await balancer.waitForAddress(timeout: .seconds(30)) }["grpc"] ?? ""
+        var workerArguments = ["--max-message-bytes", String(options.maxMessageBytes)]
+        if let emulate = options.emulate { workerArguments += ["--emulate", emulate] }
+        let metricsArguments = options.metrics ? ["--metrics-port", "0"] : []
+        workerArguments += metricsArguments
+        let repository = URL(fileURLWithPath: options.modelRepository).standardizedFileURL.path
+        let balancer = try spawn(
+            "balancer", balancerBinary,
+            [
+                "--host", options.host, "--port", String(options.balancerPort),
+                "--scaler", "process", "--min-workers", String(options.workers), "--max-workers", String(options.maxWorkers),
+                "--model-repository", repository, "--worker-executable", workerBinary.path,
+                "--worker-threads", String(options.threadsPerWorker),
+            ] + workerArguments.map { "--worker-arg=\($0)" } + metricsArguments + options.balancerArguments,
+            environment: Self.workerEnvironment()
+        )
+        let balancerAddresses = try await signals.race { try await balancer.waitForAddress(timeout: .seconds(30)) }
+        let balancerAddress = balancerAddresses["grpc"] ?? ""
 
-        var workers: [ChildProcess] = []
-        for index in 1...options.workers {
-            workers.append(
-                try spawn("worker-\(index)", workerBinary, [
-                    "--model-repository", options.modelRepository, "--host", options.host, "--port", "0",
-                    "--balancer", balancerAddress, "--name", "worker-\(index)",
-                    "--threads", String(options.threadsPerWorker), "--max-message-bytes", String(options.maxMessageBytes),
-                ], environment: Self.workerEnvironment())
-            )
-        }
         let frontend = try spawn("frontend", frontendBinary, [
             "--host", options.host, "--grpc-port", String(options.grpcPort), "--http-port", String(options.httpPort),
             "--balancer", balancerAddress,
             "--max-message-bytes", String(options.maxMessageBytes), "--id", "frontend-1",
-        ])
+        ] + metricsArguments)
 
-        var workerAddresses: [String] = []
-        for worker in workers {
-            workerAddresses.append(try await signals.race { try await worker.waitForAddress(timeout: self.options.startTimeout) }["grpc"] ?? "")
-        }
         let frontendAddresses = try await signals.race { try await frontend.waitForAddress(timeout: .seconds(30)) }
         let frontendAddress = frontendAddresses["grpc"] ?? ""
-        try await signals.race { try await self.waitUntilReady(balancer: balancerAddress, frontend: frontendAddress) }
+        let pool = try await signals.race { try await self.waitUntilReady(balancer: balancerAddress, frontend: frontendAddress) }
 
         return Endpoints(
             balancer: balancerAddress, grpc: frontendAddress, http: frontendAddresses["http"] ?? "", balancerPID: balancer.pid, frontendPID: frontend.pid,
-            workers: zip(workers, workerAddresses).map { (name: $0.name, address: $1, pid: $0.pid) }
+            workers: pool.workers.map { (name: $0.workerID, address: $0.address, pid: $0.pid) },
+            metrics: options.metrics
+                ? ["balancer": balancerAddresses["metrics"] ?? "", "frontend": frontendAddresses["metrics"] ?? ""]
+                    .merging(pool.workers.map { ($0.workerID, $0.metricsAddress) }, uniquingKeysWith: { a, _ in a })
+                : [:]
         )
     }
 
-    /// Polls until every worker is READY in the balancer's pool and the frontend says it is ready.
-    private func waitUntilReady(balancer: String, frontend: String) async throws {
+    /// Polls until `workers` workers are READY in the balancer's pool and the frontend says it is
+    /// ready; returns the pool.
+    private func waitUntilReady(balancer: String, frontend: String) async throws -> Fulcrum_Control_V1_PoolSnapshot {
         guard let balancerTarget = HostPort(parsing: balancer), let frontendTarget = HostPort(parsing: frontend) else {
             throw OperatorError("a child reported a malformed address")
         }
         let deadline = ContinuousClock.now + options.startTimeout
-        try await withGRPCClient(balancerTarget) { balancerClient in
+        return try await withGRPCClient(balancerTarget) { balancerClient in
             try await withGRPCClient(frontendTarget) { frontendClient in
                 let control = Fulcrum_Control_V1_Balancer.Client(wrapping: balancerClient)
                 let inference = Inference_GRPCInferenceService.Client(wrapping: frontendClient)
@@ -116,7 +124,7 @@ public final class Cluster: @unchecked Sendable {
                     let status = try? await control.status(Fulcrum_Control_V1_StatusRequest())
                     let readyWorkers = status?.pool.workers.filter { $0.state == .ready }.count ?? 0
                     let frontendReady = (try? await inference.serverReady(Inference_ServerReadyRequest()).ready) ?? false
-                    if readyWorkers >= options.workers && frontendReady { return }
+                    if let status, readyWorkers >= options.workers && frontendReady { return status.pool }
                     try await Task.sleep(for: .milliseconds(100))
                 }
                 throw OperatorError("the cluster did not become ready within \(options.startTimeout)")
@@ -124,27 +132,21 @@ public final class Cluster: @unchecked Sendable {
         }
     }
 
-    /// Waits for a signal; fails when the balancer or the frontend exits. Worker exits are
-    /// reported and the cluster keeps serving on the others.
+    /// Waits for a signal; fails when the balancer or the frontend exits. (The balancer restarts
+    /// workers that exit; the frontend routes around them meanwhile.)
     private func supervise(until signals: SignalWaiter) async throws {
-        var reported = Set<String>()
         while !signals.fired {
-            for child in children where !child.isRunning && !reported.contains(child.name) {
-                reported.insert(child.name)
-                if child.name.hasPrefix("worker-") {
-                    FileHandle.standardError.write(Data("fulcrum: \(child.name) (pid \(child.pid)) exited with status \(child.process.terminationStatus); serving on the others\n".utf8))
-                } else {
-                    throw OperatorError("\(child.name) exited with status \(child.process.terminationStatus); stopping the cluster")
-                }
+            if let failed = children.first(where: { !$0.isRunning }) {
+                throw OperatorError("\(failed.name) exited with status \(failed.process.terminationStatus); stopping the cluster")
             }
             try? await Task.sleep(for: .milliseconds(100))
         }
     }
 
-    /// Stops children in order (frontend, workers, balancer): SIGTERM, then SIGKILL after 15 s.
+    /// Stops children in order (frontend, then the balancer, which drains and stops its
+    /// workers): SIGTERM, then SIGKILL after 15 s.
     private func stopAll() {
-        let ordered = children.filter { $0.name == "frontend" } + children.filter { $0.name.hasPrefix("worker-") }
-            + children.filter { $0.name == "balancer" }
+        let ordered = children.filter { $0.name == "frontend" } + children.filter { $0.name == "balancer" }
         for child in ordered {
             child.terminate()
             let deadline = Date().addingTimeInterval(15)
@@ -178,6 +180,8 @@ struct Endpoints {
     var balancerPID: Int32
     var frontendPID: Int32
     var workers: [(name: String, address: String, pid: Int32)]
+    /// Prometheus endpoints by service (balancer, frontend, worker ids), when enabled.
+    var metrics: [String: String] = [:]
 
     var summary: String {
         var lines = [
@@ -195,6 +199,7 @@ struct Endpoints {
             "balancer": balancer, "grpc": grpc, "http": http.isEmpty ? NSNull() as Any : http,
             "balancer_pid": Int(balancerPID), "frontend_pid": Int(frontendPID),
             "workers": workers.map { ["name": $0.name, "address": $0.address, "pid": Int($0.pid)] as [String: Any] },
+            "metrics": metrics,
         ]
         return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
     }

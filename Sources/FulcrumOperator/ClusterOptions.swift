@@ -17,12 +17,25 @@ public struct ClusterOptions: Sendable {
     /// How long to wait for the whole cluster to become ready.
     public var startTimeout: Duration
     public var logLevel: String
+    /// The autoscaler may grow the pool up to this many workers (default: `workers`, a fixed pool).
+    public var maxWorkers: Int
+    /// `fulcrum-worker --emulate` profile for every worker (capacity experiments).
+    public var emulate: String?
+    /// More `fulcrum-balancer` arguments (autoscaler settings).
+    public var balancerArguments: [String]
+    /// Every service serves Prometheus metrics on a free port (listed in the endpoints).
+    public var metrics: Bool
 
     public init(
         modelRepository: String, workers: Int, host: String, grpcPort: Int, balancerPort: Int,
         maxMessageBytes: Int, threadsPerWorker: Int, endpointsFile: String?, binDirectory: String,
-        startTimeout: Duration, logLevel: String, httpPort: Int = 8000
+        startTimeout: Duration, logLevel: String, httpPort: Int = 8000, maxWorkers: Int? = nil, emulate: String? = nil,
+        balancerArguments: [String] = [], metrics: Bool = false
     ) {
+        self.metrics = metrics
+        self.maxWorkers = max(maxWorkers ?? workers, workers)
+        self.emulate = emulate
+        self.balancerArguments = balancerArguments
         self.modelRepository = modelRepository
         self.workers = workers
         self.host = host

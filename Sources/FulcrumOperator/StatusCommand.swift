@@ -33,15 +33,34 @@ public enum Status {
                 "state": stateName(worker.state), "backend": worker.backend, "zone": worker.zone,
                 "device": ["name": worker.device.name, "vendor": worker.device.vendor],
                 "queue_depth": Int(worker.lastLoad.queueDepth),
+                "metrics": worker.metricsAddress,
                 "last_report_unix_ms": Int(worker.lastReportUnixMs),
                 "models": worker.models.map { ["name": $0.name, "version": $0.version, "state": $0.state, "reason": $0.reason] },
             ]
         }
+        let models: [[String: Any]] = response.models.map { m in
+            [
+                "name": m.name, "rate_short": m.rateShort, "rate_long": m.rateLong,
+                "fixed_ms": m.fixedSeconds * 1000, "per_sample_ms": m.perSampleSeconds * 1000, "curve_samples": Int(m.curveSamples),
+                "max_batch_size": Int(m.maxBatchSize), "latency_target_ms": m.latencyTargetMs, "queue_delay_ms": m.queueDelayMs,
+                "planned_workers": Int(m.plannedWorkers), "utilisation": m.utilisation, "predicted_p99_ms": m.predictedP99Ms,
+            ]
+        }
+        let decision = { (d: Fulcrum_Control_V1_ScalingDecision) -> [String: Any] in
+            ["unix_ms": Int(d.unixMs), "current": Int(d.current), "desired": Int(d.desired), "reason": d.reason]
+        }
+        let s = response.scaling
         let object: [String: Any] = [
             "generation": Int(response.pool.generation),
             "watching_frontends": Int(response.watchingFrontends),
             "balancer_version": response.balancerVersion,
             "workers": workers,
+            "models": models,
+            "scaling": [
+                "scaler": s.scaler, "min_workers": Int(s.minWorkers), "max_workers": Int(s.maxWorkers),
+                "current": Int(s.current), "desired": Int(s.desired), "latest": decision(s.latest),
+                "changes": s.changes.map(decision),
+            ] as [String: Any],
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
         return String(decoding: data, as: UTF8.self)
@@ -62,6 +81,33 @@ public enum Status {
         let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {
             lines.append(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+        }
+        if !response.models.isEmpty {
+            lines.append("")
+            var capacity = [["MODEL", "RATE/s", "s(b) ms", "MAX BATCH", "TARGET ms", "QUEUE ms", "PLANNED", "UTIL", "PRED P99 ms"]]
+            for m in response.models {
+                capacity.append([
+                    m.name, String(format: "%.1f", m.rateShort),
+                    m.curveSamples == 0 ? "(no batches yet)" : String(format: "%.2f+%.2f·b", m.fixedSeconds * 1000, m.perSampleSeconds * 1000),
+                    String(m.maxBatchSize), String(format: "%.0f", m.latencyTargetMs), String(format: "%.2f", m.queueDelayMs),
+                    m.plannedWorkers == 0 ? "-" : String(m.plannedWorkers), String(format: "%.0f%%", m.utilisation * 100),
+                    m.predictedP99Ms > 0 ? String(format: "%.2f", m.predictedP99Ms) : "-",
+                ])
+            }
+            let capacityWidths = capacity[0].indices.map { column in capacity.map { $0[column].count }.max() ?? 0 }
+            for row in capacity {
+                lines.append(row.enumerated().map { $1.padding(toLength: capacityWidths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+            }
+        }
+        let s = response.scaling
+        if !s.scaler.isEmpty {
+            lines.append("")
+            lines.append("scaling (\(s.scaler) scaler, \(s.minWorkers)–\(s.maxWorkers) workers): current \(s.current), desired \(s.desired)")
+            if !s.latest.reason.isEmpty { lines.append("  now: \(s.latest.reason)") }
+            for change in s.changes.suffix(5) {
+                let time = Date(timeIntervalSince1970: Double(change.unixMs) / 1000)
+                lines.append("  \(ISO8601DateFormatter().string(from: time)): \(change.reason)")
+            }
         }
         return lines.joined(separator: "\n")
     }

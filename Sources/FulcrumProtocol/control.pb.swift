@@ -113,6 +113,12 @@ public nonisolated struct Fulcrum_Control_V1_HostedModel: Sendable {
   /// A hash of the model's files, so frontends can tell identical copies apart from different ones.
   public var contentHash: String = String()
 
+  /// The model's latency target (config parameter fulcrum.latency_target_ms; 0: none set) and
+  /// largest batch (max_batch_size; 0: no batching), for the balancer's capacity model.
+  public var latencyTargetMs: Double = 0
+
+  public var maxBatchSize: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -146,6 +152,9 @@ public nonisolated struct Fulcrum_Control_V1_JoinRequest: Sendable {
   public var name: String = String()
 
   public var models: [Fulcrum_Control_V1_HostedModel] = []
+
+  /// host:port of the worker's Prometheus /metrics endpoint; empty when it serves none.
+  public var metricsAddress: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -188,6 +197,12 @@ public nonisolated struct Fulcrum_Control_V1_ModelLoad: Sendable {
 
   /// Executions finished since the previous report: batch sizes and service times.
   public var samples: [Fulcrum_Control_V1_BatchSample] = []
+
+  /// Requests that left the queue for an execution since the previous report, and the time they
+  /// waited there in total (microseconds): the mean queue delay.
+  public var dequeued: UInt64 = 0
+
+  public var queueUsTotal: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -406,6 +421,11 @@ public nonisolated struct Fulcrum_Control_V1_WorkerInfo: @unchecked Sendable {
     set {_uniqueStorage()._lastReportUnixMs = newValue}
   }
 
+  public var metricsAddress: String {
+    get {_storage._metricsAddress}
+    set {_uniqueStorage()._metricsAddress = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -471,11 +491,121 @@ public nonisolated struct Fulcrum_Control_V1_StatusResponse: Sendable {
 
   public var watchingFrontends: UInt32 = 0
 
+  /// The capacity model per model and the autoscaler's state.
+  public var models: [Fulcrum_Control_V1_ModelCapacity] = []
+
+  public var scaling: Fulcrum_Control_V1_Scaling {
+    get {_scaling ?? Fulcrum_Control_V1_Scaling()}
+    set {_scaling = newValue}
+  }
+  /// Returns true if `scaling` has been explicitly set.
+  public var hasScaling: Bool {self._scaling != nil}
+  /// Clears the value of `scaling`. Subsequent reads from it will return its default value.
+  public mutating func clearScaling() {self._scaling = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _pool: Fulcrum_Control_V1_PoolSnapshot? = nil
+  fileprivate var _scaling: Fulcrum_Control_V1_Scaling? = nil
+}
+
+/// What the balancer knows about one model's demand and cost, and the pool it plans for it.
+public nonisolated struct Fulcrum_Control_V1_ModelCapacity: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  /// Arrival rate (requests/s) over the short and long windows.
+  public var rateShort: Double = 0
+
+  public var rateLong: Double = 0
+
+  /// Service-time curve s(b) = fixed + per_sample * b, seconds, and how many batches it was fitted on.
+  public var fixedSeconds: Double = 0
+
+  public var perSampleSeconds: Double = 0
+
+  public var curveSamples: UInt32 = 0
+
+  public var maxBatchSize: UInt32 = 0
+
+  public var latencyTargetMs: Double = 0
+
+  /// Mean queue delay over the last interval, milliseconds.
+  public var queueDelayMs: Double = 0
+
+  /// The planner's answer for rate_short: workers needed (0: cannot meet the target within
+  /// max_workers), their utilisation and the predicted p99.
+  public var plannedWorkers: UInt32 = 0
+
+  public var utilisation: Double = 0
+
+  public var predictedP99Ms: Double = 0
+
+  public var headroom: Double = 0
+
+  public var networkMs: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fulcrum_Control_V1_ScalingDecision: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unixMs: Int64 = 0
+
+  public var current: UInt32 = 0
+
+  public var desired: UInt32 = 0
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fulcrum_Control_V1_Scaling: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// static, process, kubernetes.
+  public var scaler: String = String()
+
+  public var minWorkers: UInt32 = 0
+
+  public var maxWorkers: UInt32 = 0
+
+  public var current: UInt32 = 0
+
+  public var desired: UInt32 = 0
+
+  /// The most recent decisions that changed the size, newest last, and the latest decision.
+  public var changes: [Fulcrum_Control_V1_ScalingDecision] = []
+
+  public var latest: Fulcrum_Control_V1_ScalingDecision {
+    get {_latest ?? Fulcrum_Control_V1_ScalingDecision()}
+    set {_latest = newValue}
+  }
+  /// Returns true if `latest` has been explicitly set.
+  public var hasLatest: Bool {self._latest != nil}
+  /// Clears the value of `latest`. Subsequent reads from it will return its default value.
+  public mutating func clearLatest() {self._latest = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _latest: Fulcrum_Control_V1_ScalingDecision? = nil
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -533,7 +663,7 @@ nonisolated extension Fulcrum_Control_V1_DeviceInfo: SwiftProtobuf.Message, Swif
 
 nonisolated extension Fulcrum_Control_V1_HostedModel: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HostedModel"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}state\0\u{1}reason\0\u{3}content_hash\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}state\0\u{1}reason\0\u{3}content_hash\0\u{3}latency_target_ms\0\u{3}max_batch_size\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -546,6 +676,8 @@ nonisolated extension Fulcrum_Control_V1_HostedModel: SwiftProtobuf.Message, Swi
       case 3: try { try decoder.decodeSingularStringField(value: &self.state) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.contentHash) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.latencyTargetMs) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.maxBatchSize) }()
       default: break
       }
     }
@@ -567,6 +699,12 @@ nonisolated extension Fulcrum_Control_V1_HostedModel: SwiftProtobuf.Message, Swi
     if !self.contentHash.isEmpty {
       try visitor.visitSingularStringField(value: self.contentHash, fieldNumber: 5)
     }
+    if self.latencyTargetMs.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.latencyTargetMs, fieldNumber: 6)
+    }
+    if self.maxBatchSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxBatchSize, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -576,6 +714,8 @@ nonisolated extension Fulcrum_Control_V1_HostedModel: SwiftProtobuf.Message, Swi
     if lhs.state != rhs.state {return false}
     if lhs.reason != rhs.reason {return false}
     if lhs.contentHash != rhs.contentHash {return false}
+    if lhs.latencyTargetMs != rhs.latencyTargetMs {return false}
+    if lhs.maxBatchSize != rhs.maxBatchSize {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -583,7 +723,7 @@ nonisolated extension Fulcrum_Control_V1_HostedModel: SwiftProtobuf.Message, Swi
 
 nonisolated extension Fulcrum_Control_V1_JoinRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JoinRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{1}zone\0\u{1}backend\0\u{1}device\0\u{1}pid\0\u{1}name\0\u{1}models\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{1}zone\0\u{1}backend\0\u{1}device\0\u{1}pid\0\u{1}name\0\u{1}models\0\u{3}metrics_address\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -598,6 +738,7 @@ nonisolated extension Fulcrum_Control_V1_JoinRequest: SwiftProtobuf.Message, Swi
       case 5: try { try decoder.decodeSingularInt32Field(value: &self.pid) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.models) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.metricsAddress) }()
       default: break
       }
     }
@@ -629,6 +770,9 @@ nonisolated extension Fulcrum_Control_V1_JoinRequest: SwiftProtobuf.Message, Swi
     if !self.models.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.models, fieldNumber: 7)
     }
+    if !self.metricsAddress.isEmpty {
+      try visitor.visitSingularStringField(value: self.metricsAddress, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -640,6 +784,7 @@ nonisolated extension Fulcrum_Control_V1_JoinRequest: SwiftProtobuf.Message, Swi
     if lhs.pid != rhs.pid {return false}
     if lhs.name != rhs.name {return false}
     if lhs.models != rhs.models {return false}
+    if lhs.metricsAddress != rhs.metricsAddress {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -687,7 +832,7 @@ nonisolated extension Fulcrum_Control_V1_JoinResponse: SwiftProtobuf.Message, Sw
 
 nonisolated extension Fulcrum_Control_V1_ModelLoad: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelLoad"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}arrivals\0\u{3}queue_depth\0\u{1}samples\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}arrivals\0\u{3}queue_depth\0\u{1}samples\0\u{1}dequeued\0\u{3}queue_us_total\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -700,6 +845,8 @@ nonisolated extension Fulcrum_Control_V1_ModelLoad: SwiftProtobuf.Message, Swift
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.arrivals) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.queueDepth) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.samples) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.dequeued) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.queueUsTotal) }()
       default: break
       }
     }
@@ -721,6 +868,12 @@ nonisolated extension Fulcrum_Control_V1_ModelLoad: SwiftProtobuf.Message, Swift
     if !self.samples.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.samples, fieldNumber: 5)
     }
+    if self.dequeued != 0 {
+      try visitor.visitSingularUInt64Field(value: self.dequeued, fieldNumber: 6)
+    }
+    if self.queueUsTotal != 0 {
+      try visitor.visitSingularUInt64Field(value: self.queueUsTotal, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -730,6 +883,8 @@ nonisolated extension Fulcrum_Control_V1_ModelLoad: SwiftProtobuf.Message, Swift
     if lhs.arrivals != rhs.arrivals {return false}
     if lhs.queueDepth != rhs.queueDepth {return false}
     if lhs.samples != rhs.samples {return false}
+    if lhs.dequeued != rhs.dequeued {return false}
+    if lhs.queueUsTotal != rhs.queueUsTotal {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1034,7 +1189,7 @@ nonisolated extension Fulcrum_Control_V1_Directive.Drain: SwiftProtobuf.Message,
 
 nonisolated extension Fulcrum_Control_V1_WorkerInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}address\0\u{1}zone\0\u{1}backend\0\u{1}device\0\u{1}pid\0\u{1}name\0\u{1}state\0\u{1}models\0\u{3}last_load\0\u{3}joined_unix_ms\0\u{3}last_report_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}address\0\u{1}zone\0\u{1}backend\0\u{1}device\0\u{1}pid\0\u{1}name\0\u{1}state\0\u{1}models\0\u{3}last_load\0\u{3}joined_unix_ms\0\u{3}last_report_unix_ms\0\u{3}metrics_address\0")
 
   fileprivate class _StorageClass {
     var _workerID: String = String()
@@ -1049,6 +1204,7 @@ nonisolated extension Fulcrum_Control_V1_WorkerInfo: SwiftProtobuf.Message, Swif
     var _lastLoad: Fulcrum_Control_V1_LoadReport? = nil
     var _joinedUnixMs: Int64 = 0
     var _lastReportUnixMs: Int64 = 0
+    var _metricsAddress: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1071,6 +1227,7 @@ nonisolated extension Fulcrum_Control_V1_WorkerInfo: SwiftProtobuf.Message, Swif
       _lastLoad = source._lastLoad
       _joinedUnixMs = source._joinedUnixMs
       _lastReportUnixMs = source._lastReportUnixMs
+      _metricsAddress = source._metricsAddress
     }
   }
 
@@ -1101,6 +1258,7 @@ nonisolated extension Fulcrum_Control_V1_WorkerInfo: SwiftProtobuf.Message, Swif
         case 10: try { try decoder.decodeSingularMessageField(value: &_storage._lastLoad) }()
         case 11: try { try decoder.decodeSingularInt64Field(value: &_storage._joinedUnixMs) }()
         case 12: try { try decoder.decodeSingularInt64Field(value: &_storage._lastReportUnixMs) }()
+        case 13: try { try decoder.decodeSingularStringField(value: &_storage._metricsAddress) }()
         default: break
         }
       }
@@ -1149,6 +1307,9 @@ nonisolated extension Fulcrum_Control_V1_WorkerInfo: SwiftProtobuf.Message, Swif
       if _storage._lastReportUnixMs != 0 {
         try visitor.visitSingularInt64Field(value: _storage._lastReportUnixMs, fieldNumber: 12)
       }
+      if !_storage._metricsAddress.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._metricsAddress, fieldNumber: 13)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1170,6 +1331,7 @@ nonisolated extension Fulcrum_Control_V1_WorkerInfo: SwiftProtobuf.Message, Swif
         if _storage._lastLoad != rhs_storage._lastLoad {return false}
         if _storage._joinedUnixMs != rhs_storage._joinedUnixMs {return false}
         if _storage._lastReportUnixMs != rhs_storage._lastReportUnixMs {return false}
+        if _storage._metricsAddress != rhs_storage._metricsAddress {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1265,7 +1427,7 @@ nonisolated extension Fulcrum_Control_V1_StatusRequest: SwiftProtobuf.Message, S
 
 nonisolated extension Fulcrum_Control_V1_StatusResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatusResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}pool\0\u{3}balancer_version\0\u{3}started_unix_ms\0\u{3}watching_frontends\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}pool\0\u{3}balancer_version\0\u{3}started_unix_ms\0\u{3}watching_frontends\0\u{1}models\0\u{1}scaling\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1277,6 +1439,8 @@ nonisolated extension Fulcrum_Control_V1_StatusResponse: SwiftProtobuf.Message, 
       case 2: try { try decoder.decodeSingularStringField(value: &self.balancerVersion) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.startedUnixMs) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.watchingFrontends) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.models) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._scaling) }()
       default: break
       }
     }
@@ -1299,6 +1463,12 @@ nonisolated extension Fulcrum_Control_V1_StatusResponse: SwiftProtobuf.Message, 
     if self.watchingFrontends != 0 {
       try visitor.visitSingularUInt32Field(value: self.watchingFrontends, fieldNumber: 4)
     }
+    if !self.models.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.models, fieldNumber: 5)
+    }
+    try { if let v = self._scaling {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1307,6 +1477,212 @@ nonisolated extension Fulcrum_Control_V1_StatusResponse: SwiftProtobuf.Message, 
     if lhs.balancerVersion != rhs.balancerVersion {return false}
     if lhs.startedUnixMs != rhs.startedUnixMs {return false}
     if lhs.watchingFrontends != rhs.watchingFrontends {return false}
+    if lhs.models != rhs.models {return false}
+    if lhs._scaling != rhs._scaling {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fulcrum_Control_V1_ModelCapacity: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ModelCapacity"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}rate_short\0\u{3}rate_long\0\u{3}fixed_seconds\0\u{3}per_sample_seconds\0\u{3}curve_samples\0\u{3}max_batch_size\0\u{3}latency_target_ms\0\u{3}queue_delay_ms\0\u{3}planned_workers\0\u{1}utilisation\0\u{3}predicted_p99_ms\0\u{1}headroom\0\u{3}network_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.rateShort) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.rateLong) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.fixedSeconds) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.perSampleSeconds) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.curveSamples) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.maxBatchSize) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self.latencyTargetMs) }()
+      case 9: try { try decoder.decodeSingularDoubleField(value: &self.queueDelayMs) }()
+      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.plannedWorkers) }()
+      case 11: try { try decoder.decodeSingularDoubleField(value: &self.utilisation) }()
+      case 12: try { try decoder.decodeSingularDoubleField(value: &self.predictedP99Ms) }()
+      case 13: try { try decoder.decodeSingularDoubleField(value: &self.headroom) }()
+      case 14: try { try decoder.decodeSingularDoubleField(value: &self.networkMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.rateShort.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.rateShort, fieldNumber: 2)
+    }
+    if self.rateLong.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.rateLong, fieldNumber: 3)
+    }
+    if self.fixedSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.fixedSeconds, fieldNumber: 4)
+    }
+    if self.perSampleSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.perSampleSeconds, fieldNumber: 5)
+    }
+    if self.curveSamples != 0 {
+      try visitor.visitSingularUInt32Field(value: self.curveSamples, fieldNumber: 6)
+    }
+    if self.maxBatchSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxBatchSize, fieldNumber: 7)
+    }
+    if self.latencyTargetMs.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.latencyTargetMs, fieldNumber: 8)
+    }
+    if self.queueDelayMs.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.queueDelayMs, fieldNumber: 9)
+    }
+    if self.plannedWorkers != 0 {
+      try visitor.visitSingularUInt32Field(value: self.plannedWorkers, fieldNumber: 10)
+    }
+    if self.utilisation.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.utilisation, fieldNumber: 11)
+    }
+    if self.predictedP99Ms.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.predictedP99Ms, fieldNumber: 12)
+    }
+    if self.headroom.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.headroom, fieldNumber: 13)
+    }
+    if self.networkMs.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.networkMs, fieldNumber: 14)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fulcrum_Control_V1_ModelCapacity, rhs: Fulcrum_Control_V1_ModelCapacity) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.rateShort != rhs.rateShort {return false}
+    if lhs.rateLong != rhs.rateLong {return false}
+    if lhs.fixedSeconds != rhs.fixedSeconds {return false}
+    if lhs.perSampleSeconds != rhs.perSampleSeconds {return false}
+    if lhs.curveSamples != rhs.curveSamples {return false}
+    if lhs.maxBatchSize != rhs.maxBatchSize {return false}
+    if lhs.latencyTargetMs != rhs.latencyTargetMs {return false}
+    if lhs.queueDelayMs != rhs.queueDelayMs {return false}
+    if lhs.plannedWorkers != rhs.plannedWorkers {return false}
+    if lhs.utilisation != rhs.utilisation {return false}
+    if lhs.predictedP99Ms != rhs.predictedP99Ms {return false}
+    if lhs.headroom != rhs.headroom {return false}
+    if lhs.networkMs != rhs.networkMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fulcrum_Control_V1_ScalingDecision: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ScalingDecision"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}unix_ms\0\u{1}current\0\u{1}desired\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.unixMs) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.current) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.desired) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.unixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.unixMs, fieldNumber: 1)
+    }
+    if self.current != 0 {
+      try visitor.visitSingularUInt32Field(value: self.current, fieldNumber: 2)
+    }
+    if self.desired != 0 {
+      try visitor.visitSingularUInt32Field(value: self.desired, fieldNumber: 3)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fulcrum_Control_V1_ScalingDecision, rhs: Fulcrum_Control_V1_ScalingDecision) -> Bool {
+    if lhs.unixMs != rhs.unixMs {return false}
+    if lhs.current != rhs.current {return false}
+    if lhs.desired != rhs.desired {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fulcrum_Control_V1_Scaling: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Scaling"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}scaler\0\u{3}min_workers\0\u{3}max_workers\0\u{1}current\0\u{1}desired\0\u{1}changes\0\u{1}latest\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.scaler) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.minWorkers) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.maxWorkers) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.current) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.desired) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.changes) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._latest) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.scaler.isEmpty {
+      try visitor.visitSingularStringField(value: self.scaler, fieldNumber: 1)
+    }
+    if self.minWorkers != 0 {
+      try visitor.visitSingularUInt32Field(value: self.minWorkers, fieldNumber: 2)
+    }
+    if self.maxWorkers != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxWorkers, fieldNumber: 3)
+    }
+    if self.current != 0 {
+      try visitor.visitSingularUInt32Field(value: self.current, fieldNumber: 4)
+    }
+    if self.desired != 0 {
+      try visitor.visitSingularUInt32Field(value: self.desired, fieldNumber: 5)
+    }
+    if !self.changes.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.changes, fieldNumber: 6)
+    }
+    try { if let v = self._latest {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fulcrum_Control_V1_Scaling, rhs: Fulcrum_Control_V1_Scaling) -> Bool {
+    if lhs.scaler != rhs.scaler {return false}
+    if lhs.minWorkers != rhs.minWorkers {return false}
+    if lhs.maxWorkers != rhs.maxWorkers {return false}
+    if lhs.current != rhs.current {return false}
+    if lhs.desired != rhs.desired {return false}
+    if lhs.changes != rhs.changes {return false}
+    if lhs._latest != rhs._latest {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -14,6 +14,8 @@ struct BalancerLink: Service {
     let balancer: HostPort
     let configuration: WorkerConfiguration
     let advertised: OnceValue<HostPort>
+    /// The bound metrics endpoint, when the worker serves one.
+    let metricsAddress: OnceValue<HostPort>?
     let store: ModelStore
     let state: WorkerState
     let logger: Logger
@@ -27,8 +29,9 @@ struct BalancerLink: Service {
             defer { client.beginGracefulShutdown() }
             let control = Fulcrum_Control_V1_Balancer.Client(wrapping: client)
             let address = await advertised.value
+            let metrics = await metricsAddress?.value
             await withGracefulShutdownHandler {
-                await session(control, address: address)
+                await session(control, address: address, metrics: metrics)
             } onGracefulShutdown: {
                 if state.phase != .draining {
                     logger.info("stopping: reporting DRAINING to the balancer")
@@ -39,19 +42,22 @@ struct BalancerLink: Service {
     }
 
     /// Joins and reports until the worker drains; reconnects after failures.
-    private func session(_ control: Fulcrum_Control_V1_Balancer.Client<HTTP2ClientTransport.Posix>, address: HostPort) async {
+    private func session(
+        _ control: Fulcrum_Control_V1_Balancer.Client<HTTP2ClientTransport.Posix>, address: HostPort, metrics: HostPort?
+    ) async {
         var warned = false
         while state.phase != .draining {
             do {
                 var join = Fulcrum_Control_V1_JoinRequest()
                 join.address = address.description
                 join.zone = configuration.zone
-                join.backend = "cpu"
+                join.backend = configuration.backendName
                 join.pid = Int32(getpid())
                 join.name = configuration.name
                 join.models = store.hostedModels
                 join.device.name = "CPU"
                 join.device.vendor = "host"
+                if let metrics { join.metricsAddress = Self.advertisable(metrics, like: address).description }
                 let joined = try await control.join(join, options: Self.callOptions(timeout: .seconds(2)))
                 state.id = joined.workerID
                 logger.info("joined balancer \(balancer) as \(joined.workerID)")
@@ -125,6 +131,11 @@ struct BalancerLink: Service {
         var options = CallOptions.defaults
         options.timeout = timeout
         return options
+    }
+
+    /// A metrics endpoint bound to every interface is reached at the advertised host.
+    static func advertisable(_ bound: HostPort, like advertised: HostPort) -> HostPort {
+        ["0.0.0.0", "::", ""].contains(bound.host) ? HostPort(host: advertised.host, port: bound.port) : bound
     }
 
     private static func describe(_ error: any Error) -> String {

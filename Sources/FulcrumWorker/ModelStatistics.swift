@@ -39,6 +39,8 @@ final class ModelStatistics: Sendable {
         var batches: [Int: BatchStats] = [:]
         var arrivalsSinceReport: UInt64 = 0
         var samplesSinceReport: [Fulcrum_Control_V1_BatchSample] = []
+        var dequeuedSinceReport: UInt64 = 0
+        var queueUsSinceReport: UInt64 = 0
         var queued: Int = 0
     }
 
@@ -83,7 +85,11 @@ final class ModelStatistics: Sendable {
         state.withLock {
             if success {
                 $0.success.add(totalNs)
-                if let queueNs { $0.queue.add(queueNs) }
+                if let queueNs {
+                    $0.queue.add(queueNs)
+                    $0.dequeuedSinceReport += 1
+                    $0.queueUsSinceReport &+= queueNs / 1000
+                }
                 $0.lastInferenceMs = now
             } else {
                 $0.fail.add(totalNs)
@@ -135,6 +141,10 @@ final class ModelStatistics: Sendable {
             load.arrivals = s.arrivalsSinceReport
             load.queueDepth = UInt32(max(s.queued, 0))
             load.samples = s.samplesSinceReport
+            load.dequeued = s.dequeuedSinceReport
+            load.queueUsTotal = s.queueUsSinceReport
+            s.dequeuedSinceReport = 0
+            s.queueUsSinceReport = 0
             s.arrivalsSinceReport = 0
             s.samplesSinceReport.removeAll(keepingCapacity: true)
             return load

@@ -23,11 +23,13 @@ final class ModelStore: Sendable {
     }
 
     private let repository: ModelRepository
+    private let emulation: EmulationProfile?
     private let entries = Mutex<[String: Entry]>([:])
     private let logger: Logger
 
-    init(repository: ModelRepository, logger: Logger) {
+    init(repository: ModelRepository, emulation: EmulationProfile? = nil, logger: Logger) {
         self.repository = repository
+        self.emulation = emulation
         self.logger = logger
     }
 
@@ -47,7 +49,9 @@ final class ModelStore: Sendable {
                 switch load.result {
                 case .success(let model):
                     do {
-                        let served = try ServedModel(model: model, folder: (repository.path as NSString).appendingPathComponent(name))
+                        let served = try ServedModel(
+                            model: model, folder: (repository.path as NSString).appendingPathComponent(name), emulation: emulation
+                        )
                         entry.versions.append(served)
                         entry.hashes[served.version] = model.contentHash
                         logger.info("loaded model '\(name)' version \(load.version)")
@@ -118,6 +122,9 @@ final class ModelStore: Sendable {
                 m.version = served.version
                 m.state = "READY"
                 m.contentHash = entry.hashes[served.version] ?? ""
+                let configuration = served.model.configuration
+                m.maxBatchSize = UInt32(max(configuration.maxBatchSize, 0))
+                m.latencyTargetMs = configuration.parameters["fulcrum.latency_target_ms"].flatMap(Double.init) ?? 0
                 result.append(m)
             }
             for failure in entry.failures {

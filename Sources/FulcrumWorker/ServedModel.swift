@@ -12,7 +12,7 @@ final class ServedModel: Sendable {
     /// Class labels per output, from the outputs' `label_filename` (one label a line).
     let labels: [String: [String]]
 
-    init(model: Model, folder: String) throws(FulcrumRuntime.RuntimeError) {
+    init(model: Model, folder: String, emulation: EmulationProfile? = nil) throws(FulcrumRuntime.RuntimeError) {
         self.model = model
         var labels: [String: [String]] = [:]
         for output in model.configuration.outputs {
@@ -27,7 +27,7 @@ final class ServedModel: Sendable {
         self.signature = ModelSignature(configuration: model.configuration, version: String(model.version))
         let statistics = ModelStatistics()
         self.statistics = statistics
-        self.scheduler = try ModelScheduler(model: model, statistics: statistics)
+        self.scheduler = try ModelScheduler(model: model, statistics: statistics, emulation: emulation)
     }
 
     var name: String { model.name }

@@ -1,4 +1,6 @@
 import FulcrumKernels
+import FulcrumMetrics
+import Metrics
 import FulcrumProtocol
 import FulcrumRuntime
 import FulcrumService
@@ -14,10 +16,16 @@ public enum Worker {
     public static func run(_ configuration: WorkerConfiguration) async throws {
         let logger = Logger(label: "fulcrum.worker")
         BLASThreading.setThreadCount(configuration.threads)
-        logger.info("CPU backend: OpenBLAS core \(BLASThreading.coreName), \(configuration.threads) thread(s)")
+        if let emulation = configuration.emulation {
+            logger.notice("emulated backend: every execution waits \(emulation) and returns zeros (--emulate)")
+        } else {
+            logger.info("CPU backend: OpenBLAS core \(BLASThreading.coreName), \(configuration.threads) thread(s)")
+        }
 
         let state = WorkerState(name: configuration.name.isEmpty ? "worker-\(getpid())" : configuration.name)
-        let store = ModelStore(repository: ModelRepository(path: configuration.modelRepository), logger: logger)
+        let store = ModelStore(
+            repository: ModelRepository(path: configuration.modelRepository), emulation: configuration.emulation, logger: logger
+        )
         do {
             try store.loadAll()
         } catch {
@@ -26,6 +34,7 @@ public enum Worker {
         state.phase = .ready
 
         let advertised = OnceValue<HostPort>()
+        let metricsBound = OnceValue<HostPort>()
         let inference = WorkerInferenceService(store: store, state: state, limit: MessageLimit(bytes: configuration.maxMessageBytes), logger: logger)
         let health = HealthService(services: ["inference.GRPCInferenceService"]) { state.isReady }
         let server = GRPCServerService(
@@ -37,7 +46,9 @@ public enum Worker {
             advertised.set(address)
             logger.info("worker serving the inference protocol on \(bound) (advertised as \(address)), \(store.served.count) model versions ready")
             if let file = configuration.addressFile {
-                try AddressFile.write(["grpc": bound.description, "advertise": address.description, "pid": String(getpid())], to: file)
+                var entries = ["grpc": bound.description, "advertise": address.description, "pid": String(getpid())]
+                if configuration.metrics != nil { entries["metrics"] = await metricsBound.value.description }
+                try AddressFile.write(entries, to: file)
             }
         }
 
@@ -46,9 +57,24 @@ public enum Worker {
             services.append(.init(service: ParentWatch(logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
         }
         services.append(.init(service: server))
+        if let metrics = configuration.metrics {
+            let endpoint = MetricsEndpoint(
+                settings: metrics, logger: logger,
+                beforeScrape: {
+                    for served in store.served {
+                        let dimensions = [("model", served.name), ("version", served.version)]
+                        Gauge(label: "fulcrum_worker_queue_depth", dimensions: dimensions).record(served.scheduler.queueDepth)
+                        Gauge(label: "fulcrum_worker_batch_limit", dimensions: dimensions).record(served.scheduler.batchLimit)
+                    }
+                },
+                onListening: { metricsBound.set($0) }
+            )
+            services.append(.init(service: endpoint))
+        }
         if let balancer = configuration.balancer {
             let link = BalancerLink(
                 balancer: balancer, configuration: configuration, advertised: advertised,
+                metricsAddress: configuration.metrics == nil ? nil : metricsBound,
                 store: store, state: state, logger: logger
             )
             services.append(.init(service: link, successTerminationBehavior: .gracefullyShutdownGroup))

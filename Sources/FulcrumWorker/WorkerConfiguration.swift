@@ -1,3 +1,4 @@
+import FulcrumMetrics
 import FulcrumService
 
 /// Everything a worker needs to start, read once from flags by `fulcrum-worker` and validated
@@ -26,6 +27,13 @@ public struct WorkerConfiguration: Sendable {
     /// How long a stopping worker keeps serving after telling the balancer it is draining, so that
     /// frontends stop routing to it before its port closes.
     public var drainGrace: Duration
+    /// Replace model execution by waits of this profile (capacity experiments; `EmulationProfile`).
+    public var emulation: EmulationProfile?
+    /// Where to serve Prometheus metrics (nil: no metrics endpoint).
+    public var metrics: MetricsSettings?
+
+    /// What the worker reports as its backend.
+    public var backendName: String { emulation == nil ? "cpu" : "emulated" }
 
     public init(
         modelRepository: String,
@@ -38,8 +46,12 @@ public struct WorkerConfiguration: Sendable {
         maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes,
         addressFile: String? = nil,
         exitWithParent: Bool = false,
-        drainGrace: Duration = .milliseconds(600)
+        drainGrace: Duration = .milliseconds(600),
+        emulation: EmulationProfile? = nil,
+        metrics: MetricsSettings? = nil
     ) {
+        self.metrics = metrics
+        self.emulation = emulation
         self.modelRepository = modelRepository
         self.listen = listen
         self.advertise = advertise

@@ -5,6 +5,7 @@ import FulcrumService
 import Foundation
 import GRPCCore
 import Logging
+import Metrics
 
 /// The worker's side of `inference.GRPCInferenceService`: the models in its own store, executed
 /// here. Frontends call it; so can any open inference protocol client, for a standalone worker.
@@ -117,6 +118,31 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
     /// Validates, queues, executes and encodes one request. `deadline` is the caller's.
     private func infer(_ request: Inference_ModelInferRequest, deadline: ContinuousClock.Instant? = nil) async throws -> Inference_ModelInferResponse {
         let started = DispatchTime.now().uptimeNanoseconds
+        do {
+            let response = try await execute(request, deadline: deadline, started: started)
+            let model = [("model", request.modelName)]
+            Counter(label: "fulcrum_worker_requests_total", dimensions: model + [("code", "OK")]).increment()
+            Metrics.Timer(label: "fulcrum_worker_request_seconds", dimensions: model)
+                .recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+            if let queue = response.parameters[ResponseParameters.queue]?.integerValue {
+                Metrics.Timer(label: "fulcrum_worker_queue_seconds", dimensions: model).recordMicroseconds(queue)
+            }
+            if let compute = response.parameters[ResponseParameters.compute]?.integerValue {
+                Metrics.Timer(label: "fulcrum_worker_compute_seconds", dimensions: model).recordMicroseconds(compute)
+            }
+            Counter(label: "fulcrum_worker_received_bytes_total").increment(by: request.rawInputContents.reduce(0) { $0 + $1.count })
+            Counter(label: "fulcrum_worker_sent_bytes_total").increment(by: response.rawOutputContents.reduce(0) { $0 + $1.count })
+            return response
+        } catch {
+            let code = (error as? RPCError).map { "\($0.code)" } ?? "internal"
+            Counter(label: "fulcrum_worker_requests_total", dimensions: [("model", request.modelName), ("code", code)]).increment()
+            throw error
+        }
+    }
+
+    private func execute(
+        _ request: Inference_ModelInferRequest, deadline: ContinuousClock.Instant?, started: UInt64
+    ) async throws -> Inference_ModelInferResponse {
         try limit.check(request)
         let served = try store.resolve(request.modelName, version: request.modelVersion)
         let statistics = served.statistics

@@ -1,4 +1,7 @@
 import ArgumentParser
+import FulcrumCommandLine
+import FulcrumKubernetes
+import FulcrumMetrics
 import FulcrumBalancer
 import FulcrumService
 import Foundation
@@ -6,10 +9,11 @@ import Logging
 
 /// `fulcrum-balancer`: the control plane.
 @main
-struct BalancerCommand: AsyncParsableCommand {
+struct BalancerCommand: LayeredCommand {
     static let configuration = CommandConfiguration(
         commandName: "fulcrum-balancer",
-        abstract: "The Fulcrum balancer: keeps the compute pool's membership (workers join and report load), pushes pool snapshots to frontends, and answers `fulcrum status`."
+        abstract: "The Fulcrum balancer: keeps the compute pool's membership (workers join and report load), pushes pool snapshots to frontends, and answers `fulcrum status`.",
+        discussion: layeredSettingsHelp
     )
 
     @Option(name: .long, help: "Address to bind to.")
@@ -21,6 +25,48 @@ struct BalancerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Milliseconds a worker may stay silent before it leaves the pool.")
     var leaseMs: Int = 2000
 
+    @Option(name: .long, help: "Who carries out scaling decisions: static (report the desired size only), process (start and stop fulcrum-worker processes on this host), kubernetes (set the worker Deployment's replicas through the API server, with the pod's service account).")
+    var scaler: String = "static"
+
+    @Option(name: .long, help: "kubernetes scaler: the worker Deployment's name.")
+    var kubernetesDeployment: String = "fulcrum-worker"
+
+    @Option(name: .long, help: "kubernetes scaler: the worker Deployment's namespace (default: the balancer pod's own).")
+    var kubernetesNamespace: String?
+
+    @Option(name: .long, help: "Fewest workers the autoscaler keeps.")
+    var minWorkers: Int = 1
+
+    @Option(name: .long, help: "Most workers the autoscaler asks for.")
+    var maxWorkers: Int = 8
+
+    @Option(name: .long, help: "p99 latency target for models whose config sets no fulcrum.latency_target_ms, in milliseconds.")
+    var latencyTargetMs: Double = 50
+
+    @Option(name: .long, help: "Share of each worker's best throughput the planner keeps free (0.2: plan for 80% utilisation).")
+    var headroom: Double = 0.2
+
+    @Option(name: .long, help: "Network time between frontends and workers added to predicted latencies, in milliseconds.")
+    var networkMs: Double = 0
+
+    @Option(name: .long, help: "Seconds the desired size must stay below the current one before a scale-down (one worker at a time).")
+    var scaleDownStabilisationS: Double = 30
+
+    @Option(name: .long, help: "Seconds after a scale-up during which no scale-down happens.")
+    var scaleUpSettleS: Double = 10
+
+    @Option(name: .long, help: "process scaler: the worker executable (default: fulcrum-worker next to this executable).")
+    var workerExecutable: String?
+
+    @Option(name: .long, help: "process scaler: the model repository the workers serve.")
+    var modelRepository: String?
+
+    @Option(name: .long, help: "process scaler: compute threads per worker.")
+    var workerThreads: Int = 1
+
+    @Option(name: .long, help: "process scaler: one more argument for every worker (repeat; e.g. --worker-arg=--emulate --worker-arg=5+1).")
+    var workerArg: [String] = []
+
     @Option(name: .long, help: "Write the bound address as JSON to this file once listening.")
     var addressFile: String?
 
@@ -30,10 +76,66 @@ struct BalancerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(name: .long, help: "Port for Prometheus metrics at http://HOST:PORT/metrics; 0 picks a free port; unset serves none.")
+    var metricsPort: Int?
+
+    @Option(name: .long, help: "Address to bind the metrics endpoint to (default: --host).")
+    var metricsHost: String?
+
+    @Option(name: .long, help: "Config file of `option-name = value` lines (see above).")
+    var config: String?
+
+    static func main() async { await runWithLayeredSettings() }
+
     func validate() throws {
         guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
+        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port: \(metricsPort) is not a port") }
         guard (0...65535).contains(port) else { throw ValidationError("--port: \(port) is not a port") }
         guard leaseMs >= 100 else { throw ValidationError("--lease-ms must be at least 100") }
+        guard ["static", "process", "kubernetes"].contains(scaler) else {
+            throw ValidationError("--scaler: '\(scaler)' is not a scaler (static, process, kubernetes)")
+        }
+        guard minWorkers >= 0, maxWorkers >= max(minWorkers, 1) else {
+            throw ValidationError("--min-workers/--max-workers: need 0 ≤ min ≤ max and max ≥ 1 (got \(minWorkers), \(maxWorkers))")
+        }
+        guard latencyTargetMs > 0 else { throw ValidationError("--latency-target-ms must be positive") }
+        guard (0..<1).contains(headroom) else { throw ValidationError("--headroom must be in [0, 1)") }
+        guard networkMs >= 0, scaleDownStabilisationS >= 0, scaleUpSettleS >= 0 else {
+            throw ValidationError("--network-ms, --scale-down-stabilisation-s and --scale-up-settle-s cannot be negative")
+        }
+        guard workerThreads >= 1 else { throw ValidationError("--worker-threads must be at least 1") }
+        if scaler == "process" {
+            guard let modelRepository else { throw ValidationError("--scaler process needs --model-repository for its workers") }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: modelRepository, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--model-repository: '\(modelRepository)' is not a directory")
+            }
+            guard FileManager.default.isExecutableFile(atPath: workerExecutablePath) else {
+                throw ValidationError("--worker-executable: '\(workerExecutablePath)' is not an executable")
+            }
+        }
+    }
+
+    var workerExecutablePath: String {
+        if let workerExecutable { return workerExecutable }
+        let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        return me.deletingLastPathComponent().appendingPathComponent("fulcrum-worker").path
+    }
+
+    func scalerChoice() throws -> BalancerConfiguration.ScalerChoice {
+        if scaler == "kubernetes" {
+            let configuration = try KubernetesScaleClient.Configuration.inCluster(
+                deployment: kubernetesDeployment, namespace: kubernetesNamespace)
+            return .custom(KubernetesScaler(client: try KubernetesScaleClient(configuration: configuration), logger: Logger(label: "fulcrum.balancer")))
+        }
+        guard scaler == "process", let modelRepository else { return .none }
+        let absolute = URL(fileURLWithPath: modelRepository).standardizedFileURL.path
+        return .process(
+            .init(
+                executable: URL(fileURLWithPath: workerExecutablePath),
+                arguments: ["--model-repository", absolute, "--host", host == "0.0.0.0" ? "0.0.0.0" : host, "--port", "0",
+                            "--threads", String(workerThreads), "--log-level", logLevel] + workerArg
+            ))
     }
 
     func run() async throws {
@@ -43,7 +145,14 @@ struct BalancerCommand: AsyncParsableCommand {
                 listen: HostPort(host: host, port: port),
                 lease: .milliseconds(leaseMs),
                 addressFile: addressFile,
-                exitWithParent: exitWithParent
+                exitWithParent: exitWithParent,
+                capacity: .init(defaultTarget: latencyTargetMs / 1000, headroom: headroom, networkSeconds: networkMs / 1000, maxWorkers: maxWorkers),
+                minWorkers: minWorkers,
+                maxWorkers: maxWorkers,
+                stabilisation: .milliseconds(Int64(scaleDownStabilisationS * 1000)),
+                settle: .milliseconds(Int64(scaleUpSettleS * 1000)),
+                scaler: try scalerChoice(),
+                metrics: metricsPort.map { MetricsSettings(listen: HostPort(host: metricsHost ?? host, port: $0), registry: FulcrumMetrics.bootstrap()) }
             )
         )
     }

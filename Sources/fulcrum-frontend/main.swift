@@ -1,4 +1,6 @@
 import ArgumentParser
+import FulcrumCommandLine
+import FulcrumMetrics
 import FulcrumFrontend
 import FulcrumService
 import Foundation
@@ -6,10 +8,11 @@ import Logging
 
 /// `fulcrum-frontend`: the public edge.
 @main
-struct FrontendCommand: AsyncParsableCommand {
+struct FrontendCommand: LayeredCommand {
     static let configuration = CommandConfiguration(
         commandName: "fulcrum-frontend",
-        abstract: "A Fulcrum frontend: serves the open inference protocol (gRPC and HTTP/REST) to clients and forwards predictions to the workers in the balancer's pool."
+        abstract: "A Fulcrum frontend: serves the open inference protocol (gRPC and HTTP/REST) to clients and forwards predictions to the workers in the balancer's pool.",
+        discussion: layeredSettingsHelp
     )
 
     @Option(name: .long, help: "Address to bind to.")
@@ -42,8 +45,20 @@ struct FrontendCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(name: .long, help: "Port for Prometheus metrics at http://HOST:PORT/metrics; 0 picks a free port; unset serves none.")
+    var metricsPort: Int?
+
+    @Option(name: .long, help: "Address to bind the metrics endpoint to (default: --host).")
+    var metricsHost: String?
+
+    @Option(name: .long, help: "Config file of `option-name = value` lines (see above).")
+    var config: String?
+
+    static func main() async { await runWithLayeredSettings() }
+
     func validate() throws {
         guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
+        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port: \(metricsPort) is not a port") }
         guard (0...65535).contains(grpcPort) else { throw ValidationError("--grpc-port: \(grpcPort) is not a port") }
         guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port: \(httpPort) is not a port") }
         guard HostPort(parsing: balancer) != nil else { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
@@ -60,7 +75,8 @@ struct FrontendCommand: AsyncParsableCommand {
                 maxMessageBytes: maxMessageBytes,
                 id: id,
                 addressFile: addressFile,
-                exitWithParent: exitWithParent
+                exitWithParent: exitWithParent,
+                metrics: metricsPort.map { MetricsSettings(listen: HostPort(host: metricsHost ?? host, port: $0), registry: FulcrumMetrics.bootstrap()) }
             )
         )
     }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import FulcrumCommandLine
+import FulcrumMetrics
 import FulcrumService
 import FulcrumWorker
 import Foundation
@@ -6,10 +8,11 @@ import Logging
 
 /// `fulcrum-worker`: one member of the compute pool.
 @main
-struct WorkerCommand: AsyncParsableCommand {
+struct WorkerCommand: LayeredCommand {
     static let configuration = CommandConfiguration(
         commandName: "fulcrum-worker",
-        abstract: "A Fulcrum compute-pool worker: serves the models of a Triton-layout repository over the open inference protocol (gRPC) and reports its load to the balancer."
+        abstract: "A Fulcrum compute-pool worker: serves the models of a Triton-layout repository over the open inference protocol (gRPC) and reports its load to the balancer.",
+        discussion: layeredSettingsHelp
     )
 
     @Option(name: .long, help: "Model repository in Triton's layout (<repo>/<model>/config.pbtxt, <repo>/<model>/<version>/model.onnx).")
@@ -39,6 +42,21 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Largest request or response message in bytes.")
     var maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes
 
+    @Option(name: .long, help: "Compute backend: cpu (OpenBLAS and SIMD kernels). The Vulkan backend is not wired into the worker in this version and is refused.")
+    var backend: String = "cpu"
+
+    @Option(name: .long, help: "Accelerator index for an accelerator backend; the cpu backend has one device and ignores it.")
+    var device: Int = 0
+
+    @Option(name: .long, help: "Port for Prometheus metrics at http://HOST:PORT/metrics; 0 picks a free port; unset serves none.")
+    var metricsPort: Int?
+
+    @Option(name: .long, help: "Address to bind the metrics endpoint to (default: --host).")
+    var metricsHost: String?
+
+    @Option(name: .long, help: "Emulate the device for capacity experiments: FIXED_MS+PER_SAMPLE_MS (e.g. 5+1). Models load and requests are validated and batched as usual, but each execution only waits that long and returns zeros; the worker reports its backend as 'emulated'.")
+    var emulate: String?
+
     @Option(name: .long, help: "Write the bound address as JSON to this file once listening.")
     var addressFile: String?
 
@@ -48,11 +66,28 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(name: .long, help: "Config file of `option-name = value` lines (see above).")
+    var config: String?
+
+    static func main() async { await runWithLayeredSettings() }
+
     func validate() throws {
         guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
         guard (0...65535).contains(port) else { throw ValidationError("--port: \(port) is not a port") }
         if let advertise, HostPort(parsing: advertise) == nil { throw ValidationError("--advertise: '\(advertise)' is not host:port") }
         if let balancer, HostPort(parsing: balancer) == nil { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
+        switch backend {
+        case "cpu": break
+        case "vulkan":
+            throw ValidationError("--backend vulkan: the Vulkan backend is not wired into the worker in this version; use --backend cpu")
+        default:
+            throw ValidationError("--backend: '\(backend)' is not a backend (cpu)")
+        }
+        guard device >= 0 else { throw ValidationError("--device must be 0 or more") }
+        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port: \(metricsPort) is not a port") }
+        if let emulate, EmulationProfile(parsing: emulate) == nil {
+            throw ValidationError("--emulate: '\(emulate)' is not FIXED_MS+PER_SAMPLE_MS (for example 5+1)")
+        }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
         var isDirectory: ObjCBool = false
@@ -73,7 +108,9 @@ struct WorkerCommand: AsyncParsableCommand {
             threads: threads,
             maxMessageBytes: maxMessageBytes,
             addressFile: addressFile,
-            exitWithParent: exitWithParent
+            exitWithParent: exitWithParent,
+            emulation: emulate.flatMap(EmulationProfile.init(parsing:)),
+            metrics: metricsPort.map { MetricsSettings(listen: HostPort(host: metricsHost ?? host, port: $0), registry: FulcrumMetrics.bootstrap()) }
         )
         do {
             try await Worker.run(configuration)

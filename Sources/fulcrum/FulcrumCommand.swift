@@ -10,7 +10,7 @@ struct FulcrumCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fulcrum",
         abstract: "Operate a Fulcrum prediction cluster: start one on this machine, send predictions, inspect the pool.",
-        subcommands: [Up.self, InferCommand.self, StatusCommand.self, LoadtestCommand.self]
+        subcommands: [Up.self, InferCommand.self, StatusCommand.self, PlanCommand.self, LoadtestCommand.self]
     )
 }
 
@@ -31,7 +31,8 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
 
 struct Up: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Start a balancer, one frontend and N workers as separate processes on this machine, serving a model repository, until SIGINT/SIGTERM."
+        abstract: "Start a balancer, one frontend and N workers as separate processes on this machine, serving a model repository, until SIGINT/SIGTERM.",
+        discussion: "The balancer starts the workers itself (its process scaler): it keeps at least --workers of them, restarts one that crashes, and with --max-workers above --workers grows and shrinks the pool with the load (fulcrum status shows each decision and its reason)."
     )
 
     @Option(name: .long, help: "Model repository in Triton's layout.")
@@ -67,8 +68,21 @@ struct Up: AsyncParsableCommand {
     @Option(name: .long, help: "Log level for every process.")
     var logLevel: String = "info"
 
+    @Option(name: .long, help: "Most workers the autoscaler may grow the pool to (default: --workers, a fixed pool).")
+    var maxWorkers: Int?
+
+    @Option(name: .long, help: "Emulate the workers' device: FIXED_MS+PER_SAMPLE_MS per execution (e.g. 5+1), for capacity experiments; outputs are zeros.")
+    var emulate: String?
+
+    @Option(name: .long, help: "One more fulcrum-balancer argument (repeat), e.g. --balancer-arg=--latency-target-ms=50.")
+    var balancerArg: [String] = []
+
+    @Flag(name: .long, help: "Serve Prometheus metrics from every process on free ports (listed in the endpoints file under \"metrics\").")
+    var metrics = false
+
     func validate() throws {
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        if let maxWorkers, maxWorkers < workers { throw ValidationError("--max-workers (\(maxWorkers)) is below --workers (\(workers))") }
         for (name, port) in [("--grpc-port", grpcPort), ("--http-port", httpPort), ("--balancer-port", balancerPort)] where !(0...65535).contains(port) {
             throw ValidationError("\(name): \(port) is not a port")
         }
@@ -82,7 +96,8 @@ struct Up: AsyncParsableCommand {
             balancerPort: balancerPort, maxMessageBytes: maxMessageBytes,
             threadsPerWorker: threadsPerWorker ?? max(1, cores / workers),
             endpointsFile: endpointsFile, binDirectory: Self.binDirectory(),
-            startTimeout: .seconds(startTimeout), logLevel: logLevel, httpPort: httpPort
+            startTimeout: .seconds(startTimeout), logLevel: logLevel, httpPort: httpPort,
+            maxWorkers: maxWorkers, emulate: emulate, balancerArguments: balancerArg, metrics: metrics
         )
         try await reportingErrors {
             try await Cluster(options: options).run()
@@ -144,6 +159,64 @@ struct StatusCommand: AsyncParsableCommand {
         guard let target = HostPort(parsing: balancer) else { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
         try await reportingErrors {
             print(try await Status.run(balancer: target, json: json, timeout: .milliseconds(timeoutMs)))
+        }
+    }
+}
+
+struct PlanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Show how many workers a model needs at each arrival rate, with utilisation and predicted p99.",
+        discussion: "The numbers come from the balancer's capacity model (the service-time curve fitted from the workers' batch reports, the model's max batch size and latency target) or from a profile saved with --save-profile. The queueing model and its assumptions are in docs/capacity.md."
+    )
+
+    @Argument(help: "Model name.")
+    var model: String
+
+    @Option(name: .long, help: "Arrival rates in requests per second, comma-separated (default: around the current rate).")
+    var rate: String?
+
+    @Option(name: .long, help: "p99 latency target in milliseconds (default: the model's).")
+    var targetMs: Double?
+
+    @Option(name: .long, help: "Most workers to consider.")
+    var maxWorkers: Int = 64
+
+    @Option(name: .long, help: "The balancer's address.")
+    var balancer: String = "127.0.0.1:7000"
+
+    @Option(name: .long, help: "Plan from this saved profile instead of the live cluster.")
+    var profile: String?
+
+    @Option(name: .long, help: "Save the model's capacity profile (JSON) to this file.")
+    var saveProfile: String?
+
+    @Option(name: .long, help: "Deadline in milliseconds.")
+    var timeoutMs: Int = 5000
+
+    func run() async throws {
+        var rates: [Double]? = nil
+        if let rate {
+            let parsed = rate.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+            guard !parsed.isEmpty, parsed.allSatisfy({ ($0 ?? -1) > 0 }) else {
+                throw ValidationError("--rate: '\(rate)' is not a comma-separated list of positive rates")
+            }
+            rates = parsed.compactMap { $0 }
+        }
+        if let targetMs, targetMs <= 0 { throw ValidationError("--target-ms must be positive") }
+        guard maxWorkers >= 1 else { throw ValidationError("--max-workers must be at least 1") }
+        let source: Plan.Source
+        if let profile {
+            source = .profile(profile)
+        } else {
+            guard let target = HostPort(parsing: balancer) else { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
+            source = .balancer(target)
+        }
+        try await reportingErrors {
+            print(
+                try await Plan.run(
+                    model: model, source: source, rates: rates, targetMs: targetMs, maxWorkers: maxWorkers,
+                    saveProfile: saveProfile, timeout: .milliseconds(timeoutMs)))
         }
     }
 }

@@ -178,7 +178,10 @@ struct CPUBackendTests {
         }
     }
 
-    @Test("softmax normalises along the middle axis", arguments: [(1, 5, 1), (3, 4, 2), (2, 1, 7), (4, 33, 1)], [false, true])
+    @Test(
+        "softmax normalises along the middle axis (8/16-lane rows and columns, odd sizes)",
+        arguments: [(1, 5, 1), (3, 4, 2), (2, 1, 7), (4, 33, 1), (2, 128, 1), (3, 129, 1), (2, 17, 9), (1, 16, 8), (2, 7, 19)],
+        [false, true])
     func softmax(shape: (Int, Int, Int), logarithm: Bool) {
         let (outer, axis, inner) = shape
         var random = SplitMix(state: 99)
@@ -197,6 +200,11 @@ struct CPUBackendTests {
                 }
             }
         }
+        var inPlace = input
+        inPlace.withUnsafeMutableBufferPointer {
+            backend.softmax($0.baseAddress!, $0.baseAddress!, outer: outer, axis: axis, inner: inner, logarithm: logarithm)
+        }
+        #expect(inPlace == out)
     }
 
     @Test("OpenBLAS thread count can be set")

@@ -10,3 +10,4 @@ func _log(_ x: Double) -> Double { log(x) }
 func _tanh(_ x: Double) -> Double { tanh(x) }
 func _erf(_ x: Double) -> Double { erf(x) }
 func pow3(_ x: Double) -> Double { x * x * x }
+func _erfc(_ x: Double) -> Double { erfc(x) }

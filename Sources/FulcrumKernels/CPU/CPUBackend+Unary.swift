@@ -34,8 +34,8 @@ public enum UnaryOperator: String, Sendable, CaseIterable {
 
 extension CPUBackend {
     /// `out[i] = f(input[i])` for `count` FP32 elements. `out` may equal `input` (in place).
-    /// Relu, Neg, Abs, Sqrt, Exp, Sigmoid and Identity run 8 lanes at a time (`VectorMath`);
-    /// Tanh, Log, Erf and Gelu call libm per element.
+    /// Everything but Log runs 8 lanes at a time (`VectorMath`: Exp, Sigmoid, Tanh, Erf and
+    /// Gelu are approximations within a few ulp, see there); Log calls libm per element.
     public func unary(_ op: UnaryOperator, _ input: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int) {
         switch op {
         case .relu:
@@ -49,25 +49,19 @@ extension CPUBackend {
         case .identity:
             if UnsafePointer(out) != input { out.update(from: input, count: count) }
         case .sigmoid:
-            simd(input, out, count, VectorMath.sigmoid, Self.sigmoid)
+            lanes16(input, out, count) { VectorMath.sigmoid($0) }
         case .exp:
-            simd(input, out, count, VectorMath.exp, { VectorMath.exp(SIMD8(repeating: $0))[0] })
+            lanes16(input, out, count) { VectorMath.exp($0) }
         case .tanh:
-            for i in 0..<count { out[i] = tanhf(input[i]) }
+            lanes16(input, out, count) { VectorMath.tanh($0) }
         case .log:
             for i in 0..<count { out[i] = logf(input[i]) }
         case .erf:
-            for i in 0..<count { out[i] = erff(input[i]) }
+            lanes16(input, out, count) { VectorMath.erf($0) }
         case .gelu:
-            for i in 0..<count {
-                let x = input[i]
-                out[i] = 0.5 * x * (1 + erff(x * 0.70710678118654752))
-            }
+            lanes16(input, out, count) { VectorMath.gelu($0) }
         case .geluTanh:
-            for i in 0..<count {
-                let x = input[i]
-                out[i] = 0.5 * x * (1 + tanhf(0.79788456080286536 * (x + 0.044715 * x * x * x)))
-            }
+            lanes16(input, out, count) { 0.5 * $0 * (1 + VectorMath.tanh(0.79788456080286536 * ($0 + 0.044715 * $0 * $0 * $0))) }
         }
     }
 
@@ -82,10 +76,27 @@ extension CPUBackend {
              { Swift.min(Swift.max($0, low), high) })
     }
 
-    /// The logistic function for one element.
+    /// `out[i] = f(input[i])` 16 lanes at a time (four SSE registers per operation, so the
+    /// long polynomial chains of neighbouring lanes overlap); the last `count % 16` elements go
+    /// through `f` once, padded with zeros.
     @inline(__always)
-    static func sigmoid(_ x: Float) -> Float {
-        VectorMath.sigmoid(SIMD8(repeating: x))[0]
+    func lanes16(
+        _ input: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ count: Int,
+        _ vector: (SIMD16<Float>) -> SIMD16<Float>
+    ) {
+        var i = 0
+        let raw = UnsafeMutableRawPointer(out)
+        while i + 16 <= count {
+            let v = UnsafeRawPointer(input + i).loadUnaligned(as: SIMD16<Float>.self)
+            raw.storeBytes(of: vector(v), toByteOffset: i * 4, as: SIMD16<Float>.self)
+            i += 16
+        }
+        if i < count {
+            var v = SIMD16<Float>(repeating: 0)
+            for lane in 0..<(count - i) { v[lane] = input[i + lane] }
+            let y = vector(v)
+            for lane in 0..<(count - i) { out[i + lane] = y[lane] }
+        }
     }
 
     @inline(__always)
@@ -109,43 +120,50 @@ extension CPUBackend {
     /// Softmax over the middle axis of a tensor viewed as `[outer, axis, inner]` (row-major):
     /// `out = exp(x - max) / sum(exp(x - max))` along `axis`. For ONNX opset < 13 the caller
     /// flattens to 2-D (`inner = 1`); from 13 it uses the real axis. `out` may equal `input`.
-    /// `logarithm` computes LogSoftmax instead. The common contiguous case (`inner == 1`) runs
-    /// 8 lanes at a time.
+    /// `logarithm` computes LogSoftmax instead. Contiguous rows (`inner == 1`) run 8 lanes at a
+    /// time along the row; otherwise 8 neighbouring columns (`inner` positions) run together.
     public func softmax(
         _ input: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
         outer: Int, axis: Int, inner: Int, logarithm: Bool = false
     ) {
-        guard axis > 0 else { return }
-        if inner == 1 && !logarithm {
+        guard axis > 0, inner > 0 else { return }
+        if inner == 1 {
             for o in 0..<outer {
-                let x = input + o * axis
-                let y = out + o * axis
-                var maximum = -Float.infinity
-                for k in 0..<axis { maximum = Swift.max(maximum, x[k]) }
-                var sum: Float = 0
-                var k = 0
-                let raw = UnsafeMutableRawPointer(y)
-                var vsum = SIMD8<Float>(repeating: 0)
-                while k + 8 <= axis {
-                    let e = VectorMath.exp(UnsafeRawPointer(x + k).loadUnaligned(as: SIMD8<Float>.self) - maximum)
-                    raw.storeBytes(of: e, toByteOffset: k * 4, as: SIMD8<Float>.self)
-                    vsum += e
-                    k += 8
-                }
-                sum = vsum.sum()
-                while k < axis {
-                    let e = VectorMath.exp(SIMD8(repeating: x[k] - maximum))[0]
-                    y[k] = e
-                    sum += e
-                    k += 1
-                }
-                let scale = 1 / sum
-                simd(y, y, axis, { $0 * scale }, { $0 * scale })
+                Self.softmaxRow(input + o * axis, out + o * axis, axis, bias: nil, biasStride: 0, logarithm: logarithm)
             }
             return
         }
         for o in 0..<outer {
-            for j in 0..<inner {
+            var j = 0
+            while j + 8 <= inner {
+                let x = input + o * axis * inner + j
+                let y = out + o * axis * inner + j
+                @inline(__always) func load(_ p: UnsafePointer<Float>, _ k: Int) -> SIMD8<Float> {
+                    UnsafeRawPointer(p + k * inner).loadUnaligned(as: SIMD8<Float>.self)
+                }
+                @inline(__always) func store(_ v: SIMD8<Float>, _ k: Int) {
+                    UnsafeMutableRawPointer(y + k * inner).storeBytes(of: v, as: SIMD8<Float>.self)
+                }
+                var maximum = load(x, 0)
+                for k in 1..<axis { maximum = VectorMath.maximum(maximum, load(x, k)) }
+                var sum = SIMD8<Float>(repeating: 0)
+                if logarithm {
+                    for k in 0..<axis { sum += VectorMath.exp(load(x, k) - maximum) }
+                    var shift = maximum
+                    for lane in 0..<8 { shift[lane] += logf(sum[lane]) }
+                    for k in 0..<axis { store(load(x, k) - shift, k) }
+                } else {
+                    for k in 0..<axis {
+                        let e = VectorMath.exp(load(x, k) - maximum)
+                        store(e, k)
+                        sum += e
+                    }
+                    let scale = 1 / sum
+                    for k in 0..<axis { store(load(UnsafePointer(y), k) * scale, k) }
+                }
+                j += 8
+            }
+            while j < inner {
                 let base = o * axis * inner + j
                 var maximum = -Float.infinity
                 for k in 0..<axis { maximum = Swift.max(maximum, input[base + k * inner]) }
@@ -163,6 +181,7 @@ extension CPUBackend {
                     let scale = 1 / sum
                     for k in 0..<axis { out[base + k * inner] *= scale }
                 }
+                j += 1
             }
         }
     }

@@ -10,10 +10,15 @@ import FulcrumKernels
 ///   activation runs in place while the rows are still in cache. `Gemm` followed by an
 ///   activation fuses the same way.
 ///
+/// - **Attention**: `MatMul(Q, Kᵀ) → [Mul|Div by a constant scalar] → [Add mask] → Softmax →
+///   MatMul(·, V)`, with Transposes directly before Q, Kᵀ, V or after the context, becomes one
+///   `AttentionOperator` node: no scores tensor, no transposed copies.
+///
 /// A pattern fuses only when its intermediate values have exactly one reader and are not graph
 /// outputs, so nothing observable changes.
 extension ExecutionPlan {
     mutating func fuse() {
+        fuseAttention()
         fuseGelu()
         fuseDense()
     }
@@ -115,6 +120,129 @@ extension ExecutionPlan {
             fusions.append("Erf-form Gelu → Gelu (\(nodes[last].name))")
             readers[x, default: 0] += 1  // x keeps a reader; the chain's own reads go away with it
         }
+        nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    /// Whether `node` is a MatMul that nothing was fused into.
+    private func isPlainMatMul(_ node: Node) -> Bool {
+        guard node.opType == "MatMul", let op = node.op as? MatMulOperator else { return false }
+        return !op.bias && op.activation == .none && node.inputs.count == 2
+    }
+
+    private mutating func fuseAttention() {
+        let readers = readers()
+        let producers = producers()
+        var removed: Set<Int> = []
+        var replacements: [Int: Node] = [:]
+        /// The node producing `id` when `id` has no other reader and is not a graph output.
+        func soleProducer(_ id: Int) -> Int? {
+            guard id >= 0, readers[id] == 1, let index = producers[id], !removed.contains(index) else { return nil }
+            return index
+        }
+        for (softmaxIndex, softmaxNode) in nodes.enumerated() where softmaxNode.opType == "Softmax" {
+            guard let softmax = softmaxNode.op as? SoftmaxOperator, !softmax.logarithm else { continue }
+            var chain = [softmaxIndex]
+            var current = softmaxNode.inputs[0]
+            var maskIndex: Int?, mask = -1
+            var scaleIndex: Int?, scale = -1, divides = false
+            // [Add mask]: the operand that continues the chain comes from the scaling or the MatMul.
+            if let index = soleProducer(current), nodes[index].opType == "Add", nodes[index].inputs.count == 2 {
+                let add = nodes[index]
+                let continues = add.inputs.map { id -> Bool in
+                    guard let p = soleProducer(id) else { return false }
+                    return ["Mul", "Div"].contains(nodes[p].opType) || isPlainMatMul(nodes[p])
+                }
+                if let position = continues.firstIndex(of: true), valueTypes[add.inputs[1 - position]].dataType == .fp32 {
+                    maskIndex = index
+                    mask = add.inputs[1 - position]
+                    current = add.inputs[position]
+                    chain.append(index)
+                }
+            }
+            // [Mul|Div by a constant scalar].
+            if let index = soleProducer(current), nodes[index].inputs.count == 2 {
+                let node = nodes[index]
+                if node.opType == "Div", scalar(node.inputs[1]) != nil, node.inputs[0] >= 0 {
+                    (scaleIndex, scale, divides, current) = (index, node.inputs[1], true, node.inputs[0])
+                } else if node.opType == "Mul", let c = node.inputs.firstIndex(where: { scalar($0) != nil }) {
+                    (scaleIndex, scale, current) = (index, node.inputs[c], node.inputs[1 - c])
+                }
+                if let scaleIndex { chain.append(scaleIndex) }
+            }
+            guard let scoresIndex = soleProducer(current), isPlainMatMul(nodes[scoresIndex]) else { continue }
+            chain.append(scoresIndex)
+            let probabilities = softmaxNode.outputs[0]
+            guard probabilities >= 0, let (contextIndex, position) = soleConsumer(of: probabilities, readers, removed), position == 0,
+                isPlainMatMul(nodes[contextIndex])
+            else { continue }
+            chain.append(contextIndex)
+            var output = nodes[contextIndex].outputs[0]
+            guard output >= 0 else { continue }
+            var outputTranspose: TransposeOperator?
+            if let (index, _) = soleConsumer(of: output, readers, removed), let transpose = nodes[index].op as? TransposeOperator,
+                nodes[index].outputs.count == 1, nodes[index].outputs[0] >= 0
+            {
+                outputTranspose = transpose
+                output = nodes[index].outputs[0]
+                chain.append(index)
+            }
+            // Transposes feeding Q, Kᵀ and V that only attention reads.
+            func absorbed(_ id: Int) -> (value: Int, transpose: TransposeOperator?, node: Int?) {
+                if let index = soleProducer(id), let transpose = nodes[index].op as? TransposeOperator, nodes[index].inputs[0] >= 0 {
+                    return (nodes[index].inputs[0], transpose, index)
+                }
+                return (id, nil, nil)
+            }
+            let q = absorbed(nodes[scoresIndex].inputs[0])
+            let k = absorbed(nodes[scoresIndex].inputs[1])
+            let v = absorbed(nodes[contextIndex].inputs[1])
+            chain += [q.node, k.node, v.node].compactMap { $0 }
+            guard Set(chain).isDisjoint(with: removed), Set(chain).count == chain.count else { continue }
+
+            // The steps, in graph order, reading the fused node's inputs or earlier steps.
+            let order = chain.sorted()
+            var stepOf: [Int: Int] = [:]  // value id → step producing it
+            var steps: [AttentionOperator.Step] = []
+            var valid = true
+            for index in order {
+                let node = nodes[index]
+                var sources: [AttentionOperator.Source] = []
+                for (slot, id) in node.inputs.enumerated() {
+                    if let step = stepOf[id] {
+                        sources.append(.step(step))
+                    } else if index == q.node || (index == scoresIndex && slot == 0) {
+                        sources.append(.input(AttentionOperator.queryInput))
+                    } else if index == k.node || (index == scoresIndex && slot == 1) {
+                        sources.append(.input(AttentionOperator.keyInput))
+                    } else if index == v.node || (index == contextIndex && slot == 1) {
+                        sources.append(.input(AttentionOperator.valueInput))
+                    } else if index == scaleIndex && id == scale {
+                        sources.append(.input(AttentionOperator.scaleInput))
+                    } else if index == maskIndex && id == mask {
+                        sources.append(.input(AttentionOperator.maskInput))
+                    } else {
+                        valid = false
+                    }
+                }
+                stepOf[node.outputs[0]] = steps.count
+                steps.append(AttentionOperator.Step(op: node.op, sources: sources))
+            }
+            guard valid else { continue }
+            let op = AttentionOperator(
+                steps: steps, queryTranspose: q.transpose, keyTranspose: k.transpose, valueTranspose: v.transpose,
+                outputTranspose: outputTranspose, dividesByScale: divides,
+                scoresStep: order.firstIndex(of: scoresIndex)!, scaleStep: scaleIndex.flatMap { order.firstIndex(of: $0) },
+                maskStep: maskIndex.flatMap { order.firstIndex(of: $0) }, softmaxStep: order.firstIndex(of: softmaxIndex)!,
+                contextStep: order.firstIndex(of: contextIndex)!)
+            let last = order.last!
+            replacements[last] = Node(
+                name: nodes[contextIndex].name, opType: "Attention", op: op,
+                inputs: [q.value, k.value, v.value, scale, mask], outputs: [output])
+            removed.formUnion(order.dropLast())
+            let parts = order.map { nodes[$0].opType }
+            fusions.append("Attention (\(parts.joined(separator: " + "))) → one node (\(nodes[contextIndex].name))")
+        }
+        for (index, node) in replacements { nodes[index] = node }
         nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }
 

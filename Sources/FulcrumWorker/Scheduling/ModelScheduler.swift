@@ -3,6 +3,7 @@ import FulcrumRuntime
 import Foundation
 import FulcrumService
 import GRPCCore
+import Metrics
 import Synchronization
 
 /// Carries out a model's `BatchScheduler` decisions: keeps the waiting callers, gathers a batch's
@@ -47,22 +48,30 @@ final class ModelScheduler: Sendable {
     }
 
     private let core: Mutex<Core>
-    private let instances: [ModelInstance]
+    private let instances: [any BatchExecutor]
     private let queues: [DispatchQueue]
     private let timer: DispatchQueue
     private let statistics: ModelStatistics
+    private let batchSizes: Recorder
     private let batching: Bool
     private let clock = ContinuousClock()
 
-    init(model: Model, statistics: ModelStatistics) throws(FulcrumRuntime.RuntimeError) {
+    init(model: Model, statistics: ModelStatistics, emulation: EmulationProfile? = nil) throws(FulcrumRuntime.RuntimeError) {
         let policy = try BatchPolicy(configuration: model.configuration)
         let count = max(1, model.configuration.instanceGroups.reduce(0) { $0 + max($1.count, 1) })
-        var instances: [ModelInstance] = []
-        for _ in 0..<count { instances.append(try model.makeInstance()) }
+        var instances: [any BatchExecutor] = []
+        for _ in 0..<count {
+            if let emulation {
+                instances.append(EmulatedExecutor(profile: emulation, configuration: model.configuration))
+            } else {
+                instances.append(try model.makeInstance())
+            }
+        }
         self.instances = instances
         self.queues = (0..<count).map { DispatchQueue(label: "fulcrum.model.\(model.name).\(model.version).\($0)") }
         self.timer = DispatchQueue(label: "fulcrum.model.\(model.name).\(model.version).timer")
         self.statistics = statistics
+        self.batchSizes = Recorder(label: "fulcrum_worker_batch_size", dimensions: [("model", model.name)], aggregate: true)
         self.batching = model.configuration.maxBatchSize > 0
         self.core = Mutex(Core(machine: BatchScheduler(policy: policy, instances: count)))
     }
@@ -173,6 +182,7 @@ final class ModelScheduler: Sendable {
             let parts = scatter(outputs, samples: waiters.map(\.samples), total: total)
             let outputNs = DispatchTime.now().uptimeNanoseconds - scatterStart
             statistics.executed(batchSize: total, inputNs: inputNs, inferNs: inferNs, outputNs: outputNs)
+            batchSizes.record(total)
             for (waiter, part) in zip(waiters, parts) {
                 let queued = dispatched - waiter.arrival
                 waiter.continuation.resume(

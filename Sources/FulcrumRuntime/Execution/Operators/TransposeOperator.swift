@@ -8,7 +8,8 @@ struct TransposeOperator: Operator {
         permutation = try attributes.ints("perm")
     }
 
-    private func resolved(rank: Int) throws(RuntimeError) -> [Int] {
+    /// `perm`, or the reversed dimensions when absent, checked against `rank`.
+    func resolved(rank: Int) throws(RuntimeError) -> [Int] {
         let perm = permutation ?? Array((0..<rank).reversed())
         guard perm.count == rank, Set(perm) == Set(0..<rank) else {
             throw failure("perm \(perm) is not a permutation of the \(rank) dimensions")

@@ -1,0 +1,160 @@
+import FulcrumProtocol
+
+/// The balancer's capacity model: for every model, its arrival rate (short and long window), its
+/// service-time curve fitted from batch samples, its queue delay and its latency target, all fed
+/// by worker reports; and the planner's answer for the pool. A pure value over a clock: reports
+/// and ticks carry their time, so it is tested without sleeping (docs/capacity.md).
+public struct CapacityTracker<Instant: InstantProtocol>: Sendable where Instant.Duration == Duration, Instant: Sendable {
+    /// Cluster-wide settings for planning.
+    public struct Settings: Sendable {
+        /// Latency target for models whose config sets none (`fulcrum.latency_target_ms`), seconds.
+        public var defaultTarget: Double
+        /// Fraction of each worker's best throughput kept free.
+        public var headroom: Double
+        /// Network time on the data path, seconds, added to predictions.
+        public var networkSeconds: Double
+        /// The most workers the planner considers.
+        public var maxWorkers: Int
+
+        public init(defaultTarget: Double = 0.05, headroom: Double = 0.2, networkSeconds: Double = 0, maxWorkers: Int = 64) {
+            self.defaultTarget = defaultTarget
+            self.headroom = headroom
+            self.networkSeconds = networkSeconds
+            self.maxWorkers = maxWorkers
+        }
+    }
+
+    struct ModelState: Sendable {
+        var rate: RateEstimator<Instant>
+        var curve = ServiceCurve()
+        var pendingArrivals: Double = 0
+        var maxBatchSize = 1
+        var target: Double?
+        var pendingDequeued: UInt64 = 0
+        var pendingQueueUs: UInt64 = 0
+        /// Mean queue delay over the last tick's interval, seconds.
+        var queueDelay: Double = 0
+    }
+
+    public var settings: Settings
+    private(set) var models: [String: ModelState] = [:]
+    private let shortWindow: Duration
+    private let longWindow: Duration
+
+    public init(settings: Settings, shortWindow: Duration = .seconds(2), longWindow: Duration = .seconds(30)) {
+        self.settings = settings
+        self.shortWindow = shortWindow
+        self.longWindow = longWindow
+    }
+
+    /// Adds one worker report: its arrivals, batch samples and queue times per model, and the
+    /// models' batch limits and targets.
+    public mutating func record(_ report: Fulcrum_Control_V1_WorkerReport) {
+        for hosted in report.models where hosted.state == "READY" {
+            var state = models[hosted.name] ?? newState()
+            state.maxBatchSize = max(1, Int(hosted.maxBatchSize))
+            state.target = hosted.latencyTargetMs > 0 ? hosted.latencyTargetMs / 1000 : nil
+            models[hosted.name] = state
+        }
+        for load in report.load.models {
+            var state = models[load.name] ?? newState()
+            state.pendingArrivals += Double(load.arrivals)
+            state.pendingDequeued += load.dequeued
+            state.pendingQueueUs += load.queueUsTotal
+            if !load.samples.isEmpty {
+                state.curve.add(load.samples.map { (batchSize: Int($0.batchSize), seconds: Double($0.serviceUs) / 1_000_000) })
+            }
+            models[load.name] = state
+        }
+    }
+
+    /// Closes an interval: the arrivals since the previous tick update the rate estimates, the
+    /// queue times the mean queue delay.
+    public mutating func tick(now: Instant) {
+        for name in models.keys {
+            guard var state = models[name] else { continue }
+            state.rate.observe(state.pendingArrivals, at: now)
+            state.pendingArrivals = 0
+            if state.pendingDequeued > 0 {
+                state.queueDelay = Double(state.pendingQueueUs) / Double(state.pendingDequeued) / 1_000_000
+            } else if state.rate.shortRate < 0.5 {
+                state.queueDelay = 0
+            }
+            state.pendingDequeued = 0
+            state.pendingQueueUs = 0
+            models[name] = state
+        }
+    }
+
+    /// One model's view, with the planner's answer at its short-window rate.
+    public struct ModelView: Sendable, Equatable {
+        public var name: String
+        public var shortRate: Double
+        public var longRate: Double
+        public var curve: ServiceCurve
+        public var curveSamples: Int
+        public var maxBatchSize: Int
+        public var target: Double
+        public var queueDelay: Double
+        /// Workers the planner asks for (nil: no batch samples yet, or the target cannot be met).
+        public var plannedWorkers: Int?
+        public var plan: Planner.Plan
+        /// Worker-equivalents of work at this rate: the rate over one worker's best throughput.
+        public var workLoad: Double
+    }
+
+    public func planner(for name: String) -> Planner? {
+        guard let state = models[name] else { return nil }
+        return Planner(
+            curve: state.curve, maxBatchSize: state.maxBatchSize, latencyTarget: state.target ?? settings.defaultTarget,
+            headroom: settings.headroom, networkSeconds: settings.networkSeconds
+        )
+    }
+
+    public var views: [ModelView] {
+        models.keys.sorted().compactMap { name in
+            guard let state = models[name], let planner = planner(for: name) else { return nil }
+            let rate = state.rate.shortRate
+            let plan = planner.plan(rate: rate, maxWorkers: settings.maxWorkers)
+            let best = Double(state.maxBatchSize) / state.curve.seconds(batch: state.maxBatchSize)
+            return ModelView(
+                name: name, shortRate: rate, longRate: state.rate.longRate, curve: state.curve,
+                curveSamples: state.curve.sampleCount, maxBatchSize: state.maxBatchSize, target: planner.latencyTarget,
+                queueDelay: state.queueDelay, plannedWorkers: state.curve.sampleCount > 0 ? plan.workers : nil, plan: plan,
+                workLoad: rate / best
+            )
+        }
+    }
+
+    /// What the autoscaler needs: the pool the planner asks for and the worst queue delay
+    /// against its budget (half the model's latency target).
+    ///
+    /// Every worker hosts every model, so the pool must satisfy each model's own plan and also
+    /// hold their work together: planned = max(maxₘ nₘ, ⌈Σₘ loadₘ / (1 − headroom)⌉).
+    public func observation(current: Int) -> Autoscaler<Instant>.Observation {
+        let views = self.views.filter { $0.shortRate > 0 || $0.curveSamples > 0 }
+        var planned: Int? = nil
+        var total = 0.0
+        var worst = (delay: 0.0, budget: Double.infinity)
+        for view in views {
+            total += view.workLoad
+            if view.curveSamples > 0 {
+                let needed = view.plan.workers ?? settings.maxWorkers
+                planned = max(planned ?? 0, needed)
+            }
+            let budget = view.target / 2
+            if budget > 0, view.queueDelay / budget > worst.delay / max(worst.budget, 1e-12) {
+                worst = (view.queueDelay, budget)
+            }
+        }
+        if planned != nil {
+            let together = Int((total / max(1e-9, 1 - settings.headroom)).rounded(.up))
+            planned = max(planned ?? 0, together, 1)
+        }
+        return .init(current: current, planned: planned, queueDelay: worst.delay, queueDelayBudget: worst.budget)
+    }
+
+    private func newState() -> ModelState {
+        ModelState(rate: RateEstimator(shortWindow: shortWindow, longWindow: longWindow))
+    }
+}

@@ -1,0 +1,91 @@
+import FulcrumBalancer
+import FulcrumProtocol
+import Testing
+
+@Suite struct CapacityTrackerTests {
+    /// A report from one worker hosting `model` with the 5 ms + 1 ms/sample profile.
+    func report(model: String = "m", arrivals: UInt64, batches: [Int], queueUs: UInt64 = 0, maxBatch: UInt32 = 8, targetMs: Double = 0)
+        -> Fulcrum_Control_V1_WorkerReport
+    {
+        var hosted = Fulcrum_Control_V1_HostedModel()
+        hosted.name = model
+        hosted.version = "1"
+        hosted.state = "READY"
+        hosted.maxBatchSize = maxBatch
+        hosted.latencyTargetMs = targetMs
+        var load = Fulcrum_Control_V1_ModelLoad()
+        load.name = model
+        load.arrivals = arrivals
+        load.samples = batches.map { b in
+            var s = Fulcrum_Control_V1_BatchSample()
+            s.batchSize = UInt32(b)
+            s.serviceUs = UInt64(5000 + 1000 * b)
+            return s
+        }
+        load.dequeued = UInt64(batches.reduce(0, +))
+        load.queueUsTotal = queueUs * load.dequeued
+        var report = Fulcrum_Control_V1_WorkerReport()
+        report.workerID = "w"
+        report.models = [hosted]
+        report.load.models = [load]
+        return report
+    }
+
+    @Test func plansFromReportedRatesAndBatches() {
+        var tracker = CapacityTracker<TestInstant>(settings: .init(defaultTarget: 0.05, headroom: 0.2, maxWorkers: 32))
+        tracker.tick(now: .seconds(0))
+        // 2,000 requests/s for 10 s, in 0.5 s ticks, with batches of every size reported.
+        for step in 1...20 {
+            tracker.record(report(arrivals: 1000, batches: Array(1...8)))
+            tracker.tick(now: .seconds(Double(step) * 0.5))
+        }
+        let view = try! #require(tracker.views.first)
+        #expect(abs(view.curve.fixed - 0.005) < 1e-6)
+        #expect(abs(view.curve.perSample - 0.001) < 1e-6)
+        #expect(abs(view.shortRate - 2000) < 50)
+        #expect(view.maxBatchSize == 8)
+        // 2,000/s over workers of ≈ 615 samples/s at 80 %: at least 5 workers.
+        let planned = try! #require(view.plannedWorkers)
+        #expect(planned >= 5 && planned <= 7)
+        let observation = tracker.observation(current: 1)
+        #expect(observation.planned == planned)
+    }
+
+    @Test func usesTheModelsOwnTargetOverTheDefault() {
+        var tracker = CapacityTracker<TestInstant>(settings: .init(defaultTarget: 0.05))
+        tracker.record(report(arrivals: 0, batches: [1], targetMs: 20))
+        #expect(tracker.views.first?.target == 0.02)
+    }
+
+    @Test func noPlanBeforeAnyBatchHasRun() {
+        var tracker = CapacityTracker<TestInstant>(settings: .init())
+        tracker.tick(now: .seconds(0))
+        tracker.record(report(arrivals: 100, batches: []))
+        tracker.tick(now: .seconds(1))
+        #expect(tracker.views.first?.plannedWorkers == nil)
+        #expect(tracker.observation(current: 2).planned == nil)
+    }
+
+    @Test func queueDelayIsTheMeanOfTheLastInterval() {
+        var tracker = CapacityTracker<TestInstant>(settings: .init(defaultTarget: 0.05))
+        tracker.tick(now: .seconds(0))
+        tracker.record(report(arrivals: 10, batches: [2, 3], queueUs: 40_000))
+        tracker.tick(now: .seconds(1))
+        let observation = tracker.observation(current: 2)
+        #expect(abs(observation.queueDelay - 0.04) < 1e-9)
+        #expect(abs(observation.queueDelayBudget - 0.025) < 1e-9)
+    }
+
+    @Test func modelsSharingThePoolAddUp() {
+        var tracker = CapacityTracker<TestInstant>(settings: .init(defaultTarget: 0.05, headroom: 0.2))
+        tracker.tick(now: .seconds(0))
+        for step in 1...20 {
+            tracker.record(report(model: "a", arrivals: 200, batches: Array(1...8)))
+            tracker.record(report(model: "b", arrivals: 200, batches: Array(1...8)))
+            tracker.tick(now: .seconds(Double(step) * 0.5))
+        }
+        // Each model alone (400/s) fits in one worker at 65 %; together they need two.
+        #expect(tracker.views.allSatisfy { $0.plannedWorkers == 1 })
+        #expect(tracker.observation(current: 1).planned == 2)
+    }
+}
