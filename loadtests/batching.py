@@ -23,10 +23,10 @@ def bin_dir() -> Path:
     return path if path.is_absolute() else ROOT / path
 
 
-def make_repository(base: Path, model: str, batching: str, extra: str = "") -> Path:
+def make_repository(base: Path, model: str, batching: str, extra: str = "", tag: str = "") -> Path:
     """A one-model repository whose config has dynamic batching removed ("off"), as shipped
     ("on", with `dynamic_batching {}` added when the example has none) or `extra` appended."""
-    repo = base / f"{model}-{batching}"
+    repo = base / f"{model}-{batching}{tag}"
     shutil.copytree(EXAMPLES / model, repo / model)
     config_path = repo / model / "config.pbtxt"
     config = config_path.read_text()
@@ -43,13 +43,14 @@ def make_repository(base: Path, model: str, batching: str, extra: str = "") -> P
 class Cluster:
     """`fulcrum up` with one worker on free ports; stops with SIGTERM."""
 
-    def __init__(self, repository: Path, work: Path, threads: int = 1):
+    def __init__(self, repository: Path, work: Path, threads: int = 1, emulate: str | None = None):
         address_file = work / f"cluster-{repository.name}.json"
         self.log = open(work / f"cluster-{repository.name}.log", "w")
         self.process = subprocess.Popen(
             [str(bin_dir() / "fulcrum"), "up", "--model-repository", str(repository), "--workers", "1",
              "--threads-per-worker", str(threads), "--grpc-port", "0", "--http-port", "0", "--balancer-port", "0",
-             "--endpoints-file", str(address_file), "--log-level", "warning"],
+             "--endpoints-file", str(address_file), "--log-level", "warning"]
+            + (["--emulate", emulate] if emulate else []),
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         while not address_file.exists() or address_file.stat().st_size == 0:
@@ -154,36 +155,50 @@ def main():
             }
             print(f"{model} batching {batching}: {data['runs'][f'{model}-{batching}']}", flush=True)
 
-    # 2. Overload at 3x what batching sustained, with a latency target and a bounded queue.
-    sustained = data["runs"]["wide_mlp-on"]["throughput"]
-    target_ms, delay_us = 20, 2000
-    # A queue that holds about half the target's worth of work at the sustained rate.
-    queue = max(8, int(sustained * target_ms / 2000))
-    extra = f"  default_queue_policy {{ max_queue_size: {queue} }}\n"
-    adaptive = (f'parameters {{ key: "fulcrum.batching" value: {{ string_value: "adaptive" }} }}\n'
-                f'parameters {{ key: "fulcrum.latency_target_ms" value: {{ string_value: "{target_ms}" }} }}\n')
-    repo = make_repository(work, "wide_mlp", "on", extra)
-    (repo / "wide_mlp" / "config.pbtxt").write_text((repo / "wide_mlp" / "config.pbtxt").read_text() + adaptive)
-    cluster = Cluster(repo, work)
+    # 2. Overload at 3x the sustained rate, with a latency target and a bounded queue. The worker
+    # must be the bottleneck, not the RPC path: on this 2-core machine the frontend and the
+    # generator saturate near 1k requests/s, so wide_mlp's 3x would overload them, not the
+    # worker's queue. An emulated device (20 ms + 5 ms per sample, max batch 8: at best 133
+    # samples/s) puts 3x its rate well under that ceiling.
+    target_ms, delay_us, profile = 100, 2000, "20+5"
+    queue = 8
+    config = (f'name: "ranking_mlp"\nplatform: "onnxruntime_onnx"\nmax_batch_size: 8\n'
+              f'input [ {{ name: "features" data_type: TYPE_FP32 dims: [ 256 ] }} ]\n'
+              f'output [ {{ name: "score" data_type: TYPE_FP32 dims: [ 1 ] }} ]\n'
+              f'dynamic_batching {{ max_queue_delay_microseconds: {delay_us} default_queue_policy {{ max_queue_size: {queue} }} }}\n'
+              f'parameters {{ key: "fulcrum.batching" value: {{ string_value: "adaptive" }} }}\n'
+              f'parameters {{ key: "fulcrum.latency_target_ms" value: {{ string_value: "{target_ms}" }} }}\n')
+    repo = make_repository(work, "ranking_mlp", "off", tag="-overload")
+    (repo / "ranking_mlp" / "config.pbtxt").write_text(config)
+    cluster = Cluster(repo, work, emulate=profile)
     try:
-        sampler = Sampler(cluster, "wide_mlp")
+        sustain = loadtest(cluster, "ranking_mlp", out / "emulated-sustained", ["--concurrency", 16, "--duration", 15, "--warmup", 5])
+        sustained = sustain["achieved_rate"]
+        sampler = Sampler(cluster, "ranking_mlp")
         sampler.start()
         overload_rate = round(3 * sustained)
-        result = loadtest(cluster, "wide_mlp", out / "wide_mlp-overload",
+        result = loadtest(cluster, "ranking_mlp", out / "emulated-overload",
                           ["--rate", overload_rate, "--duration", duration + 10, "--warmup", 5, "--poisson",
                            "--max-in-flight", 4096])
         sampler.stop()
     finally:
         cluster.stop()
     rss = [s["rss_mib"] for s in sampler.samples if s["t"] > 5]
-    data["runs"]["wide_mlp-overload"] = {
+    data["runs"]["overload"] = {
+        "profile": profile, "sustained": sustained,
         "offered": overload_rate, "accepted_per_s": result["achieved_rate"], "p99_us": result["latency_us"]["p99"],
         "p50_us": result["latency_us"]["p50"], "errors_by_code": result["errors_by_code"],
         "error_latency_us": result.get("error_latency_us"), "queue": queue, "target_ms": target_ms,
         "rss_mib_first": rss[0] if rss else None, "rss_mib_last": rss[-1] if rss else None,
         "rss_mib_max": max(rss) if rss else None, "samples": sampler.samples,
     }
-    print(f"overload: {json.dumps({k: v for k, v in data['runs']['wide_mlp-overload'].items() if k != 'samples'})}", flush=True)
+    print(f"overload: {json.dumps({k: v for k, v in data['runs']['overload'].items() if k != 'samples'})}", flush=True)
+
+    # wide_mlp's own sustained rate sets the adaptive step below.
+    sustained = data["runs"]["wide_mlp-on"]["throughput"]
+    target_ms = 20
+    adaptive = (f'parameters {{ key: "fulcrum.batching" value: {{ string_value: "adaptive" }} }}\n'
+                f'parameters {{ key: "fulcrum.latency_target_ms" value: {{ string_value: "{target_ms}" }} }}\n')
 
     # 3. Adaptive batching after a step: 20 % of the sustained rate, then 70 %.
     repo = make_repository(work, "wide_mlp", "adaptive",
@@ -225,14 +240,18 @@ def write_summary(out: Path, data: dict):
     ranking = runs["ranking_mlp-on"]["throughput"] / max(runs["ranking_mlp-off"]["throughput"], 1e-9)
     lines += ["", f"wide_mlp gain: **{wide:.2f}×** (target ≥ 4×), p99 with batching {ms(runs['wide_mlp-on']['p99_us'])} ms (target ≤ 25 ms).",
               f"ranking_mlp on/off: **{ranking:.2f}×** (target: not slower, ≥ 1× within noise).", ""]
-    o = runs["wide_mlp-overload"]
+    o = runs["overload"]
     err = o["error_latency_us"] or {}
     lines += ["## Overload: 3× the sustained rate", "",
-              f"wide_mlp with adaptive batching (target {o['target_ms']} ms, delay 2 ms) and `max_queue_size: {o['queue']}`, "
-              f"open-loop Poisson at {o['offered']} req/s (3 × {runs['wide_mlp-on']['throughput']:.0f}).", "",
+              f"An emulated worker ({o['profile']} ms fixed + per sample, max batch 8) serving ranking_mlp with adaptive "
+              f"batching (target {o['target_ms']} ms, delay 2 ms) and `max_queue_size: {o['queue']}`: it sustained "
+              f"{o['sustained']:.0f} req/s closed-loop (16 in flight); then open-loop Poisson at {o['offered']} req/s (3×). "
+              "Emulated because on this 2-core machine wide_mlp's 3× would saturate the frontend and the generator "
+              "(about 1k req/s together) before the worker's queue: it would measure the RPC path, not admission control.", "",
               f"- accepted: {o['accepted_per_s']:.0f} req/s, p50 {ms(o['p50_us'])} ms, p99 {ms(o['p99_us'])} ms "
-              f"(bound: target + queue delay = {o['target_ms'] + 2} ms);",
-              f"- refused: {o['errors_by_code']}; refusals came back in p50 {ms(err.get('p50', 0))} ms, p99 {ms(err.get('p99', 0))} ms, max {ms(err.get('max', 0))} ms (latency from the intended send time, so it includes the generator's and frontend's own delay);",
+              f"(target + queue delay = {o['target_ms'] + 2} ms);",
+              f"- refused: {o['errors_by_code']}; refusals came back in p50 {ms(err.get('p50', 0))} ms, p99 {ms(err.get('p99', 0))} ms, "
+              f"max {ms(err.get('max', 0))} ms (from the intended send time, so including the generator's and the frontend's own delay);",
               f"- worker RSS: {o['rss_mib_first']} MiB after warm-up, {o['rss_mib_last']} MiB at the end, max {o['rss_mib_max']} MiB.", ""]
     a = runs["wide_mlp-adaptive-step"]
     lines += ["## Adaptive batching after a step", "",

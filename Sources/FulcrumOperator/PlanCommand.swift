@@ -18,7 +18,7 @@ public enum Plan {
     /// Returns the text to print; writes the profile to `saveProfile` when given.
     public static func run(
         model: String, source: Source, rates: [Double]?, targetMs: Double?, maxWorkers: Int,
-        saveProfile: String?, timeout: Duration
+        workers: Int? = nil, saveProfile: String?, timeout: Duration
     ) async throws -> String {
         var capacity: Fulcrum_Control_V1_ModelCapacity
         switch source {
@@ -52,11 +52,14 @@ public enum Plan {
                 throw OperatorError("cannot write profile '\(saveProfile)'")
             }
         }
-        return table(capacity: capacity, rates: rates, targetMs: targetMs, maxWorkers: maxWorkers)
+        return table(capacity: capacity, rates: rates, targetMs: targetMs, maxWorkers: maxWorkers, workers: workers)
     }
 
-    /// The table for `capacity` at `rates` (default: around the current rate).
-    public static func table(capacity: Fulcrum_Control_V1_ModelCapacity, rates: [Double]?, targetMs: Double?, maxWorkers: Int) -> String {
+    /// The table for `capacity` at `rates` (default: around the current rate): the smallest pool
+    /// that meets the target, or what a fixed pool of `workers` gives.
+    public static func table(
+        capacity: Fulcrum_Control_V1_ModelCapacity, rates: [Double]?, targetMs: Double?, maxWorkers: Int, workers: Int? = nil
+    ) -> String {
         let target = (targetMs ?? capacity.latencyTargetMs) / 1000
         let planner = Planner(
             curve: ServiceCurve(fixed: capacity.fixedSeconds, perSample: capacity.perSampleSeconds),
@@ -77,10 +80,10 @@ public enum Plan {
         var rows = [["RATE/s", "WORKERS", "UTILISATION", "BATCH", "PREDICTED P99 ms"]]
         for rate in rates {
             let plan = planner.plan(rate: rate, maxWorkers: maxWorkers)
-            let row = plan.row
+            let row = workers.map { planner.row(rate: rate, workers: $0) } ?? plan.row
             rows.append([
                 String(format: "%.0f", rate),
-                plan.workers.map(String.init) ?? "> \(maxWorkers)",
+                workers.map(String.init) ?? plan.workers.map(String.init) ?? "> \(maxWorkers)",
                 String(format: "%.0f%%", row.utilisation * 100),
                 row.batchSize.map(String.init) ?? "-",
                 row.p99.map { ms($0) } ?? "cannot keep up",

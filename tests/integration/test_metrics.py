@@ -60,12 +60,12 @@ def test_every_process_serves_metrics(cluster):
         assert content_type.startswith("text/plain; version=0.0.4"), (name, content_type)
     frontend, balancer, worker_text = texts["frontend"], texts["balancer"], texts[worker]
     ok = metric_lines(frontend, "fulcrum_frontend_requests_total")
-    assert any('code="OK"' in l and 'model="ranking_mlp"' in l and l.endswith(f" {PREDICTIONS}") for l in ok), ok
+    assert any('code="OK"' in l and 'model="ranking_mlp"' in l and float(l.split()[-1]) == PREDICTIONS for l in ok), ok
     for hop in ("frontend", "network", "queue", "compute"):
         assert any(f'hop="{hop}"' in l for l in metric_lines(frontend, "fulcrum_hop_seconds_count")), hop
-    assert any(l.endswith(f" {PREDICTIONS}") for l in metric_lines(worker_text, "fulcrum_worker_requests_total")), worker_text
+    assert any(float(l.split()[-1]) == PREDICTIONS for l in metric_lines(worker_text, "fulcrum_worker_requests_total")), worker_text
     assert metric_lines(worker_text, "fulcrum_worker_batch_size_count"), "no batch sizes"
-    assert any('state="ready"' in l and l.endswith(" 1") for l in metric_lines(balancer, "fulcrum_pool_workers")), balancer
+    assert any('state="ready"' in l and float(l.split()[-1]) == 1 for l in metric_lines(balancer, "fulcrum_pool_workers")), balancer
     assert metric_lines(balancer, "fulcrum_desired_workers"), balancer
     # The worker's metrics address is in the balancer's pool too.
     status = cluster.status()

@@ -75,10 +75,12 @@ public struct CapacityTracker<Instant: InstantProtocol>: Sendable where Instant.
             guard var state = models[name] else { continue }
             state.rate.observe(state.pendingArrivals, at: now)
             state.pendingArrivals = 0
-            if state.pendingDequeued > 0 {
+            // A mean over a handful of requests is noise (a cold first call, one unlucky
+            // batch): the delay follows intervals with at least 3 requests and otherwise decays.
+            if state.pendingDequeued >= 3 {
                 state.queueDelay = Double(state.pendingQueueUs) / Double(state.pendingDequeued) / 1_000_000
-            } else if state.rate.shortRate < 0.5 {
-                state.queueDelay = 0
+            } else {
+                state.queueDelay /= 2
             }
             state.pendingDequeued = 0
             state.pendingQueueUs = 0

@@ -6,9 +6,10 @@
 /// workers (λ/n each). A worker under load runs batches back to back; a batch collects what
 /// arrived while the previous one ran. The steady batch size b* is the smallest that keeps up:
 /// b*/s(b*) ≥ λ/n, i.e. b* = ⌈(λ/n)·fixed / (1 − (λ/n)·perSample)⌉, which needs b* ≤ B. The
-/// 99th percentile of the arrivals in one cycle is b99 = b* + 2.33·√b* (normal approximation
-/// of the Poisson count), at most B. A request waits for the batch in progress and then runs in
-/// its own: p99 ≈ 2·s(b99). Utilisation is ρ = (λ/n) / (B / s(B)), the share of the worker's
+/// arrivals in one cycle are Poisson with mean μ = (λ/n)·s(b*); their 99th percentile is
+/// b99 = ⌈μ + 2.33·√μ⌉ (normal approximation), between 1 and B. A request waits for the batch
+/// in progress (at most one steady cycle) and then runs in the next, which holds what arrived
+/// meanwhile: p99 ≈ s(b*) + s(b99). Utilisation is ρ = (λ/n) / (B / s(B)), the share of the worker's
 /// best throughput in use. The planner picks the smallest n with b* ≤ B, ρ ≤ 1 − headroom and
 /// p99 ≤ T. Network time between frontend and worker is added to the prediction.
 public struct Planner: Sendable {
@@ -59,8 +60,10 @@ public struct Planner: Sendable {
         guard steady <= maxBatchSize, utilisation < 1 else {
             return Row(workers: workers, utilisation: utilisation, batchSize: nil, p99: nil)
         }
-        let b99 = min(maxBatchSize, Int((Double(steady) + 2.33 * Double(steady).squareRoot()).rounded(.up)))
-        let p99 = 2 * curve.seconds(batch: b99) + networkSeconds
+        let mean = perWorker * curve.seconds(batch: steady)
+        let b99 = min(maxBatchSize, max(1, Int((mean + 2.33 * mean.squareRoot()).rounded(.up))))
+        // Wait for the batch in progress (up to one steady cycle), then run in the next one.
+        let p99 = curve.seconds(batch: steady) + curve.seconds(batch: b99) + networkSeconds
         return Row(workers: workers, utilisation: utilisation, batchSize: steady, p99: p99)
     }
 

@@ -147,8 +147,8 @@ public struct BatchScheduler<Instant: InstantProtocol>: Sendable where Instant.D
         return false
     }
 
-    /// An instance finished executing a batch formed in `epoch` of `batchSize` samples whose
-    /// oldest request waited `latency` from arrival to completion.
+    /// An instance finished executing a batch formed in `epoch` of `batchSize` samples, with
+    /// batch latency `latency` (the batcher's wait plus the execution: `AdaptiveBatchLimit`).
     public mutating func finished(instance: Int, batchSize: Int, epoch: Int, latency: Duration, now: Instant) -> [Action] {
         freeInstances.append(instance)
         adaptive?.record(batchSize: batchSize, formedInEpoch: epoch, latency: latency)

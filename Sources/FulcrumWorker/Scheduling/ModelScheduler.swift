@@ -53,6 +53,8 @@ final class ModelScheduler: Sendable {
     private let timer: DispatchQueue
     private let statistics: ModelStatistics
     private let batchSizes: Recorder
+    /// The batcher's own wait (`max_queue_delay_microseconds`), part of a batch's latency.
+    private let maxQueueDelay: Duration
     private let batching: Bool
     private let clock = ContinuousClock()
 
@@ -71,6 +73,7 @@ final class ModelScheduler: Sendable {
         self.queues = (0..<count).map { DispatchQueue(label: "fulcrum.model.\(model.name).\(model.version).\($0)") }
         self.timer = DispatchQueue(label: "fulcrum.model.\(model.name).\(model.version).timer")
         self.statistics = statistics
+        self.maxQueueDelay = policy.maxQueueDelay
         self.batchSizes = Recorder(label: "fulcrum_worker_batch_size", dimensions: [("model", model.name)], aggregate: true)
         self.batching = model.configuration.maxBatchSize > 0
         self.core = Mutex(Core(machine: BatchScheduler(policy: policy, instances: count)))
@@ -194,10 +197,9 @@ final class ModelScheduler: Sendable {
         }
         let now = clock.now
         let service = Duration.nanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
-        let oldest = waiters.map(\.arrival).min() ?? now
         let actions = core.withLock { c -> [BatchScheduler<ContinuousClock.Instant>.Action] in
             c.serviceEstimate = c.serviceEstimate == .zero ? service : (c.serviceEstimate * 7 + service) / 8
-            return c.machine.finished(instance: instance, batchSize: total, epoch: epoch, latency: now - oldest, now: now)
+            return c.machine.finished(instance: instance, batchSize: total, epoch: epoch, latency: service + maxQueueDelay, now: now)
         }
         perform(actions)
     }
