@@ -17,6 +17,8 @@ let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: 
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
 let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
 let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
+let tracing = Target.Dependency.product(name: "Tracing", package: "swift-distributed-tracing")
+let httpClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
 
 let package = Package(
     name: "fulcrum",
@@ -42,6 +44,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
     ],
     targets: [
         // System libraries.
@@ -76,7 +79,10 @@ let package = Package(
         // Services.
         .target(
             name: "FulcrumService",
-            dependencies: ["FulcrumProtocol", "FulcrumRuntime", grpcCore, grpcHTTP2, grpcProtobuf, logging, lifecycle, metrics],
+            dependencies: [
+                "FulcrumProtocol", "FulcrumRuntime", grpcCore, grpcHTTP2, grpcProtobuf, logging, lifecycle, metrics, tracing,
+                httpClient,
+            ],
             swiftSettings: swiftSettings
         ),
         // Prometheus text on /metrics for every service.
@@ -85,8 +91,8 @@ let package = Package(
             dependencies: ["FulcrumService", hummingbird, metrics, prometheus, logging, lifecycle],
             swiftSettings: swiftSettings
         ),
-        .target(name: "FulcrumWorker", dependencies: ["FulcrumService", "FulcrumRuntime", "FulcrumMetrics"], swiftSettings: swiftSettings),
-        .target(name: "FulcrumFrontend", dependencies: ["FulcrumService", "FulcrumMetrics", hummingbird], swiftSettings: swiftSettings),
+        .target(name: "FulcrumWorker", dependencies: ["FulcrumService", "FulcrumRuntime", "FulcrumMetrics", tracing], swiftSettings: swiftSettings),
+        .target(name: "FulcrumFrontend", dependencies: ["FulcrumService", "FulcrumMetrics", hummingbird, tracing], swiftSettings: swiftSettings),
         .target(name: "FulcrumBalancer", dependencies: ["FulcrumService", "FulcrumMetrics"], swiftSettings: swiftSettings),
         // The Kubernetes scaler: the API server's scale subresource (docs/capacity.md).
         .target(
@@ -147,7 +153,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "FulcrumServiceTests", dependencies: ["FulcrumService"], swiftSettings: swiftSettings),
+        .testTarget(name: "FulcrumServiceTests", dependencies: ["FulcrumService", tracing], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumFrontendTests", dependencies: ["FulcrumFrontend"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumWorkerTests", dependencies: ["FulcrumWorker"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumBalancerTests", dependencies: ["FulcrumBalancer"], swiftSettings: swiftSettings),

@@ -30,6 +30,9 @@ public enum Frontend {
             try addresses.record("grpc", bound)
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        for exporter in try TracingSetup.bootstrap(service: "fulcrum-frontend", instance: id, settings: configuration.tracing, logger: logger) {
+            services.append(.init(service: exporter))
+        }
         if configuration.exitWithParent {
             services.append(.init(service: ParentWatch(logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
         }

@@ -20,9 +20,12 @@ public struct FrontendConfiguration: Sendable {
     public var exitWithParent: Bool
     /// Where to serve Prometheus metrics (nil: no metrics endpoint).
     public var metrics: MetricsSettings?
+    /// Where finished spans go (none by default; `traceparent` is propagated either way).
+    public var tracing: TracingSettings
 
     public init(
         grpc: HostPort = HostPort(host: "127.0.0.1", port: 8001),
+        tracing: TracingSettings = TracingSettings(),
         http: HostPort? = nil,
         balancer: HostPort = HostPort(host: "127.0.0.1", port: 7000),
         maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes,
@@ -32,6 +35,7 @@ public struct FrontendConfiguration: Sendable {
         metrics: MetricsSettings? = nil
     ) {
         self.metrics = metrics
+        self.tracing = tracing
         self.grpc = grpc
         self.http = http
         self.balancer = balancer

@@ -6,6 +6,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
 import Metrics
+import Tracing
 
 /// The public `inference.GRPCInferenceService`: validates each request against the model's
 /// metadata, routes it to a worker that hosts the model (power-of-two-choices), forwards it with
@@ -68,12 +69,16 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         try await infer(request, timeout: nil)
     }
 
-    /// ModelInfer with access to the request headers, so the client's deadline is passed on.
+    /// ModelInfer with access to the request headers, so the client's deadline and trace context
+    /// (`traceparent`) are passed on.
     func modelInfer(
         request: ServerRequest<Inference_ModelInferRequest>,
         context: ServerContext
     ) async throws -> ServerResponse<Inference_ModelInferResponse> {
-        ServerResponse(message: try await infer(request.message, timeout: Deadline.timeout(in: request.metadata)), metadata: [:])
+        let response = try await InstrumentationContext.withValue(.extracted(from: request.metadata)) {
+            try await infer(request.message, timeout: Deadline.timeout(in: request.metadata))
+        }
+        return ServerResponse(message: response, metadata: [:])
     }
 
     func modelStreamInfer(
@@ -172,8 +177,25 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
     }
 
     /// Validates, routes and forwards one prediction; `timeout` is the client's deadline. Counts
-    /// it by outcome and records where its time went (Prometheus metrics).
+    /// it by outcome and records where its time went (Prometheus metrics). Runs in a server span
+    /// that continues the caller's trace (the current `InstrumentationContext`); the response
+    /// names the trace in `fulcrum.trace_id`.
     func infer(_ request: Inference_ModelInferRequest, timeout: Duration?) async throws -> Inference_ModelInferResponse {
+        try await withSpan("ModelInfer \(request.modelName)", ofKind: .server) { span in
+            span.attributes["rpc.method"] = "ModelInfer"
+            span.attributes["fulcrum.model"] = request.modelName
+            var response = try await countedInfer(request, timeout: timeout)
+            if let trace = span.context.traceContext {
+                response.parameters[ResponseParameters.traceID] = .string(trace.traceID)
+            }
+            for key in [ResponseParameters.frontend, ResponseParameters.network, ResponseParameters.queue, ResponseParameters.compute] {
+                if let micros = response.parameters[key]?.integerValue { span.attributes[key] = micros }
+            }
+            return response
+        }
+    }
+
+    private func countedInfer(_ request: Inference_ModelInferRequest, timeout: Duration?) async throws -> Inference_ModelInferResponse {
         let started = DispatchTime.now().uptimeNanoseconds
         let model = [("model", request.modelName)]
         do {
@@ -237,8 +259,14 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
             }
             let sent = DispatchTime.now().uptimeNanoseconds
             do {
-                var response = try await clients.tracking(replica.workerID) {
-                    try await clients.inference(replica.address).modelInfer(forwarded, options: options)
+                var response = try await withSpan("forward to \(replica.workerID)", ofKind: .client) { span in
+                    span.attributes["fulcrum.worker"] = replica.workerID
+                    span.attributes["net.peer.name"] = replica.address.description
+                    span.attributes["fulcrum.attempt"] = attempt + 1
+                    let call = ClientRequest(message: forwarded, metadata: span.context.grpcMetadata)
+                    return try await clients.tracking(replica.workerID) {
+                        try await clients.inference(replica.address).modelInfer(request: call, options: options)
+                    }
                 }
                 let received = DispatchTime.now().uptimeNanoseconds
                 let roundTripUs = Int64((received - sent) / 1000)

@@ -71,7 +71,12 @@ public final class Cluster: @unchecked Sendable {
         var workerArguments = ["--max-message-bytes", String(options.maxMessageBytes)]
         if let emulate = options.emulate { workerArguments += ["--emulate", emulate] }
         let metricsArguments = options.metrics ? ["--metrics-port", "0"] : []
-        workerArguments += metricsArguments
+        var tracingArguments: [String] = []
+        if let file = options.tracing.file {
+            tracingArguments += ["--trace-file", URL(fileURLWithPath: file).standardizedFileURL.path]
+        }
+        if let endpoint = options.tracing.otlpEndpoint { tracingArguments += ["--otlp-endpoint", endpoint] }
+        workerArguments += metricsArguments + tracingArguments
         let repository = URL(fileURLWithPath: options.modelRepository).standardizedFileURL.path
         let balancer = try spawn(
             "balancer", balancerBinary,
@@ -90,7 +95,7 @@ public final class Cluster: @unchecked Sendable {
             "--host", options.host, "--grpc-port", String(options.grpcPort), "--http-port", String(options.httpPort),
             "--balancer", balancerAddress,
             "--max-message-bytes", String(options.maxMessageBytes), "--id", "frontend-1",
-        ] + metricsArguments)
+        ] + metricsArguments + tracingArguments)
 
         let frontendAddresses = try await signals.race { try await frontend.waitForAddress(timeout: .seconds(30)) }
         let frontendAddress = frontendAddresses["grpc"] ?? ""

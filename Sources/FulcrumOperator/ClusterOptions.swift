@@ -1,3 +1,5 @@
+import FulcrumService
+
 /// What `fulcrum up` starts: a balancer, one frontend and `workers` workers on `host`.
 public struct ClusterOptions: Sendable {
     public var modelRepository: String
@@ -25,6 +27,9 @@ public struct ClusterOptions: Sendable {
     public var balancerArguments: [String]
     /// Every service serves Prometheus metrics on a free port (listed in the endpoints).
     public var metrics: Bool
+    /// The frontend's and every worker's `--trace-file` / `--otlp-endpoint` (one file for all:
+    /// each span is one appended line).
+    public var tracing = TracingSettings()
 
     public init(
         modelRepository: String, workers: Int, host: String, grpcPort: Int, balancerPort: Int,

@@ -17,6 +17,9 @@ public enum ResponseParameters {
     public static let batchSize = "fulcrum.batch_size"
     /// The id of the worker that served the request.
     public static let worker = "fulcrum.worker"
+    /// The W3C trace id of the request (the caller's `traceparent`, or one the frontend started):
+    /// find its spans with it.
+    public static let traceID = "fulcrum.trace_id"
 }
 
 /// Trailing metadata a worker puts on a refusal it made on purpose (full queue, expired queue

@@ -23,6 +23,12 @@ public enum Worker {
         }
 
         let state = WorkerState(name: configuration.name.isEmpty ? "worker-\(getpid())" : configuration.name)
+        let exporters: [any Service]
+        do {
+            exporters = try TracingSetup.bootstrap(service: "fulcrum-worker", instance: state.id, settings: configuration.tracing, logger: logger)
+        } catch {
+            throw WorkerError(message: error.description)
+        }
         let store = ModelStore(
             repository: ModelRepository(path: configuration.modelRepository), emulation: configuration.emulation, logger: logger
         )
@@ -52,7 +58,7 @@ public enum Worker {
             }
         }
 
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = exporters.map { .init(service: $0) }
         if configuration.exitWithParent {
             services.append(.init(service: ParentWatch(logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
         }

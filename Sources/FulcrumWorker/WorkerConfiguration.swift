@@ -31,6 +31,8 @@ public struct WorkerConfiguration: Sendable {
     public var emulation: EmulationProfile?
     /// Where to serve Prometheus metrics (nil: no metrics endpoint).
     public var metrics: MetricsSettings?
+    /// Where finished spans go (none by default; `traceparent` is propagated either way).
+    public var tracing = TracingSettings()
 
     /// What the worker reports as its backend.
     public var backendName: String { emulation == nil ? "cpu" : "emulated" }

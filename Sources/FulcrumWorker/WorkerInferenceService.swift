@@ -6,6 +6,7 @@ import Foundation
 import GRPCCore
 import Logging
 import Metrics
+import Tracing
 
 /// The worker's side of `inference.GRPCInferenceService`: the models in its own store, executed
 /// here. Frontends call it; so can any open inference protocol client, for a standalone worker.
@@ -54,13 +55,22 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
         try await infer(request)
     }
 
-    /// ModelInfer with the request headers, so the caller's deadline bounds the time in the queue.
+    /// ModelInfer with the request headers, so the caller's deadline bounds the time in the queue
+    /// and its trace context (`traceparent`) parents this worker's spans.
     func modelInfer(
         request: ServerRequest<Inference_ModelInferRequest>,
         context: ServerContext
     ) async throws -> ServerResponse<Inference_ModelInferResponse> {
         let deadline = Deadline.timeout(in: request.metadata).map { ContinuousClock.now + $0 }
-        return ServerResponse(message: try await infer(request.message, deadline: deadline), metadata: [:])
+        let response = try await withSpan(
+            "worker ModelInfer \(request.message.modelName)", context: .extracted(from: request.metadata), ofKind: .server
+        ) { span in
+            span.attributes["rpc.method"] = "ModelInfer"
+            span.attributes["fulcrum.model"] = request.message.modelName
+            span.attributes["fulcrum.worker"] = state.id
+            return try await infer(request.message, deadline: deadline)
+        }
+        return ServerResponse(message: response, metadata: [:])
     }
 
     func modelStreamInfer(
@@ -159,6 +169,7 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
                 bytes: inputs.values.reduce(0) { $0 + $1.data.count }
             )
             let execution: ModelScheduler.Execution
+            let submitted = DefaultTracerClock.now
             do {
                 execution = try await served.scheduler.submit(submission)
             } catch let error as FulcrumRuntime.RuntimeError {
@@ -173,6 +184,7 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
             try TensorCodec.encodeOutputs(
                 execution.outputs, requested: request.outputs, signature: served.signature, labels: served.labels, into: &response
             )
+            Self.traceQueueAndCompute(execution, submitted: submitted)
             let finished = DispatchTime.now().uptimeNanoseconds
             statistics.finished(success: true, totalNs: finished - started, queueNs: execution.queueNs)
             response.parameters[ResponseParameters.queue] = .int64(Int64(execution.queueNs / 1000))
@@ -185,6 +197,20 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
             statistics.finished(success: false, totalNs: DispatchTime.now().uptimeNanoseconds - started, queueNs: nil)
             throw error
         }
+    }
+
+    /// Two child spans of the current (sampled) span: the wait in the model's queue from
+    /// `submitted`, then the batch's execution, with the batch size it rode in.
+    private static func traceQueueAndCompute(_ execution: ModelScheduler.Execution, submitted: DefaultTracerClock.Timestamp) {
+        guard InstrumentationContext.current?.traceContext?.sampled == true else { return }
+        let tracer = InstrumentationSystem.tracer
+        let dequeued = DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: submitted.nanosecondsSinceEpoch + execution.queueNs)
+        let computed = DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: dequeued.nanosecondsSinceEpoch + execution.computeNs)
+        let queue = tracer.startSpan("queue", ofKind: .internal, at: submitted)
+        queue.end(at: dequeued)
+        let compute = tracer.startSpan("compute", ofKind: .internal, at: dequeued)
+        compute.attributes["fulcrum.batch_size"] = execution.batchSize
+        compute.end(at: computed)
     }
 
     /// The non-batch dimensions of every input, in name order: requests batch together only when equal.

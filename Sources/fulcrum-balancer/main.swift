@@ -76,6 +76,9 @@ struct BalancerCommand: LayeredCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(name: .long, help: "Log format on standard error: text (human-readable lines) or json (one JSON object a line, with trace_id and span_id inside a traced request).")
+    var logFormat: String = "text"
+
     @Option(name: .long, help: "Port for Prometheus metrics at http://HOST:PORT/metrics; 0 picks a free port; unset serves none.")
     var metricsPort: Int?
 
@@ -89,6 +92,7 @@ struct BalancerCommand: LayeredCommand {
 
     func validate() throws {
         guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
+        guard LoggingSetup.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format: '\(logFormat)' is not text or json") }
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port: \(metricsPort) is not a port") }
         guard (0...65535).contains(port) else { throw ValidationError("--port: \(port) is not a port") }
         guard leaseMs >= 100 else { throw ValidationError("--lease-ms must be at least 100") }
@@ -139,7 +143,7 @@ struct BalancerCommand: LayeredCommand {
     }
 
     func run() async throws {
-        LoggingSetup.bootstrap(level: Logger.Level(name: logLevel) ?? .info)
+        LoggingSetup.bootstrap(level: Logger.Level(name: logLevel) ?? .info, format: LoggingSetup.Format(rawValue: logFormat) ?? .text)
         try await Balancer.run(
             BalancerConfiguration(
                 listen: HostPort(host: host, port: port),

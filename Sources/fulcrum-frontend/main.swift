@@ -45,6 +45,15 @@ struct FrontendCommand: LayeredCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(name: .long, help: "Log format on standard error: text (human-readable lines) or json (one JSON object a line, with trace_id and span_id inside a traced request).")
+    var logFormat: String = "text"
+
+    @Option(name: .long, help: "Append every finished span (W3C trace context) to this file as one JSON line each; unset writes none. Incoming traceparent headers are passed on either way.")
+    var traceFile: String?
+
+    @Option(name: .long, help: "Send finished spans to this OpenTelemetry collector with OTLP/HTTP JSON (for example http://127.0.0.1:4318/v1/traces), batched once a second.")
+    var otlpEndpoint: String?
+
     @Option(name: .long, help: "Port for Prometheus metrics at http://HOST:PORT/metrics; 0 picks a free port; unset serves none.")
     var metricsPort: Int?
 
@@ -58,6 +67,7 @@ struct FrontendCommand: LayeredCommand {
 
     func validate() throws {
         guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
+        guard LoggingSetup.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format: '\(logFormat)' is not text or json") }
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port: \(metricsPort) is not a port") }
         guard (0...65535).contains(grpcPort) else { throw ValidationError("--grpc-port: \(grpcPort) is not a port") }
         guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port: \(httpPort) is not a port") }
@@ -66,10 +76,11 @@ struct FrontendCommand: LayeredCommand {
     }
 
     func run() async throws {
-        LoggingSetup.bootstrap(level: Logger.Level(name: logLevel) ?? .info)
+        LoggingSetup.bootstrap(level: Logger.Level(name: logLevel) ?? .info, format: LoggingSetup.Format(rawValue: logFormat) ?? .text)
         try await Frontend.run(
             FrontendConfiguration(
                 grpc: HostPort(host: host, port: grpcPort),
+                tracing: TracingSettings(file: traceFile, otlpEndpoint: otlpEndpoint),
                 http: noHttp ? nil : HostPort(host: host, port: httpPort),
                 balancer: HostPort(parsing: balancer)!,
                 maxMessageBytes: maxMessageBytes,

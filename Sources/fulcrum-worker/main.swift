@@ -66,6 +66,15 @@ struct WorkerCommand: LayeredCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(name: .long, help: "Log format on standard error: text (human-readable lines) or json (one JSON object a line, with trace_id and span_id inside a traced request).")
+    var logFormat: String = "text"
+
+    @Option(name: .long, help: "Append every finished span (W3C trace context) to this file as one JSON line each; unset writes none. Incoming traceparent headers are passed on either way.")
+    var traceFile: String?
+
+    @Option(name: .long, help: "Send finished spans to this OpenTelemetry collector with OTLP/HTTP JSON (for example http://127.0.0.1:4318/v1/traces), batched once a second.")
+    var otlpEndpoint: String?
+
     @Option(name: .long, help: "Config file of `option-name = value` lines (see above).")
     var config: String?
 
@@ -73,6 +82,7 @@ struct WorkerCommand: LayeredCommand {
 
     func validate() throws {
         guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
+        guard LoggingSetup.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format: '\(logFormat)' is not text or json") }
         guard (0...65535).contains(port) else { throw ValidationError("--port: \(port) is not a port") }
         if let advertise, HostPort(parsing: advertise) == nil { throw ValidationError("--advertise: '\(advertise)' is not host:port") }
         if let balancer, HostPort(parsing: balancer) == nil { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
@@ -97,8 +107,8 @@ struct WorkerCommand: LayeredCommand {
     }
 
     func run() async throws {
-        LoggingSetup.bootstrap(level: Logger.Level(name: logLevel) ?? .info)
-        let configuration = WorkerConfiguration(
+        LoggingSetup.bootstrap(level: Logger.Level(name: logLevel) ?? .info, format: LoggingSetup.Format(rawValue: logFormat) ?? .text)
+        var configuration = WorkerConfiguration(
             modelRepository: modelRepository,
             listen: HostPort(host: host, port: port),
             advertise: advertise.flatMap(HostPort.init(parsing:)),
@@ -112,6 +122,7 @@ struct WorkerCommand: LayeredCommand {
             emulation: emulate.flatMap(EmulationProfile.init(parsing:)),
             metrics: metricsPort.map { MetricsSettings(listen: HostPort(host: metricsHost ?? host, port: $0), registry: FulcrumMetrics.bootstrap()) }
         )
+        configuration.tracing = TracingSettings(file: traceFile, otlpEndpoint: otlpEndpoint)
         do {
             try await Worker.run(configuration)
         } catch let error as WorkerError {

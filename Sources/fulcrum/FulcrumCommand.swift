@@ -80,6 +80,12 @@ struct Up: AsyncParsableCommand {
     @Flag(name: .long, help: "Serve Prometheus metrics from every process on free ports (listed in the endpoints file under \"metrics\").")
     var metrics = false
 
+    @Option(name: .long, help: "Record spans of the frontend and every worker to this file, one JSON line each (their --trace-file).")
+    var traceFile: String?
+
+    @Option(name: .long, help: "Send the frontend's and every worker's spans to this OTLP/HTTP JSON endpoint (their --otlp-endpoint).")
+    var otlpEndpoint: String?
+
     func validate() throws {
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         if let maxWorkers, maxWorkers < workers { throw ValidationError("--max-workers (\(maxWorkers)) is below --workers (\(workers))") }
@@ -91,7 +97,7 @@ struct Up: AsyncParsableCommand {
 
     func run() async throws {
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let options = ClusterOptions(
+        var options = ClusterOptions(
             modelRepository: modelRepository, workers: workers, host: host, grpcPort: grpcPort,
             balancerPort: balancerPort, maxMessageBytes: maxMessageBytes,
             threadsPerWorker: threadsPerWorker ?? max(1, cores / workers),
@@ -99,6 +105,7 @@ struct Up: AsyncParsableCommand {
             startTimeout: .seconds(startTimeout), logLevel: logLevel, httpPort: httpPort,
             maxWorkers: maxWorkers, emulate: emulate, balancerArguments: balancerArg, metrics: metrics
         )
+        options.tracing = TracingSettings(file: traceFile, otlpEndpoint: otlpEndpoint)
         try await reportingErrors {
             try await Cluster(options: options).run()
         }
@@ -182,6 +189,9 @@ struct PlanCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Most workers to consider.")
     var maxWorkers: Int = 64
 
+    @Option(name: .long, help: "Predict for this fixed pool size instead of finding the smallest that meets the target.")
+    var workers: Int?
+
     @Option(name: .long, help: "The balancer's address.")
     var balancer: String = "127.0.0.1:7000"
 
@@ -205,6 +215,7 @@ struct PlanCommand: AsyncParsableCommand {
         }
         if let targetMs, targetMs <= 0 { throw ValidationError("--target-ms must be positive") }
         guard maxWorkers >= 1 else { throw ValidationError("--max-workers must be at least 1") }
+        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         let source: Plan.Source
         if let profile {
             source = .profile(profile)
@@ -216,7 +227,7 @@ struct PlanCommand: AsyncParsableCommand {
             print(
                 try await Plan.run(
                     model: model, source: source, rates: rates, targetMs: targetMs, maxWorkers: maxWorkers,
-                    saveProfile: saveProfile, timeout: .milliseconds(timeoutMs)))
+                    workers: workers, saveProfile: saveProfile, timeout: .milliseconds(timeoutMs)))
         }
     }
 }

@@ -5,6 +5,7 @@ import Hummingbird
 import HTTPTypes
 import NIOCore
 import SwiftProtobuf
+import Tracing
 
 /// The open inference protocol's HTTP/REST routes (KServe v2, Triton's flavour). Each handler
 /// only translates: HTTP and JSON in, a transport-free operation of `FrontendInferenceService`,
@@ -175,7 +176,11 @@ struct HTTPRoutes: Sendable {
         }
         let body = try await Self.collect(request, upTo: maxBodyBytes)
         let decoded = try InferJSON.decodeRequest(body, headerLength: headerLength, model: model, version: version)
-        let response = try await inference.infer(decoded.request, timeout: nil)
+        var trace = InstrumentationContext.topLevel
+        InstrumentationSystem.instrument.extract(request.headers, into: &trace, using: HTTPHeaderExtractor())
+        let response = try await InstrumentationContext.withValue(trace) {
+            try await inference.infer(decoded.request, timeout: nil)
+        }
         let encoded = try InferJSON.encodeResponse(response, for: decoded)
         var headers: HTTPFields = [:]
         if let length = encoded.headerLength {
