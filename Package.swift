@@ -45,6 +45,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
     ],
     targets: [
         // System libraries.
@@ -113,6 +114,10 @@ let package = Package(
             dependencies: [
                 "FulcrumService", "FulcrumProtocol", grpcCore, grpcHTTP2,
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -158,7 +163,11 @@ let package = Package(
         .testTarget(name: "FulcrumWorkerTests", dependencies: ["FulcrumWorker"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumBalancerTests", dependencies: ["FulcrumBalancer"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumOperatorTests", dependencies: ["FulcrumOperator"], swiftSettings: swiftSettings),
-        .testTarget(name: "FulcrumLoadTests", dependencies: ["FulcrumLoad"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FulcrumLoadTests",
+            dependencies: ["FulcrumLoad", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP2", package: "swift-nio-http2")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "FulcrumKubernetesTests",
             dependencies: [

@@ -1,0 +1,187 @@
+import FulcrumProtocol
+import FulcrumService
+import NIOCore
+import NIOHTTP2
+import NIOPosix
+import Synchronization
+
+/// Sends the test's requests over `WireConnection`s from one event-loop thread: the arrival
+/// plan's timer (open loop) or the closed loop's refills, the sends and the recording of every
+/// outcome all run there, so a request costs a few frames, one protobuf decode and one
+/// histogram update — no Swift task, continuation or channel of its own.
+///
+/// Confined to `loop` (hence `@unchecked Sendable`); `run` is the only entry from outside.
+final class WireEngine: @unchecked Sendable {
+    /// A recorder per connection, read by the progress reporter from other threads.
+    final class Shard: Sendable {
+        let recorder: Mutex<LoadRecorder>
+        init(warmup: Double) { recorder = Mutex(LoadRecorder(warmup: warmup)) }
+    }
+
+    private let loop: any EventLoop
+    private let requests: [WireConnection.Encoded]
+    private let shards: [Shard]
+    private let start: ContinuousClock.Instant
+    private let options: LoadOptions
+    private var connections: [WireConnection] = []
+    private var inFlight = 0
+    private var sent = 0
+    private var stopped = false
+    private var finishedSending = false
+    private var closedSlotsLeft = 0
+    private var closedUntil = 0.0
+    private var done: EventLoopPromise<Void>?
+
+    init(loop: any EventLoop, requests: [Inference_ModelInferRequest], shards: [Shard], start: ContinuousClock.Instant, options: LoadOptions) throws {
+        self.loop = loop
+        self.requests = try requests.map { request in
+            let bytes: [UInt8] = try request.serializedBytes()
+            var buffer = ByteBufferAllocator().buffer(capacity: bytes.count + 5)
+            buffer.writeInteger(UInt8(0))
+            buffer.writeInteger(UInt32(bytes.count))
+            buffer.writeBytes(bytes)
+            return WireConnection.Encoded(message: buffer)
+        }
+        self.shards = shards
+        self.start = start
+        self.options = options
+    }
+
+    /// Opens one connection per shard to `target` (plain-text HTTP/2, as gRPC without TLS).
+    func connect(to target: HostPort) async throws {
+        let authority = target.description
+        for slot in shards.indices {
+            let bootstrap = ClientBootstrap(group: loop)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connectTimeout(.seconds(10))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let connection = WireConnection(authority: authority, timeout: self.options.timeout) { intended, slot, outcome in
+                            self.completed(intended: intended, slot: slot, outcome: outcome)
+                        }
+                        try channel.pipeline.syncOperations.addHandler(NIOHTTP2Handler(mode: .client, initialSettings: WireConnection.settings))
+                        try channel.pipeline.syncOperations.addHandler(connection)
+                        self.connections.append(connection)
+                    }
+                }
+            do {
+                _ = try await bootstrap.connect(host: target.host, port: target.port).get()
+            } catch {
+                throw LoadError("cannot open connection \(slot + 1) to \(target): \(error)")
+            }
+        }
+    }
+
+    /// Runs the plan (open loop) or `concurrency` senders for `seconds` (closed loop) and returns
+    /// when every request has an outcome.
+    func run(_ mode: LoadOptions.Mode) async throws {
+        let finished: EventLoopFuture<Void> = try await loop.submit {
+            let promise = self.loop.makePromise(of: Void.self)
+            self.done = promise
+            self.scheduleExpiry()
+            switch mode {
+            case .open(let schedule, let poisson):
+                self.tick(ArrivalPlan(schedule: schedule, poisson: poisson, seed: self.options.seed))
+            case .closed(let concurrency, let seconds):
+                self.closedUntil = seconds
+                self.closedSlotsLeft = concurrency
+                for slot in 0..<concurrency { self.sendClosed(slot: slot, intended: self.now()) }
+                self.connections.forEach { $0.flush() }
+            }
+            return promise.futureResult
+        }.get()
+        try await withTaskCancellationHandler {
+            try await finished.get()
+        } onCancel: {
+            self.loop.execute { self.stop() }
+        }
+    }
+
+    /// Closes every connection.
+    func close() async {
+        let channels: [any Channel] = (try? await loop.submit { self.connections.compactMap { $0.channel } }.get()) ?? []
+        for channel in channels {
+            try? await channel.close()
+        }
+    }
+
+    private func now() -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    }
+
+    /// Sends every due arrival, then sleeps until the next one.
+    private func tick(_ plan: ArrivalPlan) {
+        var plan = plan
+        loop: while !stopped {
+            switch plan.step(now: now()) {
+            case .finished:
+                finishedSending = true
+                break loop
+            case .wait(let until):
+                let delay = Int64(max(0, until - now()) * 1e9)
+                let next = plan
+                loop.scheduleTask(in: .nanoseconds(delay)) { self.tick(next) }
+                break loop
+            case .send(let intended):
+                let slot = sent % connections.count
+                let request = requests[sent % requests.count]
+                sent += 1
+                guard ArrivalPlan.admits(inFlight: inFlight, cap: options.maxInFlight) else {
+                    shards[slot].recorder.withLock { $0.recordDropped(intended: intended) }
+                    continue
+                }
+                inFlight += 1
+                connections[slot].send(request, intended: intended, slot: slot)
+            }
+        }
+        if stopped { finishedSending = true }
+        connections.forEach { $0.flush() }
+        checkDone()
+    }
+
+    private func sendClosed(slot: Int, intended: Double) {
+        guard !stopped, intended < closedUntil else {
+            closedSlotsLeft -= 1
+            if closedSlotsLeft == 0 { finishedSending = true }
+            return
+        }
+        inFlight += 1
+        let request = requests[sent % requests.count]
+        sent += 1
+        connections[slot % connections.count].send(request, intended: intended, slot: slot)
+    }
+
+    private func completed(intended: Double, slot: Int, outcome: LoadRecorder.Outcome) {
+        let completedAt = now()
+        inFlight -= 1
+        shards[slot % shards.count].recorder.withLock { $0.record(intended: intended, completed: completedAt, outcome: outcome) }
+        if case .closed = options.mode {
+            sendClosed(slot: slot, intended: now())
+        }
+        checkDone()
+    }
+
+    private func stop() {
+        stopped = true
+        if case .closed = options.mode { finishedSending = true }
+        checkDone()
+    }
+
+    private func checkDone() {
+        guard finishedSending, inFlight == 0, let done else { return }
+        self.done = nil
+        done.succeed(())
+    }
+
+    /// Every 100 ms, fails requests the server has not answered a second past their timeout.
+    private func scheduleExpiry() {
+        loop.scheduleTask(in: .milliseconds(100)) {
+            guard self.done != nil else { return }
+            for connection in self.connections {
+                connection.expire(olderThan: self.options.timeout + .seconds(1))
+            }
+            self.scheduleExpiry()
+        }
+    }
+}
