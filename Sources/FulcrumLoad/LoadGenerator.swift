@@ -105,6 +105,12 @@ public struct LoadGenerator: Sendable {
         } catch let error as RPCError {
             throw LoadError("cannot read the metadata of model '\(options.model)' from \(options.target): \(error.code): \(error.message) — is the server running and does it serve this model?")
         }
+        if let path = options.inputData {
+            guard let json = FileManager.default.contents(atPath: path) else {
+                throw LoadError("--input-data: cannot read '\(path)'")
+            }
+            return try RequestFactory.requests(inputData: json, metadata: metadata, version: options.version, batch: options.batch)
+        }
         return try RequestFactory.requests(
             metadata: metadata, version: options.version, batch: options.batch, dimensionValue: options.dimensionValue,
             count: 16, seed: options.seed

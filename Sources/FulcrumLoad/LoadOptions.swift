@@ -38,6 +38,9 @@ public struct LoadOptions: Sendable {
     public var maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes
     /// A Fulcrum balancer to sample the pool size from every second, if any.
     public var balancer: HostPort?
+    /// A file of requests in perf_analyzer's `--input-data` JSON format (`RequestFactory`);
+    /// nil sends random inputs.
+    public var inputData: String?
 
     /// Options with the defaults above.
     public init(target: HostPort, model: String, mode: Mode) {

@@ -59,7 +59,12 @@ final class WireEngine: @unchecked Sendable {
                         let connection = WireConnection(authority: authority, timeout: self.options.timeout) { intended, slot, outcome in
                             self.completed(intended: intended, slot: slot, outcome: outcome)
                         }
-                        try channel.pipeline.syncOperations.addHandler(NIOHTTP2Handler(mode: .client, initialSettings: WireConnection.settings))
+                        // The server's header blocks are not re-validated: the generator reads only
+                        // `:status` and `grpc-status`, and validation is a visible share of its CPU.
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOHTTP2Handler(
+                                mode: .client, initialSettings: WireConnection.settings,
+                                headerBlockValidation: .disabled, contentLengthValidation: .disabled))
                         try channel.pipeline.syncOperations.addHandler(connection)
                         self.connections.append(connection)
                     }

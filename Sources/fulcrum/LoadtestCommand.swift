@@ -54,6 +54,9 @@ struct LoadtestCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Size of any other variable (-1) input dimension.")
     var dimValue: Int?
 
+    @Option(name: .long, help: "Send the requests of this file (perf_analyzer's --input-data JSON: {\"data\": [{INPUT: [values] | {\"content\": [...], \"shape\": [...]} | {\"b64\": ...}}, ...]}), in turn, instead of random inputs.")
+    var inputData: String?
+
     @Flag(name: .long, help: "Open loop: Poisson arrivals instead of evenly spaced ones.")
     var poisson = false
 
@@ -91,6 +94,7 @@ struct LoadtestCommand: AsyncParsableCommand {
         options.connections = connections
         options.batch = batch
         options.dimensionValue = dimValue
+        options.inputData = inputData
         options.seed = seed
         options.maxInFlight = maxInFlight
         options.timeout = .milliseconds(timeoutMs)

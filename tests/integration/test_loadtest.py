@@ -92,3 +92,26 @@ def test_bad_options_are_refused(cluster, tmp_path):
     r = run_cli("loadtest", "ranking_mlp", "--url", cluster.grpc_url, "--schedule", "100@0",
                 "--output", str(tmp_path / "x"))
     assert r.returncode != 0 and "SECONDS > 0" in r.stderr
+
+
+def test_requests_from_a_perf_analyzer_input_file(cluster, tmp_path):
+    """`--input-data` takes perf_analyzer's JSON: the requests sent are those of the file (the
+    worker's statistics count the samples), and a file that does not fit the model is refused
+    before anything is sent, naming the entry and input."""
+    data = tmp_path / "inputs.json"
+    data.write_text(json.dumps({"data": [
+        {"INPUT0": list(range(16)), "INPUT1": {"content": [1] * 16, "shape": [16]}},
+        {"INPUT0": [7] * 16, "INPUT1": [2] * 16},
+    ]}))
+    out = tmp_path / "file"
+    loadtest("simple", "--url", cluster.grpc_url, "--concurrency", "2", "--duration", "2", "--warmup", "0",
+             "--batch", "3", "--input-data", str(data), "--output", str(out))
+    result = json.loads((out / "result.json").read_text())
+    assert result["ok"] > 0 and result["errors"] == 0, result["errors_by_code"]
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"data": [{"INPUT0": [1, 2, 3], "INPUT1": [1] * 16}]}))
+    r = run_cli("loadtest", "simple", "--url", cluster.grpc_url, "--rate", "10", "--duration", "2",
+                "--input-data", str(bad), "--output", str(tmp_path / "bad"), timeout=LOADTEST_TIMEOUT)
+    assert r.returncode != 0
+    assert "entry 0, input 'INPUT0': 3 values, but shape [16] needs 16" in r.stderr, r.stderr
