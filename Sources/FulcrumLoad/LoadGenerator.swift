@@ -117,7 +117,8 @@ public struct LoadGenerator: Sendable {
         )
     }
 
-    private static func seconds(since start: ContinuousClock.Instant) -> Double {
+    /// Seconds from `start` to now, as the recorder counts time.
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
         let elapsed = ContinuousClock.now - start
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
     }

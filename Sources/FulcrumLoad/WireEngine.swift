@@ -111,8 +111,7 @@ final class WireEngine: @unchecked Sendable {
     }
 
     private func now() -> Double {
-        let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        LoadGenerator.seconds(since: start)
     }
 
     /// Sends every due arrival, then sleeps until the next one.

@@ -1,3 +1,4 @@
+import Synchronization
 import Tracing
 
 /// A W3C Trace Context (`traceparent`, version 00): the trace a span belongs to, the span's own
@@ -48,14 +49,12 @@ public struct TraceContext: Sendable, Hashable {
     public static func newSpanID() -> String { randomHex(bytes: 8) }
 
     private static func randomHex(bytes: Int) -> String {
-        var generator = SystemRandomNumberGenerator()
         var text = ""
         text.reserveCapacity(bytes * 2)
         repeat {
             text = ""
             for _ in 0..<(bytes / 8) {
-                let word = generator.next() as UInt64
-                let digits = String(word, radix: 16)
+                let digits = String(IDSource.next(), radix: 16)
                 text += String(repeating: "0", count: 16 - digits.count) + digits
             }
         } while !text.contains(where: { $0 != "0" })
@@ -64,6 +63,24 @@ public struct TraceContext: Sendable, Hashable {
 
     private static func isHex(_ text: Substring) -> Bool {
         text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+}
+
+/// Where span and trace ids come from: SplitMix64 over one atomic counter, seeded once from the
+/// system's generator. Ids must be unique, not secret, and they are drawn on every prediction's
+/// path (even with tracing off, for propagation), where a `getrandom` call per 8 bytes would cost
+/// several system calls a request.
+private enum IDSource {
+    static let state = Atomic<UInt64>({
+        var system = SystemRandomNumberGenerator()
+        return system.next()
+    }())
+
+    static func next() -> UInt64 {
+        var z = state.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
 
