@@ -156,7 +156,7 @@ public final class VulkanRecording {
 
     // MARK: Plumbing
 
-    private func dispatch(_ kernel: VulkanKernel, buffers: [VulkanBuffer], push: [UInt32], groups: (Int, Int)) throws {
+    func dispatch(_ kernel: VulkanKernel, buffers: [VulkanBuffer], push: [UInt32], groups: (Int, Int)) throws {
         guard !ended else { throw VulkanError(.invalidArgument, "recording already ended") }
         guard groups.0 <= 65535, groups.1 <= 65535 else {
             throw VulkanError(.unsupported, "\(kernel.name): \(groups) workgroups exceed the dispatch limit")
@@ -242,18 +242,18 @@ public final class VulkanRecording {
         return set
     }
 
-    private static func checkMatrix(_ name: String, _ buffer: VulkanBuffer, rows: Int, cols: Int, ld: Int) throws {
+    static func checkMatrix(_ name: String, _ buffer: VulkanBuffer, rows: Int, cols: Int, ld: Int) throws {
         guard ld >= cols else { throw VulkanError(.invalidArgument, "sgemm: leading dimension of \(name) (\(ld)) < \(cols) columns") }
         guard rows == 0 || buffer.count >= (rows - 1) * ld + cols else {
             throw VulkanError(.invalidArgument, "sgemm: \(name) needs \((rows - 1) * ld + cols) elements, buffer has \(buffer.count)")
         }
     }
 
-    private static func checkRange(_ values: [Int]) throws {
+    static func checkRange(_ values: [Int]) throws {
         guard values.allSatisfy({ $0 >= 0 && $0 <= Int(UInt32.max) }) else {
             throw VulkanError(.unsupported, "sizes beyond 32-bit indexing")
         }
     }
 
-    private static func elementGroups(_ count: Int) -> Int { min((count + 255) / 256, 65535) }
+    static func elementGroups(_ count: Int) -> Int { min((count + 255) / 256, 65535) }
 }
