@@ -68,6 +68,9 @@ let package = Package(
             exclude: [
                 "Vulkan/Shaders/Activation.glsl", "Vulkan/Shaders/binary.comp", "Vulkan/Shaders/matmul.comp",
                 "Vulkan/Shaders/unary.comp",
+                // Normalisation, softmax, reductions, clip (VulkanRecording+Normalization.swift).
+                "Vulkan/Shaders/WorkgroupReduce.glsl", "Vulkan/Shaders/batchnorm.comp", "Vulkan/Shaders/clip.comp",
+                "Vulkan/Shaders/layernorm.comp", "Vulkan/Shaders/reduce.comp", "Vulkan/Shaders/softmax.comp",
             ],
             swiftSettings: swiftSettings
         ),
