@@ -68,6 +68,9 @@ let package = Package(
             exclude: [
                 "Vulkan/Shaders/Activation.glsl", "Vulkan/Shaders/binary.comp", "Vulkan/Shaders/matmul.comp",
                 "Vulkan/Shaders/unary.comp",
+                "Vulkan/Shaders/compare.comp", "Vulkan/Shaders/convert.comp", "Vulkan/Shaders/copy.comp",
+                "Vulkan/Shaders/gather.comp", "Vulkan/Shaders/Select.glsl", "Vulkan/Shaders/select.comp",
+                "Vulkan/Shaders/select64.comp",
             ],
             swiftSettings: swiftSettings
         ),
