@@ -71,6 +71,10 @@ let package = Package(
                 // Normalisation, softmax, reductions, clip (VulkanRecording+Normalization.swift).
                 "Vulkan/Shaders/WorkgroupReduce.glsl", "Vulkan/Shaders/batchnorm.comp", "Vulkan/Shaders/clip.comp",
                 "Vulkan/Shaders/layernorm.comp", "Vulkan/Shaders/reduce.comp", "Vulkan/Shaders/softmax.comp",
+                // Data movement, conversions, comparisons, Where (VulkanRecording+Data.swift).
+                "Vulkan/Shaders/compare.comp", "Vulkan/Shaders/convert.comp", "Vulkan/Shaders/copy.comp",
+                "Vulkan/Shaders/gather.comp", "Vulkan/Shaders/Select.glsl", "Vulkan/Shaders/select.comp",
+                "Vulkan/Shaders/select64.comp",
             ],
             swiftSettings: swiftSettings
         ),

@@ -79,6 +79,16 @@ public final class VulkanRecording {
         dispatched = true
     }
 
+    /// Records `vkCmdFillBuffer` of the first `bytes` bytes (a multiple of 4) with `word`, after
+    /// earlier commands (`fill(_:word:count:)` in VulkanRecording+Data.swift is the public call).
+    func recordFill(_ buffer: VulkanBuffer, word: UInt32, bytes: Int) throws {
+        guard !ended else { throw VulkanError(.invalidArgument, "recording already ended") }
+        retained.append(buffer)
+        waitForPrevious()
+        vkCmdFillBuffer(commandBuffer, buffer.handle, 0, UInt64(bytes), word)
+        dispatched = true
+    }
+
     /// Records `C = act(alpha · op(A) · op(B) + beta · C + bias)`, the same contract as
     /// `CPUBackend.sgemm` (row-major, leading dimensions in elements) plus an optional `bias` of
     /// `n` elements added to every row and an `activation` (`.none` … `.leakyRelu`).
@@ -108,10 +118,17 @@ public final class VulkanRecording {
     }
 
     /// Records `out = a ∘ b` with broadcasting as planned by `layout` (at most 8 merged loops),
-    /// the same contract as `CPUBackend.binary` for FP32.
+    /// the same contract as `CPUBackend.binary` for `elementType` `.float32` or `.int32` (one word
+    /// per element). INT32 add, sub and mul wrap like `&+`, `&-`, `&*`; div truncates toward zero,
+    /// and a division by zero gives 0 (INT32_MIN / -1 gives INT32_MIN), as on the CPU. Other
+    /// element types throw `unsupported`.
     public func binary(
-        _ op: BinaryOperator, _ a: VulkanBuffer, _ b: VulkanBuffer, _ out: VulkanBuffer, layout: BroadcastLayout
+        _ op: BinaryOperator, _ a: VulkanBuffer, _ b: VulkanBuffer, _ out: VulkanBuffer, layout: BroadcastLayout,
+        elementType: VulkanElementType = .float32
     ) throws {
+        guard elementType == .float32 || elementType == .int32 else {
+            throw VulkanError(.unsupported, "binary \(op) on \(elementType) (the Vulkan kernel handles float32 and int32)")
+        }
         let total = layout.elementCount
         guard total > 0 else { return }
         let rank = layout.sizes.count
@@ -130,7 +147,7 @@ public final class VulkanRecording {
         case .mul: 2
         case .div: 3
         }
-        let words = [UInt32(total), opCode, UInt32(rank), 0]
+        let words = [UInt32(total), opCode, UInt32(rank), elementType.code]
             + padded(layout.sizes) + padded(layout.stridesA) + padded(layout.stridesB)
         try dispatch(.binary, buffers: [a, b, out], push: words, groups: (Self.elementGroups(total), 1))
     }
