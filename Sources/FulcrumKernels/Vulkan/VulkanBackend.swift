@@ -35,16 +35,18 @@ public struct VulkanBackend: Backend {
         return buffer
     }
 
-    /// Runs one `VulkanRecording.sgemm` and waits for it.
+    /// Runs one `VulkanRecording.sgemm` (batched when `batch > 1`) and waits for it.
     public func sgemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
         a: VulkanBuffer, lda: Int, b: VulkanBuffer, ldb: Int, beta: Float = 0,
-        c: VulkanBuffer, ldc: Int, bias: VulkanBuffer? = nil, activation: Activation = .none
+        c: VulkanBuffer, ldc: Int, bias: VulkanBuffer? = nil, activation: Activation = .none,
+        batch: Int = 1, strideA: Int = 0, strideB: Int = 0, strideC: Int = 0, variant: SGEMMVariant = .automatic
     ) throws {
         try run {
             try $0.sgemm(
                 transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
-                a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, bias: bias, activation: activation)
+                a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, bias: bias, activation: activation,
+                batch: batch, strideA: strideA, strideB: strideB, strideC: strideC, variant: variant)
         }
     }
 

@@ -7,7 +7,8 @@ struct VulkanKernel: Sendable {
     let bindings: Int
     let pushConstantBytes: Int
 
-    static let matmul = VulkanKernel(name: "matmul", spirv: SPIRV.matmul, bindings: 4, pushConstantBytes: 13 * 4)
+    static let matmul = VulkanKernel(name: "matmul", spirv: SPIRV.matmul, bindings: 4, pushConstantBytes: 17 * 4)
+    static let matmul128 = VulkanKernel(name: "matmul128", spirv: SPIRV.matmul128, bindings: 4, pushConstantBytes: 17 * 4)
     static let binary = VulkanKernel(name: "binary", spirv: SPIRV.binary, bindings: 3, pushConstantBytes: 28 * 4)
     static let unary = VulkanKernel(name: "unary", spirv: SPIRV.unary, bindings: 2, pushConstantBytes: 3 * 4)
 }

@@ -92,29 +92,58 @@ public final class VulkanRecording {
     /// Records `C = act(alpha · op(A) · op(B) + beta · C + bias)`, the same contract as
     /// `CPUBackend.sgemm` (row-major, leading dimensions in elements) plus an optional `bias` of
     /// `n` elements added to every row and an `activation` (`.none` … `.leakyRelu`).
+    ///
+    /// With `batch > 1` it records `batch` independent products in one dispatch (ONNX MatMul on
+    /// 3-D/4-D tensors): product `i` reads A at element `i · strideA`, B at `i · strideB` and
+    /// writes C at `i · strideC`. A stride of 0 shares one matrix among all batches (a broadcast
+    /// weight); `strideC` must not be 0 then, and the batches' C regions must not overlap. The
+    /// bias and activation apply to every batch. Every batch's extent is checked against the
+    /// buffers before anything is recorded; at most 65535 batches per call.
+    ///
+    /// `variant` picks the kernel (`SGEMMVariant`; `.automatic` takes `tile128` for large m and
+    /// n, see `SGEMMVariant.prefersTile128`). Costs one dispatch; the buffers are retained until
+    /// the recording is released.
     public func sgemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
         a: VulkanBuffer, lda: Int, b: VulkanBuffer, ldb: Int, beta: Float = 0,
-        c: VulkanBuffer, ldc: Int, bias: VulkanBuffer? = nil, activation: Activation = .none
+        c: VulkanBuffer, ldc: Int, bias: VulkanBuffer? = nil, activation: Activation = .none,
+        batch: Int = 1, strideA: Int = 0, strideB: Int = 0, strideC: Int = 0, variant: SGEMMVariant = .automatic
     ) throws {
         guard m >= 0, n >= 0, k >= 0 else { throw VulkanError(.invalidArgument, "sgemm with negative sizes \(m)×\(n)×\(k)") }
-        guard m > 0, n > 0 else { return }
+        guard batch >= 0, strideA >= 0, strideB >= 0, strideC >= 0 else {
+            throw VulkanError(.invalidArgument, "sgemm with a negative batch (\(batch)) or batch stride (\(strideA), \(strideB), \(strideC))")
+        }
+        guard m > 0, n > 0, batch > 0 else { return }
+        guard batch == 1 || strideC > 0 else {
+            throw VulkanError(.invalidArgument, "sgemm: \(batch) batches with strideC 0 would all write the same C")
+        }
         let (rowsA, colsA) = transposeA ? (k, m) : (m, k)
         let (rowsB, colsB) = transposeB ? (n, k) : (k, n)
-        try Self.checkMatrix("A", a, rows: rowsA, cols: colsA, ld: lda)
-        try Self.checkMatrix("B", b, rows: rowsB, cols: colsB, ld: ldb)
-        try Self.checkMatrix("C", c, rows: m, cols: n, ld: ldc)
+        try Self.checkMatrix("A", a, rows: rowsA, cols: colsA, ld: lda, batch: batch, stride: strideA)
+        try Self.checkMatrix("B", b, rows: rowsB, cols: colsB, ld: ldb, batch: batch, stride: strideB)
+        try Self.checkMatrix("C", c, rows: m, cols: n, ld: ldc, batch: batch, stride: strideC)
         if let bias, bias.count < n {
             throw VulkanError(.invalidArgument, "sgemm bias has \(bias.count) elements, needs \(n)")
         }
-        try Self.checkRange([m, n, k, lda, ldb, ldc, rowsA * max(lda, 1), rowsB * max(ldb, 1), m * max(ldc, 1)])
+        let last = batch - 1
+        try Self.checkRange([
+            m, n, k, lda, ldb, ldc, strideA, strideB, strideC, last * strideA + rowsA * max(lda, 1),
+            last * strideB + rowsB * max(ldb, 1), last * strideC + m * max(ldc, 1),
+        ])
         let (code, activationAlpha) = try VulkanKernels.code(of: activation)
+        // vec4 access needs every matrix start and row start on a 16-byte boundary.
+        func aligned(_ ld: Int, _ stride: Int) -> Bool { ld % 4 == 0 && stride % 4 == 0 }
+        let vectorFlags: UInt32 = (aligned(lda, strideA) ? 1 : 0) | (aligned(ldb, strideB) ? 2 : 0) | (aligned(ldc, strideC) ? 4 : 0)
         let words: [UInt32] = [
             UInt32(m), UInt32(n), UInt32(k), UInt32(lda), UInt32(ldb), UInt32(ldc),
             transposeA ? 1 : 0, transposeB ? 1 : 0, bias == nil ? 0 : 1, code,
             alpha.bitPattern, beta.bitPattern, activationAlpha.bitPattern,
+            UInt32(strideA), UInt32(strideB), UInt32(strideC), vectorFlags,
         ]
-        try dispatch(.matmul, buffers: [a, b, bias ?? a, c], push: words, groups: ((n + 63) / 64, (m + 63) / 64))
+        let (kernel, tile) = variant.resolved(m: m, n: n, batch: batch) == .tile128 ? (VulkanKernel.matmul128, 128) : (.matmul, 64)
+        try dispatch(
+            kernel, buffers: [a, b, bias ?? a, c], push: words, groups: ((n + tile - 1) / tile, (m + tile - 1) / tile),
+            groupsZ: batch)
     }
 
     /// Records `out = a ∘ b` with broadcasting as planned by `layout` (at most 8 merged loops),
@@ -173,10 +202,12 @@ public final class VulkanRecording {
 
     // MARK: Plumbing
 
-    func dispatch(_ kernel: VulkanKernel, buffers: [VulkanBuffer], push: [UInt32], groups: (Int, Int)) throws {
+    /// Records one dispatch of `kernel` over `groups.0 × groups.1 × groupsZ` workgroups (each at
+    /// most 65535, the limit every Vulkan device guarantees) after a barrier on earlier commands.
+    func dispatch(_ kernel: VulkanKernel, buffers: [VulkanBuffer], push: [UInt32], groups: (Int, Int), groupsZ: Int = 1) throws {
         guard !ended else { throw VulkanError(.invalidArgument, "recording already ended") }
-        guard groups.0 <= 65535, groups.1 <= 65535 else {
-            throw VulkanError(.unsupported, "\(kernel.name): \(groups) workgroups exceed the dispatch limit")
+        guard groups.0 <= 65535, groups.1 <= 65535, groupsZ <= 65535 else {
+            throw VulkanError(.unsupported, "\(kernel.name): \(groups.0)×\(groups.1)×\(groupsZ) workgroups exceed the dispatch limit")
         }
         precondition(push.count * 4 == kernel.pushConstantBytes && buffers.count == kernel.bindings)
         let pipeline = try device.pipeline(kernel)
@@ -204,7 +235,7 @@ public final class VulkanRecording {
             vkCmdPushConstants(
                 commandBuffer, pipeline.layout, VK_SHADER_STAGE_COMPUTE_BIT.rawValue, 0, UInt32(bytes.count), bytes.baseAddress)
         }
-        vkCmdDispatch(commandBuffer, UInt32(groups.0), UInt32(groups.1), 1)
+        vkCmdDispatch(commandBuffer, UInt32(groups.0), UInt32(groups.1), UInt32(groupsZ))
         dispatched = true
     }
 
@@ -259,10 +290,16 @@ public final class VulkanRecording {
         return set
     }
 
-    static func checkMatrix(_ name: String, _ buffer: VulkanBuffer, rows: Int, cols: Int, ld: Int) throws {
+    /// Throws `invalidArgument` unless `buffer` holds `batch` matrices of `rows × cols` with
+    /// leading dimension `ld`, `stride` elements apart (0: one matrix shared by all).
+    static func checkMatrix(_ name: String, _ buffer: VulkanBuffer, rows: Int, cols: Int, ld: Int, batch: Int = 1, stride: Int = 0) throws {
         guard ld >= cols else { throw VulkanError(.invalidArgument, "sgemm: leading dimension of \(name) (\(ld)) < \(cols) columns") }
-        guard rows == 0 || buffer.count >= (rows - 1) * ld + cols else {
-            throw VulkanError(.invalidArgument, "sgemm: \(name) needs \((rows - 1) * ld + cols) elements, buffer has \(buffer.count)")
+        guard rows > 0, batch > 0 else { return }
+        let (last, overflow) = (batch - 1).multipliedReportingOverflow(by: stride)
+        let needed = overflow ? Int.max : last + (rows - 1) * ld + cols
+        guard buffer.count >= needed else {
+            let what = batch > 1 ? "\(batch) batches of \(name) with stride \(stride) need" : "\(name) needs"
+            throw VulkanError(.invalidArgument, "sgemm: \(what) \(needed) elements, buffer has \(buffer.count)")
         }
     }
 

@@ -3,7 +3,9 @@
 // C = act(alpha · op(A) · op(B) + beta · C + bias), row-major FP32. op(A) is m × k (A stored k × m
 // when transA), op(B) is k × n (B stored n × k when transB), bias has n elements (one per column).
 // A 16 × 16 workgroup computes a 64 × 64 block of C, each invocation 4 × 4 outputs strided by 16
-// (conflict-free shared-memory reads, coalesced writes); K advances in tiles of 16.
+// (conflict-free shared-memory reads, coalesced writes); K advances in tiles of 16. Batches run
+// along gl_WorkGroupID.z, each matrix offset by its batch stride (0: every batch shares it).
+// The push constants are matmul128.comp's (vectorFlags unused here).
 #include "Activation.glsl"
 
 layout(local_size_x = 16, local_size_y = 16) in;
@@ -19,6 +21,8 @@ layout(push_constant) uniform Params {
     uint activation;     // an applyOp code
     float alpha, beta;
     float activationAlpha;
+    uint strideA, strideB, strideC;  // elements between consecutive batch matrices (0: shared)
+    uint vectorFlags;    // matmul128.comp's vec4 flags; unused here
 } p;
 
 const uint BM = 64u;
@@ -34,6 +38,10 @@ void main() {
     uint tid = ty * 16u + tx;
     uint rowBase = gl_WorkGroupID.y * BM;
     uint colBase = gl_WorkGroupID.x * BN;
+    uint batch = gl_WorkGroupID.z;
+    uint offA = batch * p.strideA;
+    uint offB = batch * p.strideB;
+    uint offC = batch * p.strideC;
 
     float acc[4][4];
     for (uint i = 0u; i < 4u; i++) {
@@ -50,7 +58,7 @@ void main() {
             uint kIndex = t + kk;
             float v = 0.0;
             if (row < p.m && kIndex < p.k) {
-                v = p.transA != 0u ? a[kIndex * p.lda + row] : a[row * p.lda + kIndex];
+                v = p.transA != 0u ? a[offA + kIndex * p.lda + row] : a[offA + row * p.lda + kIndex];
             }
             As[kk][r] = v;
 
@@ -60,7 +68,7 @@ void main() {
             kIndex = t + kk;
             float w = 0.0;
             if (column < p.n && kIndex < p.k) {
-                w = p.transB != 0u ? b[column * p.ldb + kIndex] : b[kIndex * p.ldb + column];
+                w = p.transB != 0u ? b[offB + column * p.ldb + kIndex] : b[offB + kIndex * p.ldb + column];
             }
             Bs[kk][col] = w;
         }
@@ -83,7 +91,7 @@ void main() {
         for (uint j = 0u; j < 4u; j++) {
             uint column = colBase + tx + 16u * j;
             if (column >= p.n) { continue; }
-            uint index = row * p.ldc + column;
+            uint index = offC + row * p.ldc + column;
             float v = p.alpha * acc[i][j];
             if (p.beta != 0.0) { v += p.beta * c[index]; }
             if (p.hasBias != 0u) { v += bias[column]; }

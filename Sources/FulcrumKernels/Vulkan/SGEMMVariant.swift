@@ -1,0 +1,55 @@
+/// Which Vulkan sgemm kernel `VulkanRecording.sgemm` records. Both have the same contract
+/// (transposes, leading dimensions, alpha/beta, bias, activation, batches, any sizes) and give
+/// the same results up to FP32 summation order.
+public enum SGEMMVariant: Sendable, Equatable, CustomStringConvertible {
+    /// `tile128` when the product is large enough to fill a GPU with 128 × 128 tiles
+    /// (`prefersTile128`), else `tile64`.
+    case automatic
+    /// `matmul.comp`: 64 × 64 output tile per 256-invocation workgroup, 4 × 4 outputs per
+    /// invocation, scalar loads. Four times as many workgroups as `tile128` on the same shape:
+    /// the better choice for small and skinny products.
+    case tile64
+    /// `matmul128.comp`: 128 × 128 output tile per 256-invocation workgroup, 8 × 8 outputs per
+    /// invocation in registers, K tiles of 8 double-buffered in shared memory, vec4 loads and
+    /// stores when leading dimensions and batch strides are multiples of 4. For large products.
+    case tile128
+
+    /// The smallest m and n for which `automatic` considers `tile128`.
+    public static let tile128MinimumSide = 256
+    /// The fewest 128 × 128 workgroups (over all batches) for which `automatic` picks `tile128`:
+    /// below that, `tile64`'s four times as many workgroups keep more of a large GPU busy
+    /// (an H100 has 132 multiprocessors). A starting point to tune on real devices.
+    public static let tile128MinimumWorkgroups = 64
+
+    /// Whether `automatic` runs `tile128` for an `m × n` product repeated `batch` times:
+    /// m and n at least `tile128MinimumSide` and at least `tile128MinimumWorkgroups` tiles.
+    public static func prefersTile128(m: Int, n: Int, batch: Int = 1) -> Bool {
+        guard m >= tile128MinimumSide, n >= tile128MinimumSide else { return false }
+        return ((m + 127) / 128) * ((n + 127) / 128) * max(batch, 1) >= tile128MinimumWorkgroups
+    }
+
+    /// The concrete kernel for a product: `self` unless `automatic`.
+    public func resolved(m: Int, n: Int, batch: Int = 1) -> SGEMMVariant {
+        guard self == .automatic else { return self }
+        return Self.prefersTile128(m: m, n: n, batch: batch) ? .tile128 : .tile64
+    }
+
+    /// `"automatic"`, `"tile64"` or `"tile128"` (what `init?(name:)` reads).
+    public var description: String {
+        switch self {
+        case .automatic: "automatic"
+        case .tile64: "tile64"
+        case .tile128: "tile128"
+        }
+    }
+
+    /// The variant named `"automatic"`, `"tile64"` or `"tile128"`; nil for anything else.
+    public init?(name: String) {
+        switch name {
+        case "automatic": self = .automatic
+        case "tile64": self = .tile64
+        case "tile128": self = .tile128
+        default: return nil
+        }
+    }
+}
