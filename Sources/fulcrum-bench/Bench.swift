@@ -12,6 +12,10 @@ import FulcrumRuntime
 /// Inputs follow loadtests/runtime_bench.py's rule (FP32 normal; INT64 "mask" inputs 1, other
 /// INT64 in 0..99; variable dims after the batch take --seq). OpenBLAS reads
 /// `OPENBLAS_CORETYPE` when it loads, so set it in the environment of this command.
+///
+///     fulcrum-bench vulkan-sgemm [--shapes 4096x4096x4096] [--variant automatic|tile64|tile128] ...
+///
+/// times the Vulkan sgemm kernels instead (`VulkanSGEMMBench`).
 @main
 struct Bench {
     struct Options {
@@ -51,8 +55,13 @@ struct Bench {
     }
 
     static func main() throws {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "vulkan-sgemm" {
+            exit(VulkanSGEMMBench.run(Array(arguments.dropFirst())))
+        }
         guard let options = parse(Array(CommandLine.arguments.dropFirst())) else {
             print("usage: fulcrum-bench MODEL [--repository DIR] [--batch 1,8,64] [--threads 1,2] [--seq 128] [--seconds 2] [--python PATH] [--report FILE] [--no-onnxruntime]")
+            print("       fulcrum-bench vulkan-sgemm --help")
             exit(2)
         }
         let loads = try ModelRepository(path: options.repository).load(options.model)
