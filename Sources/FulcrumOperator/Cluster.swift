@@ -70,6 +70,7 @@ public final class Cluster: @unchecked Sendable {
 
         var workerArguments = ["--max-message-bytes", String(options.maxMessageBytes)]
         if let emulate = options.emulate { workerArguments += ["--emulate", emulate] }
+        if options.backend != "cpu" { workerArguments += ["--backend", options.backend, "--device", String(options.device)] }
         let metricsArguments = options.metrics ? ["--metrics-port", "0"] : []
         var tracingArguments: [String] = []
         if let file = options.tracing.file {

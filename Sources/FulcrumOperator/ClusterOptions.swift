@@ -23,6 +23,9 @@ public struct ClusterOptions: Sendable {
     public var maxWorkers: Int
     /// `fulcrum-worker --emulate` profile for every worker (capacity experiments).
     public var emulate: String?
+    /// Every worker's `--backend` (`cpu` or `vulkan`) and, for vulkan, `--device`.
+    public var backend = "cpu"
+    public var device = 0
     /// More `fulcrum-balancer` arguments (autoscaler settings).
     public var balancerArguments: [String]
     /// Every service serves Prometheus metrics on a free port (listed in the endpoints).

@@ -31,7 +31,10 @@ public enum Status {
             [
                 "id": worker.workerID, "name": worker.name, "address": worker.address, "pid": Int(worker.pid),
                 "state": stateName(worker.state), "backend": worker.backend, "zone": worker.zone,
-                "device": ["name": worker.device.name, "vendor": worker.device.vendor],
+                "device": [
+                    "name": worker.device.name, "vendor": worker.device.vendor, "driver": worker.device.driver,
+                    "memory_bytes": Int(worker.device.memoryBytes),
+                ] as [String: Any],
                 "queue_depth": Int(worker.lastLoad.queueDepth),
                 "metrics": worker.metricsAddress,
                 "last_report_unix_ms": Int(worker.lastReportUnixMs),
@@ -66,16 +69,22 @@ public enum Status {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// `NVIDIA H100 80GB HBM3 (80.0 GiB)`, or the name alone when no memory is reported.
+    static func deviceSummary(_ device: Fulcrum_Control_V1_DeviceInfo) -> String {
+        guard device.memoryBytes > 0 else { return device.name.isEmpty ? "-" : device.name }
+        return "\(device.name) (\(String(format: "%.1f", Double(device.memoryBytes) / Double(1 << 30))) GiB)"
+    }
+
     /// The table form.
     public static func table(_ response: Fulcrum_Control_V1_StatusResponse) -> String {
         var lines = ["pool generation \(response.pool.generation), \(response.pool.workers.count) workers, \(response.watchingFrontends) frontends watching"]
-        let header = ["WORKER", "ADDRESS", "PID", "STATE", "BACKEND", "QUEUE", "MODELS"]
+        let header = ["WORKER", "ADDRESS", "PID", "STATE", "BACKEND", "DEVICE", "QUEUE", "MODELS"]
         var rows = [header]
         for worker in response.pool.workers {
             let models = worker.models.map { "\($0.name):\($0.version.isEmpty ? "-" : $0.version)\($0.state == "READY" ? "" : "(\($0.state))")" }
             rows.append([
                 worker.workerID, worker.address, String(worker.pid), stateName(worker.state), worker.backend,
-                String(worker.lastLoad.queueDepth), models.joined(separator: " "),
+                deviceSummary(worker.device), String(worker.lastLoad.queueDepth), models.joined(separator: " "),
             ])
         }
         let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }

@@ -22,6 +22,9 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible, Equatable 
         public static let notFound = Code("notFound")
         /// A bug or an unexpected condition inside the runtime.
         public static let internalError = Code("internalError")
+        /// The accelerator failed: it was lost (driver reset, removed card) or refused work. The
+        /// worker stops taking requests for the device's models until it is restarted.
+        public static let deviceFailure = Code("deviceFailure")
 
         /// The code's name, e.g. `invalidModel`.
         public var description: String { name }

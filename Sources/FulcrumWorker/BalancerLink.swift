@@ -1,3 +1,4 @@
+import FulcrumKernels
 import FulcrumProtocol
 import FulcrumService
 import Foundation
@@ -16,6 +17,8 @@ struct BalancerLink: Service {
     let advertised: OnceValue<HostPort>
     /// The bound metrics endpoint, when the worker serves one.
     let metricsAddress: OnceValue<HostPort>?
+    /// The Vulkan device the worker opened, reported at join (nil: the CPU).
+    let device: VulkanDeviceInfo?
     let store: ModelStore
     let state: WorkerState
     let logger: Logger
@@ -55,8 +58,15 @@ struct BalancerLink: Service {
                 join.pid = Int32(getpid())
                 join.name = configuration.name
                 join.models = store.hostedModels
-                join.device.name = "CPU"
-                join.device.vendor = "host"
+                if let device {
+                    join.device.name = device.name
+                    join.device.vendor = device.vendor
+                    join.device.driver = device.driverInfo.isEmpty ? device.driverVersion : "\(device.driverVersion) (\(device.driverInfo))"
+                    join.device.memoryBytes = device.deviceLocalMemoryBytes
+                } else {
+                    join.device.name = "CPU"
+                    join.device.vendor = "host"
+                }
                 if let metrics { join.metricsAddress = Self.advertisable(metrics, like: address).description }
                 let joined = try await control.join(join, options: Self.callOptions(timeout: .seconds(2)))
                 state.id = joined.workerID

@@ -14,13 +14,31 @@ public enum Worker {
     /// Runs the worker until SIGTERM/SIGINT (or its parent exits, or the balancer drains it),
     /// then stops gracefully: reports DRAINING, finishes in-flight requests, exits.
     public static func run(_ configuration: WorkerConfiguration) async throws {
+        var adjusted = configuration
         let logger = Logger(label: "fulcrum.worker")
         BLASThreading.setThreadCount(configuration.threads)
+        var placement = DevicePlacement.cpu
+        var device: VulkanDeviceInfo?
         if let emulation = configuration.emulation {
             logger.notice("emulated backend: every execution waits \(emulation) and returns zeros (--emulate)")
         } else {
             logger.info("CPU backend: OpenBLAS core \(BLASThreading.coreName), \(configuration.threads) thread(s)")
+            if case .vulkan = configuration.backend {
+                // Open the device before anything listens: a missing or broken device stops the
+                // worker here, with the reason, unless --cpu-fallback asks to serve on the CPU.
+                let vulkan = DevicePlacement(backend: configuration.backend)
+                do {
+                    device = try vulkan.openDefaultDevice()?.info
+                    placement = vulkan
+                    logger.info("Vulkan backend: \(device.map(\.description) ?? "no device")")
+                } catch {
+                    guard configuration.cpuFallback else { throw WorkerError(message: "--backend vulkan: \(error.message)") }
+                    logger.error("--backend vulkan: \(error.message); serving on the CPU (--cpu-fallback)")
+                    adjusted.backend = .cpu
+                }
+            }
         }
+        let configuration = adjusted
 
         let state = WorkerState(name: configuration.name.isEmpty ? "worker-\(getpid())" : configuration.name)
         let exporters: [any Service]
@@ -30,7 +48,7 @@ public enum Worker {
             throw WorkerError(message: error.description)
         }
         let store = ModelStore(
-            repository: ModelRepository(path: configuration.modelRepository), emulation: configuration.emulation, logger: logger
+            repository: ModelRepository(path: configuration.modelRepository, placement: placement), emulation: configuration.emulation, logger: logger
         )
         do {
             try store.loadAll()
@@ -80,7 +98,7 @@ public enum Worker {
         if let balancer = configuration.balancer {
             let link = BalancerLink(
                 balancer: balancer, configuration: configuration, advertised: advertised,
-                metricsAddress: configuration.metrics == nil ? nil : metricsBound,
+                metricsAddress: configuration.metrics == nil ? nil : metricsBound, device: device,
                 store: store, state: state, logger: logger
             )
             services.append(.init(service: link, successTerminationBehavior: .gracefullyShutdownGroup))

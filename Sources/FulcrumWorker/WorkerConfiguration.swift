@@ -1,4 +1,5 @@
 import FulcrumMetrics
+import FulcrumRuntime
 import FulcrumService
 
 /// Everything a worker needs to start, read once from flags by `fulcrum-worker` and validated
@@ -29,13 +30,23 @@ public struct WorkerConfiguration: Sendable {
     public var drainGrace: Duration
     /// Replace model execution by waits of this profile (capacity experiments; `EmulationProfile`).
     public var emulation: EmulationProfile?
+    /// Where models run: the CPU, or a Vulkan device (`--backend vulkan --device N`); a model's
+    /// `instance_group` kind can override it.
+    public var backend: DevicePlacement.Backend = .cpu
+    /// With a Vulkan backend: run the models on the CPU instead when no device can be opened
+    /// (`--cpu-fallback`), rather than exiting.
+    public var cpuFallback = false
     /// Where to serve Prometheus metrics (nil: no metrics endpoint).
     public var metrics: MetricsSettings?
     /// Where finished spans go (none by default; `traceparent` is propagated either way).
     public var tracing = TracingSettings()
 
     /// What the worker reports as its backend.
-    public var backendName: String { emulation == nil ? "cpu" : "emulated" }
+    public var backendName: String {
+        if emulation != nil { return "emulated" }
+        if case .vulkan = backend { return "vulkan" }
+        return "cpu"
+    }
 
     public init(
         modelRepository: String,

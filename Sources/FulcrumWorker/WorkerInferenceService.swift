@@ -173,6 +173,12 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
             do {
                 execution = try await served.scheduler.submit(submission)
             } catch let error as FulcrumRuntime.RuntimeError {
+                if error.code == .deviceFailure, state.phase == .ready {
+                    // The accelerator is gone: report UNREADY so the balancer takes this worker out
+                    // of the routing snapshot; a restart (the process scaler's, or systemd's) recovers.
+                    state.phase = .unready
+                    logger.critical("device failure, marking this worker UNREADY: \(error.message)")
+                }
                 throw RPCError(error)
             } catch is CancellationError {
                 throw RPCError(code: .cancelled, message: "the request was cancelled while queued")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FulcrumCommandLine
 import FulcrumMetrics
+import FulcrumRuntime
 import FulcrumService
 import FulcrumWorker
 import Foundation
@@ -42,11 +43,14 @@ struct WorkerCommand: LayeredCommand {
     @Option(name: .long, help: "Largest request or response message in bytes.")
     var maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes
 
-    @Option(name: .long, help: "Compute backend: cpu (OpenBLAS and SIMD kernels). The Vulkan backend is not wired into the worker in this version and is refused.")
+    @Option(name: .long, help: "Compute backend: cpu (OpenBLAS and SIMD kernels) or vulkan (SPIR-V kernels on a Vulkan device: any GPU with a driver, or Mesa's lavapipe on the CPU). A model's instance_group kind (KIND_CPU, KIND_GPU with gpus: [N]) overrides it per model.")
     var backend: String = "cpu"
 
-    @Option(name: .long, help: "Accelerator index for an accelerator backend; the cpu backend has one device and ignores it.")
+    @Option(name: .long, help: "Vulkan device index for --backend vulkan (the order `vulkaninfo --summary` lists); the cpu backend ignores it.")
     var device: Int = 0
+
+    @Flag(name: .long, help: "With --backend vulkan: if no device can be opened, log the reason and serve on the CPU instead of exiting with status 1.")
+    var cpuFallback = false
 
     @Option(name: .long, help: "Port for Prometheus metrics at http://HOST:PORT/metrics; 0 picks a free port; unset serves none.")
     var metricsPort: Int?
@@ -86,12 +90,8 @@ struct WorkerCommand: LayeredCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port: \(port) is not a port") }
         if let advertise, HostPort(parsing: advertise) == nil { throw ValidationError("--advertise: '\(advertise)' is not host:port") }
         if let balancer, HostPort(parsing: balancer) == nil { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
-        switch backend {
-        case "cpu": break
-        case "vulkan":
-            throw ValidationError("--backend vulkan: the Vulkan backend is not wired into the worker in this version; use --backend cpu")
-        default:
-            throw ValidationError("--backend: '\(backend)' is not a backend (cpu)")
+        guard backend == "cpu" || backend == "vulkan" else {
+            throw ValidationError("--backend: '\(backend)' is not a backend (cpu, vulkan)")
         }
         guard device >= 0 else { throw ValidationError("--device must be 0 or more") }
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port: \(metricsPort) is not a port") }
@@ -123,6 +123,8 @@ struct WorkerCommand: LayeredCommand {
             metrics: metricsPort.map { MetricsSettings(listen: HostPort(host: metricsHost ?? host, port: $0), registry: FulcrumMetrics.bootstrap()) }
         )
         configuration.tracing = TracingSettings(file: traceFile, otlpEndpoint: otlpEndpoint)
+        configuration.backend = backend == "vulkan" ? .vulkan(device: device) : .cpu
+        configuration.cpuFallback = cpuFallback
         do {
             try await Worker.run(configuration)
         } catch let error as WorkerError {

@@ -74,6 +74,12 @@ struct Up: AsyncParsableCommand {
     @Option(name: .long, help: "Emulate the workers' device: FIXED_MS+PER_SAMPLE_MS per execution (e.g. 5+1), for capacity experiments; outputs are zeros.")
     var emulate: String?
 
+    @Option(name: .long, help: "Every worker's compute backend: cpu, or vulkan (SPIR-V kernels on a Vulkan device; see --device).")
+    var backend: String = "cpu"
+
+    @Option(name: .long, help: "Vulkan device index for --backend vulkan (every worker uses it).")
+    var device: Int = 0
+
     @Option(name: .long, help: "One more fulcrum-balancer argument (repeat), e.g. --balancer-arg=--latency-target-ms=50.")
     var balancerArg: [String] = []
 
@@ -93,6 +99,8 @@ struct Up: AsyncParsableCommand {
             throw ValidationError("\(name): \(port) is not a port")
         }
         guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
+        guard backend == "cpu" || backend == "vulkan" else { throw ValidationError("--backend: '\(backend)' is not a backend (cpu, vulkan)") }
+        guard device >= 0 else { throw ValidationError("--device must be 0 or more") }
     }
 
     func run() async throws {
@@ -106,6 +114,8 @@ struct Up: AsyncParsableCommand {
             maxWorkers: maxWorkers, emulate: emulate, balancerArguments: balancerArg, metrics: metrics
         )
         options.tracing = TracingSettings(file: traceFile, otlpEndpoint: otlpEndpoint)
+        options.backend = backend
+        options.device = device
         try await reportingErrors {
             try await Cluster(options: options).run()
         }

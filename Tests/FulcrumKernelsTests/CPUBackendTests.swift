@@ -40,6 +40,16 @@ func broadcastIndex(_ outIndex: Int, out: [Int], input: [Int]) -> Int {
 struct CPUBackendTests {
     let backend = CPUBackend()
 
+    @Test("clip clamps every element, and a low bound above the high one gives the high bound everywhere (ONNX)")
+    func clip() {
+        let input: [Float] = (0..<21).map { Float($0) - 10 }
+        var out = [Float](repeating: 0, count: input.count)
+        backend.clip(input, &out, count: input.count, low: -3, high: 4)
+        #expect(out == input.map { Swift.min(Swift.max($0, -3), 4) })
+        backend.clip(input, &out, count: input.count, low: 5, high: 1)
+        #expect(out == [Float](repeating: 1, count: input.count))
+    }
+
     @Test("supports(op:) answers for the implemented operators")
     func supports() {
         #expect(backend.name == "cpu")

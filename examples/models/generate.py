@@ -199,7 +199,7 @@ output [
 instance_group [
   {{
     count: 1
-    kind: KIND_CPU
+    kind: KIND_AUTO
   }}
 ]
 """
@@ -419,7 +419,7 @@ def _config(name, max_batch, inputs, outputs):
     return (f'name: "{name}"\nplatform: "onnxruntime_onnx"\nmax_batch_size: {max_batch}\n'
             f'input [\n{separator.join(map(tensor, inputs))}\n]\n'
             f'output [\n{separator.join(map(tensor, outputs))}\n]\n'
-            'instance_group [\n  {\n    count: 1\n    kind: KIND_CPU\n  }\n]\n')
+            'instance_group [\n  {\n    count: 1\n    kind: KIND_AUTO\n  }\n]\n')
 
 
 DLRM_CONFIG = _config("dlrm", DLRM_MAX_BATCH,

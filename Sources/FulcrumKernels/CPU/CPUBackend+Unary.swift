@@ -70,10 +70,10 @@ extension CPUBackend {
         simd(input, out, count, { $0.replacing(with: $0 * alpha, where: $0 .< 0) }, { $0 < 0 ? $0 * alpha : $0 })
     }
 
-    /// `out[i] = min(max(input[i], low), high)` (Clip). `out` may equal `input`.
+    /// `out[i] = min(max(input[i], low), high)` (Clip; with `low > high` every element is
+    /// `high`, as in ONNX). `out` may equal `input`.
     public func clip(_ input: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int, low: Float, high: Float) {
-        simd(input, out, count, { $0.replacing(with: SIMD8(repeating: low), where: $0 .< low).replacing(with: SIMD8(repeating: high), where: $0 .> high) },
-             { Swift.min(Swift.max($0, low), high) })
+        simd(input, out, count, { VectorMath.clamp($0, low, high) }, { Swift.min(Swift.max($0, low), high) })
     }
 
     /// `out[i] = f(input[i])` 16 lanes at a time (four SSE registers per operation, so the

@@ -3,12 +3,18 @@
 ///
 /// Kernels work on `VulkanBuffer`s. For several kernels in a row record them into one
 /// `VulkanRecording` and submit it (once per batch); the convenience methods here record one
-/// kernel, submit it and wait. Not yet wired into the runtime's execution plans (docs/vulkan.md).
+/// kernel, submit it and wait. The runtime records whole execution plans (docs/vulkan.md).
 public struct VulkanBackend: Backend {
-    /// ONNX operators with a Vulkan kernel (FP32; MatMul/Gemm in their 2-D form).
+    /// ONNX operators the runtime can run per batch on a Vulkan device (FP32 math; INT32 for the
+    /// four arithmetic operators; INT64/INT32/BOOL for data movement, Cast, comparisons and
+    /// Where). Views (Reshape, Flatten, Squeeze, Unsqueeze, Identity) need no kernel; operators
+    /// over constants and shapes (Shape, Constant, ConstantOfShape, ...) run on the host while
+    /// a plan is built or bound.
     public static let supportedOperators: Set<String> = [
-        "Abs", "Add", "Div", "Erf", "Exp", "Gelu", "Gemm", "Identity", "LeakyRelu", "Log", "MatMul", "Mul", "Neg",
-        "Relu", "Sigmoid", "Sqrt", "Sub", "Tanh",
+        "Abs", "Add", "BatchNormalization", "Cast", "Clip", "Concat", "Div", "Equal", "Erf", "Exp", "Expand",
+        "Flatten", "Gather", "Gelu", "Gemm", "Greater", "Identity", "LayerNormalization", "LeakyRelu", "Less", "Log",
+        "LogSoftmax", "MatMul", "Mul", "Neg", "ReduceMax", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Sigmoid",
+        "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze", "Where",
     ]
 
     /// The device the kernels run on (shared; thread-safe).

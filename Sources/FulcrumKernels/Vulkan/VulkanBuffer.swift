@@ -1,6 +1,7 @@
 import CVulkan
 
-/// An FP32 storage buffer on a Vulkan device.
+/// A storage buffer of 4-byte words on a Vulkan device (FP32 and INT32 elements take one word,
+/// INT64 two; `VulkanElementType` says how the runtime lays tensors out).
 ///
 /// On unified-memory devices (lavapipe, integrated GPUs) the memory is device-local and
 /// host-visible and stays mapped: uploads and downloads are `memcpy`s. Elsewhere it is
@@ -9,7 +10,7 @@ import CVulkan
 public final class VulkanBuffer: @unchecked Sendable {
     /// The device the buffer lives on.
     public let device: VulkanDevice
-    /// Number of FP32 elements.
+    /// Number of 4-byte words (FP32 elements).
     public let count: Int
     let handle: VkBuffer
     let memory: VkDeviceMemory
@@ -85,21 +86,36 @@ public final class VulkanBuffer: @unchecked Sendable {
         vkFreeMemory(device.handle, memory, nil)
     }
 
+    /// A host-visible buffer of `count` words for copies to and from device-local buffers (a
+    /// recording's per-batch input and output transfers on devices without unified memory).
+    public static func staging(device: VulkanDevice, count: Int) throws -> VulkanBuffer {
+        try VulkanBuffer(device: device, count: count, hostVisible: true, staging: true)
+    }
+
+    /// The buffer's memory as the host sees it: set on unified-memory devices and for staging
+    /// buffers (persistently mapped, coherent), nil for device-local memory.
+    public var hostPointer: UnsafeMutableRawPointer? { mapped }
+
     /// Copies `values` (at most `count`) to the start of the buffer. Waits for the copy.
     public func upload(_ values: [Float]) throws {
-        guard values.count <= count else {
-            throw VulkanError(.invalidArgument, "upload of \(values.count) floats into a buffer of \(count)")
+        try values.withUnsafeBytes { try upload(bytes: $0) }
+    }
+
+    /// Copies `bytes` (a multiple of 4, at most `count` words) to the start of the buffer, through
+    /// a temporary staging buffer when the memory is not mapped. Waits for the copy.
+    public func upload(bytes: UnsafeRawBufferPointer) throws {
+        guard bytes.count % 4 == 0, bytes.count <= count * 4 else {
+            throw VulkanError(.invalidArgument, "upload of \(bytes.count) bytes into a buffer of \(count) words")
         }
-        guard !values.isEmpty else { return }
-        let bytes = values.count * MemoryLayout<Float>.stride
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         if let mapped {
-            values.withUnsafeBytes { mapped.copyMemory(from: $0.baseAddress!, byteCount: bytes) }
+            mapped.copyMemory(from: base, byteCount: bytes.count)
             return
         }
-        let staging = try VulkanBuffer(device: device, count: values.count, hostVisible: true, staging: true)
-        values.withUnsafeBytes { staging.mapped!.copyMemory(from: $0.baseAddress!, byteCount: bytes) }
+        let staging = try VulkanBuffer(device: device, count: bytes.count / 4, hostVisible: true, staging: true)
+        staging.mapped!.copyMemory(from: base, byteCount: bytes.count)
         let recording = try VulkanRecording(device: device)
-        recording.copy(from: staging, to: self, bytes: bytes)
+        recording.copy(from: staging, to: self, bytes: bytes.count)
         try recording.end()
         try recording.submit()
     }

@@ -28,6 +28,9 @@ public struct VulkanError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let invalidArgument = Code("invalidArgument")
         /// The backend does not implement this operation or variant.
         public static let unsupported = Code("unsupported")
+        /// The device stopped working (`VK_ERROR_DEVICE_LOST`: a driver reset, a hung kernel, a
+        /// removed card). Nothing more can run on it; the process must open the device again.
+        public static let deviceLost = Code("deviceLost")
     }
 
     /// The category.
@@ -47,11 +50,14 @@ public struct VulkanError: Error, Sendable, Equatable, CustomStringConvertible {
     /// e.g. `vulkan: callFailed: vkCreateDevice failed: VK_ERROR_DEVICE_LOST (-4)`.
     public var description: String { "vulkan: \(code): \(message)" }
 
-    /// Throws `callFailed` naming `call` when `result` is not `VK_SUCCESS`.
+    /// Throws `callFailed` (`outOfMemory`, `deviceLost` where the result says so) naming `call` when `result` is not `VK_SUCCESS`.
     static func check(_ result: VkResult, _ call: @autoclosure () -> String) throws {
         guard result != VK_SUCCESS else { return }
-        let code: Code = result == VK_ERROR_OUT_OF_DEVICE_MEMORY || result == VK_ERROR_OUT_OF_HOST_MEMORY
-            ? .outOfMemory : .callFailed
+        let code: Code = switch result {
+        case VK_ERROR_OUT_OF_DEVICE_MEMORY, VK_ERROR_OUT_OF_HOST_MEMORY: .outOfMemory
+        case VK_ERROR_DEVICE_LOST: .deviceLost
+        default: .callFailed
+        }
         throw VulkanError(code, "\(call()) failed: \(name(of: result)) (\(result.rawValue))", result: result.rawValue)
     }
 

@@ -1,3 +1,5 @@
+import FulcrumKernels
+
 /// An `ExecutionPlan` bound to concrete input shapes: every value has its shape and memory, and
 /// every node its kernel closure over that memory, so running a batch is a loop of calls.
 ///
@@ -19,12 +21,14 @@ final class BoundPlan {
     private(set) var values: [BoundValue?]
     private var buffers: [TensorBuffer] = []
     private var kernels: [Kernel] = []
+    /// The recorded per-batch work when the plan runs on a Vulkan device (then `kernels` is empty).
+    private var program: DeviceProgram?
     /// Bytes of the shared arena holding every per-batch intermediate and output.
     private(set) var arenaBytes = 0
     /// What those values would need with one buffer each.
     private(set) var unsharedBytes = 0
     /// Nodes run per batch (the rest ran once while binding).
-    var kernelCount: Int { kernels.count }
+    var kernelCount: Int { program?.nodeCount ?? kernels.count }
 
     /// Infers every shape from `inputShapes`, plans memory and makes kernels. Throws
     /// `.invalidInput` when the shapes do not fit the model (naming the node that refuses them).
@@ -99,6 +103,11 @@ final class BoundPlan {
             }
         }
 
+        if case .vulkan(let device) = plan.target {
+            try bindDevice(device, dynamicNodes: dynamicNodes, types: types, isStatic: isStatic, root: root)
+            return
+        }
+
         // Lifetimes of the arena's values, in per-batch node positions.
         let end = plan.nodes.count
         var lastUse = [Int](repeating: -1, count: count)
@@ -162,6 +171,36 @@ final class BoundPlan {
         }
     }
 
+    /// The Vulkan path of binding: host memory for the graph outputs, then a `DeviceProgram`
+    /// holding every per-batch node's buffers and the recorded command buffer.
+    private func bindDevice(
+        _ device: VulkanDevice, dynamicNodes: [Int], types: [ValueType?], isStatic: [Bool], root: [Int]
+    ) throws(RuntimeError) {
+        var results: [(value: Int, host: BoundValue)] = []
+        for output in plan.outputs where values[output.value] == nil {
+            let id = output.value
+            guard let type = types[id], let shape = type.shape else { continue }
+            if let base = values[root[id]] {
+                // A view of a graph input or of a static value: the same bytes under another shape.
+                values[id] = BoundValue(dataType: type.dataType, shape: shape, pointer: base.pointer)
+                continue
+            }
+            let value = try allocate(type.dataType, shape)
+            values[id] = value
+            results.append((id, value))
+        }
+        do throws(RuntimeError) {
+            program = try DeviceProgram(
+                plan: plan, device: device, nodes: dynamicNodes, types: types, host: values, isStatic: isStatic, root: root,
+                results: results)
+        } catch {
+            let code: RuntimeError.Code = error.code == .invalidModel ? .invalidInput : error.code
+            throw RuntimeError(code: code, message: "the inputs' shapes \(inputShapes) on the vulkan backend: \(error.message)")
+        }
+        arenaBytes = program?.deviceBytes ?? 0
+        unsharedBytes = arenaBytes
+    }
+
     /// The largest single buffer a binding may allocate (8 GiB): a bound on what a request's
     /// shapes can make the worker allocate.
     static let maximumTensorBytes = 8 << 30
@@ -194,6 +233,7 @@ final class BoundPlan {
 
     /// Runs every per-batch node once, in order.
     func run() throws(RuntimeError) {
+        if let program { return try program.run() }
         for kernel in kernels { try kernel() }
     }
 

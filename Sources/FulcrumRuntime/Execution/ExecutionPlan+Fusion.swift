@@ -17,8 +17,8 @@ import FulcrumKernels
 /// A pattern fuses only when its intermediate values have exactly one reader and are not graph
 /// outputs, so nothing observable changes.
 extension ExecutionPlan {
-    mutating func fuse() {
-        fuseAttention()
+    mutating func fuse(attention: Bool = true) {
+        if attention { fuseAttention() }
         fuseGelu()
         fuseDense()
     }

@@ -42,10 +42,18 @@ struct ExecutionPlan: Sendable {
     var foldedNodeCount = 0
     /// Patterns fused into one node (e.g. `MatMul + Add + Relu`), for logs and tests.
     var fusions: [String] = []
+    /// Host kernels: constant folding, bind-time evaluation, and every per-batch node on `.cpu`.
     let backend = CPUBackend()
+    /// Where the per-batch nodes run.
+    var target: ExecutionTarget = .cpu
+    /// On a Vulkan target, the weights per-batch nodes read, uploaded once at load.
+    var deviceConstants: DeviceConstants?
 
-    /// Builds the plan from a decoded model. `modelDirectory` resolves external data.
-    init(model: Onnx_ModelProto, modelDirectory: String) throws(RuntimeError) {
+    /// Builds the plan from a decoded model. `modelDirectory` resolves external data. On a
+    /// Vulkan `target` every per-batch node must have a device kernel (else `.unsupportedOperator`
+    /// naming the node), and the weights go up to the device here, once.
+    init(model: Onnx_ModelProto, modelDirectory: String, target: ExecutionTarget = .cpu) throws(RuntimeError) {
+        self.target = target
         func invalid(_ text: String) -> RuntimeError { RuntimeError(code: .invalidModel, message: text) }
         guard model.irVersion >= 3 else {
             throw invalid("ir_version \(model.irVersion) is not supported (need 3 or later; is this an ONNX file?)")
@@ -228,11 +236,32 @@ struct ExecutionPlan: Sendable {
         }
         guard !outputs.isEmpty else { throw invalid("the graph has no outputs") }
 
-        fuse()
+        // The fused attention kernel is the CPU's; on a device the unfused MatMul/Softmax run.
+        fuse(attention: target.backendName == "cpu")
         // Drop constants nothing reads any more (folded away or fused).
         var used = Set(outputs.map(\.value))
         for node in nodes { used.formUnion(node.inputs) }
         for id in Array(constants.keys) where !used.contains(id) { constants[id] = nil }
+        if case .vulkan(let device) = target {
+            deviceConstants = try DeviceConstants(plan: self, device: device)
+        }
+    }
+
+    /// Positions of the nodes that run per batch whatever the input shapes: those reading a
+    /// graph input's contents directly or through other nodes (the rest — shape subgraphs and
+    /// nodes over constants — are evaluated once when a plan is bound).
+    func perBatchNodes() -> [Int] {
+        var isStatic = [Bool](repeating: false, count: valueNames.count)
+        for id in constants.keys { isStatic[id] = true }
+        var result: [Int] = []
+        for (position, node) in nodes.enumerated() {
+            if node.op.readsOnlyShapes || node.inputs.allSatisfy({ $0 < 0 || isStatic[$0] }) {
+                for id in node.outputs where id >= 0 { isStatic[id] = true }
+            } else {
+                result.append(position)
+            }
+        }
+        return result
     }
 
     /// The type a graph input or output declares (dims: -1 for `dim_param` or unset).

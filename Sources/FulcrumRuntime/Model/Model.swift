@@ -30,6 +30,9 @@ public final class Model: Sendable {
         outputIndices = configuration.outputs.map { output in plan.outputs.firstIndex { $0.name == output.name } ?? -1 }
     }
 
+    /// Where the per-batch kernels run: `"cpu"` or `"vulkan"`.
+    public var backendName: String { plan.target.backendName }
+
     /// The largest batch `execute` accepts; 0 means inputs carry no batch dimension.
     public var maxBatchSize: Int { configuration.maxBatchSize }
 

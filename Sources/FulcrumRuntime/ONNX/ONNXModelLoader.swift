@@ -8,9 +8,9 @@ enum ONNXModelLoader {
     /// bigger weights belong in external data).
     static let maximumFileSize = 2 << 30
 
-    /// Reads and decodes `path`. Returns the plan and the file's bytes (for the content hash).
+    /// Reads and decodes `path` and plans it for `target`. Returns the plan and the file's bytes (for the content hash).
     /// A missing file is `.notFound`; an unreadable, truncated or inconsistent one `.invalidModel`.
-    static func load(path: String) throws(RuntimeError) -> (plan: ExecutionPlan, bytes: Data) {
+    static func load(path: String, target: ExecutionTarget = .cpu) throws(RuntimeError) -> (plan: ExecutionPlan, bytes: Data) {
         guard FileManager.default.fileExists(atPath: path) else {
             throw RuntimeError(code: .notFound, message: "model file \(path) does not exist")
         }
@@ -35,7 +35,7 @@ enum ONNXModelLoader {
         }
         let directory = (path as NSString).deletingLastPathComponent
         do throws(RuntimeError) {
-            return (try ExecutionPlan(model: model, modelDirectory: directory), data)
+            return (try ExecutionPlan(model: model, modelDirectory: directory, target: target), data)
         } catch {
             throw RuntimeError(code: error.code, message: "\(path): \(error.message)")
         }

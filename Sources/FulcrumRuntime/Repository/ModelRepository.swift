@@ -9,10 +9,13 @@ import Foundation
 public struct ModelRepository: Sendable {
     /// The repository's root folder.
     public var path: String
+    /// Which backend each model's plan runs on.
+    public var placement: DevicePlacement
 
-    /// A repository rooted at `path`.
-    public init(path: String) {
+    /// A repository rooted at `path`, placing models by `placement` (default: all on the CPU).
+    public init(path: String, placement: DevicePlacement = .cpu) {
         self.path = path
+        self.placement = placement
     }
 
     private static func isVersionName(_ name: String) -> Bool {
@@ -130,7 +133,7 @@ public struct ModelRepository: Sendable {
             throw RuntimeError(code: .invalidConfiguration, message: "\(configPath): default_model_filename '\(filename)' must be a file name, not a path")
         }
         let modelPath = ((folder as NSString).appendingPathComponent(String(version)) as NSString).appendingPathComponent(filename)
-        let (plan, bytes) = try ONNXModelLoader.load(path: modelPath)
+        let (plan, bytes) = try ONNXModelLoader.load(path: modelPath, target: try placement.target(for: config))
         let completed: ModelConfiguration
         if let config {
             completed = try config.completed(with: plan, file: configPath)

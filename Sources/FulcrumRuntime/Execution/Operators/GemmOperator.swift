@@ -28,7 +28,7 @@ struct GemmOperator: Operator {
         transposeB = try attributes.int("transB", default: 0) != 0
     }
 
-    private func dimensions(_ a: [Int], _ b: [Int]) throws(RuntimeError) -> (m: Int, n: Int, k: Int) {
+    func dimensions(_ a: [Int], _ b: [Int]) throws(RuntimeError) -> (m: Int, n: Int, k: Int) {
         guard a.count == 2, b.count == 2 else {
             throw failure("A and B must be 2-D, got A\(a) and B\(b)")
         }

@@ -14,13 +14,13 @@ struct MatMulOperator: Operator {
     /// Applied to the output after the product (and bias).
     var activation = Activation.none
 
-    private struct Shapes {
+    struct Shapes {
         var m: Int, n: Int, k: Int
         var batchA: [Int], batchB: [Int], batch: [Int]
         var output: [Int]
     }
 
-    private func shapes(_ a: [Int], _ b: [Int]) throws(RuntimeError) -> Shapes {
+    func shapes(_ a: [Int], _ b: [Int]) throws(RuntimeError) -> Shapes {
         guard !a.isEmpty, !b.isEmpty else { throw failure("MatMul operands must have rank ≥ 1, got A\(a) and B\(b)") }
         let a2 = a.count == 1 ? [1] + a : a
         let b2 = b.count == 1 ? b + [1] : b

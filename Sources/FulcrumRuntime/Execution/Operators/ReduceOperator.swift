@@ -21,7 +21,7 @@ struct ReduceOperator: Operator {
     }
 
     /// Reduced axes (sorted); `[]` with noop means identity; `nil` while unknown.
-    private func reducedAxes(_ inputs: [ValueType?], rank: Int) throws(RuntimeError) -> [Int]? {
+    func reducedAxes(_ inputs: [ValueType?], rank: Int) throws(RuntimeError) -> [Int]? {
         var axes = attributeAxes
         if axesFromInput, let given = optional(inputs, 1) {
             guard let values = given.values else { return nil }

@@ -22,7 +22,7 @@ struct SliceOperator: Operator {
     }
 
     /// Per output dimension: (start, step, size); `nil` while the parameters are unknown.
-    private func plan(_ inputs: [ValueType?], shape: [Int]) throws(RuntimeError) -> [(start: Int, step: Int, size: Int)]? {
+    func plan(_ inputs: [ValueType?], shape: [Int]) throws(RuntimeError) -> [(start: Int, step: Int, size: Int)]? {
         let starts, ends: [Int]
         var axes: [Int]?
         var steps: [Int]?

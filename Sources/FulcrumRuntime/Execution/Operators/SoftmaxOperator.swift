@@ -15,7 +15,7 @@ struct SoftmaxOperator: Operator {
         self.logarithm = logarithm
     }
 
-    private func resolvedAxis(rank: Int) throws(RuntimeError) -> Int {
+    func resolvedAxis(rank: Int) throws(RuntimeError) -> Int {
         let resolved = axis < 0 ? axis + rank : axis
         // Opset < 13 allows axis == rank (flattening to [N, 1]).
         guard resolved >= 0, resolved < rank || (flattens && resolved == rank) else {
