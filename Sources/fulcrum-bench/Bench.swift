@@ -29,6 +29,8 @@ struct Bench {
         var script = "loadtests/runtime_bench.py"
         var report: String?
         var onnxruntime = true
+        /// `nil`: the CPU backend; else the Vulkan device index.
+        var vulkanDevice: Int?
     }
 
     static func parse(_ arguments: [String]) -> Options? {
@@ -45,6 +47,13 @@ struct Bench {
             case "--python": options.python = iterator.next() ?? options.python
             case "--report": options.report = iterator.next()
             case "--no-onnxruntime": options.onnxruntime = false
+            case "--backend":
+                switch iterator.next() {
+                case "cpu": options.vulkanDevice = nil
+                case "vulkan": options.vulkanDevice = options.vulkanDevice ?? 0
+                default: return nil
+                }
+            case "--device": options.vulkanDevice = Int(iterator.next() ?? "") ?? 0
             case "-h", "--help": return nil
             default:
                 if argument.hasPrefix("-") || !options.model.isEmpty { return nil }
@@ -60,11 +69,13 @@ struct Bench {
             exit(VulkanSGEMMBench.run(Array(arguments.dropFirst())))
         }
         guard let options = parse(Array(CommandLine.arguments.dropFirst())) else {
-            print("usage: fulcrum-bench MODEL [--repository DIR] [--batch 1,8,64] [--threads 1,2] [--seq 128] [--seconds 2] [--python PATH] [--report FILE] [--no-onnxruntime]")
+            print("usage: fulcrum-bench MODEL [--repository DIR] [--batch 1,8,64] [--threads 1,2] [--seq 128] [--seconds 2] [--python PATH] [--report FILE] [--no-onnxruntime] [--backend cpu|vulkan] [--device N]")
             print("       fulcrum-bench vulkan-sgemm --help")
             exit(2)
         }
-        let loads = try ModelRepository(path: options.repository).load(options.model)
+        let placement = options.vulkanDevice.map { DevicePlacement(backend: .vulkan(device: $0)) } ?? .cpu
+        let device = try placement.openDefaultDevice()
+        let loads = try ModelRepository(path: options.repository, placement: placement).load(options.model)
         guard let load = loads.last else { throw RuntimeError(code: .notFound, message: "no version of \(options.model)") }
         let model = try load.result.get()
         let instance = try model.makeInstance()
@@ -79,10 +90,13 @@ struct Bench {
         emit()
         emit("Command: `\(environment["OPENBLAS_CORETYPE"].map { "OPENBLAS_CORETYPE=\($0) " } ?? "")\(command)`")
         emit()
+        if let device { emit("Backend: vulkan on \(device.info.description)\n") }
         emit("OpenBLAS core: \(BLASThreading.coreName) (OPENBLAS_CORETYPE=\(environment["OPENBLAS_CORETYPE"] ?? "unset")), CPU: \(cpuName()), \(ProcessInfo.processInfo.activeProcessorCount) cores")
         emit()
-        emit("| threads | batch | Fulcrum samples/s | Fulcrum ms/batch | onnxruntime samples/s | ratio | Fulcrum GFLOP/s | sgemm peak GFLOP/s |")
-        emit("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        // On a device, every batch's outputs are also checked against the CPU backend's.
+        let cpuInstance = try device == nil ? nil : ModelRepository(path: options.repository).load(options.model).last?.result.get().makeInstance()
+        emit("| threads | batch | Fulcrum samples/s | Fulcrum ms/batch | onnxruntime samples/s | ratio | Fulcrum GFLOP/s | sgemm peak GFLOP/s |\(cpuInstance == nil ? "" : " rel. L2 vs CPU |")")
+        emit("|---:|---:|---:|---:|---:|---:|---:|---:|\(cpuInstance == nil ? "" : "---:|")")
         for threads in options.threads {
             BLASThreading.setThreadCount(threads)
             let peak = sgemmPeak()
@@ -104,12 +118,31 @@ struct Bench {
                 let flops = matmulFlops(model.name, batch: batch, sequence: options.sequence)
                 let gflops = flops.map { String(format: "%.1f", $0 * Double(runs) / elapsed / 1e9) } ?? "–"
                 let ort = reference[batch]
-                emit("| \(threads) | \(batch) | \(format(samples)) | \(String(format: "%.3f", elapsed / Double(runs) * 1000)) | \(ort.map(format) ?? "–") | \(ort.map { String(format: "%.2f×", samples / $0) } ?? "–") | \(gflops) | \(String(format: "%.1f", peak)) |")
+                var check = ""
+                if let cpuInstance {
+                    let expected = try cpuInstance.execute(inputs)
+                    let actual = try instance.execute(inputs)
+                    let worst = expected.compactMap { name, tensor in actual[name].map { relativeL2($0, tensor) } }.max() ?? 0
+                    check = String(format: " %.1e |", worst)
+                }
+                emit("| \(threads) | \(batch) | \(format(samples)) | \(String(format: "%.3f", elapsed / Double(runs) * 1000)) | \(ort.map(format) ?? "–") | \(ort.map { String(format: "%.2f×", samples / $0) } ?? "–") | \(gflops) | \(String(format: "%.1f", peak)) |\(check)")
             }
         }
         if let report = options.report {
             try (lines.joined(separator: "\n") + "\n").write(toFile: report, atomically: true, encoding: .utf8)
         }
+    }
+
+    /// ‖a − b‖₂ / ‖b‖₂ over FP32 tensors (0 for other types when equal, ∞ when not).
+    static func relativeL2(_ a: Tensor, _ b: Tensor) -> Double {
+        guard a.dataType == .fp32, b.dataType == .fp32, a.shape == b.shape else { return a == b ? 0 : .infinity }
+        var difference = 0.0
+        var norm = 0.0
+        for (x, y) in zip(a.scalars(as: Float.self), b.scalars(as: Float.self)) {
+            difference += Double(x - y) * Double(x - y)
+            norm += Double(y) * Double(y)
+        }
+        return norm == 0 ? difference.squareRoot() : (difference / norm).squareRoot()
     }
 
     static func format(_ value: Double) -> String {
