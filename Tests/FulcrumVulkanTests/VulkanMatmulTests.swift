@@ -149,10 +149,9 @@ struct VulkanMatmulTests {
     }
 
     @Test func automaticTakesTile128OnlyForLargeProducts() {
-        #expect(SGEMMVariant.automatic.resolved(m: 4096, n: 4096) == .tile128)
-        #expect(SGEMMVariant.automatic.resolved(m: 1024, n: 1024) == .tile128)
+        // automatic stays on tile64 while tile128 measures slower on a real GPU.
+        #expect(SGEMMVariant.automatic.resolved(m: 4096, n: 4096) == (SGEMMVariant.automaticUsesTile128 ? .tile128 : .tile64))
         #expect(SGEMMVariant.automatic.resolved(m: 512, n: 512) == .tile64)
-        #expect(SGEMMVariant.automatic.resolved(m: 512, n: 512, batch: 4) == .tile128)
         #expect(SGEMMVariant.automatic.resolved(m: 64, n: 8192, batch: 64) == .tile64)
         #expect(SGEMMVariant.tile128.resolved(m: 1, n: 1) == .tile128)
         #expect(SGEMMVariant.tile64.resolved(m: 4096, n: 4096) == .tile64)

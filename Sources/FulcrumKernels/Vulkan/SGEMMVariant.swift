@@ -2,8 +2,8 @@
 /// (transposes, leading dimensions, alpha/beta, bias, activation, batches, any sizes) and give
 /// the same results up to FP32 summation order.
 public enum SGEMMVariant: Sendable, Equatable, CustomStringConvertible {
-    /// `tile128` when the product is large enough to fill a GPU with 128 × 128 tiles
-    /// (`prefersTile128`), else `tile64`.
+    /// `tile64` for now: on an NVIDIA H100 (loadtests/results/2026-11-24-vulkan-gpu) `tile128`
+    /// ran at 2.0 TFLOP/s against `tile64`'s 19.0 on 4096³, and slower on every shape measured.
     case automatic
     /// `matmul.comp`: 64 × 64 output tile per 256-invocation workgroup, 4 × 4 outputs per
     /// invocation, scalar loads. Four times as many workgroups as `tile128` on the same shape:
@@ -20,11 +20,14 @@ public enum SGEMMVariant: Sendable, Equatable, CustomStringConvertible {
     /// below that, `tile64`'s four times as many workgroups keep more of a large GPU busy
     /// (an H100 has 132 multiprocessors). A starting point to tune on real devices.
     public static let tile128MinimumWorkgroups = 64
+    /// Off: `tile128` is slower than `tile64` on the one GPU measured (an H100).
+    public static let automaticUsesTile128 = false
 
-    /// Whether `automatic` runs `tile128` for an `m × n` product repeated `batch` times:
-    /// m and n at least `tile128MinimumSide` and at least `tile128MinimumWorkgroups` tiles.
+    /// Whether `automatic` runs `tile128` for an `m × n` product repeated `batch` times: never
+    /// while it measures slower than `tile64` on a real GPU (`automaticUsesTile128`); when
+    /// enabled, m and n at least `tile128MinimumSide` and at least `tile128MinimumWorkgroups` tiles.
     public static func prefersTile128(m: Int, n: Int, batch: Int = 1) -> Bool {
-        guard m >= tile128MinimumSide, n >= tile128MinimumSide else { return false }
+        guard automaticUsesTile128, m >= tile128MinimumSide, n >= tile128MinimumSide else { return false }
         return ((m + 127) / 128) * ((n + 127) / 128) * max(batch, 1) >= tile128MinimumWorkgroups
     }
 
