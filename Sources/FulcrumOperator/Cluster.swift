@@ -71,6 +71,7 @@ public final class Cluster: @unchecked Sendable {
         var workerArguments = ["--max-message-bytes", String(options.maxMessageBytes)]
         if let emulate = options.emulate { workerArguments += ["--emulate", emulate] }
         if options.backend != "cpu" { workerArguments += ["--backend", options.backend, "--device", String(options.device)] }
+        if let profile = options.profile { workerArguments += ["--backend", "emulated", "--profile", profile] }
         let metricsArguments = options.metrics ? ["--metrics-port", "0"] : []
         var tracingArguments: [String] = []
         if let file = options.tracing.file {

@@ -26,6 +26,8 @@ public struct ClusterOptions: Sendable {
     /// Every worker's `--backend` (`cpu` or `vulkan`) and, for vulkan, `--device`.
     public var backend = "cpu"
     public var device = 0
+    /// Every worker's `--backend emulated --profile` file (a rehearsal).
+    public var profile: String?
     /// More `fulcrum-balancer` arguments (autoscaler settings).
     public var balancerArguments: [String]
     /// Every service serves Prometheus metrics on a free port (listed in the endpoints).

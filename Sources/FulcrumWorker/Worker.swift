@@ -20,7 +20,7 @@ public enum Worker {
         var placement = DevicePlacement.cpu
         var device: VulkanDeviceInfo?
         if let emulation = configuration.emulation {
-            logger.notice("emulated backend: every execution waits \(emulation) and returns zeros (--emulate)")
+            logger.notice("emulated backend (a rehearsal tool): every execution waits \(emulation) and returns zeros")
         } else {
             logger.info("CPU backend: OpenBLAS core \(BLASThreading.coreName), \(configuration.threads) thread(s)")
             if case .vulkan = configuration.backend {

@@ -43,7 +43,7 @@ struct WorkerCommand: LayeredCommand {
     @Option(name: .long, help: "Largest request or response message in bytes.")
     var maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes
 
-    @Option(name: .long, help: "Compute backend: cpu (OpenBLAS and SIMD kernels) or vulkan (SPIR-V kernels on a Vulkan device: any GPU with a driver, or Mesa's lavapipe on the CPU). A model's instance_group kind (KIND_CPU, KIND_GPU with gpus: [N]) overrides it per model.")
+    @Option(name: .long, help: "Compute backend: cpu (OpenBLAS and SIMD kernels), vulkan (SPIR-V kernels on a Vulkan device: any GPU with a driver, or Mesa's lavapipe on the CPU; a model's instance_group kind KIND_CPU or KIND_GPU with gpus: [N] overrides it per model), or emulated (a REHEARSAL TOOL, not a backend: needs --profile; every execution waits the profile's s(b) and returns zeros).")
     var backend: String = "cpu"
 
     @Option(name: .long, help: "Vulkan device index for --backend vulkan (the order `vulkaninfo --summary` lists); the cpu backend ignores it.")
@@ -58,8 +58,11 @@ struct WorkerCommand: LayeredCommand {
     @Option(name: .long, help: "Address to bind the metrics endpoint to (default: --host).")
     var metricsHost: String?
 
-    @Option(name: .long, help: "Emulate the device for capacity experiments: FIXED_MS+PER_SAMPLE_MS (e.g. 5+1). Models load and requests are validated and batched as usual, but each execution only waits that long and returns zeros; the worker reports its backend as 'emulated'.")
+    @Option(name: .long, help: "Rehearsal only (capacity experiments on a machine without the accelerator): emulate a device whose batch of b samples takes FIXED_MS + b × PER_SAMPLE_MS, written FIXED_MS+PER_SAMPLE_MS (e.g. 5+1). Models load and requests are validated and batched as usual, but each execution only waits that long and returns zeros; the worker reports its backend as 'emulated'. Same as --backend emulated with a profile.")
     var emulate: String?
+
+    @Option(name: .long, help: "With --backend emulated: the service-time profile s(b) to emulate, a capacity profile JSON saved by `fulcrum plan MODEL --profile-out FILE` on a real device, or a file holding FIXED_MS+PER_SAMPLE_MS.")
+    var profile: String?
 
     @Option(name: .long, help: "Write the bound address as JSON to this file once listening.")
     var addressFile: String?
@@ -90,8 +93,18 @@ struct WorkerCommand: LayeredCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port: \(port) is not a port") }
         if let advertise, HostPort(parsing: advertise) == nil { throw ValidationError("--advertise: '\(advertise)' is not host:port") }
         if let balancer, HostPort(parsing: balancer) == nil { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
-        guard backend == "cpu" || backend == "vulkan" else {
-            throw ValidationError("--backend: '\(backend)' is not a backend (cpu, vulkan)")
+        guard ["cpu", "vulkan", "emulated"].contains(backend) else {
+            throw ValidationError("--backend: '\(backend)' is not a backend (cpu, vulkan, emulated)")
+        }
+        if backend == "emulated" {
+            guard (profile == nil) != (emulate == nil) else {
+                throw ValidationError("--backend emulated needs exactly one of --profile FILE and --emulate FIXED_MS+PER_SAMPLE_MS")
+            }
+        } else if profile != nil {
+            throw ValidationError("--profile is for --backend emulated (a rehearsal tool); with --backend \(backend) the models run for real")
+        }
+        if let profile {
+            do throws(WorkerError) { _ = try EmulationProfile(file: profile) } catch { throw ValidationError(error.message) }
         }
         guard device >= 0 else { throw ValidationError("--device must be 0 or more") }
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port: \(metricsPort) is not a port") }
@@ -119,7 +132,7 @@ struct WorkerCommand: LayeredCommand {
             maxMessageBytes: maxMessageBytes,
             addressFile: addressFile,
             exitWithParent: exitWithParent,
-            emulation: emulate.flatMap(EmulationProfile.init(parsing:)),
+            emulation: try emulate.flatMap(EmulationProfile.init(parsing:)) ?? profile.map { path throws in try EmulationProfile(file: path) },
             metrics: metricsPort.map { MetricsSettings(listen: HostPort(host: metricsHost ?? host, port: $0), registry: FulcrumMetrics.bootstrap()) }
         )
         configuration.tracing = TracingSettings(file: traceFile, otlpEndpoint: otlpEndpoint)

@@ -74,8 +74,11 @@ struct Up: AsyncParsableCommand {
     @Option(name: .long, help: "Emulate the workers' device: FIXED_MS+PER_SAMPLE_MS per execution (e.g. 5+1), for capacity experiments; outputs are zeros.")
     var emulate: String?
 
-    @Option(name: .long, help: "Every worker's compute backend: cpu, or vulkan (SPIR-V kernels on a Vulkan device; see --device).")
+    @Option(name: .long, help: "Every worker's compute backend: cpu, vulkan (SPIR-V kernels on a Vulkan device; see --device), or emulated (a rehearsal tool for capacity experiments: needs --profile or --emulate).")
     var backend: String = "cpu"
+
+    @Option(name: .long, help: "With --backend emulated: every worker's service-time profile (a `fulcrum plan --profile-out` JSON, or a file holding FIXED_MS+PER_SAMPLE_MS).")
+    var profile: String?
 
     @Option(name: .long, help: "Vulkan device index for --backend vulkan (every worker uses it).")
     var device: Int = 0
@@ -99,7 +102,11 @@ struct Up: AsyncParsableCommand {
             throw ValidationError("\(name): \(port) is not a port")
         }
         guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
-        guard backend == "cpu" || backend == "vulkan" else { throw ValidationError("--backend: '\(backend)' is not a backend (cpu, vulkan)") }
+        guard ["cpu", "vulkan", "emulated"].contains(backend) else { throw ValidationError("--backend: '\(backend)' is not a backend (cpu, vulkan, emulated)") }
+        if backend == "emulated", (profile == nil) == (emulate == nil) {
+            throw ValidationError("--backend emulated needs exactly one of --profile FILE and --emulate FIXED_MS+PER_SAMPLE_MS")
+        }
+        if profile != nil, backend != "emulated" { throw ValidationError("--profile is for --backend emulated") }
         guard device >= 0 else { throw ValidationError("--device must be 0 or more") }
     }
 
@@ -114,8 +121,9 @@ struct Up: AsyncParsableCommand {
             maxWorkers: maxWorkers, emulate: emulate, balancerArguments: balancerArg, metrics: metrics
         )
         options.tracing = TracingSettings(file: traceFile, otlpEndpoint: otlpEndpoint)
-        options.backend = backend
+        options.backend = backend == "emulated" ? "cpu" : backend
         options.device = device
+        options.profile = profile.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         try await reportingErrors {
             try await Cluster(options: options).run()
         }
@@ -184,7 +192,7 @@ struct PlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
         abstract: "Show how many workers a model needs at each arrival rate, with utilisation and predicted p99.",
-        discussion: "The numbers come from the balancer's capacity model (the service-time curve fitted from the workers' batch reports, the model's max batch size and latency target) or from a profile saved with --save-profile. The queueing model and its assumptions are in docs/capacity.md."
+        discussion: "The numbers come from the balancer's capacity model (the service-time curve fitted from the workers' batch reports, the model's max batch size and latency target) or from a profile saved with --profile-out. The queueing model and its assumptions are in docs/capacity.md."
     )
 
     @Argument(help: "Model name.")
@@ -208,7 +216,7 @@ struct PlanCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Plan from this saved profile instead of the live cluster.")
     var profile: String?
 
-    @Option(name: .long, help: "Save the model's capacity profile (JSON) to this file.")
+    @Option(name: [.customLong("profile-out"), .customLong("save-profile")], help: "Save the model's capacity profile (JSON: the fitted s(b), max batch, target) to this file; `fulcrum-worker --backend emulated --profile FILE` replays it.")
     var saveProfile: String?
 
     @Option(name: .long, help: "Deadline in milliseconds.")

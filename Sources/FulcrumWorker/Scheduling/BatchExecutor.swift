@@ -37,6 +37,34 @@ public struct EmulationProfile: Sendable, Equatable, CustomStringConvertible {
         self.perSample = .microseconds(Int64((perSample * 1000).rounded()))
     }
 
+    /// Reads a profile file: either the capacity profile JSON `fulcrum plan --profile-out` writes
+    /// (its `fixedSeconds` and `perSampleSeconds`: s(b) measured on a real device) or a text file
+    /// holding `FIXED_MS+PER_SAMPLE_MS` (written by hand). Throws a message naming the file.
+    public init(file path: String) throws(WorkerError) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw WorkerError(message: "--profile: cannot read '\(path)'")
+        }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if let parsed = EmulationProfile(parsing: text) {
+            self = parsed
+            return
+        }
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw WorkerError(message: "--profile: '\(path)' is neither a capacity profile (JSON from `fulcrum plan --profile-out`) nor FIXED_MS+PER_SAMPLE_MS")
+        }
+        // The profile's JSON names (protobuf's JSON mapping: camelCase; accept snake_case too).
+        func number(_ names: String...) -> Double? {
+            for name in names { if let value = object[name] as? Double { return value } }
+            return nil
+        }
+        let fixed = number("fixedSeconds", "fixed_seconds") ?? 0
+        let perSample = number("perSampleSeconds", "per_sample_seconds") ?? 0
+        guard fixed >= 0, perSample >= 0, fixed + perSample > 0 else {
+            throw WorkerError(message: "--profile: '\(path)' has no service-time curve (fixedSeconds and perSampleSeconds are zero or missing)")
+        }
+        self.init(fixed: .microseconds(Int64((fixed * 1e6).rounded())), perSample: .microseconds(Int64((perSample * 1e6).rounded())))
+    }
+
     /// How long a batch of `samples` takes.
     public func duration(samples: Int) -> Duration {
         fixed + perSample * samples
