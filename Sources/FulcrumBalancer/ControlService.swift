@@ -106,6 +106,13 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
         return response
     }
 
+    func reportFrontend(
+        request: Fulcrum_Control_V1_FrontendReport, context: ServerContext
+    ) async throws -> Fulcrum_Control_V1_FrontendReportResponse {
+        capacity.record(request)
+        return Fulcrum_Control_V1_FrontendReportResponse()
+    }
+
     /// The pool now.
     var snapshot: Fulcrum_Control_V1_PoolSnapshot { registry.withLock { $0.snapshot } }
 

@@ -15,8 +15,10 @@ public enum Frontend {
         let id = configuration.id.isEmpty ? "frontend-\(getpid())" : configuration.id
         let view = PoolView()
         let clients = WorkerClients(maxMessageBytes: configuration.maxMessageBytes, logger: logger)
-        let watcher = PoolWatcher(balancer: configuration.balancer, frontendID: id, view: view, clients: clients, logger: logger)
-        let inference = FrontendInferenceService(view: view, clients: clients, limit: MessageLimit(bytes: configuration.maxMessageBytes), logger: logger)
+        let network = NetworkStatistics()
+        let watcher = PoolWatcher(balancer: configuration.balancer, frontendID: id, view: view, clients: clients, network: network, logger: logger)
+        let inference = FrontendInferenceService(
+            view: view, clients: clients, network: network, limit: MessageLimit(bytes: configuration.maxMessageBytes), logger: logger)
         let health = HealthService(services: ["inference.GRPCInferenceService"]) { view.isReady }
         var expected: Set<String> = configuration.http == nil ? ["grpc"] : ["grpc", "http"]
         if configuration.metrics != nil { expected.insert("metrics") }

@@ -16,12 +16,15 @@ import Tracing
 struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServiceProtocol {
     let view: PoolView
     let clients: WorkerClients
+    /// Network time per model, for the balancer's capacity model.
+    let network: NetworkStatistics
     let signatures: SignatureCache
     let limit: MessageLimit
     let logger: Logger
     private let router = Router()
 
-    init(view: PoolView, clients: WorkerClients, limit: MessageLimit, logger: Logger) {
+    init(view: PoolView, clients: WorkerClients, network: NetworkStatistics = NetworkStatistics(), limit: MessageLimit, logger: Logger) {
+        self.network = network
         self.view = view
         self.clients = clients
         self.limit = limit
@@ -272,6 +275,7 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
                 let roundTripUs = Int64((received - sent) / 1000)
                 let workerUs = response.parameters[ResponseParameters.workerTotal]?.integerValue ?? 0
                 response.parameters[ResponseParameters.network] = .int64(max(0, roundTripUs - workerUs))
+                if workerUs > 0 { network.record(model: request.modelName, networkMicroseconds: roundTripUs - workerUs) }
                 response.parameters[ResponseParameters.frontend] = .int64(Int64((received - started) / 1000) - roundTripUs)
                 response.parameters.removeValue(forKey: ResponseParameters.workerTotal)
                 return response

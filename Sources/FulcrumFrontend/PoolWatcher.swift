@@ -5,19 +5,39 @@ import Logging
 import ServiceLifecycle
 
 /// Keeps the frontend's `PoolView` current: holds a WatchPool stream to the balancer and
-/// reconnects when it breaks. While the balancer is away the last snapshot stays in use.
+/// reconnects when it breaks. While the balancer is away the last snapshot stays in use. Once a
+/// second it also sends the balancer the network time it measured (`NetworkStatistics`); a
+/// report that cannot be sent is dropped.
 struct PoolWatcher: Service {
     let balancer: HostPort
     let frontendID: String
     let view: PoolView
     let clients: WorkerClients
+    let network: NetworkStatistics
     let logger: Logger
+
+    static let networkReportInterval: Duration = .seconds(1)
 
     func run() async throws {
         let client = try GRPCTransport.client(balancer)
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await client.runConnections() }
             let control = Fulcrum_Control_V1_Balancer.Client(wrapping: client)
+            group.addTask {
+                await cancelWhenGracefulShutdown {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: Self.networkReportInterval)
+                        let samples = network.take()
+                        guard !samples.isEmpty else { continue }
+                        var report = Fulcrum_Control_V1_FrontendReport()
+                        report.frontendID = frontendID
+                        report.models = samples
+                        var options = CallOptions.defaults
+                        options.timeout = .seconds(1)
+                        _ = try? await control.reportFrontend(report, options: options)
+                    }
+                }
+            }
             await cancelWhenGracefulShutdown {
                 var warned = false
                 while !Task.isCancelled {

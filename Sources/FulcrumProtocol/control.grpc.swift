@@ -75,12 +75,26 @@ public enum Fulcrum_Control_V1_Balancer: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ReportFrontend" metadata.
+        public enum ReportFrontend: Sendable {
+            /// Request type for "ReportFrontend".
+            public typealias Input = Fulcrum_Control_V1_FrontendReport
+            /// Response type for "ReportFrontend".
+            public typealias Output = Fulcrum_Control_V1_FrontendReportResponse
+            /// Descriptor for "ReportFrontend".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fulcrum.control.v1.Balancer"),
+                method: "ReportFrontend",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "fulcrum.control.v1.Balancer" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Join.descriptor,
             Report.descriptor,
             WatchPool.descriptor,
-            Status.descriptor
+            Status.descriptor,
+            ReportFrontend.descriptor
         ]
     }
 }
@@ -180,6 +194,25 @@ extension Fulcrum_Control_V1_Balancer {
             request: GRPCCore.StreamingServerRequest<Fulcrum_Control_V1_StatusRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Fulcrum_Control_V1_StatusResponse>
+
+        /// Handle the "ReportFrontend" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A frontend's measurements of the network between it and the workers, about once a second
+        /// > while it has traffic; the capacity model plans with them.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fulcrum_Control_V1_FrontendReport` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fulcrum_Control_V1_FrontendReportResponse` messages.
+        func reportFrontend(
+            request: GRPCCore.StreamingServerRequest<Fulcrum_Control_V1_FrontendReport>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fulcrum_Control_V1_FrontendReportResponse>
     }
 
     /// Service protocol for the "fulcrum.control.v1.Balancer" service.
@@ -263,6 +296,25 @@ extension Fulcrum_Control_V1_Balancer {
             request: GRPCCore.ServerRequest<Fulcrum_Control_V1_StatusRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Fulcrum_Control_V1_StatusResponse>
+
+        /// Handle the "ReportFrontend" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A frontend's measurements of the network between it and the workers, about once a second
+        /// > while it has traffic; the capacity model plans with them.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fulcrum_Control_V1_FrontendReport` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fulcrum_Control_V1_FrontendReportResponse` message.
+        func reportFrontend(
+            request: GRPCCore.ServerRequest<Fulcrum_Control_V1_FrontendReport>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fulcrum_Control_V1_FrontendReportResponse>
     }
 
     /// Simple service protocol for the "fulcrum.control.v1.Balancer" service.
@@ -346,6 +398,25 @@ extension Fulcrum_Control_V1_Balancer {
             request: Fulcrum_Control_V1_StatusRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Fulcrum_Control_V1_StatusResponse
+
+        /// Handle the "ReportFrontend" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A frontend's measurements of the network between it and the workers, about once a second
+        /// > while it has traffic; the capacity model plans with them.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fulcrum_Control_V1_FrontendReport` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fulcrum_Control_V1_FrontendReportResponse` to respond with.
+        func reportFrontend(
+            request: Fulcrum_Control_V1_FrontendReport,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fulcrum_Control_V1_FrontendReportResponse
     }
 }
 
@@ -397,6 +468,17 @@ extension Fulcrum_Control_V1_Balancer.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Fulcrum_Control_V1_Balancer.Method.ReportFrontend.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fulcrum_Control_V1_FrontendReport>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fulcrum_Control_V1_FrontendReportResponse>(),
+            handler: { request, context in
+                try await self.reportFrontend(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -430,6 +512,17 @@ extension Fulcrum_Control_V1_Balancer.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Fulcrum_Control_V1_StatusResponse> {
         let response = try await self.status(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func reportFrontend(
+        request: GRPCCore.StreamingServerRequest<Fulcrum_Control_V1_FrontendReport>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fulcrum_Control_V1_FrontendReportResponse> {
+        let response = try await self.reportFrontend(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -493,6 +586,19 @@ extension Fulcrum_Control_V1_Balancer.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Fulcrum_Control_V1_StatusResponse> {
         return GRPCCore.ServerResponse<Fulcrum_Control_V1_StatusResponse>(
             message: try await self.status(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func reportFrontend(
+        request: GRPCCore.ServerRequest<Fulcrum_Control_V1_FrontendReport>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fulcrum_Control_V1_FrontendReportResponse> {
+        return GRPCCore.ServerResponse<Fulcrum_Control_V1_FrontendReportResponse>(
+            message: try await self.reportFrontend(
                 request: request.message,
                 context: context
             ),
@@ -602,6 +708,30 @@ extension Fulcrum_Control_V1_Balancer {
             deserializer: some GRPCCore.MessageDeserializer<Fulcrum_Control_V1_StatusResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_StatusResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ReportFrontend" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A frontend's measurements of the network between it and the workers, about once a second
+        /// > while it has traffic; the capacity model plans with them.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fulcrum_Control_V1_FrontendReport` message.
+        ///   - serializer: A serializer for `Fulcrum_Control_V1_FrontendReport` messages.
+        ///   - deserializer: A deserializer for `Fulcrum_Control_V1_FrontendReportResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func reportFrontend<Result>(
+            request: GRPCCore.ClientRequest<Fulcrum_Control_V1_FrontendReport>,
+            serializer: some GRPCCore.MessageSerializer<Fulcrum_Control_V1_FrontendReport>,
+            deserializer: some GRPCCore.MessageDeserializer<Fulcrum_Control_V1_FrontendReportResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_FrontendReportResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -754,6 +884,41 @@ extension Fulcrum_Control_V1_Balancer {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ReportFrontend" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A frontend's measurements of the network between it and the workers, about once a second
+        /// > while it has traffic; the capacity model plans with them.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fulcrum_Control_V1_FrontendReport` message.
+        ///   - serializer: A serializer for `Fulcrum_Control_V1_FrontendReport` messages.
+        ///   - deserializer: A deserializer for `Fulcrum_Control_V1_FrontendReportResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func reportFrontend<Result>(
+            request: GRPCCore.ClientRequest<Fulcrum_Control_V1_FrontendReport>,
+            serializer: some GRPCCore.MessageSerializer<Fulcrum_Control_V1_FrontendReport>,
+            deserializer: some GRPCCore.MessageDeserializer<Fulcrum_Control_V1_FrontendReportResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_FrontendReportResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fulcrum_Control_V1_Balancer.Method.ReportFrontend.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -869,6 +1034,36 @@ extension Fulcrum_Control_V1_Balancer.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Fulcrum_Control_V1_StatusRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Fulcrum_Control_V1_StatusResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ReportFrontend" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A frontend's measurements of the network between it and the workers, about once a second
+    /// > while it has traffic; the capacity model plans with them.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fulcrum_Control_V1_FrontendReport` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func reportFrontend<Result>(
+        request: GRPCCore.ClientRequest<Fulcrum_Control_V1_FrontendReport>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_FrontendReportResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.reportFrontend(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fulcrum_Control_V1_FrontendReport>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fulcrum_Control_V1_FrontendReportResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1003,6 +1198,40 @@ extension Fulcrum_Control_V1_Balancer.ClientProtocol {
             metadata: metadata
         )
         return try await self.status(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ReportFrontend" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A frontend's measurements of the network between it and the workers, about once a second
+    /// > while it has traffic; the capacity model plans with them.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func reportFrontend<Result>(
+        _ message: Fulcrum_Control_V1_FrontendReport,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_FrontendReportResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fulcrum_Control_V1_FrontendReport>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.reportFrontend(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -57,6 +57,40 @@ import Testing
         #expect(tracker.views.first?.target == 0.02)
     }
 
+    @Test func plansWithTheNetworkTimeFrontendsMeasured() {
+        var tracker = CapacityTracker<TestInstant>(settings: .init(defaultTarget: 0.05, networkSeconds: 0.002))
+        tracker.tick(now: .seconds(0))
+        tracker.record(report(arrivals: 10, batches: [2, 3]))
+        tracker.tick(now: .seconds(1))
+        // Until a frontend reports, the configured --network-ms.
+        #expect(tracker.views.first?.network == 0.002)
+        #expect(tracker.views.first?.networkMeasured == false)
+        let predictedBefore = tracker.views.first?.plan.row.p99 ?? 0
+        func frontend(_ requests: UInt64, meanUs: UInt64) -> Fulcrum_Control_V1_FrontendReport {
+            var sample = Fulcrum_Control_V1_NetworkSample()
+            sample.model = "m"
+            sample.requests = requests
+            sample.networkUsTotal = requests * meanUs
+            var report = Fulcrum_Control_V1_FrontendReport()
+            report.frontendID = "f"
+            report.models = [sample]
+            return report
+        }
+        // Two requests are too few to say anything: kept until the next interval.
+        tracker.record(frontend(2, meanUs: 10_000))
+        tracker.tick(now: .seconds(2))
+        #expect(tracker.views.first?.networkMeasured == false)
+        tracker.record(frontend(8, meanUs: 10_000))
+        tracker.tick(now: .seconds(3))
+        #expect(abs((tracker.views.first?.network ?? 0) - 0.010) < 1e-9)
+        #expect(tracker.views.first?.networkMeasured == true)
+        #expect(abs((tracker.views.first?.plan.row.p99 ?? 0) - predictedBefore - 0.008) < 1e-9)
+        // Then smoothed: 0.7 · old + 0.3 · new.
+        tracker.record(frontend(10, meanUs: 20_000))
+        tracker.tick(now: .seconds(4))
+        #expect(abs((tracker.views.first?.network ?? 0) - 0.013) < 1e-9)
+    }
+
     @Test func noPlanBeforeAnyBatchHasRun() {
         var tracker = CapacityTracker<TestInstant>(settings: .init())
         tracker.tick(now: .seconds(0))

@@ -40,6 +40,14 @@ def test_a_saved_profile_replays_on_emulated_workers(tmp_path_factory, tmp_path)
                             "--profile-out", str(saved))
             return r.returncode == 0 and saved.exists() and json.loads(saved.read_text()).get("curveSamples", 0) > 0
         assert wait_until(fitted, timeout=10), "no fitted profile"
+        # The frontend's measured network time (round trip minus the worker's time) reaches the plan.
+        def measured() -> bool:
+            models = {m["name"]: m for m in cluster.status()["models"]}
+            return models.get("ranking_mlp", {}).get("network_ms", 0) > 0
+        for _ in range(10):
+            cluster.client().infer("ranking_mlp", [tensor("features", np.ones((1, 256), np.float32))],
+                                   client_timeout=RPC_TIMEOUT)
+        assert wait_until(measured, timeout=10), cluster.status()["models"]
         fit = json.loads(saved.read_text())
         assert abs(fit["fixedSeconds"] + fit["perSampleSeconds"] - 0.04) < 0.02, fit
 

@@ -34,6 +34,10 @@ public struct CapacityTracker<Instant: InstantProtocol>: Sendable where Instant.
         var pendingQueueUs: UInt64 = 0
         /// Mean queue delay over the last tick's interval, seconds.
         var queueDelay: Double = 0
+        var pendingNetworkRequests: UInt64 = 0
+        var pendingNetworkUs: UInt64 = 0
+        /// Frontend-measured network time per request (smoothed), seconds; nil until measured.
+        var network: Double?
     }
 
     public var settings: Settings
@@ -68,8 +72,20 @@ public struct CapacityTracker<Instant: InstantProtocol>: Sendable where Instant.
         }
     }
 
+    /// Adds a frontend's network measurements (requests answered and their summed network time
+    /// per model).
+    public mutating func record(_ report: Fulcrum_Control_V1_FrontendReport) {
+        for sample in report.models where sample.requests > 0 {
+            var state = models[sample.model] ?? newState()
+            state.pendingNetworkRequests += sample.requests
+            state.pendingNetworkUs += sample.networkUsTotal
+            models[sample.model] = state
+        }
+    }
+
     /// Closes an interval: the arrivals since the previous tick update the rate estimates, the
-    /// queue times the mean queue delay.
+    /// queue times the mean queue delay, the frontends' reports the network time (an
+    /// exponentially weighted mean, weight 0.3 per interval with at least 3 requests).
     public mutating func tick(now: Instant) {
         for name in models.keys {
             guard var state = models[name] else { continue }
@@ -84,6 +100,12 @@ public struct CapacityTracker<Instant: InstantProtocol>: Sendable where Instant.
             }
             state.pendingDequeued = 0
             state.pendingQueueUs = 0
+            if state.pendingNetworkRequests >= 3 {
+                let mean = Double(state.pendingNetworkUs) / Double(state.pendingNetworkRequests) / 1_000_000
+                state.network = state.network.map { 0.7 * $0 + 0.3 * mean } ?? mean
+                state.pendingNetworkRequests = 0
+                state.pendingNetworkUs = 0
+            }
             models[name] = state
         }
     }
@@ -103,13 +125,17 @@ public struct CapacityTracker<Instant: InstantProtocol>: Sendable where Instant.
         public var plan: Planner.Plan
         /// Worker-equivalents of work at this rate: the rate over one worker's best throughput.
         public var workLoad: Double
+        /// The network time the planner adds (measured by frontends, else the configured one), seconds.
+        public var network: Double = 0
+        /// Whether `network` was measured by frontends.
+        public var networkMeasured = false
     }
 
     public func planner(for name: String) -> Planner? {
         guard let state = models[name] else { return nil }
         return Planner(
             curve: state.curve, maxBatchSize: state.maxBatchSize, latencyTarget: state.target ?? settings.defaultTarget,
-            headroom: settings.headroom, networkSeconds: settings.networkSeconds
+            headroom: settings.headroom, networkSeconds: state.network ?? settings.networkSeconds
         )
     }
 
@@ -123,7 +149,7 @@ public struct CapacityTracker<Instant: InstantProtocol>: Sendable where Instant.
                 name: name, shortRate: rate, longRate: state.rate.longRate, curve: state.curve,
                 curveSamples: state.curve.sampleCount, maxBatchSize: state.maxBatchSize, target: planner.latencyTarget,
                 queueDelay: state.queueDelay, plannedWorkers: state.curve.sampleCount > 0 ? plan.workers : nil, plan: plan,
-                workLoad: rate / best
+                workLoad: rate / best, network: planner.networkSeconds, networkMeasured: state.network != nil
             )
         }
     }

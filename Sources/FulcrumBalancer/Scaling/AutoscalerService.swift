@@ -29,6 +29,10 @@ final class CapacityState: Sendable {
         tracker.withLock { $0.record(report) }
     }
 
+    func record(_ report: Fulcrum_Control_V1_FrontendReport) {
+        tracker.withLock { $0.record(report) }
+    }
+
     func tick(now: ContinuousClock.Instant, current: Int) -> Autoscaler<ContinuousClock.Instant>.Observation {
         tracker.withLock {
             $0.tick(now: now)
@@ -61,7 +65,7 @@ final class CapacityState: Sendable {
             m.utilisation = view.curveSamples > 0 ? view.plan.row.utilisation : 0
             m.predictedP99Ms = view.curveSamples > 0 ? (view.plan.row.p99 ?? 0) * 1000 : 0
             m.headroom = settings.headroom
-            m.networkMs = settings.networkSeconds * 1000
+            m.networkMs = view.network * 1000
             return m
         }
         let s = scalingSnapshot
