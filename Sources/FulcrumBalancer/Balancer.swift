@@ -16,7 +16,8 @@ public enum Balancer {
         let bound = OnceValue<HostPort>()
         let metricsBound = OnceValue<HostPort>()
         let control = ControlService(
-            lease: configuration.lease, reportInterval: configuration.reportInterval, capacity: capacity, logger: logger
+            lease: configuration.lease, reportInterval: configuration.reportInterval, capacity: capacity,
+            placement: configuration.placement == .demand ? PlacementCoordinator() : nil, logger: logger
         )
         let scaler: any Scaler
         switch configuration.scaler {

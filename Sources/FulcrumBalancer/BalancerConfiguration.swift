@@ -35,6 +35,9 @@ public struct BalancerConfiguration: Sendable {
     public var scaler: ScalerChoice
     /// Where to serve Prometheus metrics (nil: no metrics endpoint).
     public var metrics: MetricsSettings?
+    /// Which workers host which models: `.all` (every worker every model) or `.demand`
+    /// (`PlacementCoordinator`: each model on as many workers as its plan needs).
+    public var placement: PlacementMode = .all
 
     public init(
         listen: HostPort = HostPort(host: "127.0.0.1", port: 7000),
@@ -63,4 +66,13 @@ public struct BalancerConfiguration: Sendable {
         self.settle = settle
         self.scaler = scaler
     }
+}
+
+/// Which workers host which models.
+public enum PlacementMode: String, Sendable, CaseIterable {
+    /// Every worker hosts every model of its repository (the default).
+    case all
+    /// The balancer loads and unloads models on workers so each is on as many workers as its
+    /// plan needs (at least one), by demand and memory (`PlacementPlanner`).
+    case demand
 }

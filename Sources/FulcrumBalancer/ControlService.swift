@@ -11,15 +11,18 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
     private let registry: Mutex<Registry>
     private let hub = SnapshotHub()
     private let capacity: CapacityState
+    /// Set under `--placement demand`.
+    private let placement: PlacementCoordinator?
     private let logger: Logger
     private let clock = ContinuousClock()
     private let startedMs = ControlService.wallClockMs()
     let reportIntervalMs: UInt32
     let leaseMs: UInt32
 
-    init(lease: Duration, reportInterval: Duration, capacity: CapacityState, logger: Logger) {
+    init(lease: Duration, reportInterval: Duration, capacity: CapacityState, placement: PlacementCoordinator? = nil, logger: Logger) {
         self.registry = Mutex(Registry(lease: lease))
         self.capacity = capacity
+        self.placement = placement
         self.logger = logger
         self.leaseMs = UInt32(lease.components.seconds * 1000 + lease.components.attoseconds / 1_000_000_000_000_000)
         self.reportIntervalMs = UInt32(reportInterval.components.seconds * 1000 + reportInterval.components.attoseconds / 1_000_000_000_000_000)
@@ -73,6 +76,17 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
                     workerID = report.workerID
                 }
                 hub.publish(snapshot)
+                if let placement {
+                    let (unloading, lines) = placement.step(now: now, pool: snapshot, planned: capacity.plannedWorkers)
+                    for line in lines { logger.info("\(line)") }
+                    let changed = registry.withLock { r -> Fulcrum_Control_V1_PoolSnapshot? in
+                        guard r.unloading != unloading else { return nil }
+                        r.unloading = unloading
+                        return r.snapshot
+                    }
+                    if let changed { hub.publish(changed) }
+                    for directive in placement.take(for: report.workerID) { try await response.write(directive) }
+                }
             }
         } catch let error as RPCError {
             throw error

@@ -90,11 +90,25 @@ public struct Registry: Sendable {
         return expired
     }
 
+    /// Models being moved off workers (`--placement demand`), by worker id: the snapshot shows
+    /// them UNLOADING so frontends stop routing there before the worker is told to unload.
+    public var unloading: [String: Set<String>] = [:] {
+        didSet { if unloading != oldValue { generation += 1 } }
+    }
+
     /// The pool as frontends and the CLI see it, workers sorted by id.
     public var snapshot: Fulcrum_Control_V1_PoolSnapshot {
         var snapshot = Fulcrum_Control_V1_PoolSnapshot()
         snapshot.generation = generation
         snapshot.workers = members.values.map(\.info).sorted { $0.workerID < $1.workerID }
+        for index in snapshot.workers.indices {
+            guard let models = unloading[snapshot.workers[index].workerID] else { continue }
+            for m in snapshot.workers[index].models.indices where models.contains(snapshot.workers[index].models[m].name)
+                && snapshot.workers[index].models[m].state == "READY"
+            {
+                snapshot.workers[index].models[m].state = "UNLOADING"
+            }
+        }
         return snapshot
     }
 }

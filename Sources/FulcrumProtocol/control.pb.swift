@@ -148,7 +148,8 @@ public nonisolated struct Fulcrum_Control_V1_HostedModel: Sendable {
 
   public var version: String = String()
 
-  /// READY, LOADING, UNAVAILABLE (Triton's RepositoryIndex states).
+  /// READY, LOADING, UNAVAILABLE (Triton's RepositoryIndex states); in pool snapshots also
+  /// UNLOADING: the balancer is moving the model off this worker (not routed to).
   public var state: String = String()
 
   public var reason: String = String()
@@ -161,6 +162,9 @@ public nonisolated struct Fulcrum_Control_V1_HostedModel: Sendable {
   public var latencyTargetMs: Double = 0
 
   public var maxBatchSize: UInt32 = 0
+
+  /// Memory the loaded model holds: its weights (on the device for an accelerator backend).
+  public var memoryBytes: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -800,7 +804,7 @@ nonisolated extension Fulcrum_Control_V1_DeviceInfo: SwiftProtobuf.Message, Swif
 
 nonisolated extension Fulcrum_Control_V1_HostedModel: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HostedModel"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}state\0\u{1}reason\0\u{3}content_hash\0\u{3}latency_target_ms\0\u{3}max_batch_size\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}state\0\u{1}reason\0\u{3}content_hash\0\u{3}latency_target_ms\0\u{3}max_batch_size\0\u{3}memory_bytes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -815,6 +819,7 @@ nonisolated extension Fulcrum_Control_V1_HostedModel: SwiftProtobuf.Message, Swi
       case 5: try { try decoder.decodeSingularStringField(value: &self.contentHash) }()
       case 6: try { try decoder.decodeSingularDoubleField(value: &self.latencyTargetMs) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.maxBatchSize) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.memoryBytes) }()
       default: break
       }
     }
@@ -842,6 +847,9 @@ nonisolated extension Fulcrum_Control_V1_HostedModel: SwiftProtobuf.Message, Swi
     if self.maxBatchSize != 0 {
       try visitor.visitSingularUInt32Field(value: self.maxBatchSize, fieldNumber: 7)
     }
+    if self.memoryBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.memoryBytes, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -853,6 +861,7 @@ nonisolated extension Fulcrum_Control_V1_HostedModel: SwiftProtobuf.Message, Swi
     if lhs.contentHash != rhs.contentHash {return false}
     if lhs.latencyTargetMs != rhs.latencyTargetMs {return false}
     if lhs.maxBatchSize != rhs.maxBatchSize {return false}
+    if lhs.memoryBytes != rhs.memoryBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

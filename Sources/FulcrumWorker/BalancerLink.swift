@@ -66,6 +66,7 @@ struct BalancerLink: Service {
                 } else {
                     join.device.name = "CPU"
                     join.device.vendor = "host"
+                    join.device.memoryBytes = ProcessInfo.processInfo.physicalMemory
                 }
                 if let metrics { join.metricsAddress = Self.advertisable(metrics, like: address).description }
                 let joined = try await control.join(join, options: Self.callOptions(timeout: .seconds(2)))

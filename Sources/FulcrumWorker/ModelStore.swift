@@ -123,8 +123,11 @@ final class ModelStore: Sendable {
                 m.state = "READY"
                 m.contentHash = entry.hashes[served.version] ?? ""
                 let configuration = served.model.configuration
-                m.maxBatchSize = UInt32(max(configuration.maxBatchSize, 0))
+                // The batch an execution can hold: without dynamic_batching every request runs on
+                // its own, so the capacity model must not count on batches forming.
+                m.maxBatchSize = configuration.dynamicBatching == nil ? 1 : UInt32(max(configuration.maxBatchSize, 0))
                 m.latencyTargetMs = configuration.parameters["fulcrum.latency_target_ms"].flatMap(Double.init) ?? 0
+                m.memoryBytes = UInt64(served.model.weightBytes)
                 result.append(m)
             }
             for failure in entry.failures {

@@ -34,6 +34,9 @@ struct BalancerCommand: LayeredCommand {
     @Option(name: .long, help: "kubernetes scaler: the worker Deployment's namespace (default: the balancer pod's own).")
     var kubernetesNamespace: String?
 
+    @Option(name: .long, help: "Which workers host which models: all (every worker every model) or demand (the balancer loads and unloads models so each is on as many workers as its plan needs, at least one; new replicas go to the least-loaded workers with memory for the weights).")
+    var placement: String = "all"
+
     @Option(name: .long, help: "Fewest workers the autoscaler keeps.")
     var minWorkers: Int = 1
 
@@ -144,7 +147,10 @@ struct BalancerCommand: LayeredCommand {
 
     func run() async throws {
         LoggingSetup.bootstrap(level: Logger.Level(name: logLevel) ?? .info, format: LoggingSetup.Format(rawValue: logFormat) ?? .text)
-        try await Balancer.run(
+        guard let placementMode = PlacementMode(rawValue: placement) else {
+            throw ValidationError("--placement: '\(placement)' is not all or demand")
+        }
+        var configuration =
             BalancerConfiguration(
                 listen: HostPort(host: host, port: port),
                 lease: .milliseconds(leaseMs),
@@ -158,6 +164,7 @@ struct BalancerCommand: LayeredCommand {
                 scaler: try scalerChoice(),
                 metrics: metricsPort.map { MetricsSettings(listen: HostPort(host: metricsHost ?? host, port: $0), registry: FulcrumMetrics.bootstrap()) }
             )
-        )
+        configuration.placement = placementMode
+        try await Balancer.run(configuration)
     }
 }

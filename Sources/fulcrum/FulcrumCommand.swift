@@ -83,6 +83,9 @@ struct Up: AsyncParsableCommand {
     @Option(name: .long, help: "Vulkan device index for --backend vulkan (every worker uses it).")
     var device: Int = 0
 
+    @Option(name: .long, help: "Which workers host which models: all (default: every worker every model) or demand (the balancer places each model on as many workers as its plan needs).")
+    var placement: String = "all"
+
     @Option(name: .long, help: "One more fulcrum-balancer argument (repeat), e.g. --balancer-arg=--latency-target-ms=50.")
     var balancerArg: [String] = []
 
@@ -108,6 +111,7 @@ struct Up: AsyncParsableCommand {
         }
         if profile != nil, backend != "emulated" { throw ValidationError("--profile is for --backend emulated") }
         guard device >= 0 else { throw ValidationError("--device must be 0 or more") }
+        guard ["all", "demand"].contains(placement) else { throw ValidationError("--placement: '\(placement)' is not all or demand") }
     }
 
     func run() async throws {
@@ -118,7 +122,8 @@ struct Up: AsyncParsableCommand {
             threadsPerWorker: threadsPerWorker ?? max(1, cores / workers),
             endpointsFile: endpointsFile, binDirectory: Self.binDirectory(),
             startTimeout: .seconds(startTimeout), logLevel: logLevel, httpPort: httpPort,
-            maxWorkers: maxWorkers, emulate: emulate, balancerArguments: balancerArg, metrics: metrics
+            maxWorkers: maxWorkers, emulate: emulate,
+            balancerArguments: balancerArg + (placement == "all" ? [] : ["--placement=\(placement)"]), metrics: metrics
         )
         options.tracing = TracingSettings(file: traceFile, otlpEndpoint: otlpEndpoint)
         options.backend = backend == "emulated" ? "cpu" : backend

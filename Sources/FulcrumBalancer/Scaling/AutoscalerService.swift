@@ -29,6 +29,15 @@ final class CapacityState: Sendable {
         tracker.withLock { $0.record(report) }
     }
 
+    /// Per model, the workers its plan needs at the current rate: nil before any batch has run,
+    /// `Int.max` when no pool size meets the target (then every worker).
+    var plannedWorkers: [String: Int?] {
+        let views = tracker.withLock { $0.views }
+        return Dictionary(uniqueKeysWithValues: views.map { view in
+            (view.name, view.curveSamples == 0 ? nil : (view.plan.workers ?? Int.max))
+        })
+    }
+
     func record(_ report: Fulcrum_Control_V1_FrontendReport) {
         tracker.withLock { $0.record(report) }
     }

@@ -30,6 +30,12 @@ public final class Model: Sendable {
         outputIndices = configuration.outputs.map { output in plan.outputs.firstIndex { $0.name == output.name } ?? -1 }
     }
 
+    /// Bytes of weights (initializers kept after planning) the model holds: on the device for a
+    /// Vulkan model, in host memory otherwise.
+    public var weightBytes: Int {
+        plan.deviceConstants?.byteCount ?? plan.constants.values.reduce(0) { $0 + $1.byteCount }
+    }
+
     /// Where the per-batch kernels run: `"cpu"` or `"vulkan"`.
     public var backendName: String { plan.target.backendName }
 
