@@ -9,15 +9,30 @@ final class NetworkStatistics: Sendable {
     private struct Totals {
         var requests: UInt64 = 0
         var microseconds: UInt64 = 0
+        /// The latest samples (a ring of at most `kept`), for the p99.
+        var recent: [UInt64] = []
+        var next = 0
     }
+
+    /// Samples kept per model between reports for the p99.
+    static let kept = 4096
 
     private let totals = Mutex<[String: Totals]>([:])
 
     /// Adds one forwarded request's network time.
     func record(model: String, networkMicroseconds: Int64) {
-        totals.withLock {
-            $0[model, default: Totals()].requests += 1
-            $0[model, default: Totals()].microseconds += UInt64(max(0, networkMicroseconds))
+        let value = UInt64(max(0, networkMicroseconds))
+        totals.withLock { all in
+            var t = all[model] ?? Totals()
+            t.requests += 1
+            t.microseconds += value
+            if t.recent.count < Self.kept {
+                t.recent.append(value)
+            } else {
+                t.recent[t.next] = value
+                t.next = (t.next + 1) % Self.kept
+            }
+            all[model] = t
         }
     }
 
@@ -32,6 +47,8 @@ final class NetworkStatistics: Sendable {
             sample.model = name
             sample.requests = totals.requests
             sample.networkUsTotal = totals.microseconds
+            let sorted = totals.recent.sorted()
+            sample.networkUsP99 = sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int((Double(sorted.count) * 0.99).rounded(.up)) - 1)]
             return sample
         }
     }

@@ -64,14 +64,14 @@ public enum Plan {
         let planner = Planner(
             curve: ServiceCurve(fixed: capacity.fixedSeconds, perSample: capacity.perSampleSeconds),
             maxBatchSize: Int(max(1, capacity.maxBatchSize)), latencyTarget: target,
-            headroom: capacity.headroom, networkSeconds: capacity.networkMs / 1000
+            headroom: capacity.headroom, networkSeconds: (capacity.networkP99Ms > 0 ? capacity.networkP99Ms : capacity.networkMs) / 1000
         )
         let rates = rates ?? defaultRates(current: capacity.rateShort, planner: planner)
         var lines = [
             "model \(capacity.name): s(b) = \(ms(capacity.fixedSeconds)) ms + \(ms(capacity.perSampleSeconds)) ms × b"
                 + " (fitted on \(capacity.curveSamples) batches), max batch \(capacity.maxBatchSize),"
                 + " target p99 \(ms(target)) ms, headroom \(Int((capacity.headroom * 100).rounded()))%,"
-                + " network \(ms(capacity.networkMs / 1000)) ms",
+                + " network \(ms(capacity.networkMs / 1000)) ms mean, \(ms(planner.networkSeconds)) ms p99",
             "current rate \(String(format: "%.1f", capacity.rateShort)) req/s (short window), \(String(format: "%.1f", capacity.rateLong)) req/s (long)",
         ]
         if capacity.curveSamples == 0 {

@@ -47,7 +47,7 @@ public enum Status {
                 "fixed_ms": m.fixedSeconds * 1000, "per_sample_ms": m.perSampleSeconds * 1000, "curve_samples": Int(m.curveSamples),
                 "max_batch_size": Int(m.maxBatchSize), "latency_target_ms": m.latencyTargetMs, "queue_delay_ms": m.queueDelayMs,
                 "planned_workers": Int(m.plannedWorkers), "utilisation": m.utilisation, "predicted_p99_ms": m.predictedP99Ms,
-                "network_ms": m.networkMs,
+                "network_ms": m.networkMs, "network_p99_ms": m.networkP99Ms,
             ]
         }
         let decision = { (d: Fulcrum_Control_V1_ScalingDecision) -> [String: Any] in
@@ -94,13 +94,13 @@ public enum Status {
         }
         if !response.models.isEmpty {
             lines.append("")
-            var capacity = [["MODEL", "RATE/s", "s(b) ms", "MAX BATCH", "TARGET ms", "QUEUE ms", "NET ms", "PLANNED", "UTIL", "PRED P99 ms"]]
+            var capacity = [["MODEL", "RATE/s", "s(b) ms", "MAX BATCH", "TARGET ms", "QUEUE ms", "NET P99 ms", "PLANNED", "UTIL", "PRED P99 ms"]]
             for m in response.models {
                 capacity.append([
                     m.name, String(format: "%.1f", m.rateShort),
                     m.curveSamples == 0 ? "(no batches yet)" : String(format: "%.2f+%.2f·b", m.fixedSeconds * 1000, m.perSampleSeconds * 1000),
                     String(m.maxBatchSize), String(format: "%.0f", m.latencyTargetMs), String(format: "%.2f", m.queueDelayMs),
-                    String(format: "%.2f", m.networkMs),
+                    String(format: "%.2f", m.networkP99Ms),
                     m.plannedWorkers == 0 ? "-" : String(m.plannedWorkers), String(format: "%.0f%%", m.utilisation * 100),
                     m.predictedP99Ms > 0 ? String(format: "%.2f", m.predictedP99Ms) : "-",
                 ])

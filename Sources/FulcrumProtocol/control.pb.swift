@@ -105,6 +105,9 @@ public nonisolated struct Fulcrum_Control_V1_NetworkSample: Sendable {
 
   public var networkUsTotal: UInt64 = 0
 
+  /// The 99th percentile of those requests' network times (over at most the last 4096).
+  public var networkUsP99: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -595,7 +598,11 @@ public nonisolated struct Fulcrum_Control_V1_ModelCapacity: Sendable {
 
   public var headroom: Double = 0
 
+  /// The mean network time per request and its 99th percentile (measured by frontends; the
+  /// balancer's --network-ms for both until they report). The planner adds the p99.
   public var networkMs: Double = 0
+
+  public var networkP99Ms: Double = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -700,7 +707,7 @@ nonisolated extension Fulcrum_Control_V1_FrontendReport: SwiftProtobuf.Message, 
 
 nonisolated extension Fulcrum_Control_V1_NetworkSample: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".NetworkSample"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}requests\0\u{3}network_us_total\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}requests\0\u{3}network_us_total\0\u{3}network_us_p99\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -711,6 +718,7 @@ nonisolated extension Fulcrum_Control_V1_NetworkSample: SwiftProtobuf.Message, S
       case 1: try { try decoder.decodeSingularStringField(value: &self.model) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.requests) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.networkUsTotal) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.networkUsP99) }()
       default: break
       }
     }
@@ -726,6 +734,9 @@ nonisolated extension Fulcrum_Control_V1_NetworkSample: SwiftProtobuf.Message, S
     if self.networkUsTotal != 0 {
       try visitor.visitSingularUInt64Field(value: self.networkUsTotal, fieldNumber: 3)
     }
+    if self.networkUsP99 != 0 {
+      try visitor.visitSingularUInt64Field(value: self.networkUsP99, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -733,6 +744,7 @@ nonisolated extension Fulcrum_Control_V1_NetworkSample: SwiftProtobuf.Message, S
     if lhs.model != rhs.model {return false}
     if lhs.requests != rhs.requests {return false}
     if lhs.networkUsTotal != rhs.networkUsTotal {return false}
+    if lhs.networkUsP99 != rhs.networkUsP99 {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1632,7 +1644,7 @@ nonisolated extension Fulcrum_Control_V1_StatusResponse: SwiftProtobuf.Message, 
 
 nonisolated extension Fulcrum_Control_V1_ModelCapacity: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelCapacity"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}rate_short\0\u{3}rate_long\0\u{3}fixed_seconds\0\u{3}per_sample_seconds\0\u{3}curve_samples\0\u{3}max_batch_size\0\u{3}latency_target_ms\0\u{3}queue_delay_ms\0\u{3}planned_workers\0\u{1}utilisation\0\u{3}predicted_p99_ms\0\u{1}headroom\0\u{3}network_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}rate_short\0\u{3}rate_long\0\u{3}fixed_seconds\0\u{3}per_sample_seconds\0\u{3}curve_samples\0\u{3}max_batch_size\0\u{3}latency_target_ms\0\u{3}queue_delay_ms\0\u{3}planned_workers\0\u{1}utilisation\0\u{3}predicted_p99_ms\0\u{1}headroom\0\u{3}network_ms\0\u{3}network_p99_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1654,6 +1666,7 @@ nonisolated extension Fulcrum_Control_V1_ModelCapacity: SwiftProtobuf.Message, S
       case 12: try { try decoder.decodeSingularDoubleField(value: &self.predictedP99Ms) }()
       case 13: try { try decoder.decodeSingularDoubleField(value: &self.headroom) }()
       case 14: try { try decoder.decodeSingularDoubleField(value: &self.networkMs) }()
+      case 15: try { try decoder.decodeSingularDoubleField(value: &self.networkP99Ms) }()
       default: break
       }
     }
@@ -1702,6 +1715,9 @@ nonisolated extension Fulcrum_Control_V1_ModelCapacity: SwiftProtobuf.Message, S
     if self.networkMs.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.networkMs, fieldNumber: 14)
     }
+    if self.networkP99Ms.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.networkP99Ms, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1720,6 +1736,7 @@ nonisolated extension Fulcrum_Control_V1_ModelCapacity: SwiftProtobuf.Message, S
     if lhs.predictedP99Ms != rhs.predictedP99Ms {return false}
     if lhs.headroom != rhs.headroom {return false}
     if lhs.networkMs != rhs.networkMs {return false}
+    if lhs.networkP99Ms != rhs.networkP99Ms {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

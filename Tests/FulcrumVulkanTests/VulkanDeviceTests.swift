@@ -71,7 +71,8 @@ struct VulkanDeviceTests {
         #expect(backend.name == "vulkan")
         #expect(backend.supports(op: "MatMul"))
         #expect(backend.supports(op: "Add"))
-        #expect(!backend.supports(op: "Softmax"))
+        #expect(backend.supports(op: "Softmax") && backend.supports(op: "Gather"))
+        #expect(!backend.supports(op: "TopK") && !backend.supports(op: "Conv"))
         for op in VulkanBackend.supportedOperators {
             #expect(CPUBackend().supports(op: op), "\(op) has no CPU reference")
         }

@@ -36,8 +36,12 @@ public struct CapacityTracker<Instant: InstantProtocol>: Sendable where Instant.
         var queueDelay: Double = 0
         var pendingNetworkRequests: UInt64 = 0
         var pendingNetworkUs: UInt64 = 0
+        /// The largest p99 frontends reported in the interval, microseconds.
+        var pendingNetworkP99Us: UInt64 = 0
         /// Frontend-measured network time per request (smoothed), seconds; nil until measured.
         var network: Double?
+        /// Its 99th percentile (smoothed the same way), seconds.
+        var networkP99: Double?
     }
 
     public var settings: Settings
@@ -79,6 +83,7 @@ public struct CapacityTracker<Instant: InstantProtocol>: Sendable where Instant.
             var state = models[sample.model] ?? newState()
             state.pendingNetworkRequests += sample.requests
             state.pendingNetworkUs += sample.networkUsTotal
+            state.pendingNetworkP99Us = max(state.pendingNetworkP99Us, sample.networkUsP99)
             models[sample.model] = state
         }
     }
@@ -103,8 +108,11 @@ public struct CapacityTracker<Instant: InstantProtocol>: Sendable where Instant.
             if state.pendingNetworkRequests >= 3 {
                 let mean = Double(state.pendingNetworkUs) / Double(state.pendingNetworkRequests) / 1_000_000
                 state.network = state.network.map { 0.7 * $0 + 0.3 * mean } ?? mean
+                let p99 = max(Double(state.pendingNetworkP99Us) / 1_000_000, mean)
+                state.networkP99 = state.networkP99.map { 0.7 * $0 + 0.3 * p99 } ?? p99
                 state.pendingNetworkRequests = 0
                 state.pendingNetworkUs = 0
+                state.pendingNetworkP99Us = 0
             }
             models[name] = state
         }
@@ -125,8 +133,10 @@ public struct CapacityTracker<Instant: InstantProtocol>: Sendable where Instant.
         public var plan: Planner.Plan
         /// Worker-equivalents of work at this rate: the rate over one worker's best throughput.
         public var workLoad: Double
-        /// The network time the planner adds (measured by frontends, else the configured one), seconds.
+        /// The mean network time per request (measured by frontends, else the configured one), seconds.
         public var network: Double = 0
+        /// Its 99th percentile, which the planner adds to a p99 (else the configured one), seconds.
+        public var networkP99: Double = 0
         /// Whether `network` was measured by frontends.
         public var networkMeasured = false
     }
@@ -135,7 +145,7 @@ public struct CapacityTracker<Instant: InstantProtocol>: Sendable where Instant.
         guard let state = models[name] else { return nil }
         return Planner(
             curve: state.curve, maxBatchSize: state.maxBatchSize, latencyTarget: state.target ?? settings.defaultTarget,
-            headroom: settings.headroom, networkSeconds: state.network ?? settings.networkSeconds
+            headroom: settings.headroom, networkSeconds: state.networkP99 ?? settings.networkSeconds
         )
     }
 
@@ -149,7 +159,8 @@ public struct CapacityTracker<Instant: InstantProtocol>: Sendable where Instant.
                 name: name, shortRate: rate, longRate: state.rate.longRate, curve: state.curve,
                 curveSamples: state.curve.sampleCount, maxBatchSize: state.maxBatchSize, target: planner.latencyTarget,
                 queueDelay: state.queueDelay, plannedWorkers: state.curve.sampleCount > 0 ? plan.workers : nil, plan: plan,
-                workLoad: rate / best, network: planner.networkSeconds, networkMeasured: state.network != nil
+                workLoad: rate / best, network: state.network ?? settings.networkSeconds, networkP99: planner.networkSeconds,
+                networkMeasured: state.network != nil
             )
         }
     }

@@ -75,6 +75,7 @@ final class CapacityState: Sendable {
             m.predictedP99Ms = view.curveSamples > 0 ? (view.plan.row.p99 ?? 0) * 1000 : 0
             m.headroom = settings.headroom
             m.networkMs = view.network * 1000
+            m.networkP99Ms = view.networkP99 * 1000
             return m
         }
         let s = scalingSnapshot
