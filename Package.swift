@@ -67,7 +67,8 @@ let package = Package(
             // GLSL sources of Shaders/SPIRV+Generated.swift (scripts/generate-shaders).
             exclude: [
                 "Vulkan/Shaders/Activation.glsl", "Vulkan/Shaders/binary.comp", "Vulkan/Shaders/matmul.comp",
-                "Vulkan/Shaders/matmul128.comp", "Vulkan/Shaders/unary.comp",
+                "Vulkan/Shaders/matmul128.comp", "Vulkan/Shaders/matmulsplitk.comp",
+                "Vulkan/Shaders/matmulreduce.comp", "Vulkan/Shaders/unary.comp",
                 // Normalisation, softmax, reductions, clip (VulkanRecording+Normalization.swift).
                 "Vulkan/Shaders/WorkgroupReduce.glsl", "Vulkan/Shaders/batchnorm.comp", "Vulkan/Shaders/clip.comp",
                 "Vulkan/Shaders/layernorm.comp", "Vulkan/Shaders/reduce.comp", "Vulkan/Shaders/softmax.comp",

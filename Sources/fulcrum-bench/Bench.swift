@@ -13,7 +13,7 @@ import FulcrumRuntime
 /// INT64 in 0..99; variable dims after the batch take --seq). OpenBLAS reads
 /// `OPENBLAS_CORETYPE` when it loads, so set it in the environment of this command.
 ///
-///     fulcrum-bench vulkan-sgemm [--shapes 4096x4096x4096] [--variant automatic|tile64|tile128] ...
+///     fulcrum-bench vulkan-sgemm [--shapes 4096x4096x4096] [--variant automatic|tile64|tile128|splitk] ...
 ///
 /// times the Vulkan sgemm kernels instead (`VulkanSGEMMBench`).
 @main

@@ -4,7 +4,7 @@ import FulcrumKernels
 /// `fulcrum-bench vulkan-sgemm`: GFLOP/s of the Vulkan sgemm kernels on one device. A benchmark,
 /// not a test: it prints JSON lines, first the device, then one per shape and variant.
 ///
-///     fulcrum-bench vulkan-sgemm [--shapes 4096x4096x4096,512x256x1024] [--variant automatic,tile64,tile128]
+///     fulcrum-bench vulkan-sgemm [--shapes 4096x4096x4096,512x256x1024] [--variant automatic,tile64,tile128,splitk]
 ///                   [--iterations 20] [--repeats 3] [--batch 1] [--transpose NN|NT|TN|TT] [--device N|NAME]
 ///
 /// For each shape (`MxNxK`) it fills A and B with uniform random values in [-1, 1) on the host
@@ -30,7 +30,7 @@ enum VulkanSGEMMBench {
     }
 
     static let usage = """
-        usage: fulcrum-bench vulkan-sgemm [--shapes MxNxK,...] [--variant automatic|tile64|tile128[,...]] \
+        usage: fulcrum-bench vulkan-sgemm [--shapes MxNxK,...] [--variant automatic|tile64|tile128|splitk[,...]] \
         [--iterations 20] [--repeats 3] [--batch 1] [--transpose NN|NT|TN|TT] [--device N|NAME]
         """
 

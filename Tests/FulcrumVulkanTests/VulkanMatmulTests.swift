@@ -1,14 +1,15 @@
 import FulcrumKernels
 import Testing
 
-/// Both sgemm kernels (`SGEMMVariant.tile64`, `.tile128`) against `CPUBackend.sgemm` on the same
-/// seeded inputs: odd and edge-tile shapes, all four transposes, leading dimensions and batch
-/// strides padded by 3 (scalar path) or aligned to 4 (tile128's vec4 path), alpha/beta, bias and
-/// activations, batches with strides and with a broadcast (stride 0) operand. Tolerance: FP32
+/// Every sgemm kernel (`SGEMMVariant.tile64`, `.tile128`, `.splitk`) against `CPUBackend.sgemm` on
+/// the same seeded inputs: odd and edge-tile shapes, all four transposes, leading dimensions and
+/// batch strides padded by 3 (scalar path) or aligned to 4 (the vec4 paths), alpha/beta, bias and
+/// activations, batches with strides and with a broadcast (stride 0) operand, small m with long
+/// k (where `splitk` splits K into uneven ranges and reduces in a second pass). Tolerance: FP32
 /// relative L2 ≤ 1e-4; everything C's matrices do not cover must stay untouched.
 @Suite(.enabled(if: TestDevice.available, TestDevice.skipReason))
 struct VulkanMatmulTests {
-    static let variants: [SGEMMVariant] = [.tile64, .tile128]
+    static let variants: [SGEMMVariant] = [.tile64, .tile128, .splitk]
 
     /// One batched product and how its operands are laid out.
     struct Problem: Sendable, CustomStringConvertible {
@@ -24,7 +25,10 @@ struct VulkanMatmulTests {
         }
     }
 
-    static let shapes: [(m: Int, n: Int, k: Int)] = [(1, 1, 1), (17, 33, 9), (129, 257, 65), (300, 200, 100), (128, 256, 16)]
+    // The last two split K under `splitk`: 4 ranges of 96, 96, 96, 13 and 3 of 160, 160, 130.
+    static let shapes: [(m: Int, n: Int, k: Int)] = [
+        (1, 1, 1), (17, 33, 9), (129, 257, 65), (300, 200, 100), (128, 256, 16), (33, 70, 301), (64, 130, 450),
+    ]
 
     static let problems: [Problem] = shapes.flatMap { shape in
         [(false, false), (true, false), (false, true), (true, true)].flatMap { transposes in
@@ -113,6 +117,9 @@ struct VulkanMatmulTests {
         let problems = [
             Problem(m: 131, n: 133, k: 17, transposeB: true, aligned: false),
             Problem(m: 130, n: 132, k: 24, aligned: true),
+            // An MLP layer at serving batch size: x · Wᵀ, K split under `splitk`.
+            Problem(m: 64, n: 96, k: 256, transposeB: true, aligned: true),
+            Problem(m: 7, n: 45, k: 203, transposeB: true),
         ]
         for problem in problems {
             let error = try compare(problem, variant: variant, beta: 0.5, bias: true, activation: activation, seed: 121)
@@ -132,6 +139,9 @@ struct VulkanMatmulTests {
         Problem(m: 129, n: 140, k: 70, aligned: true, batch: 3, broadcastB: true),
         Problem(m: 60, n: 150, k: 21, transposeA: true, aligned: true, batch: 5, broadcastA: true),
         Problem(m: 9, n: 5, k: 3, batch: 7, broadcastA: true),
+        // K split under `splitk`, with batches and a shared weight.
+        Problem(m: 20, n: 70, k: 200, transposeB: true, batch: 3, broadcastB: true),
+        Problem(m: 5, n: 64, k: 130, transposeA: true, aligned: true, batch: 2),
     ]
 
     @Test(arguments: variants, batchedProblems)
@@ -156,6 +166,24 @@ struct VulkanMatmulTests {
         #expect(SGEMMVariant.tile128.resolved(m: 1, n: 1) == .tile128)
         #expect(SGEMMVariant.tile64.resolved(m: 4096, n: 4096) == .tile64)
         #expect(SGEMMVariant(name: "tile128") == .tile128 && SGEMMVariant(name: "fast") == nil)
+        #expect(SGEMMVariant(name: "splitk") == .splitk && SGEMMVariant.splitk.resolved(m: 4096, n: 4096) == .splitk)
+        for variant in [SGEMMVariant.automatic, .tile64, .tile128, .splitk] { #expect(SGEMMVariant(name: variant.description) == variant) }
+    }
+
+    @Test func splitKCoversKWithFewRanges() {
+        // Enough 64 × 64 tiles: no split.
+        #expect(SGEMMVariant.splitK(m: 4096, n: 4096, k: 4096) == (1, 4096))
+        #expect(SGEMMVariant.splitK(m: 2048, n: 512, k: 128) == (1, 128))
+        #expect(SGEMMVariant.splitK(m: 5, n: 6, k: 0) == (1, 0))
+        #expect(SGEMMVariant.splitK(m: 64, n: 64, k: 100) == (1, 128))
+        // An MLP layer at batch 64: 32 tiles, 8 splits of 256.
+        #expect(SGEMMVariant.splitK(m: 64, n: 2048, k: 2048) == (8, 256))
+        #expect(SGEMMVariant.splitK(m: 64, n: 512, k: 256) == (4, 64))
+        for (m, n, k, batch) in [(33, 70, 301, 1), (64, 130, 450, 1), (20, 70, 200, 3), (1, 1, 100_000, 1), (64, 2048, 2049, 1)] {
+            let (splits, chunk) = SGEMMVariant.splitK(m: m, n: n, k: k, batch: batch)
+            #expect(chunk % 32 == 0 && splits >= 1 && splits <= SGEMMVariant.splitKMaximumSplits)
+            #expect(splits * chunk >= k && (splits - 1) * chunk < k, "\(m)x\(n)x\(k): \(splits) × \(chunk)")
+        }
     }
 
     @Test func batchedSgemmRefusesBadStridesAndSmallBuffers() throws {

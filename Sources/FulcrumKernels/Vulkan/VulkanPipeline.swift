@@ -9,6 +9,8 @@ struct VulkanKernel: Sendable {
 
     static let matmul = VulkanKernel(name: "matmul", spirv: SPIRV.matmul, bindings: 4, pushConstantBytes: 17 * 4)
     static let matmul128 = VulkanKernel(name: "matmul128", spirv: SPIRV.matmul128, bindings: 4, pushConstantBytes: 17 * 4)
+    static let matmulSplitK = VulkanKernel(name: "matmulsplitk", spirv: SPIRV.matmulsplitk, bindings: 5, pushConstantBytes: 20 * 4)
+    static let matmulReduce = VulkanKernel(name: "matmulreduce", spirv: SPIRV.matmulreduce, bindings: 3, pushConstantBytes: 11 * 4)
     static let binary = VulkanKernel(name: "binary", spirv: SPIRV.binary, bindings: 3, pushConstantBytes: 28 * 4)
     static let unary = VulkanKernel(name: "unary", spirv: SPIRV.unary, bindings: 2, pushConstantBytes: 3 * 4)
 }

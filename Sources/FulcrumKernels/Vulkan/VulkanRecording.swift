@@ -101,8 +101,8 @@ public final class VulkanRecording {
     /// buffers before anything is recorded; at most 65535 batches per call.
     ///
     /// `variant` picks the kernel (`SGEMMVariant`; `.automatic` takes `tile128` for large m and
-    /// n, see `SGEMMVariant.prefersTile128`). Costs one dispatch; the buffers are retained until
-    /// the recording is released.
+    /// n, see `SGEMMVariant.prefersTile128`). Costs one dispatch (`splitk`: two when it splits K,
+    /// plus a workspace buffer); the buffers are retained until the recording is released.
     public func sgemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
         a: VulkanBuffer, lda: Int, b: VulkanBuffer, ldb: Int, beta: Float = 0,
@@ -140,10 +140,36 @@ public final class VulkanRecording {
             alpha.bitPattern, beta.bitPattern, activationAlpha.bitPattern,
             UInt32(strideA), UInt32(strideB), UInt32(strideC), vectorFlags,
         ]
-        let (kernel, tile) = variant.resolved(m: m, n: n, batch: batch) == .tile128 ? (VulkanKernel.matmul128, 128) : (.matmul, 64)
-        try dispatch(
-            kernel, buffers: [a, b, bias ?? a, c], push: words, groups: ((n + tile - 1) / tile, (m + tile - 1) / tile),
-            groupsZ: batch)
+        switch variant.resolved(m: m, n: n, batch: batch) {
+        case .tile128:
+            try dispatch(.matmul128, buffers: [a, b, bias ?? a, c], push: words, groups: ((n + 127) / 128, (m + 127) / 128), groupsZ: batch)
+        case .splitk:
+            try splitKSGEMM(words: words, m: m, n: n, k: k, a: a, b: b, bias: bias, c: c, batch: batch)
+        default:
+            try dispatch(.matmul, buffers: [a, b, bias ?? a, c], push: words, groups: ((n + 63) / 64, (m + 63) / 64), groupsZ: batch)
+        }
+    }
+
+    /// `SGEMMVariant.splitk`: one `matmulsplitk` dispatch over `SGEMMVariant.splitK` k ranges,
+    /// then, when there is more than one, a `matmulreduce` dispatch that adds the partial sums
+    /// from a workspace of splits · batch · m · n floats (allocated here, retained with the
+    /// recording) and applies alpha, beta, bias and the activation once.
+    private func splitKSGEMM(
+        words: [UInt32], m: Int, n: Int, k: Int, a: VulkanBuffer, b: VulkanBuffer, bias: VulkanBuffer?, c: VulkanBuffer, batch: Int
+    ) throws {
+        let (splits, chunk) = SGEMMVariant.splitK(m: m, n: n, k: k, batch: batch)
+        let groups = ((n + 63) / 64, (m + 63) / 64)
+        let push = words + [UInt32(chunk), UInt32(splits), UInt32(batch)]
+        guard splits > 1 else {
+            try dispatch(.matmulSplitK, buffers: [a, b, bias ?? a, c, c], push: push, groups: groups, groupsZ: batch)
+            return
+        }
+        try Self.checkRange([splits * batch * m * n, splits * batch])
+        let workspace = try VulkanBuffer(device: device, count: splits * batch * m * n)
+        try dispatch(.matmulSplitK, buffers: [a, b, bias ?? a, c, workspace], push: push, groups: groups, groupsZ: splits * batch)
+        // words: m, n, k, lda, ldb, ldc, transA, transB, hasBias, activation, alpha, beta, activationAlpha, strides…
+        let reduce: [UInt32] = [words[0], words[1], words[5], words[15], UInt32(splits), UInt32(batch)] + Array(words[8...12])
+        try dispatch(.matmulReduce, buffers: [workspace, bias ?? c, c], push: reduce, groups: ((m * n + 255) / 256, 1), groupsZ: batch)
     }
 
     /// Records `out = a ∘ b` with broadcasting as planned by `layout` (at most 8 merged loops),
