@@ -159,10 +159,13 @@ struct VulkanMatmulTests {
     }
 
     @Test func automaticTakesTile128OnlyForLargeProducts() {
-        // automatic stays on tile64 while tile128 measures slower on a real GPU.
-        #expect(SGEMMVariant.automatic.resolved(m: 4096, n: 4096) == (SGEMMVariant.automaticUsesTile128 ? .tile128 : .tile64))
-        #expect(SGEMMVariant.automatic.resolved(m: 512, n: 512) == .tile64)
-        #expect(SGEMMVariant.automatic.resolved(m: 64, n: 8192, batch: 64) == .tile64)
+        // tile128 from 128 tiles of 128 × 128 up, splitk below (the H100's measurements).
+        #expect(SGEMMVariant.automatic.resolved(m: 4096, n: 4096) == .tile128)
+        #expect(SGEMMVariant.automatic.resolved(m: 1024, n: 2048) == .tile128)
+        #expect(SGEMMVariant.automatic.resolved(m: 2048, n: 512) == .splitk)
+        #expect(SGEMMVariant.automatic.resolved(m: 512, n: 512, batch: 8) == .tile128)
+        #expect(SGEMMVariant.automatic.resolved(m: 512, n: 512) == .splitk)
+        #expect(SGEMMVariant.automatic.resolved(m: 64, n: 8192, batch: 64) == .splitk)
         #expect(SGEMMVariant.tile128.resolved(m: 1, n: 1) == .tile128)
         #expect(SGEMMVariant.tile64.resolved(m: 4096, n: 4096) == .tile64)
         #expect(SGEMMVariant(name: "tile128") == .tile128 && SGEMMVariant(name: "fast") == nil)

@@ -2,15 +2,16 @@
 /// (transposes, leading dimensions, alpha/beta, bias, activation, batches, any sizes) and give
 /// the same results up to FP32 summation order.
 public enum SGEMMVariant: Sendable, Equatable, CustomStringConvertible {
-    /// `tile64` for now: on an NVIDIA H100 (loadtests/results/2026-11-24-vulkan-gpu) `tile128`
-    /// ran at 2.0 TFLOP/s against `tile64`'s 19.0 on 4096³, and slower on every shape measured.
+    /// `tile128` for large products (`prefersTile128`), `splitk` for everything else: on an
+    /// NVIDIA H100 (loadtests/results/2026-11-24-vulkan-gpu) `tile128` ran 4096³ at 37.1 TFLOP/s
+    /// (72 % of cuBLAS FP32) and `splitk` beat `tile64` on every shape below that size.
     case automatic
     /// `matmul.comp`: 64 × 64 output tile per 256-invocation workgroup, 4 × 4 outputs per
     /// invocation, scalar loads. Four times as many workgroups as `tile128` on the same shape:
     /// the better choice for small and skinny products.
     case tile64
     /// `matmul128.comp`: 128 × 128 output tile per 256-invocation workgroup, 8 × 8 outputs per
-    /// invocation in registers, K tiles of 8 double-buffered in shared memory, vec4 loads and
+    /// invocation in registers, K tiles of 16 double-buffered in shared memory, vec4 loads and
     /// stores when leading dimensions and batch strides are multiples of 4. For large products.
     case tile128
     /// `matmulsplitk.comp`: 64 × 64 output tile per 256-invocation workgroup with vec4 loads and
@@ -23,9 +24,9 @@ public enum SGEMMVariant: Sendable, Equatable, CustomStringConvertible {
     /// The smallest m and n for which `automatic` considers `tile128`.
     public static let tile128MinimumSide = 256
     /// The fewest 128 × 128 workgroups (over all batches) for which `automatic` picks `tile128`:
-    /// below that, `tile64`'s four times as many workgroups keep more of a large GPU busy
-    /// (an H100 has 132 multiprocessors). A starting point to tune on real devices.
-    public static let tile128MinimumWorkgroups = 64
+    /// below that, `splitk`'s smaller tiles (and split K) keep more of a large GPU busy. On the
+    /// H100, 2048 × 512 × 128 (64 tiles) ran faster on `splitk`, 1024 × 2048 × 2048 (128) on `tile128`.
+    public static let tile128MinimumWorkgroups = 128
     /// `splitk` splits K only while the product has fewer 64 × 64 tiles (over all batches) than
     /// this: an H100 has 132 multiprocessors.
     public static let splitKMaximumTiles = 132
@@ -48,12 +49,12 @@ public enum SGEMMVariant: Sendable, Equatable, CustomStringConvertible {
         return ((k + chunk - 1) / chunk, chunk)
     }
 
-    /// Off: `tile128` is slower than `tile64` on the one GPU measured (an H100).
-    public static let automaticUsesTile128 = false
+    /// Whether `automatic` considers `tile128` at all (it was off while the first `tile128`
+    /// measured ten times slower than `tile64` on the H100; the rewrite is the fastest kernel there).
+    public static let automaticUsesTile128 = true
 
-    /// Whether `automatic` runs `tile128` for an `m × n` product repeated `batch` times: never
-    /// while it measures slower than `tile64` on a real GPU (`automaticUsesTile128`); when
-    /// enabled, m and n at least `tile128MinimumSide` and at least `tile128MinimumWorkgroups` tiles.
+    /// Whether `automatic` runs `tile128` for an `m × n` product repeated `batch` times: m and n
+    /// at least `tile128MinimumSide` and at least `tile128MinimumWorkgroups` tiles.
     public static func prefersTile128(m: Int, n: Int, batch: Int = 1) -> Bool {
         guard automaticUsesTile128, m >= tile128MinimumSide, n >= tile128MinimumSide else { return false }
         return ((m + 127) / 128) * ((n + 127) / 128) * max(batch, 1) >= tile128MinimumWorkgroups
@@ -62,7 +63,7 @@ public enum SGEMMVariant: Sendable, Equatable, CustomStringConvertible {
     /// The concrete kernel for a product: `self` unless `automatic`.
     public func resolved(m: Int, n: Int, batch: Int = 1) -> SGEMMVariant {
         guard self == .automatic else { return self }
-        return Self.prefersTile128(m: m, n: n, batch: batch) ? .tile128 : .tile64
+        return Self.prefersTile128(m: m, n: n, batch: batch) ? .tile128 : .splitk
     }
 
     /// `"automatic"`, `"tile64"`, `"tile128"` or `"splitk"` (what `init?(name:)` reads).
