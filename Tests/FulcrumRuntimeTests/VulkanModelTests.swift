@@ -97,6 +97,24 @@ struct VulkanModelTests {
         VulkanPlacement.expectNoValidationMessages(device)
     }
 
+    @Test("the discrete-GPU path (device-local buffers, staging copies up and down) gives the same answers", arguments: ["ranking_mlp", "transformer_encoder", "dlrm"])
+    func stagingPath(name: String) throws {
+        // lavapipe's memory is unified, so the tests above never stage; force it here.
+        let staging = DevicePlacement(backend: .vulkan(device: 0), options: .init(validation: true, memory: .staging))
+        let device = try #require(try staging.openDefaultDevice())
+        let onDevice = try load(name, placement: staging).makeInstance()
+        let onCPU = try load(name, placement: .cpu).makeInstance()
+        for batch in [1, 4] {
+            let inputs = VulkanPlacement.randomInputs(for: try load(name, placement: .cpu), batch: batch, seed: UInt64(40 + batch))
+            let results = try onDevice.execute(inputs)
+            for (output, want) in try onCPU.execute(inputs) where want.dataType == .fp32 {
+                let error = relativeL2(results[output], want)
+                #expect(error <= Self.tolerance, "\(name).\(output) batch \(batch) through staging: relative L2 \(error)")
+            }
+        }
+        VulkanPlacement.expectNoValidationMessages(device)
+    }
+
     @Test("a model with an operator the device lacks is refused at load, naming node and operator")
     func refusal() throws {
         let repo = try TemporaryRepository()

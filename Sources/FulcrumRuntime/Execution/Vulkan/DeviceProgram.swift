@@ -55,14 +55,8 @@ final class DeviceProgram {
             let words = try Self.words(value.dataType, value.elementCount)
             let buffer = try allocate(device, words)
             buffers[id] = buffer
-            var mapped = buffer.hostPointer
-            if mapped == nil {
-                let staging = try DeviceRecorder.mapping { try VulkanBuffer.staging(device: device, count: max(words, 1)) }
-                keep.append(staging)
-                try recorder.record { try $0.transfer(from: staging, to: buffer, words: words) }
-                mapped = staging.hostPointer
-            }
-            inputs.append(Transfer(host: value.pointer, dataType: value.dataType, count: value.elementCount, mapped: mapped!))
+            let mapped = try hostSide(of: buffer, words: words, upward: true, recorder)
+            inputs.append(Transfer(host: value.pointer, dataType: value.dataType, count: value.elementCount, mapped: mapped))
         }
 
         func deviceValue(_ id: Int) throws(RuntimeError) -> DeviceValue {
@@ -123,24 +117,33 @@ final class DeviceProgram {
                 throw RuntimeError(code: .internalError, message: "graph output '\(plan.valueNames[id])' has no device memory")
             }
             let words = try Self.words(value.dataType, value.elementCount)
-            var mapped = buffer.hostPointer
-            if mapped == nil {
-                let staging = try DeviceRecorder.mapping { try VulkanBuffer.staging(device: device, count: max(words, 1)) }
-                keep.append(staging)
-                try recorder.record { try $0.transfer(from: buffer, to: staging, words: words) }
-                mapped = staging.hostPointer
-            }
-            outputs.append(Transfer(host: value.pointer, dataType: value.dataType, count: value.elementCount, mapped: mapped!))
+            let mapped = try hostSide(of: buffer, words: words, upward: false, recorder)
+            outputs.append(Transfer(host: value.pointer, dataType: value.dataType, count: value.elementCount, mapped: mapped))
         }
-        if let mapped = status.hostPointer {
-            statusWord = mapped
-        } else {
-            let staging = try DeviceRecorder.mapping { try VulkanBuffer.staging(device: device, count: 1) }
-            keep.append(staging)
-            try recorder.record { try $0.transfer(from: status, to: staging, words: 1) }
-            statusWord = staging.hostPointer!
-        }
+        statusWord = try hostSide(of: status, words: 1, upward: false, recorder)
         try recorder.record { try $0.end() }
+    }
+
+    /// The memory the host reads or writes for `buffer`: the buffer itself when mapped (unified
+    /// memory), else a staging buffer the recording copies up from (`upward`) or down into at
+    /// this point of the recording.
+    private func hostSide(
+        of buffer: VulkanBuffer, words: Int, upward: Bool, _ recorder: DeviceRecorder
+    ) throws(RuntimeError) -> UnsafeMutableRawPointer {
+        if let mapped = buffer.hostPointer { return mapped }
+        let staging = try DeviceRecorder.mapping { try VulkanBuffer.staging(device: recorder.device, count: max(words, 1)) }
+        keep.append(staging)
+        try recorder.record {
+            if upward {
+                try $0.transfer(from: staging, to: buffer, words: words)
+            } else {
+                try $0.transfer(from: buffer, to: staging, words: words)
+            }
+        }
+        guard let mapped = staging.hostPointer else {
+            throw RuntimeError(code: .deviceFailure, message: "a staging buffer of \(words) words is not host-visible")
+        }
+        return mapped
     }
 
     private func allocate(_ device: VulkanDevice, _ words: Int) throws(RuntimeError) -> VulkanBuffer {
