@@ -12,6 +12,17 @@ final class NetworkStatistics: Sendable {
         /// The latest samples (a ring of at most `kept`), for the p99.
         var recent: [UInt64] = []
         var next = 0
+
+        mutating func add(_ value: UInt64) {
+            requests += 1
+            microseconds += value
+            if recent.count < NetworkStatistics.kept {
+                recent.append(value)
+            } else {
+                recent[next] = value
+                next = (next + 1) % NetworkStatistics.kept
+            }
+        }
     }
 
     /// Samples kept per model between reports for the p99.
@@ -22,18 +33,8 @@ final class NetworkStatistics: Sendable {
     /// Adds one forwarded request's network time.
     func record(model: String, networkMicroseconds: Int64) {
         let value = UInt64(max(0, networkMicroseconds))
-        totals.withLock { all in
-            var t = all[model] ?? Totals()
-            t.requests += 1
-            t.microseconds += value
-            if t.recent.count < Self.kept {
-                t.recent.append(value)
-            } else {
-                t.recent[t.next] = value
-                t.next = (t.next + 1) % Self.kept
-            }
-            all[model] = t
-        }
+        // Mutated in place (a copy out of the dictionary would copy the sample ring on every request).
+        totals.withLock { $0[model, default: Totals()].add(value) }
     }
 
     /// The samples since the previous call (empty when nothing was forwarded), and a reset.
