@@ -90,7 +90,7 @@ let package = Package(
             name: "FulcrumService",
             dependencies: [
                 "FulcrumProtocol", "FulcrumRuntime", grpcCore, grpcHTTP2, grpcProtobuf, logging, lifecycle, metrics, tracing,
-                httpClient,
+                httpClient, .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -101,7 +101,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "FulcrumWorker", dependencies: ["FulcrumService", "FulcrumRuntime", "FulcrumMetrics", tracing], swiftSettings: swiftSettings),
-        .target(name: "FulcrumFrontend", dependencies: ["FulcrumService", "FulcrumMetrics", hummingbird, tracing], swiftSettings: swiftSettings),
+        .target(
+            name: "FulcrumFrontend",
+            dependencies: [
+                "FulcrumService", "FulcrumMetrics", hummingbird, tracing,
+                // The frontend's own ModelInfer client to workers, on raw HTTP/2 frames (WorkerLink).
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"), .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "FulcrumBalancer", dependencies: ["FulcrumService", "FulcrumMetrics"], swiftSettings: swiftSettings),
         // The Kubernetes scaler: the API server's scale subresource (docs/capacity.md).
         .target(
@@ -167,7 +176,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FulcrumServiceTests", dependencies: ["FulcrumService", tracing], swiftSettings: swiftSettings),
-        .testTarget(name: "FulcrumFrontendTests", dependencies: ["FulcrumFrontend"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FulcrumFrontendTests",
+            dependencies: [
+                "FulcrumFrontend", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "FulcrumWorkerTests", dependencies: ["FulcrumWorker"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumBalancerTests", dependencies: ["FulcrumBalancer"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumOperatorTests", dependencies: ["FulcrumOperator"], swiftSettings: swiftSettings),

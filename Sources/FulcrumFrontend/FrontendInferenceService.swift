@@ -22,6 +22,7 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
     let limit: MessageLimit
     let logger: Logger
     private let router = Router()
+    private let metrics = FrontendMetrics()
 
     init(view: PoolView, clients: WorkerClients, network: NetworkStatistics = NetworkStatistics(), limit: MessageLimit, logger: Logger) {
         self.network = network
@@ -200,31 +201,25 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
 
     private func countedInfer(_ request: Inference_ModelInferRequest, timeout: Duration?) async throws -> Inference_ModelInferResponse {
         let started = DispatchTime.now().uptimeNanoseconds
-        let model = [("model", request.modelName)]
         do {
             let response = try await forward(request, timeout: timeout, started: started)
-            Counter(label: "fulcrum_frontend_requests_total", dimensions: model + [("code", "OK")]).increment()
-            Metrics.Timer(label: "fulcrum_frontend_request_seconds", dimensions: model)
-                .recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
-            for (hop, key) in [
-                ("frontend", ResponseParameters.frontend), ("network", ResponseParameters.network),
-                ("queue", ResponseParameters.queue), ("compute", ResponseParameters.compute),
-            ] {
-                if let micros = response.parameters[key]?.integerValue {
-                    Metrics.Timer(label: "fulcrum_hop_seconds", dimensions: model + [("hop", hop)]).recordMicroseconds(micros)
-                }
+            let handles = metrics.model(request.modelName)
+            handles.answered.increment()
+            handles.seconds.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+            for (timer, key) in zip(handles.hops, FrontendMetrics.hopParameters) {
+                if let micros = response.parameters[key]?.integerValue { timer.recordMicroseconds(micros) }
             }
             let received = request.rawInputContents.reduce(0) { $0 + $1.count }
             let sent = response.rawOutputContents.reduce(0) { $0 + $1.count }
             // The tensors cross both hops: client ↔ frontend and frontend ↔ worker.
-            for hop in ["client", "worker"] {
-                Counter(label: "fulcrum_tensor_bytes_total", dimensions: [("hop", hop), ("direction", "request")]).increment(by: received)
-                Counter(label: "fulcrum_tensor_bytes_total", dimensions: [("hop", hop), ("direction", "response")]).increment(by: sent)
-            }
+            metrics.clientRequestBytes.increment(by: received)
+            metrics.workerRequestBytes.increment(by: received)
+            metrics.clientResponseBytes.increment(by: sent)
+            metrics.workerResponseBytes.increment(by: sent)
             return response
         } catch {
             let code = (error as? RPCError).map { "\($0.code)" } ?? "internal"
-            Counter(label: "fulcrum_frontend_requests_total", dimensions: model + [("code", code)]).increment()
+            Counter(label: "fulcrum_frontend_requests_total", dimensions: [("model", request.modelName), ("code", code)]).increment()
             throw error
         }
     }
@@ -252,13 +247,13 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
             )
             guard let pick, let replica = candidates.first(where: { $0.workerID == pick.workerID }) else { break }
             if attempt > 0 && excluded.contains(replica.workerID) { break }
-            var options = CallOptions.defaults
+            var remaining: Duration? = nil
             if let timeout {
                 let elapsed = Duration.nanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
                 guard timeout > elapsed else {
                     throw RPCError(code: .deadlineExceeded, message: "the request's deadline passed in the frontend")
                 }
-                options.timeout = timeout - elapsed
+                remaining = timeout - elapsed
             }
             let sent = DispatchTime.now().uptimeNanoseconds
             do {
@@ -266,9 +261,12 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
                     span.attributes["fulcrum.worker"] = replica.workerID
                     span.attributes["net.peer.name"] = replica.address.description
                     span.attributes["fulcrum.attempt"] = attempt + 1
-                    let call = ClientRequest(message: forwarded, metadata: span.context.grpcMetadata)
+                    let headers = span.context.grpcMetadata.compactMap { entry -> (String, String)? in
+                        if case .string(let value) = entry.value { return (entry.key, value) }
+                        return nil
+                    }
                     return try await clients.tracking(replica.workerID) {
-                        try await clients.inference(replica.address).modelInfer(request: call, options: options)
+                        try await clients.link(replica.address).modelInfer(forwarded, metadata: headers, timeout: remaining)
                     }
                 }
                 let received = DispatchTime.now().uptimeNanoseconds

@@ -6,7 +6,8 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// One gRPC client (one HTTP/2 connection, multiplexed) per worker address, created on first use
+/// One gRPC client (one HTTP/2 connection, multiplexed) per worker address for the control
+/// calls, and one `WorkerLink` (a connection per event loop) for ModelInfer, created on first use
 /// and closed when the worker leaves the pool. Runs as a service: the clients' connection loops
 /// live in its task group, so none outlives the frontend.
 final class WorkerClients: Service, Sendable {
@@ -14,6 +15,7 @@ final class WorkerClients: Service, Sendable {
 
     private struct State {
         var clients: [HostPort: Client] = [:]
+        var links: [HostPort: WorkerLink] = [:]
         var outstanding: [String: Int] = [:]
     }
 
@@ -51,6 +53,17 @@ final class WorkerClients: Service, Sendable {
         Inference_GRPCInferenceService.Client(wrapping: try client(address))
     }
 
+    /// The ModelInfer path to a worker (raw HTTP/2 frames, see `WorkerLink`).
+    func link(_ address: HostPort) -> WorkerLink {
+        if let existing = state.withLock({ $0.links[address] }) { return existing }
+        let created = WorkerLink(address: address, maxMessageBytes: maxMessageBytes)
+        return state.withLock { s in
+            if let raced = s.links[address] { return raced }
+            s.links[address] = created
+            return created
+        }
+    }
+
     private func client(_ address: HostPort) throws -> Client {
         if let existing = state.withLock({ $0.clients[address] }) { return existing }
         let created = try GRPCTransport.client(address, maxMessageBytes: maxMessageBytes)
@@ -65,19 +78,25 @@ final class WorkerClients: Service, Sendable {
 
     /// Closes clients for addresses no longer in the pool.
     func retain(only addresses: Set<HostPort>) {
-        let stale = state.withLock { s -> [Client] in
+        let (stale, staleLinks) = state.withLock { s -> ([Client], [WorkerLink]) in
             let gone = s.clients.keys.filter { !addresses.contains($0) }
-            return gone.compactMap { s.clients.removeValue(forKey: $0) }
+            let goneLinks = s.links.keys.filter { !addresses.contains($0) }
+            return (gone.compactMap { s.clients.removeValue(forKey: $0) }, goneLinks.compactMap { s.links.removeValue(forKey: $0) })
         }
         for client in stale { client.beginGracefulShutdown() }
+        for link in staleLinks { link.close() }
     }
 
     private func closeAll() {
-        let all = state.withLock { s -> [Client] in
-            defer { s.clients.removeAll() }
-            return Array(s.clients.values)
+        let (all, links) = state.withLock { s -> ([Client], [WorkerLink]) in
+            defer {
+                s.clients.removeAll()
+                s.links.removeAll()
+            }
+            return (Array(s.clients.values), Array(s.links.values))
         }
         for client in all { client.beginGracefulShutdown() }
+        for link in links { link.close() }
     }
 
     /// Calls this frontend has in flight to `workerID`.

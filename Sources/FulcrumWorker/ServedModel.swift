@@ -1,6 +1,7 @@
 import FulcrumRuntime
 import FulcrumService
 import Foundation
+import Metrics
 
 /// One model version this worker serves: the loaded model, its signature, its scheduler (queue,
 /// dynamic batcher, instances) and its statistics.
@@ -11,6 +12,25 @@ final class ServedModel: Sendable {
     let scheduler: ModelScheduler
     /// Class labels per output, from the outputs' `label_filename` (one label a line).
     let labels: [String: [String]]
+    /// Its Prometheus handles for answered requests, made once (a registry lookup each) rather
+    /// than per request.
+    let metrics: Metrics
+
+    /// The handles `WorkerInferenceService` records an answered request with.
+    struct Metrics: Sendable {
+        let answered: Counter
+        let seconds: Timer
+        let queue: Timer
+        let compute: Timer
+
+        init(model: String) {
+            let dimensions = [("model", model)]
+            answered = Counter(label: "fulcrum_worker_requests_total", dimensions: dimensions + [("code", "OK")])
+            seconds = Timer(label: "fulcrum_worker_request_seconds", dimensions: dimensions)
+            queue = Timer(label: "fulcrum_worker_queue_seconds", dimensions: dimensions)
+            compute = Timer(label: "fulcrum_worker_compute_seconds", dimensions: dimensions)
+        }
+    }
 
     init(model: Model, folder: String, emulation: EmulationProfile? = nil) throws(FulcrumRuntime.RuntimeError) {
         self.model = model
@@ -28,6 +48,7 @@ final class ServedModel: Sendable {
         let statistics = ModelStatistics()
         self.statistics = statistics
         self.scheduler = try ModelScheduler(model: model, statistics: statistics, emulation: emulation)
+        self.metrics = Metrics(model: model.name)
     }
 
     var name: String { model.name }

@@ -15,6 +15,10 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
     let state: WorkerState
     let limit: MessageLimit
     let logger: Logger
+    /// `fulcrum_worker_received_bytes_total` and `fulcrum_worker_sent_bytes_total`, made once.
+    let byteCounters = (
+        received: Counter(label: "fulcrum_worker_received_bytes_total"), sent: Counter(label: "fulcrum_worker_sent_bytes_total")
+    )
 
     func serverLive(request: Inference_ServerLiveRequest, context: ServerContext) async throws -> Inference_ServerLiveResponse {
         var response = Inference_ServerLiveResponse()
@@ -129,19 +133,14 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
     private func infer(_ request: Inference_ModelInferRequest, deadline: ContinuousClock.Instant? = nil) async throws -> Inference_ModelInferResponse {
         let started = DispatchTime.now().uptimeNanoseconds
         do {
-            let response = try await execute(request, deadline: deadline, started: started)
-            let model = [("model", request.modelName)]
-            Counter(label: "fulcrum_worker_requests_total", dimensions: model + [("code", "OK")]).increment()
-            Metrics.Timer(label: "fulcrum_worker_request_seconds", dimensions: model)
-                .recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
-            if let queue = response.parameters[ResponseParameters.queue]?.integerValue {
-                Metrics.Timer(label: "fulcrum_worker_queue_seconds", dimensions: model).recordMicroseconds(queue)
-            }
-            if let compute = response.parameters[ResponseParameters.compute]?.integerValue {
-                Metrics.Timer(label: "fulcrum_worker_compute_seconds", dimensions: model).recordMicroseconds(compute)
-            }
-            Counter(label: "fulcrum_worker_received_bytes_total").increment(by: request.rawInputContents.reduce(0) { $0 + $1.count })
-            Counter(label: "fulcrum_worker_sent_bytes_total").increment(by: response.rawOutputContents.reduce(0) { $0 + $1.count })
+            let (response, served, execution) = try await execute(request, deadline: deadline, started: started)
+            let handles = served.metrics
+            handles.answered.increment()
+            handles.seconds.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+            handles.queue.recordNanoseconds(Int64(clamping: execution.queueNs))
+            handles.compute.recordNanoseconds(Int64(clamping: execution.computeNs))
+            byteCounters.received.increment(by: request.rawInputContents.reduce(0) { $0 + $1.count })
+            byteCounters.sent.increment(by: response.rawOutputContents.reduce(0) { $0 + $1.count })
             return response
         } catch {
             let code = (error as? RPCError).map { "\($0.code)" } ?? "internal"
@@ -152,7 +151,7 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
 
     private func execute(
         _ request: Inference_ModelInferRequest, deadline: ContinuousClock.Instant?, started: UInt64
-    ) async throws -> Inference_ModelInferResponse {
+    ) async throws -> (Inference_ModelInferResponse, ServedModel, ModelScheduler.Execution) {
         try limit.check(request)
         let served = try store.resolve(request.modelName, version: request.modelVersion)
         let statistics = served.statistics
@@ -198,7 +197,7 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
             response.parameters[ResponseParameters.batchSize] = .int64(Int64(execution.batchSize))
             response.parameters[ResponseParameters.workerTotal] = .int64(Int64((finished - started) / 1000))
             response.parameters[ResponseParameters.worker] = .string(state.id)
-            return response
+            return (response, served, execution)
         } catch {
             statistics.finished(success: false, totalNs: DispatchTime.now().uptimeNanoseconds - started, queueNs: nil)
             throw error

@@ -60,12 +60,16 @@ struct FrontendCommand: LayeredCommand {
     @Option(name: .long, help: "Address to bind the metrics endpoint to (default: --host).")
     var metricsHost: String?
 
+    @Option(name: .long, help: ArgumentHelp(TaskExecution.help, valueName: "event-loop|pool"))
+    var executor: String = TaskExecution.pool.rawValue
+
     @Option(name: .long, help: "Config file of `option-name = value` lines (see above).")
     var config: String?
 
     static func main() async { await runWithLayeredSettings() }
 
     func validate() throws {
+        guard TaskExecution(rawValue: executor) != nil else { throw ValidationError("--executor: '\(executor)' is not event-loop or pool") }
         guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
         guard LoggingSetup.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format: '\(logFormat)' is not text or json") }
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port: \(metricsPort) is not a port") }
@@ -77,6 +81,9 @@ struct FrontendCommand: LayeredCommand {
 
     func run() async throws {
         LoggingSetup.bootstrap(level: Logger.Level(name: logLevel) ?? .info, format: LoggingSetup.Format(rawValue: logFormat) ?? .text)
+        if !(TaskExecution(rawValue: executor) ?? .pool).adopt() {
+            Logger(label: "fulcrum").warning("--executor \(executor): Swift's global executor hook is taken; tasks stay on the cooperative pool")
+        }
         try await Frontend.run(
             FrontendConfiguration(
                 grpc: HostPort(host: host, port: grpcPort),

@@ -82,12 +82,16 @@ struct WorkerCommand: LayeredCommand {
     @Option(name: .long, help: "Send finished spans to this OpenTelemetry collector with OTLP/HTTP JSON (for example http://127.0.0.1:4318/v1/traces), batched once a second.")
     var otlpEndpoint: String?
 
+    @Option(name: .long, help: ArgumentHelp(TaskExecution.help, valueName: "event-loop|pool"))
+    var executor: String = TaskExecution.pool.rawValue
+
     @Option(name: .long, help: "Config file of `option-name = value` lines (see above).")
     var config: String?
 
     static func main() async { await runWithLayeredSettings() }
 
     func validate() throws {
+        guard TaskExecution(rawValue: executor) != nil else { throw ValidationError("--executor: '\(executor)' is not event-loop or pool") }
         guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
         guard LoggingSetup.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format: '\(logFormat)' is not text or json") }
         guard (0...65535).contains(port) else { throw ValidationError("--port: \(port) is not a port") }
@@ -121,6 +125,9 @@ struct WorkerCommand: LayeredCommand {
 
     func run() async throws {
         LoggingSetup.bootstrap(level: Logger.Level(name: logLevel) ?? .info, format: LoggingSetup.Format(rawValue: logFormat) ?? .text)
+        if !(TaskExecution(rawValue: executor) ?? .pool).adopt() {
+            Logger(label: "fulcrum").warning("--executor \(executor): Swift's global executor hook is taken; tasks stay on the cooperative pool")
+        }
         var configuration = WorkerConfiguration(
             modelRepository: modelRepository,
             listen: HostPort(host: host, port: port),

@@ -56,7 +56,13 @@ final class ModelScheduler: Sendable {
     /// The batcher's own wait (`max_queue_delay_microseconds`), part of a batch's latency.
     private let maxQueueDelay: Duration
     private let batching: Bool
+    /// Executions measured shorter than this run inline (see `runsInline`); zero never.
+    private let inlineLimit: Duration
     private let clock = ContinuousClock()
+
+    /// The longest measured execution that still runs on the caller's thread for a model that
+    /// does not batch.
+    static let defaultInlineLimit: Duration = .microseconds(500)
 
     init(model: Model, statistics: ModelStatistics, emulation: EmulationProfile? = nil) throws(FulcrumRuntime.RuntimeError) {
         let policy = try BatchPolicy(configuration: model.configuration)
@@ -76,6 +82,8 @@ final class ModelScheduler: Sendable {
         self.maxQueueDelay = policy.maxQueueDelay
         self.batchSizes = Recorder(label: "fulcrum_worker_batch_size", dimensions: [("model", model.name)], aggregate: true)
         self.batching = model.configuration.maxBatchSize > 0
+        // An emulated device sleeps: never on the caller's thread.
+        self.inlineLimit = policy.batching || emulation != nil ? .zero : Self.defaultInlineLimit
         self.core = Mutex(Core(machine: BatchScheduler(policy: policy, instances: count)))
     }
 
@@ -105,15 +113,15 @@ final class ModelScheduler: Sendable {
                     return
                 }
                 let now = clock.now
-                let actions = core.withLock { c -> [BatchScheduler<ContinuousClock.Instant>.Action] in
+                let (actions, estimate) = core.withLock { c -> ([BatchScheduler<ContinuousClock.Instant>.Action], Duration) in
                     c.waiters[id] = Waiter(continuation: continuation, inputs: submission.inputs, samples: submission.samples, arrival: now)
                     let request = BatchScheduler<ContinuousClock.Instant>.Request(
                         id: id, samples: submission.samples, shapeKey: submission.shapeKey, priority: submission.priority,
                         timeout: submission.timeout, deadline: submission.deadline, bytes: submission.bytes
                     )
-                    return c.machine.submit(request, now: now, minimumService: c.serviceEstimate)
+                    return (c.machine.submit(request, now: now, minimumService: c.serviceEstimate), c.serviceEstimate)
                 }
-                perform(actions)
+                perform(actions, inline: runsInline(estimate: estimate) ? id : nil)
             }
         } onCancel: {
             let waiter = core.withLock { c -> Waiter? in
@@ -126,7 +134,18 @@ final class ModelScheduler: Sendable {
         }
     }
 
-    private func perform(_ actions: [BatchScheduler<ContinuousClock.Instant>.Action]) {
+    /// Whether a lone request that finds an instance idle runs on the caller's thread instead of
+    /// being handed to the instance's dispatch queue. Only for models that never batch (each
+    /// request executes alone anyway, so nothing waits to join it) whose executions have been
+    /// measured short: the caller's thread is the event loop that received the request, and
+    /// the handoff there and back (two thread wake-ups) costs more than such a model's kernel.
+    private func runsInline(estimate: Duration) -> Bool {
+        inlineLimit > .zero && estimate > .zero && estimate < inlineLimit
+    }
+
+    /// Carries out the scheduler's actions. `inline` names the submitting request: an execution
+    /// of that request alone runs here, on the caller's thread (see `runsInline`).
+    private func perform(_ actions: [BatchScheduler<ContinuousClock.Instant>.Action], inline: UInt64? = nil) {
         for action in actions {
             switch action {
             case .reject(let id, let reason):
@@ -138,6 +157,10 @@ final class ModelScheduler: Sendable {
                 let waiters = core.withLock { c in ids.compactMap { c.waiters.removeValue(forKey: $0) } }
                 for _ in waiters { statistics.leftQueue() }
                 let dispatched = clock.now
+                if let inline, ids == [inline] {
+                    execute(waiters, on: instance, epoch: epoch, dispatched: dispatched)
+                    continue
+                }
                 queues[instance].async {
                     self.execute(waiters, on: instance, epoch: epoch, dispatched: dispatched)
                 }
