@@ -126,12 +126,12 @@ enum GRPCWire {
             let total = nanos.partialValue.addingReportingOverflow((attoseconds + 999_999_999) / 1_000_000_000)
             if !total.overflow {
                 for (unit, divisor) in [("n", Int64(1)), ("u", 1_000), ("m", 1_000_000), ("S", 1_000_000_000)] {
-                    let value = (total.partialValue + divisor - 1) / divisor
+                    let value = total.partialValue / divisor + (total.partialValue % divisor == 0 ? 0 : 1)
                     if value < 100_000_000 { return "\(value)\(unit)" }
                 }
             }
         }
-        let hours = min((seconds + 3599) / 3600, 99_999_999)
+        let hours = min(seconds / 3600 + 1, 99_999_999)
         return "\(hours)H"
     }
 }
