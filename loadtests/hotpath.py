@@ -162,6 +162,9 @@ def h2load(cluster, c, n, duration, warmup, log):
     command = ["h2load", "-c", str(n), "-m", str(max(1, c // n)), "-t", "1", "-D", f"{duration:g}", "--warm-up-time", f"{warmup:g}",
                "-d", cluster.request, "-H", "content-type: application/grpc", "-H", "te: trailers", "--log-file", log,
                f"http://{cluster.grpc}/inference.GRPCInferenceService/ModelInfer"]
+    # h2load appends to an existing log file: each run gets a fresh one.
+    if os.path.exists(log):
+        os.remove(log)
     answered_before = cluster.answered()
     before = cluster.cpu()
     out = subprocess.run(command, capture_output=True, text=True)
@@ -205,7 +208,7 @@ def perf_profile(cluster, c, n, seconds, out_dir):
         data = os.path.join(out_dir, f"{cluster.label}-{role}.perf.data")
         records[role] = (data, subprocess.Popen(["perf", "record", "-g", "-F", "999", "-o", data, "-p", str(pids[0]), "--",
                                                   "sleep", str(seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    load = threading.Thread(target=h2load, args=(cluster, c, n, seconds + 1, 0, os.path.join(out_dir, "perf-h2load.log")))
+    load = threading.Thread(target=h2load, args=(cluster, c, n, seconds + 1, 0, os.path.join(out_dir, f"perf-h2load-{cluster.label}.log")))
     load.start()
     for role, (data, proc) in records.items():
         proc.wait()
@@ -214,7 +217,7 @@ def perf_profile(cluster, c, n, seconds, out_dir):
         report = subprocess.run(["perf", "report", "-i", data, "--no-children", "--percent-limit", "1.5", "--stdio",
                                  "--sort", "symbol", "-g", "none"], capture_output=True, text=True).stdout
         lines = [line for line in report.splitlines() if line.strip() and not line.startswith("#")]
-        tops[role] = lines[:25]
+        tops[role] = [line.rstrip(" \t-") for line in lines[:25]]
         with open(os.path.join(out_dir, f"{cluster.label}-{role}.perf.txt"), "w") as f:
             f.write(report)
         os.remove(data)
@@ -259,7 +262,7 @@ def main():
                         print(f"hotpath: {label} C={c}: the cluster did not start ({error}); logs in {kept}", file=sys.stderr)
                         continue
                     try:
-                        result = h2load(cluster, c, n, args.duration, args.warmup, os.path.join(work, "h2load.log"))
+                        result = h2load(cluster, c, n, args.duration, args.warmup, os.path.join(work, f"h2load-{label}-c{c}-r{round_index}.log"))
                         results.append({"round": round_index, "variant": label, "c": c, "n": n, **result})
                         print(f"hotpath: round {round_index + 1} {label} C={c}: {result['rps']:.0f} req/s, "
                               f"p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "

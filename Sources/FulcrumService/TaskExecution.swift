@@ -9,16 +9,16 @@ import NIOPosix
 /// and the HTTP edge use) Swift's global executor, so a request's task runs on the loop that
 /// received it and its response is written without another thread.
 ///
-/// Measured (docs/performance.md, loadtests/results/2026-12-05-hotpath): `eventLoop` costs *more*
-/// CPU per request than `pool` on the frontend and the worker (788 against 508 µs at C=8 on a
-/// 2-core AMD EPYC), because NIO's loop polls for I/O (an `epoll_wait` system call) between
-/// batches of jobs and a gRPC call through grpc-swift is a chain of many short jobs, while the
-/// cooperative pool runs them back to back. `pool` is therefore the default; `eventLoop` stays
-/// as an option for measurement. With it a task that blocks blocks that loop's I/O.
+/// Measured side by side (docs/performance.md, loadtests/results/2026-12-05-hotpath, 2-core AMD
+/// EPYC, ranking_mlp through `fulcrum up --workers 2`): `eventLoop` spends 10–26 % less CPU per
+/// request than `pool` (C=1: 1,183 against 1,316 µs; C=32: 536 against 702 µs) and serves up to
+/// 31 % more requests a second. With it a task that blocks blocks that loop's I/O: model
+/// execution stays on each instance's dispatch queue (except a short lone request of a model
+/// that does not batch, see `ModelScheduler`).
 public enum TaskExecution: String, Sendable, CaseIterable {
-    /// NIO's event loops run every task.
+    /// NIO's event loops run every task (the default for the frontend and the worker).
     case eventLoop = "event-loop"
-    /// Swift's own cooperative pool runs tasks; NIO's loops only do I/O (the default).
+    /// Swift's own cooperative pool runs tasks; NIO's loops only do I/O.
     case pool
 
     /// Makes this choice the process's: for `eventLoop`, installs NIO's singleton event loop

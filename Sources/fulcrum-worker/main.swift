@@ -83,7 +83,7 @@ struct WorkerCommand: LayeredCommand {
     var otlpEndpoint: String?
 
     @Option(name: .long, help: ArgumentHelp(TaskExecution.help, valueName: "event-loop|pool"))
-    var executor: String = TaskExecution.pool.rawValue
+    var executor: String = TaskExecution.eventLoop.rawValue
 
     @Option(name: .long, help: "Config file of `option-name = value` lines (see above).")
     var config: String?
