@@ -89,8 +89,10 @@ let package = Package(
         .target(
             name: "FulcrumService",
             dependencies: [
-                "FulcrumProtocol", "FulcrumRuntime", grpcCore, grpcHTTP2, grpcProtobuf, logging, lifecycle, metrics, tracing,
+                "FulcrumProtocol", "FulcrumRuntime", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, logging, lifecycle, metrics, tracing,
                 httpClient, .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                // ModelInfer served on raw HTTP/2 frames beside grpc-swift (GRPCEdgeServer).
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"), .product(name: "NIOHPACK", package: "swift-nio-http2"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -175,7 +177,13 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "FulcrumServiceTests", dependencies: ["FulcrumService", tracing], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FulcrumServiceTests",
+            dependencies: [
+                "FulcrumService", tracing, .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "FulcrumFrontendTests",
             dependencies: [

@@ -23,9 +23,11 @@ public enum Frontend {
         var expected: Set<String> = configuration.http == nil ? ["grpc"] : ["grpc", "http"]
         if configuration.metrics != nil { expected.insert("metrics") }
         let addresses = BoundAddresses(file: configuration.addressFile, expecting: expected)
-        let server = GRPCServerService(
-            transport: GRPCTransport.server(configuration.grpc, maxMessageBytes: MessageLimit(bytes: configuration.maxMessageBytes).transportBytes),
+        let server = GRPCEdgeServer(
+            address: configuration.grpc,
+            maxMessageBytes: MessageLimit(bytes: configuration.maxMessageBytes).transportBytes,
             services: [inference, health],
+            modelInfer: { try await inference.modelInfer($0, metadata: $1) },
             logger: logger
         ) { bound in
             logger.info("frontend serving the inference protocol on \(bound) (gRPC), pool from balancer \(configuration.balancer)")

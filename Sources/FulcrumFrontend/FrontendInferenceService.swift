@@ -79,10 +79,14 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         request: ServerRequest<Inference_ModelInferRequest>,
         context: ServerContext
     ) async throws -> ServerResponse<Inference_ModelInferResponse> {
-        let response = try await InstrumentationContext.withValue(.extracted(from: request.metadata)) {
-            try await infer(request.message, timeout: Deadline.timeout(in: request.metadata))
+        ServerResponse(message: try await modelInfer(request.message, metadata: request.metadata), metadata: [:])
+    }
+
+    /// One ModelInfer call with its headers: the fast path of `GRPCEdgeServer` calls this directly.
+    func modelInfer(_ message: Inference_ModelInferRequest, metadata: Metadata) async throws -> Inference_ModelInferResponse {
+        try await InstrumentationContext.withValue(.extracted(from: metadata)) {
+            try await infer(message, timeout: Deadline.timeout(in: metadata))
         }
-        return ServerResponse(message: response, metadata: [:])
     }
 
     func modelStreamInfer(

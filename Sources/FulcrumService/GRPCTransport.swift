@@ -18,7 +18,16 @@ public enum GRPCTransport {
             address.host.contains(":")
             ? .ipv6(host: address.host, port: address.port)
             : .ipv4(host: address.host, port: address.port)
-        return HTTP2ServerTransport.Posix(
+        return server(bind, maxMessageBytes: maxMessageBytes)
+    }
+
+    /// The same server transport on any socket address (a Unix socket for `GRPCEdgeServer`'s
+    /// inner server).
+    public static func server(
+        _ bind: GRPCNIOTransportCore.SocketAddress,
+        maxMessageBytes: Int = defaultMaxMessageBytes
+    ) -> HTTP2ServerTransport.Posix {
+        HTTP2ServerTransport.Posix(
             address: bind,
             transportSecurity: .plaintext,
             config: .defaults { config in

@@ -61,9 +61,11 @@ public enum Worker {
         let metricsBound = OnceValue<HostPort>()
         let inference = WorkerInferenceService(store: store, state: state, limit: MessageLimit(bytes: configuration.maxMessageBytes), logger: logger)
         let health = HealthService(services: ["inference.GRPCInferenceService"]) { state.isReady }
-        let server = GRPCServerService(
-            transport: GRPCTransport.server(configuration.listen, maxMessageBytes: MessageLimit(bytes: configuration.maxMessageBytes).transportBytes),
+        let server = GRPCEdgeServer(
+            address: configuration.listen,
+            maxMessageBytes: MessageLimit(bytes: configuration.maxMessageBytes).transportBytes,
             services: [inference, health],
+            modelInfer: { try await inference.modelInfer($0, metadata: $1) },
             logger: logger
         ) { bound in
             let address = configuration.advertise ?? bound

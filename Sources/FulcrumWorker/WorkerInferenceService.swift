@@ -65,16 +65,20 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
         request: ServerRequest<Inference_ModelInferRequest>,
         context: ServerContext
     ) async throws -> ServerResponse<Inference_ModelInferResponse> {
-        let deadline = Deadline.timeout(in: request.metadata).map { ContinuousClock.now + $0 }
-        let response = try await withSpan(
-            "worker ModelInfer \(request.message.modelName)", context: .extracted(from: request.metadata), ofKind: .server
+        ServerResponse(message: try await modelInfer(request.message, metadata: request.metadata), metadata: [:])
+    }
+
+    /// One ModelInfer call with its headers: the fast path of `GRPCEdgeServer` calls this directly.
+    func modelInfer(_ message: Inference_ModelInferRequest, metadata: Metadata) async throws -> Inference_ModelInferResponse {
+        let deadline = Deadline.timeout(in: metadata).map { ContinuousClock.now + $0 }
+        return try await withSpan(
+            "worker ModelInfer \(message.modelName)", context: .extracted(from: metadata), ofKind: .server
         ) { span in
             span.attributes["rpc.method"] = "ModelInfer"
-            span.attributes["fulcrum.model"] = request.message.modelName
+            span.attributes["fulcrum.model"] = message.modelName
             span.attributes["fulcrum.worker"] = state.id
-            return try await infer(request.message, deadline: deadline)
+            return try await infer(message, deadline: deadline)
         }
-        return ServerResponse(message: response, metadata: [:])
     }
 
     func modelStreamInfer(

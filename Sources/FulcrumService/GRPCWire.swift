@@ -1,19 +1,18 @@
-import FulcrumProtocol
-import FulcrumService
 import GRPCCore
 import NIOCore
 import NIOHPACK
 import SwiftProtobuf
 
-/// gRPC's wire format, for the frontend's own unary calls on raw HTTP/2 frames (`WorkerStreams`):
-/// the length-prefixed message, the status in the trailers, and the `grpc-timeout` header. Every
+/// gRPC's wire format, for the unary ModelInfer calls Fulcrum carries on raw HTTP/2 frames (the
+/// frontend's client, `WorkerStreams`, and the servers' fast path, `GRPCEdgeServer`): the
+/// length-prefixed message, the status in the trailers, and the `grpc-timeout` header. Every
 /// length from the network is checked against a limit before anything is allocated for it.
-enum GRPCWire {
+public enum GRPCWire {
     /// The 5-byte prefix of a message: a compressed flag and a big-endian length.
-    static let prefixBytes = 5
+    public static let prefixBytes = 5
 
     /// `message` serialised behind its gRPC prefix, in one buffer.
-    static func frame(_ message: some SwiftProtobuf.Message, allocator: ByteBufferAllocator = ByteBufferAllocator()) throws -> ByteBuffer {
+    public static func frame(_ message: some SwiftProtobuf.Message, allocator: ByteBufferAllocator = ByteBufferAllocator()) throws -> ByteBuffer {
         let bytes: [UInt8] = try message.serializedBytes()
         guard bytes.count <= Int(UInt32.max) else {
             throw RPCError(code: .resourceExhausted, message: "a message of \(bytes.count) bytes does not fit gRPC's 32-bit length")
@@ -28,7 +27,7 @@ enum GRPCWire {
     /// Decodes the single message a unary response carries: exactly one uncompressed message of at
     /// most `maxMessageBytes`, with nothing after it. Throws INTERNAL (or RESOURCE_EXHAUSTED for
     /// an over-long message) naming what was wrong.
-    static func decodeSingle<M: SwiftProtobuf.Message>(_ type: M.Type, from body: ByteBuffer?, maxMessageBytes: Int) throws(RPCError) -> M {
+    public static func decodeSingle<M: SwiftProtobuf.Message>(_ type: M.Type, from body: ByteBuffer?, maxMessageBytes: Int) throws(RPCError) -> M {
         guard var body, body.readableBytes >= prefixBytes else {
             throw RPCError(code: .internalError, message: "the worker's response carried no complete message (\(body?.readableBytes ?? 0) bytes)")
         }
@@ -56,7 +55,7 @@ enum GRPCWire {
 
     /// The status that trailers (or a trailers-only response) carry: nil for OK, else the error
     /// with its percent-decoded `grpc-message` and Fulcrum's rejection metadata passed on.
-    static func status(in trailers: HPACKHeaders) -> RPCError? {
+    public static func status(in trailers: HPACKHeaders) -> RPCError? {
         guard let text = trailers.first(name: "grpc-status") else {
             return RPCError(code: .internalError, message: "the worker's response ended without a grpc-status")
         }
@@ -74,7 +73,7 @@ enum GRPCWire {
 
     /// The status gRPC assigns to a response whose HTTP status is not 200 (gRPC's
     /// "HTTP to gRPC status code mapping").
-    static func status(httpStatus: String) -> RPCError {
+    public static func status(httpStatus: String) -> RPCError {
         let code: RPCError.Code
         switch httpStatus {
         case "400": code = .internalError
@@ -89,7 +88,7 @@ enum GRPCWire {
 
     /// `grpc-message` is percent-encoded: bytes outside printable ASCII, and `%`, as `%XX`.
     /// A malformed escape is kept as it stands.
-    static func percentDecoded(_ text: String) -> String {
+    public static func percentDecoded(_ text: String) -> String {
         guard text.utf8.contains(UInt8(ascii: "%")) else { return text }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)
@@ -107,6 +106,23 @@ enum GRPCWire {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// `text` as `grpc-message` carries it: bytes outside printable ASCII, and `%`, as `%XX`.
+    public static func percentEncoded(_ text: String) -> String {
+        let plain = text.utf8.allSatisfy { $0 >= 0x20 && $0 <= 0x7E && $0 != UInt8(ascii: "%") }
+        if plain { return text }
+        let digits = Array("0123456789ABCDEF".utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count * 3)
+        for byte in text.utf8 {
+            if byte >= 0x20 && byte <= 0x7E && byte != UInt8(ascii: "%") {
+                bytes.append(byte)
+            } else {
+                bytes.append(contentsOf: [UInt8(ascii: "%"), digits[Int(byte >> 4)], digits[Int(byte & 0xF)]])
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     private static func hexValue(_ byte: UInt8) -> UInt8? {
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
@@ -118,7 +134,7 @@ enum GRPCWire {
 
     /// A `grpc-timeout` value for `timeout`: at most eight digits, in the finest unit that fits
     /// (rounded up, so the callee never sees a longer deadline than the caller's).
-    static func timeoutHeader(_ timeout: Duration) -> String {
+    public static func timeoutHeader(_ timeout: Duration) -> String {
         let (seconds, attoseconds) = timeout.components
         guard seconds >= 0, timeout > .zero else { return "1n" }
         let nanos = seconds.multipliedReportingOverflow(by: 1_000_000_000)

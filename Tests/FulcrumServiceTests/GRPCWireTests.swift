@@ -3,7 +3,7 @@ import GRPCCore
 import NIOCore
 import Testing
 
-@testable import FulcrumFrontend
+@testable import FulcrumService
 
 @Suite struct GRPCWireTests {
     @Test func timeoutsUseTheFinestUnitWithinEightDigitsAndNeverShorten() {

@@ -1,0 +1,458 @@
+import FulcrumProtocol
+import GRPCCore
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+
+/// What serves ModelInfer on the fast path: the decoded request and its headers (deadline,
+/// trace context) in, the response out; a thrown `RPCError` becomes the call's status.
+public typealias ModelInferHandler = @Sendable (Inference_ModelInferRequest, Metadata) async throws -> Inference_ModelInferResponse
+
+/// One client connection to a `GRPCEdgeServer`, after a `NIOHTTP2Handler` in frame mode.
+///
+/// ModelInfer — the call every prediction makes — is served here on raw frames: its HEADERS and
+/// DATA are collected per stream (bounded by the message limit as they arrive), the one message is
+/// decoded and handed to a task running the service's handler, and the answer goes out as
+/// HEADERS, DATA and trailers. No stream channel, pipeline, async sequence or writer is made per
+/// call: that machinery was the largest share of a prediction's CPU (docs/performance.md).
+///
+/// Every other stream (metadata, configuration, statistics, repository, health, streaming
+/// inference) is relayed frame by frame to grpc-swift's server on a private Unix socket
+/// (`RelayLink`), so those methods keep grpc-swift's full implementation on the same port.
+///
+/// Flow control is this handler's job in frame mode: a ModelInfer stream's bytes are credited
+/// back as they are read (the message limit bounds what a stream holds); a relayed stream's bytes
+/// only once the inner connection has sent them on, so a slow inner side slows the client.
+///
+/// Confined to its channel's event loop (hence `@unchecked Sendable`).
+final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    /// The method served on raw frames.
+    static let modelInferPath = "/inference.GRPCInferenceService/ModelInfer"
+
+    /// The stream window this server offers and the connection window it keeps open.
+    static let window = 8 << 20
+
+    /// The SETTINGS this server sends.
+    static var settings: HTTP2Settings {
+        [
+            HTTP2Setting(parameter: .initialWindowSize, value: window),
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 4096),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
+        ]
+    }
+
+    struct Configuration: Sendable {
+        /// The largest request message accepted (the transport's limit, `MessageLimit.transportBytes`).
+        var maxMessageBytes: Int
+        var modelInfer: ModelInferHandler
+        /// The inner grpc-swift server's socket.
+        var relaySocket: String
+    }
+
+    private enum Stream {
+        /// A ModelInfer call: collecting its message, then running.
+        case call(Call)
+        /// A stream relayed to the inner server under `innerID`.
+        case relayed(RelayLink, innerID: Int32)
+        /// Answered; its remaining frames are read and dropped until it closes.
+        case answered
+    }
+
+    private struct Call {
+        var headers: HPACKHeaders
+        var body: ByteBuffer?
+        var unreturned = 0
+        var task: Task<Void, Never>?
+    }
+
+    private let configuration: Configuration
+    private var context: ChannelHandlerContext?
+    private var streams: [Int32: Stream] = [:]
+    private var relay: RelayLink?
+    private var highestStreamID: Int32 = 0
+    private var connectionCredit = 0
+    private var reading = false
+    private var needsFlush = false
+    private(set) var draining = false
+
+    init(configuration: Configuration) {
+        self.configuration = configuration
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        // After the HTTP/2 handler's SETTINGS (it writes them as it sees the channel go active).
+        context.fireChannelActive()
+        let increment = Self.window - 65_535
+        context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: increment))), promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        for (_, stream) in streams {
+            if case .call(let call) = stream { call.task?.cancel() }
+        }
+        streams = [:]
+        relay?.close()
+        relay = nil
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A stream-level protocol error has already reset its stream (the HTTP/2 handler sends
+        // RST_STREAM and the stream-closed event follows); anything else ends the connection.
+        if error is NIOHTTP2Errors.StreamError { return }
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let closed = event as? StreamClosedEvent {
+            let id = Int32(closed.streamID)
+            if let stream = streams.removeValue(forKey: id) {
+                switch stream {
+                case .call(let call): call.task?.cancel()
+                case .relayed(let link, let innerID): link.reset(innerID, code: closed.reason ?? .cancel)
+                case .answered: break
+                }
+            }
+            closeIfDrained()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        reading = true
+        let frame = unwrapInboundIn(data)
+        let id = Int32(frame.streamID)
+        switch frame.payload {
+        case .headers(let headers):
+            switch streams[id] {
+            case .call:
+                if headers.endStream {
+                    requestEnded(id)
+                } else {
+                    answer(id, status: .internalError, message: "a second header block arrived before the request ended", reset: .protocolError)
+                }
+            case .relayed(let link, let innerID):
+                link.forward(HTTP2Frame(streamID: HTTP2StreamID(innerID), payload: .headers(headers)), promise: nil)
+            case .answered:
+                break
+            case nil:
+                guard id > 0 else { return }
+                highestStreamID = max(highestStreamID, id)
+                if draining {
+                    context.write(wrapOutboundOut(HTTP2Frame(streamID: frame.streamID, payload: .rstStream(.refusedStream))), promise: nil)
+                    needsFlush = true
+                } else if headers.headers.first(name: ":path") == Self.modelInferPath {
+                    startCall(id, headers)
+                } else {
+                    startRelay(id, headers)
+                }
+            }
+        case .data(let data):
+            let bytes = data.data.readableBytes
+            switch streams[id] {
+            case .call(var call):
+                connectionCredit += bytes
+                guard case .byteBuffer(var buffer) = data.data else { return }
+                let held = (call.body?.readableBytes ?? 0) + bytes
+                guard held <= configuration.maxMessageBytes + GRPCWire.prefixBytes else {
+                    answer(
+                        id, status: .resourceExhausted,
+                        message: "the request message exceeds the server's limit of \(configuration.maxMessageBytes) bytes", reset: .noError)
+                    break
+                }
+                if call.body == nil {
+                    call.body = buffer
+                } else {
+                    call.body!.writeBuffer(&buffer)
+                }
+                call.unreturned += bytes
+                if !data.endStream && call.unreturned >= Self.window / 2 {
+                    let increment = call.unreturned
+                    call.unreturned = 0
+                    context.write(wrapOutboundOut(HTTP2Frame(streamID: frame.streamID, payload: .windowUpdate(windowSizeIncrement: increment))), promise: nil)
+                    needsFlush = true
+                }
+                streams[id] = .call(call)
+                if data.endStream { requestEnded(id) }
+            case .relayed(let link, let innerID):
+                // Credited back once the inner connection has taken the bytes.
+                let promise = context.eventLoop.makePromise(of: Void.self)
+                promise.futureResult.whenSuccess { [self] in
+                    self.connectionCredit += bytes
+                    if case .relayed = self.streams[id], bytes > 0 {
+                        self.context?.write(
+                            self.wrapOutboundOut(HTTP2Frame(streamID: HTTP2StreamID(id), payload: .windowUpdate(windowSizeIncrement: bytes))), promise: nil)
+                        self.needsFlush = true
+                    }
+                    self.returnConnectionCredit()
+                    self.flushIfOutsideRead()
+                }
+                link.forward(HTTP2Frame(streamID: HTTP2StreamID(innerID), payload: .data(data)), promise: promise)
+            case .answered, nil:
+                connectionCredit += bytes
+            }
+        case .rstStream(let code):
+            switch streams.removeValue(forKey: id) {
+            case .call(let call): call.task?.cancel()
+            case .relayed(let link, let innerID): link.reset(innerID, code: code)
+            case .answered, nil: break
+            }
+            closeIfDrained()
+        default:
+            break  // SETTINGS, PING, GOAWAY, WINDOW_UPDATE, PRIORITY: the HTTP/2 handler's business.
+        }
+        returnConnectionCredit()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        reading = false
+        relay?.flush()
+        flush()
+        context.fireChannelReadComplete()
+    }
+
+    // MARK: Draining
+
+    /// Stops taking new streams (GOAWAY naming the last one seen) and closes the connection once
+    /// the streams in flight have finished.
+    func drain() {
+        guard !draining, let context else { return }
+        draining = true
+        context.writeAndFlush(
+            wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: HTTP2StreamID(highestStreamID), errorCode: .noError, opaqueData: nil))),
+            promise: nil)
+        closeIfDrained()
+    }
+
+    private func closeIfDrained() {
+        if draining, streams.isEmpty, let context {
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: ModelInfer on raw frames
+
+    private func startCall(_ id: Int32, _ frame: HTTP2Frame.FramePayload.Headers) {
+        let headers = frame.headers
+        guard headers.first(name: ":method") == "POST" else {
+            respondHTTP(id, status: "405")
+            return
+        }
+        guard let contentType = headers.first(name: "content-type"), contentType.hasPrefix("application/grpc") else {
+            respondHTTP(id, status: "415")
+            return
+        }
+        if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" {
+            streams[id] = .call(Call(headers: headers))
+            answer(
+                id, status: .unimplemented, message: "compression '\(encoding.prefix(32))' is not supported; send messages uncompressed",
+                extra: [("grpc-accept-encoding", "identity")], reset: frame.endStream ? nil : .noError)
+            return
+        }
+        streams[id] = .call(Call(headers: headers))
+        if frame.endStream { requestEnded(id) }
+    }
+
+    /// The request is complete: decode its one message and start the handler's task.
+    private func requestEnded(_ id: Int32) {
+        guard case .call(let call) = streams[id], call.task == nil else { return }
+        let request: Inference_ModelInferRequest
+        switch Self.decodeRequest(call.body, maxMessageBytes: configuration.maxMessageBytes) {
+        case .success(let decoded): request = decoded
+        case .failure(let error):
+            answer(id, status: error.code, message: error.message, reset: nil)
+            return
+        }
+        var metadata = Metadata()
+        for (name, value, _) in call.headers where !name.hasPrefix(":") {
+            metadata.addString(value, forKey: name)
+        }
+        let handler = configuration.modelInfer
+        let loop = context!.eventLoop
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let task = Task {
+            let outcome: Outcome
+            do {
+                let response = try await handler(request, metadata)
+                outcome = .message(try GRPCWire.frame(response))
+            } catch let error as RPCError {
+                outcome = .status(error)
+            } catch is CancellationError {
+                outcome = .status(RPCError(code: .cancelled, message: "the call was cancelled"))
+            } catch {
+                outcome = .status(RPCError(code: .unknown, message: "the service failed: \(error)"))
+            }
+            if loop.inEventLoop {
+                bound.value.finish(id, outcome)
+            } else {
+                loop.execute { bound.value.finish(id, outcome) }
+            }
+        }
+        streams[id] = .call(Call(headers: [:], body: nil, unreturned: call.unreturned, task: task))
+    }
+
+    private enum Outcome: Sendable {
+        case message(ByteBuffer)
+        case status(RPCError)
+    }
+
+    /// Writes the handler's answer, unless the client has gone.
+    private func finish(_ id: Int32, _ outcome: Outcome) {
+        guard case .call = streams[id], let context else { return }
+        switch outcome {
+        case .status(let error):
+            answer(id, status: error.code, message: error.message, metadata: error.metadata, reset: nil)
+        case .message(let buffer):
+            streams[id] = .answered
+            let streamID = HTTP2StreamID(id)
+            let headers: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .headers(.init(headers: headers)))), promise: nil)
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .data(.init(data: .byteBuffer(buffer))))), promise: nil)
+            context.write(
+                wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .headers(.init(headers: ["grpc-status": "0"], endStream: true)))), promise: nil)
+            needsFlush = true
+            flushIfOutsideRead()
+        }
+    }
+
+    /// Ends a call with a trailers-only response carrying `status` (and RST_STREAM `reset` when
+    /// the client may still be sending).
+    private func answer(
+        _ id: Int32, status: RPCError.Code, message: String, metadata: Metadata = [:], extra: [(String, String)] = [],
+        reset: HTTP2ErrorCode?
+    ) {
+        guard let context else { return }
+        if case .call(let call) = streams[id] { call.task?.cancel() }
+        streams[id] = .answered
+        var headers: HPACKHeaders = [
+            ":status": "200", "content-type": "application/grpc", "grpc-status": String(Status.Code(status).rawValue),
+        ]
+        if !message.isEmpty { headers.add(name: "grpc-message", value: GRPCWire.percentEncoded(message)) }
+        for (name, value) in extra { headers.add(name: name, value: value) }
+        for (key, value) in metadata {
+            if case .string(let text) = value { headers.add(name: key, value: text) }
+        }
+        let streamID = HTTP2StreamID(id)
+        context.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .headers(.init(headers: headers, endStream: true)))), promise: nil)
+        if let reset {
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .rstStream(reset))), promise: nil)
+        }
+        needsFlush = true
+        flushIfOutsideRead()
+    }
+
+    /// A plain HTTP answer for a request that is not gRPC at all.
+    private func respondHTTP(_ id: Int32, status: String) {
+        guard let context else { return }
+        streams[id] = .answered
+        let headers: HPACKHeaders = [":status": status]
+        context.write(wrapOutboundOut(HTTP2Frame(streamID: HTTP2StreamID(id), payload: .headers(.init(headers: headers, endStream: true)))), promise: nil)
+        needsFlush = true
+        flushIfOutsideRead()
+    }
+
+    /// The one message of a unary request: present, uncompressed, within the limit, complete, with
+    /// nothing after it, and a valid ModelInferRequest.
+    static func decodeRequest(_ body: ByteBuffer?, maxMessageBytes: Int) -> Result<Inference_ModelInferRequest, RPCError> {
+        guard var body, body.readableBytes >= GRPCWire.prefixBytes else {
+            let count = body?.readableBytes ?? 0
+            return .failure(RPCError(code: .internalError, message: "the request carried no complete message (\(count) bytes)"))
+        }
+        let compressed = body.readInteger(as: UInt8.self)!
+        let length = Int(body.readInteger(as: UInt32.self)!)
+        guard compressed == 0 else {
+            return .failure(RPCError(code: .internalError, message: "the request message is flagged compressed but no grpc-encoding was sent"))
+        }
+        guard length <= maxMessageBytes else {
+            return .failure(RPCError(code: .resourceExhausted, message: "the request message of \(length) bytes exceeds the server's limit of \(maxMessageBytes) bytes"))
+        }
+        guard body.readableBytes == length else {
+            let what = body.readableBytes < length ? "is truncated" : "is followed by more data (a unary call takes one message)"
+            return .failure(RPCError(code: .internalError, message: "the request message declares \(length) bytes and \(what)"))
+        }
+        do {
+            return .success(try body.withUnsafeReadableBytes { try Inference_ModelInferRequest(serializedBytes: $0) })
+        } catch {
+            return .failure(RPCError(code: .invalidArgument, message: "the request is not a valid ModelInferRequest: \(error)"))
+        }
+    }
+
+    // MARK: Relaying to grpc-swift
+
+    private func startRelay(_ id: Int32, _ headers: HTTP2Frame.FramePayload.Headers) {
+        guard let context else { return }
+        if relay == nil || relay!.exhausted {
+            relay = RelayLink(edge: self, loop: context.eventLoop, socket: configuration.relaySocket)
+        }
+        let link = relay!
+        let innerID = link.open(externalID: id)
+        streams[id] = .relayed(link, innerID: innerID)
+        link.forward(HTTP2Frame(streamID: HTTP2StreamID(innerID), payload: .headers(headers)), promise: nil)
+    }
+
+    /// A frame from the inner server for client stream `id`; `credit` runs once it is written.
+    func relayed(_ id: Int32, _ payload: HTTP2Frame.FramePayload, credit: (@Sendable () -> Void)?) {
+        guard let context, case .relayed = streams[id] else {
+            credit?()
+            return
+        }
+        if case .rstStream = payload { streams[id] = nil }
+        if let credit {
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            promise.futureResult.whenComplete { _ in credit() }
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: HTTP2StreamID(id), payload: payload)), promise: promise)
+        } else {
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: HTTP2StreamID(id), payload: payload)), promise: nil)
+        }
+        needsFlush = true
+        closeIfDrained()
+    }
+
+    /// The inner connection was lost: its streams are reset (REFUSED_STREAM when it never opened).
+    func relayLost(_ link: RelayLink, streams ids: [Int32], neverOpened: Bool) {
+        if relay === link { relay = nil }
+        guard let context else { return }
+        for id in ids {
+            guard case .relayed(let owner, _) = streams[id], owner === link else { continue }
+            streams[id] = nil
+            context.write(
+                wrapOutboundOut(HTTP2Frame(streamID: HTTP2StreamID(id), payload: .rstStream(neverOpened ? .refusedStream : .internalError))),
+                promise: nil)
+            needsFlush = true
+        }
+        flushIfOutsideRead()
+        closeIfDrained()
+    }
+
+    /// Flushes what relayed frames wrote, outside a read burst.
+    func relayWrote() {
+        flushIfOutsideRead()
+    }
+
+    // MARK: Writing
+
+    private func returnConnectionCredit() {
+        guard connectionCredit >= Self.window / 4, let context else { return }
+        context.write(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: connectionCredit))), promise: nil)
+        connectionCredit = 0
+        needsFlush = true
+    }
+
+    private func flush() {
+        guard needsFlush, let context else { return }
+        needsFlush = false
+        context.flush()
+    }
+
+    private func flushIfOutsideRead() {
+        if !reading { flush() }
+    }
+}

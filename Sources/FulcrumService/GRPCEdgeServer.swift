@@ -1,0 +1,189 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import NIOCore
+import NIOHTTP2
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// The inference protocol's gRPC port, with ModelInfer on a fast path (docs/performance.md).
+///
+/// The port is served by swift-nio-http2 directly: a ModelInfer stream is answered from raw
+/// frames by `EdgeConnection`, which calls `modelInfer`; every other stream is relayed to a
+/// grpc-swift server, with `services`, that listens only on a Unix socket in a private directory
+/// (mode 0700) made for this process and removed when it stops. Clients see one conformant gRPC
+/// endpoint either way.
+///
+/// On graceful shutdown the listener closes, each connection gets GOAWAY and closes once its
+/// calls have finished, then the inner server stops. Runs as a ServiceLifecycle service.
+public struct GRPCEdgeServer: Service {
+    private let address: HostPort
+    private let maxMessageBytes: Int
+    private let services: [any RegistrableRPCService]
+    private let modelInfer: ModelInferHandler
+    private let logger: Logger
+    private let onListening: @Sendable (HostPort) async throws -> Void
+
+    /// - Parameters:
+    ///   - address: Where to listen (port 0 picks a free port).
+    ///   - maxMessageBytes: The largest request message (give `MessageLimit.transportBytes`).
+    ///   - services: The services grpc-swift serves (ModelInfer included, for the inner socket).
+    ///   - modelInfer: The fast path's handler.
+    ///   - onListening: Called once with the bound address.
+    public init(
+        address: HostPort,
+        maxMessageBytes: Int,
+        services: [any RegistrableRPCService],
+        modelInfer: @escaping ModelInferHandler,
+        logger: Logger,
+        onListening: @escaping @Sendable (HostPort) async throws -> Void = { _ in }
+    ) {
+        self.address = address
+        self.maxMessageBytes = maxMessageBytes
+        self.services = services
+        self.modelInfer = modelInfer
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        let directory = try Self.privateDirectory()
+        let socket = directory + "/grpc.sock"
+        defer {
+            unlink(socket)
+            rmdir(directory)
+        }
+        let transport = GRPCTransport.server(.unixDomainSocket(path: socket), maxMessageBytes: maxMessageBytes)
+        let inner = GRPCServer(transport: transport, services: services)
+        let connections = EdgeConnections()
+        let configuration = EdgeConnection.Configuration(maxMessageBytes: maxMessageBytes, modelInfer: modelInfer, relaySocket: socket)
+
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await inner.serve() }
+                _ = try await transport.listeningAddress
+                let listener: any Channel
+                do {
+                    listener = try await Self.bind(address, configuration: configuration, connections: connections)
+                } catch {
+                    inner.beginGracefulShutdown()
+                    throw error
+                }
+                connections.listening(listener)
+                let local = listener.localAddress
+                guard let port = local?.port else {
+                    throw RPCError(code: .internalError, message: "unexpected listening address \(String(describing: local))")
+                }
+                try await onListening(HostPort(host: local?.ipAddress ?? address.host, port: port))
+                try await withTaskCancellationHandler {
+                    try? await listener.closeFuture.get()
+                    await connections.drained()
+                } onCancel: {
+                    connections.closeAll()
+                }
+                inner.beginGracefulShutdown()
+                try await group.waitForAll()
+            }
+        } onGracefulShutdown: {
+            logger.info("gRPC server: graceful shutdown, finishing in-flight calls")
+            connections.drain()
+        }
+    }
+
+    private static func bind(_ address: HostPort, configuration: EdgeConnection.Configuration, connections: EdgeConnections) async throws -> any Channel {
+        try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let edge = EdgeConnection(configuration: configuration)
+                    try channel.pipeline.syncOperations.addHandler(NIOHTTP2Handler(mode: .server, initialSettings: EdgeConnection.settings))
+                    try channel.pipeline.syncOperations.addHandler(edge)
+                    connections.add(channel, NIOLoopBound(edge, eventLoop: channel.eventLoop))
+                }
+            }
+            .bind(host: address.host, port: address.port)
+            .get()
+    }
+
+    /// A directory only this user can enter, for the inner server's socket. Under /tmp unless
+    /// TMPDIR is short enough for a socket path (108 bytes).
+    private static func privateDirectory() throws -> String {
+        var base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+        if base.utf8.count > 60 || base.isEmpty { base = "/tmp" }
+        while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
+        var template = Array("\(base)/fulcrum-grpc-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw RPCError(code: .internalError, message: "cannot make a private directory under \(base) for the gRPC server's socket: errno \(errno)")
+        }
+        return String(cString: made)
+    }
+}
+
+/// The edge server's open connections, so that shutdown can drain or close them.
+private final class EdgeConnections: Sendable {
+    private struct State {
+        var listener: (any Channel)?
+        var open: [ObjectIdentifier: (channel: any Channel, edge: NIOLoopBound<EdgeConnection>)] = [:]
+        var draining = false
+    }
+    private let state = Mutex(State())
+
+    func listening(_ listener: any Channel) {
+        let draining = state.withLock { state in
+            state.listener = listener
+            return state.draining
+        }
+        if draining { listener.close(promise: nil) }
+    }
+
+    func add(_ channel: any Channel, _ edge: NIOLoopBound<EdgeConnection>) {
+        let key = ObjectIdentifier(channel)
+        let draining = state.withLock { state in
+            state.open[key] = (channel, edge)
+            return state.draining
+        }
+        channel.closeFuture.whenComplete { _ in
+            _ = self.state.withLock { $0.open.removeValue(forKey: key) }
+        }
+        if draining {
+            channel.eventLoop.execute { edge.value.drain() }
+        }
+    }
+
+    /// Closes the listener and asks every connection to finish its calls and close.
+    func drain() {
+        let (listener, open) = state.withLock { state in
+            state.draining = true
+            return (state.listener, Array(state.open.values))
+        }
+        listener?.close(promise: nil)
+        for (channel, edge) in open {
+            channel.eventLoop.execute { edge.value.drain() }
+        }
+    }
+
+    /// Closes the listener and every connection at once.
+    func closeAll() {
+        let (listener, open) = state.withLock { state in
+            state.draining = true
+            return (state.listener, Array(state.open.values))
+        }
+        listener?.close(promise: nil)
+        for (channel, _) in open { channel.close(promise: nil) }
+    }
+
+    /// Returns once every connection has closed.
+    func drained() async {
+        while true {
+            let open = state.withLock { Array($0.open.values) }
+            guard let first = open.first else { return }
+            try? await first.channel.closeFuture.get()
+            // The close callback removes it; give it its turn.
+            _ = state.withLock { $0.open.removeValue(forKey: ObjectIdentifier(first.channel)) }
+        }
+    }
+}
