@@ -1,0 +1,224 @@
+import FulcrumProtocol
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import NIOCore
+import NIOEmbedded
+import NIOHPACK
+import NIOHTTP2
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+@testable import FulcrumService
+
+/// `GRPCEdgeServer` on a real port, called by grpc-swift's client: ModelInfer answered on the
+/// fast path (answers, statuses with metadata, headers passed to the handler), other methods
+/// relayed to grpc-swift on the inner socket (served, and UNIMPLEMENTED when not registered).
+@Suite struct GRPCEdgeServerTests {
+    private static func withServer(
+        maxMessageBytes: Int = 1 << 20,
+        handler: @escaping ModelInferHandler,
+        _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Void
+    ) async throws {
+        let bound = OnceValue<HostPort>()
+        let health = HealthService(services: ["inference.GRPCInferenceService"]) { true }
+        let server = GRPCEdgeServer(
+            address: HostPort(host: "127.0.0.1", port: 0), maxMessageBytes: maxMessageBytes, services: [health],
+            modelInfer: handler, logger: Logger(label: "test")
+        ) { bound.set($0) }
+        let group = ServiceGroup(services: [server], logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let address = await bound.value
+            let client = try GRPCTransport.client(address)
+            tasks.addTask { try await client.runConnections() }
+            do {
+                try await body(client)
+            } catch {
+                client.beginGracefulShutdown()
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            client.beginGracefulShutdown()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test func modelInferIsAnsweredOnTheFastPathWithTheCallersHeaders() async throws {
+        try await Self.withServer(handler: { request, metadata in
+            var response = Inference_ModelInferResponse()
+            response.modelName = request.modelName
+            response.id = metadata[stringValues: "x-probe"].first(where: { _ in true }) ?? "none"
+            response.rawOutputContents = request.rawInputContents
+            return response
+        }) { client in
+            var request = Inference_ModelInferRequest()
+            request.modelName = "simple"
+            request.rawInputContents = [Data(repeating: 7, count: 100_000)]
+            let inference = Inference_GRPCInferenceService.Client(wrapping: client)
+            var metadata: Metadata = [:]
+            metadata.addString("probe-1", forKey: "x-probe")
+            for _ in 0..<3 {
+                let response = try await inference.modelInfer(request, metadata: metadata)
+                #expect(response.modelName == "simple")
+                #expect(response.id == "probe-1")
+                #expect(response.rawOutputContents == request.rawInputContents)
+            }
+        }
+    }
+
+    @Test func aHandlersErrorIsTheCallsStatusWithItsMetadata() async throws {
+        try await Self.withServer(handler: { _, _ in
+            var metadata: Metadata = [:]
+            metadata.addString("queue-full", forKey: RejectionMetadata.key)
+            throw RPCError(code: .resourceExhausted, message: "queue full: 100% ünïcode", metadata: metadata)
+        }) { client in
+            let inference = Inference_GRPCInferenceService.Client(wrapping: client)
+            do {
+                _ = try await inference.modelInfer(Inference_ModelInferRequest())
+                Issue.record("expected an error")
+            } catch let error as RPCError {
+                #expect(error.code == .resourceExhausted)
+                #expect(error.message == "queue full: 100% ünïcode")
+                #expect(error.metadata[stringValues: RejectionMetadata.key].first(where: { _ in true }) == "queue-full")
+            }
+        }
+    }
+
+    @Test func anOversizedRequestIsResourceExhausted() async throws {
+        try await Self.withServer(maxMessageBytes: 1000, handler: { _, _ in Inference_ModelInferResponse() }) { client in
+            var request = Inference_ModelInferRequest()
+            request.rawInputContents = [Data(repeating: 1, count: 50_000)]
+            let inference = Inference_GRPCInferenceService.Client(wrapping: client)
+            do {
+                _ = try await inference.modelInfer(request)
+                Issue.record("expected an error")
+            } catch let error as RPCError {
+                #expect(error.code == .resourceExhausted)
+            }
+        }
+    }
+
+    @Test func otherMethodsAreRelayedToGRPCSwift() async throws {
+        try await Self.withServer(handler: { _, _ in Inference_ModelInferResponse() }) { client in
+            let health = Grpc_Health_V1_Health.Client(wrapping: client)
+            var check = Grpc_Health_V1_HealthCheckRequest()
+            check.service = "inference.GRPCInferenceService"
+            for _ in 0..<3 {
+                #expect(try await health.check(check).status == .serving)
+            }
+            // Not registered on the inner server: grpc-swift's own UNIMPLEMENTED comes back.
+            do {
+                _ = try await Inference_GRPCInferenceService.Client(wrapping: client).serverLive(Inference_ServerLiveRequest())
+                Issue.record("expected UNIMPLEMENTED")
+            } catch let error as RPCError {
+                #expect(error.code == .unimplemented)
+            }
+        }
+    }
+}
+
+/// `EdgeConnection` on an `EmbeddedChannel`: how malformed ModelInfer calls are answered, frame
+/// by frame, and `decodeRequest` on every way a request's message can be wrong.
+@Suite struct EdgeConnectionTests {
+    private func connection(maxMessageBytes: Int = 1 << 16) throws -> EmbeddedChannel {
+        let edge = EdgeConnection(
+            configuration: .init(maxMessageBytes: maxMessageBytes, modelInfer: { _, _ in Inference_ModelInferResponse() }, relaySocket: "/nonexistent"))
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(edge)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9000)).wait()
+        return channel
+    }
+
+    private func outbound(_ channel: EmbeddedChannel) throws -> [HTTP2Frame] {
+        var frames: [HTTP2Frame] = []
+        while let frame = try channel.readOutbound(as: HTTP2Frame.self) { frames.append(frame) }
+        return frames.filter { if case .windowUpdate = $0.payload { return false } else { return true } }
+    }
+
+    private func headers(_ extra: [(String, String)] = [], method: String = "POST") -> HPACKHeaders {
+        var headers: HPACKHeaders = [
+            ":method": method, ":scheme": "http", ":path": EdgeConnection.modelInferPath, ":authority": "x",
+            "content-type": "application/grpc", "te": "trailers",
+        ]
+        for (name, value) in extra { headers.add(name: name, value: value) }
+        return headers
+    }
+
+    private func trailers(_ frame: HTTP2Frame) -> HPACKHeaders? {
+        if case .headers(let h) = frame.payload, h.endStream { return h.headers }
+        return nil
+    }
+
+    @Test func aRequestWithoutAMessageIsInternal() throws {
+        let channel = try connection()
+        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .headers(.init(headers: headers(), endStream: true))))
+        let frames = try outbound(channel)
+        #expect(frames.count == 1)
+        #expect(trailers(frames[0])?.first(name: "grpc-status") == "13")
+        #expect(trailers(frames[0])?.first(name: ":status") == "200")
+    }
+
+    @Test func compressionIsRefusedWithTheEncodingWeAccept() throws {
+        let channel = try connection()
+        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .headers(.init(headers: headers([("grpc-encoding", "gzip")]), endStream: false))))
+        let frames = try outbound(channel)
+        #expect(trailers(frames[0])?.first(name: "grpc-status") == "12")
+        #expect(trailers(frames[0])?.first(name: "grpc-accept-encoding") == "identity")
+        guard case .rstStream(.noError) = frames[1].payload else {
+            Issue.record("expected RST_STREAM NO_ERROR, got \(frames[1].payload)")
+            return
+        }
+    }
+
+    @Test func notGRPCIsAnHTTPError() throws {
+        let channel = try connection()
+        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .headers(.init(headers: headers(method: "GET"), endStream: true))))
+        var plain = headers()
+        plain.replaceOrAdd(name: "content-type", value: "text/plain")
+        try channel.writeInbound(HTTP2Frame(streamID: 3, payload: .headers(.init(headers: plain, endStream: true))))
+        let frames = try outbound(channel)
+        #expect(trailers(frames[0])?.first(name: ":status") == "405")
+        #expect(trailers(frames[1])?.first(name: ":status") == "415")
+    }
+
+    @Test func anOversizedBodyIsRefusedWhileItArrives() throws {
+        let channel = try connection(maxMessageBytes: 100)
+        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .headers(.init(headers: headers()))))
+        var chunk = ByteBuffer()
+        chunk.writeRepeatingByte(0, count: 80)
+        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .data(.init(data: .byteBuffer(chunk)))))
+        #expect(try outbound(channel).isEmpty)
+        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .data(.init(data: .byteBuffer(chunk)))))
+        let frames = try outbound(channel)
+        #expect(trailers(frames[0])?.first(name: "grpc-status") == "8")
+        // Later data on the answered stream is read and dropped.
+        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .data(.init(data: .byteBuffer(chunk), endStream: true))))
+        #expect(try outbound(channel).isEmpty)
+    }
+
+    @Test func decodingChecksEveryPartOfTheMessage() throws {
+        func body(_ bytes: [UInt8]) -> ByteBuffer { ByteBuffer(bytes: bytes) }
+        func code(_ buffer: ByteBuffer?, limit: Int = 1000) -> RPCError.Code? {
+            if case .failure(let error) = EdgeConnection.decodeRequest(buffer, maxMessageBytes: limit) { return error.code }
+            return nil
+        }
+        var request = Inference_ModelInferRequest()
+        request.modelName = "simple"
+        let good = try GRPCWire.frame(request)
+        #expect(code(good) == nil)
+        #expect(code(nil) == .internalError)  // no message
+        #expect(code(body([0, 0, 0])) == .internalError)  // a partial prefix
+        #expect(code(body([1, 0, 0, 0, 0])) == .internalError)  // compressed without an encoding
+        #expect(code(body([0, 0xFF, 0xFF, 0xFF, 0xFF])) == .resourceExhausted)  // 4 GiB declared
+        #expect(code(body([0, 0, 0, 0, 9, 1, 2])) == .internalError)  // truncated
+        var twice = good
+        var again = good
+        twice.writeBuffer(&again)
+        #expect(code(twice) == .internalError)  // two messages on a unary call
+        #expect(code(body([0, 0, 0, 0, 3, 0xFF, 0xFF, 0xFF])) == .invalidArgument)  // not protobuf
+    }
+}
