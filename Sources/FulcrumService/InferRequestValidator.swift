@@ -68,7 +68,11 @@ public enum InferRequestValidator {
                 }
                 batchSize = batch
             }
-            let elements = shape.reduce(1, *)
+            guard let elements = elementCount(shape) else {
+                throw invalid(
+                    "input '\(input.name)': shape \(shapeText) holds more than \(maximumElements) elements"
+                )
+            }
             if usesRaw {
                 let bytes = request.rawInputContents[index]
                 if let size = dataType.byteSize {
@@ -104,6 +108,28 @@ public enum InferRequestValidator {
             throw invalid("unknown requested output '\(output.name)'; the model's outputs are \(known)")
         }
         return batchSize ?? 1
+    }
+
+    /// The most elements one input may declare (2^31 - 1). The shape is checked against it with
+    /// overflow detection before anything is sized from it.
+    public static let maximumElements = Int(Int32.max)
+
+    /// The product of `shape`'s dimensions (all non-negative), or `nil` when it passes
+    /// `maximumElements`. A zero dimension makes the product zero, but the other dimensions must
+    /// still multiply within the limit, so `[0, huge, huge]` cannot hide an overflow.
+    static func elementCount(_ shape: [Int]) -> Int? {
+        var extent = 1
+        var hasZero = false
+        for dim in shape {
+            if dim == 0 {
+                hasZero = true
+                continue
+            }
+            let (product, overflow) = extent.multipliedReportingOverflow(by: dim)
+            guard dim > 0, !overflow, product <= maximumElements else { return nil }
+            extent = product
+        }
+        return hasZero ? 0 : extent
     }
 
     private static func countBytesElements(_ data: Data, input: String) throws(RPCError) -> Int {

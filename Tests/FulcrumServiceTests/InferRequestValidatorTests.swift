@@ -71,6 +71,53 @@ func expectInvalid(_ request: Inference_ModelInferRequest, mentioning words: [St
         expectInvalid(simpleRequest(batch: 9), mentioning: ["INPUT0", "8"])
     }
 
+    /// A shape whose product overflows Int64 once stopped the frontend and the worker (a trap in
+    /// the validator): it must be an INVALID_ARGUMENT, raw or typed, however the overflow hides.
+    @Test func refusesShapesWhoseElementCountOverflows() {
+        let tokens = ModelSignature(
+            name: "tokens", version: "1", platform: "onnxruntime_onnx", maxBatchSize: 8,
+            inputs: [.init(name: "input_ids", dataType: .int64, dims: [-1, -1])],
+            outputs: [.init(name: "scores", dataType: .fp32, dims: [-1])]
+        )
+        func request(shape: [Int64], typed: Bool) -> Inference_ModelInferRequest {
+            var request = Inference_ModelInferRequest()
+            request.modelName = "tokens"
+            var input = Inference_ModelInferRequest.InferInputTensor()
+            input.name = "input_ids"
+            input.datatype = "INT64"
+            input.shape = shape
+            if typed {
+                input.contents.int64Contents = [1, 2, 3, 4]
+                request.inputs.append(input)
+            } else {
+                request.inputs.append(input)
+                request.rawInputContents.append(Data(count: 32))
+            }
+            return request
+        }
+        let shapes: [[Int64]] = [
+            [1, 4_611_686_018_427_387_904, 1],  // 2^62: × 8 bytes overflows
+            [1, Int64.max, 2],
+            [2, 3_037_000_500, 3_037_000_500],  // the product alone overflows
+            [1, 0, Int64.max],  // a zero dimension must not hide the others
+            [1, 65_536, 65_536],  // no overflow, but past the element limit
+        ]
+        for shape in shapes {
+            for typed in [false, true] {
+                do {
+                    try InferRequestValidator.validate(request(shape: shape, typed: typed), against: tokens)
+                    Issue.record("shape \(shape) (typed: \(typed)) was accepted")
+                } catch {
+                    #expect(error.code == .invalidArgument)
+                    #expect(error.message.contains("more than \(InferRequestValidator.maximumElements) elements"), "\(error.message)")
+                }
+            }
+        }
+        // Just inside: the shapes that match the data still pass.
+        #expect((try? InferRequestValidator.validate(request(shape: [1, 4, 1], typed: true), against: tokens)) == 1)
+        #expect((try? InferRequestValidator.validate(request(shape: [2, 2, 1], typed: false), against: tokens)) == 2)
+    }
+
     @Test func refusesRawByteCountsThatDoNotMatch() {
         var request = simpleRequest()
         request.rawInputContents[1] = Data(count: 60)
