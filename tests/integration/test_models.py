@@ -5,15 +5,21 @@ with the model's labels."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+import grpc
 import numpy as np
 import onnxruntime as ort
 import pytest
 import tritonclient.grpc as grpcclient
+from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from conftest import EXAMPLES, RPC_TIMEOUT, running_cluster, tensor
+from conftest import (EXAMPLES, RPC_TIMEOUT, expect_rpc_error, process_alive, raw_input,
+                      running_cluster, tensor)
 
 MODELS = ("dlrm", "transformer_encoder", "sklearn_classifier")
 
@@ -85,3 +91,47 @@ def test_classifier_matches_onnxruntime_and_labels_the_top_classes(cluster):
         assert int(index) == best
         assert abs(float(value) - probabilities[row][best]) < 1e-5
         assert label == names[best]
+
+
+# A shape whose element count overflows 64 bits once trapped in the validator and stopped the
+# frontend (and, sent straight to it, a worker; under `fulcrum up` the whole cluster went down).
+OVERFLOW_SHAPE = [1, 4611686018427387904]
+
+
+def overflow_request(typed: bool) -> service_pb2.ModelInferRequest:
+    request = service_pb2.ModelInferRequest(model_name="transformer_encoder")
+    for name in ("input_ids", "attention_mask"):
+        request.inputs.append(raw_input(name, "INT64", OVERFLOW_SHAPE))
+        if typed:
+            request.inputs[-1].contents.int64_contents.extend([1, 2, 3, 4])
+        else:
+            request.raw_input_contents.append(np.arange(4, dtype=np.int64).tobytes())
+    return request
+
+
+def test_overflowing_shape_is_invalid_argument_everywhere_and_stops_nothing(cluster):
+    worker_addresses = [w["address"] for w in cluster.endpoints["workers"]]
+    assert worker_addresses, cluster.endpoints
+    targets = [cluster.grpc_url] + worker_addresses
+    for address in targets:
+        with grpc.insecure_channel(address) as channel:
+            stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+            for typed in (False, True):
+                expect_rpc_error(lambda: stub.ModelInfer(overflow_request(typed), timeout=RPC_TIMEOUT),
+                                 "INVALID_ARGUMENT", "input_ids", "more than 2147483647 elements")
+
+    body = json.dumps({"inputs": [
+        {"name": name, "datatype": "INT64", "shape": OVERFLOW_SHAPE, "data": [1, 2, 3, 4]}
+        for name in ("input_ids", "attention_mask")]}).encode()
+    req = urllib.request.Request(f"http://{cluster.endpoints['http']}/v2/models/transformer_encoder/infer",
+                                 data=body, method="POST", headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=RPC_TIMEOUT)
+    assert info.value.code == 400
+    assert "more than 2147483647 elements" in info.value.read().decode()
+
+    for pid in cluster.child_pids():
+        assert process_alive(pid), f"process {pid} stopped after the overflow request\n{cluster.log_tail()}"
+    ids = np.ones((1, 5), np.int64)
+    result = infer(cluster, "transformer_encoder", {"input_ids": ids, "attention_mask": ids})
+    assert result.as_numpy("embedding").shape == (1, 128)
