@@ -18,7 +18,8 @@ public enum Frontend {
         let network = NetworkStatistics()
         let watcher = PoolWatcher(balancer: configuration.balancer, frontendID: id, view: view, clients: clients, network: network, logger: logger)
         let inference = FrontendInferenceService(
-            view: view, clients: clients, network: network, limit: MessageLimit(bytes: configuration.maxMessageBytes), logger: logger)
+            view: view, clients: clients, network: network, limit: MessageLimit(bytes: configuration.maxMessageBytes),
+            control: configuration.modelControl, logger: logger)
         let health = HealthService(services: ["inference.GRPCInferenceService"]) { view.isReady }
         var expected: Set<String> = configuration.http == nil ? ["grpc"] : ["grpc", "http"]
         if configuration.metrics != nil { expected.insert("metrics") }

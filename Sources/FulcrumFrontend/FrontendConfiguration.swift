@@ -22,6 +22,8 @@ public struct FrontendConfiguration: Sendable {
     public var metrics: MetricsSettings?
     /// Where finished spans go (none by default; `traceparent` is propagated either way).
     public var tracing: TracingSettings
+    /// Whether repository load/unload calls are allowed (off by default).
+    public var modelControl: ModelControl = .disabled
 
     public init(
         grpc: HostPort = HostPort(host: "127.0.0.1", port: 8001),

@@ -20,12 +20,18 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
     let network: NetworkStatistics
     let signatures: SignatureCache
     let limit: MessageLimit
+    /// Whether repository load/unload calls are allowed, and with which token.
+    let modelControl: ModelControl
     let logger: Logger
     private let router = Router()
     private let metrics = FrontendMetrics()
 
-    init(view: PoolView, clients: WorkerClients, network: NetworkStatistics = NetworkStatistics(), limit: MessageLimit, logger: Logger) {
+    init(
+        view: PoolView, clients: WorkerClients, network: NetworkStatistics = NetworkStatistics(), limit: MessageLimit,
+        control: ModelControl = .disabled, logger: Logger
+    ) {
         self.network = network
+        self.modelControl = control
         self.view = view
         self.clients = clients
         self.limit = limit
@@ -110,13 +116,33 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
     }
 
     func repositoryModelLoad(request: Inference_RepositoryModelLoadRequest, context: ServerContext) async throws -> Inference_RepositoryModelLoadResponse {
-        try await broadcast { _ = try await $0.repositoryModelLoad(request) }
+        try await control(model: request.modelName, load: true, authorization: nil)
         return Inference_RepositoryModelLoadResponse()
     }
 
     func repositoryModelUnload(request: Inference_RepositoryModelUnloadRequest, context: ServerContext) async throws -> Inference_RepositoryModelUnloadResponse {
-        try await broadcast { _ = try await $0.repositoryModelUnload(request) }
+        try await control(model: request.modelName, load: false, authorization: nil)
         return Inference_RepositoryModelUnloadResponse()
+    }
+
+    /// RepositoryModelLoad with its headers: the admin token travels in `authorization`.
+    func repositoryModelLoad(
+        request: ServerRequest<Inference_RepositoryModelLoadRequest>,
+        context: ServerContext
+    ) async throws -> ServerResponse<Inference_RepositoryModelLoadResponse> {
+        let authorization = request.metadata[stringValues: "authorization"].first(where: { _ in true })
+        try await control(model: request.message.modelName, load: true, authorization: authorization)
+        return ServerResponse(message: Inference_RepositoryModelLoadResponse(), metadata: [:])
+    }
+
+    /// RepositoryModelUnload with its headers: the admin token travels in `authorization`.
+    func repositoryModelUnload(
+        request: ServerRequest<Inference_RepositoryModelUnloadRequest>,
+        context: ServerContext
+    ) async throws -> ServerResponse<Inference_RepositoryModelUnloadResponse> {
+        let authorization = request.metadata[stringValues: "authorization"].first(where: { _ in true })
+        try await control(model: request.message.modelName, load: false, authorization: authorization)
+        return ServerResponse(message: Inference_RepositoryModelUnloadResponse(), metadata: [:])
     }
 
     // MARK: Transport-free operations (the gRPC methods above and the HTTP edge both use these)
@@ -171,17 +197,22 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         return response
     }
 
-    /// Asks every ready worker to load (`load` true) or unload a model.
-    func control(model: String, load: Bool) async throws {
+    /// Asks every ready worker to load (`load` true) or unload a model, once `authorization`
+    /// (the caller's `authorization` header) passes the model-control check; the workers get the
+    /// frontend's own token and check it again.
+    func control(model: String, load: Bool, authorization: String?) async throws {
+        try modelControl.authorize(authorization, model: model, load: load)
+        let metadata = modelControl.forwardingMetadata
         if load {
             var request = Inference_RepositoryModelLoadRequest()
             request.modelName = model
-            try await broadcast { _ = try await $0.repositoryModelLoad(request) }
+            try await broadcast { _ = try await $0.repositoryModelLoad(request, metadata: metadata) }
         } else {
             var request = Inference_RepositoryModelUnloadRequest()
             request.modelName = model
-            try await broadcast { _ = try await $0.repositoryModelUnload(request) }
+            try await broadcast { _ = try await $0.repositoryModelUnload(request, metadata: metadata) }
         }
+        logger.notice("\(load ? "loaded" : "unloaded") model '\(model)' on every ready worker (admin call)")
     }
 
     /// Validates, routes and forwards one prediction; `timeout` is the client's deadline. Counts

@@ -78,7 +78,7 @@ public final class Cluster: @unchecked Sendable {
             tracingArguments += ["--trace-file", URL(fileURLWithPath: file).standardizedFileURL.path]
         }
         if let endpoint = options.tracing.otlpEndpoint { tracingArguments += ["--otlp-endpoint", endpoint] }
-        workerArguments += metricsArguments + tracingArguments
+        workerArguments += metricsArguments + tracingArguments + options.modelControlArguments
         let repository = URL(fileURLWithPath: options.modelRepository).standardizedFileURL.path
         let balancer = try spawn(
             "balancer", balancerBinary,
@@ -97,7 +97,7 @@ public final class Cluster: @unchecked Sendable {
             "--host", options.host, "--grpc-port", String(options.grpcPort), "--http-port", String(options.httpPort),
             "--balancer", balancerAddress,
             "--max-message-bytes", String(options.maxMessageBytes), "--id", "frontend-1",
-        ] + metricsArguments + tracingArguments)
+        ] + metricsArguments + tracingArguments + options.modelControlArguments)
 
         let frontendAddresses = try await signals.race { try await frontend.waitForAddress(timeout: .seconds(30)) }
         let frontendAddress = frontendAddresses["grpc"] ?? ""

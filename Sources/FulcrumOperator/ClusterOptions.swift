@@ -35,6 +35,8 @@ public struct ClusterOptions: Sendable {
     /// The frontend's and every worker's `--trace-file` / `--otlp-endpoint` (one file for all:
     /// each span is one appended line).
     public var tracing = TracingSettings()
+    /// `--model-control` and `--admin-token-file` for the frontend and every worker (empty: off).
+    public var modelControlArguments: [String] = []
 
     public init(
         modelRepository: String, workers: Int, host: String, grpcPort: Int, balancerPort: Int,

@@ -59,7 +59,9 @@ public enum Worker {
 
         let advertised = OnceValue<HostPort>()
         let metricsBound = OnceValue<HostPort>()
-        let inference = WorkerInferenceService(store: store, state: state, limit: MessageLimit(bytes: configuration.maxMessageBytes), logger: logger)
+        let inference = WorkerInferenceService(
+            store: store, state: state, limit: MessageLimit(bytes: configuration.maxMessageBytes),
+            control: configuration.modelControl, logger: logger)
         let health = HealthService(services: ["inference.GRPCInferenceService"]) { state.isReady }
         let server = GRPCEdgeServer(
             address: configuration.listen,

@@ -40,6 +40,9 @@ public struct WorkerConfiguration: Sendable {
     public var metrics: MetricsSettings?
     /// Where finished spans go (none by default; `traceparent` is propagated either way).
     public var tracing = TracingSettings()
+    /// Whether repository load/unload calls are allowed (off by default; the balancer's
+    /// placement does not need them).
+    public var modelControl: ModelControl = .disabled
 
     /// What the worker reports as its backend.
     public var backendName: String {

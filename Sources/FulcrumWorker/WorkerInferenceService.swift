@@ -14,6 +14,8 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
     let store: ModelStore
     let state: WorkerState
     let limit: MessageLimit
+    /// Whether repository load/unload calls are allowed, and with which token.
+    var control: ModelControl = .disabled
     let logger: Logger
     /// `fulcrum_worker_received_bytes_total` and `fulcrum_worker_sent_bytes_total`, made once.
     let byteCounters = (
@@ -116,21 +118,50 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
     }
 
     func repositoryModelLoad(request: Inference_RepositoryModelLoadRequest, context: ServerContext) async throws -> Inference_RepositoryModelLoadResponse {
-        guard store.repositoryHas(request.modelName) else {
-            throw RPCError(code: .notFound, message: "no model '\(request.modelName)' in the model repository")
-        }
-        let entry = store.load(request.modelName)
-        if entry.versions.isEmpty {
-            let reason = entry.failure ?? entry.failures.last?.reason ?? "no version loaded"
-            throw RPCError(code: .internalError, message: "failed to load '\(request.modelName)': \(reason)")
-        }
+        try load(request.modelName, authorization: nil)
         return Inference_RepositoryModelLoadResponse()
     }
 
     func repositoryModelUnload(request: Inference_RepositoryModelUnloadRequest, context: ServerContext) async throws -> Inference_RepositoryModelUnloadResponse {
-        _ = store.unload(request.modelName)
-        logger.info("unloaded model '\(request.modelName)'")
+        try unload(request.modelName, authorization: nil)
         return Inference_RepositoryModelUnloadResponse()
+    }
+
+    /// RepositoryModelLoad with its headers: the admin token travels in `authorization`.
+    func repositoryModelLoad(
+        request: ServerRequest<Inference_RepositoryModelLoadRequest>,
+        context: ServerContext
+    ) async throws -> ServerResponse<Inference_RepositoryModelLoadResponse> {
+        try load(request.message.modelName, authorization: request.metadata[stringValues: "authorization"].first(where: { _ in true }))
+        return ServerResponse(message: Inference_RepositoryModelLoadResponse(), metadata: [:])
+    }
+
+    /// RepositoryModelUnload with its headers: the admin token travels in `authorization`.
+    func repositoryModelUnload(
+        request: ServerRequest<Inference_RepositoryModelUnloadRequest>,
+        context: ServerContext
+    ) async throws -> ServerResponse<Inference_RepositoryModelUnloadResponse> {
+        try unload(request.message.modelName, authorization: request.metadata[stringValues: "authorization"].first(where: { _ in true }))
+        return ServerResponse(message: Inference_RepositoryModelUnloadResponse(), metadata: [:])
+    }
+
+    private func load(_ model: String, authorization: String?) throws {
+        try control.authorize(authorization, model: model, load: true)
+        guard store.repositoryHas(model) else {
+            throw RPCError(code: .notFound, message: "no model '\(model)' in the model repository")
+        }
+        let entry = store.load(model)
+        if entry.versions.isEmpty {
+            let reason = entry.failure ?? entry.failures.last?.reason ?? "no version loaded"
+            throw RPCError(code: .internalError, message: "failed to load '\(model)': \(reason)")
+        }
+        logger.notice("loaded model '\(model)' (admin call)")
+    }
+
+    private func unload(_ model: String, authorization: String?) throws {
+        try control.authorize(authorization, model: model, load: false)
+        _ = store.unload(model)
+        logger.notice("unloaded model '\(model)' (admin call)")
     }
 
     /// Validates, queues, executes and encodes one request. `deadline` is the caller's.

@@ -63,12 +63,19 @@ struct FrontendCommand: LayeredCommand {
     @Option(name: .long, help: ArgumentHelp(TaskExecution.help, valueName: "event-loop|pool"))
     var executor: String = TaskExecution.eventLoop.rawValue
 
+    @Option(name: .long, help: ArgumentHelp(ModelControl.help, valueName: "none|explicit"))
+    var modelControl: String = ModelControl.Mode.none.rawValue
+
+    @Option(name: .long, help: "With --model-control explicit: a file whose first line is the admin token (at least 16 bytes) that repository load/unload calls must present.")
+    var adminTokenFile: String?
+
     @Option(name: .long, help: "Config file of `option-name = value` lines (see above).")
     var config: String?
 
     static func main() async { await runWithLayeredSettings() }
 
     func validate() throws {
+        _ = try modelControlSetting()
         guard TaskExecution(rawValue: executor) != nil else { throw ValidationError("--executor: '\(executor)' is not event-loop or pool") }
         guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
         guard LoggingSetup.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format: '\(logFormat)' is not text or json") }
@@ -79,23 +86,35 @@ struct FrontendCommand: LayeredCommand {
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
     }
 
+    /// The `--model-control` / `--admin-token-file` pair, read and checked.
+    func modelControlSetting() throws -> ModelControl {
+        guard let mode = ModelControl.Mode(rawValue: modelControl) else {
+            throw ValidationError("--model-control: '\(modelControl)' is not none or explicit")
+        }
+        do throws(ModelControlError) {
+            return try ModelControl(mode: mode, tokenFile: adminTokenFile)
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+
     func run() async throws {
         LoggingSetup.bootstrap(level: Logger.Level(name: logLevel) ?? .info, format: LoggingSetup.Format(rawValue: logFormat) ?? .text)
         if !(TaskExecution(rawValue: executor) ?? .pool).adopt() {
             Logger(label: "fulcrum").warning("--executor \(executor): Swift's global executor hook is taken; tasks stay on the cooperative pool")
         }
-        try await Frontend.run(
-            FrontendConfiguration(
-                grpc: HostPort(host: host, port: grpcPort),
-                tracing: TracingSettings(file: traceFile, otlpEndpoint: otlpEndpoint),
-                http: noHttp ? nil : HostPort(host: host, port: httpPort),
-                balancer: HostPort(parsing: balancer)!,
-                maxMessageBytes: maxMessageBytes,
-                id: id,
-                addressFile: addressFile,
-                exitWithParent: exitWithParent,
-                metrics: metricsPort.map { MetricsSettings(listen: HostPort(host: metricsHost ?? host, port: $0), registry: FulcrumMetrics.bootstrap()) }
-            )
+        var configuration = FrontendConfiguration(
+            grpc: HostPort(host: host, port: grpcPort),
+            tracing: TracingSettings(file: traceFile, otlpEndpoint: otlpEndpoint),
+            http: noHttp ? nil : HostPort(host: host, port: httpPort),
+            balancer: HostPort(parsing: balancer)!,
+            maxMessageBytes: maxMessageBytes,
+            id: id,
+            addressFile: addressFile,
+            exitWithParent: exitWithParent,
+            metrics: metricsPort.map { MetricsSettings(listen: HostPort(host: metricsHost ?? host, port: $0), registry: FulcrumMetrics.bootstrap()) }
         )
+        configuration.modelControl = try modelControlSetting()
+        try await Frontend.run(configuration)
     }
 }

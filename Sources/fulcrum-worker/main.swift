@@ -85,12 +85,19 @@ struct WorkerCommand: LayeredCommand {
     @Option(name: .long, help: ArgumentHelp(TaskExecution.help, valueName: "event-loop|pool"))
     var executor: String = TaskExecution.eventLoop.rawValue
 
+    @Option(name: .long, help: ArgumentHelp(ModelControl.help, valueName: "none|explicit"))
+    var modelControl: String = ModelControl.Mode.none.rawValue
+
+    @Option(name: .long, help: "With --model-control explicit: a file whose first line is the admin token (at least 16 bytes) that repository load/unload calls must present.")
+    var adminTokenFile: String?
+
     @Option(name: .long, help: "Config file of `option-name = value` lines (see above).")
     var config: String?
 
     static func main() async { await runWithLayeredSettings() }
 
     func validate() throws {
+        _ = try modelControlSetting()
         guard TaskExecution(rawValue: executor) != nil else { throw ValidationError("--executor: '\(executor)' is not event-loop or pool") }
         guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
         guard LoggingSetup.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format: '\(logFormat)' is not text or json") }
@@ -123,6 +130,18 @@ struct WorkerCommand: LayeredCommand {
         }
     }
 
+    /// The `--model-control` / `--admin-token-file` pair, read and checked.
+    func modelControlSetting() throws -> ModelControl {
+        guard let mode = ModelControl.Mode(rawValue: modelControl) else {
+            throw ValidationError("--model-control: '\(modelControl)' is not none or explicit")
+        }
+        do throws(ModelControlError) {
+            return try ModelControl(mode: mode, tokenFile: adminTokenFile)
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+
     func run() async throws {
         LoggingSetup.bootstrap(level: Logger.Level(name: logLevel) ?? .info, format: LoggingSetup.Format(rawValue: logFormat) ?? .text)
         if !(TaskExecution(rawValue: executor) ?? .pool).adopt() {
@@ -145,6 +164,7 @@ struct WorkerCommand: LayeredCommand {
         configuration.tracing = TracingSettings(file: traceFile, otlpEndpoint: otlpEndpoint)
         configuration.backend = backend == "vulkan" ? .vulkan(device: device) : .cpu
         configuration.cpuFallback = cpuFallback
+        configuration.modelControl = try modelControlSetting()
         do {
             try await Worker.run(configuration)
         } catch let error as WorkerError {

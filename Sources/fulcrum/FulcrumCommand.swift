@@ -98,7 +98,17 @@ struct Up: AsyncParsableCommand {
     @Option(name: .long, help: "Send the frontend's and every worker's spans to this OTLP/HTTP JSON endpoint (their --otlp-endpoint).")
     var otlpEndpoint: String?
 
+    @Option(name: .long, help: ArgumentHelp(ModelControl.help + " Passed to the frontend and every worker.", valueName: "none|explicit"))
+    var modelControl: String = ModelControl.Mode.none.rawValue
+
+    @Option(name: .long, help: "With --model-control explicit: the admin token file (first line, at least 16 bytes) for the frontend and every worker.")
+    var adminTokenFile: String?
+
     func validate() throws {
+        guard let mode = ModelControl.Mode(rawValue: modelControl) else {
+            throw ValidationError("--model-control: '\(modelControl)' is not none or explicit")
+        }
+        do throws(ModelControlError) { _ = try ModelControl(mode: mode, tokenFile: adminTokenFile) } catch { throw ValidationError(error.message) }
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         if let maxWorkers, maxWorkers < workers { throw ValidationError("--max-workers (\(maxWorkers)) is below --workers (\(workers))") }
         for (name, port) in [("--grpc-port", grpcPort), ("--http-port", httpPort), ("--balancer-port", balancerPort)] where !(0...65535).contains(port) {
@@ -128,6 +138,11 @@ struct Up: AsyncParsableCommand {
         options.tracing = TracingSettings(file: traceFile, otlpEndpoint: otlpEndpoint)
         options.backend = backend == "emulated" ? "cpu" : backend
         options.device = device
+        if modelControl == ModelControl.Mode.explicit.rawValue, let adminTokenFile {
+            options.modelControlArguments = [
+                "--model-control", modelControl, "--admin-token-file", URL(fileURLWithPath: adminTokenFile).standardizedFileURL.path,
+            ]
+        }
         options.profile = profile.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         try await reportingErrors {
             try await Cluster(options: options).run()

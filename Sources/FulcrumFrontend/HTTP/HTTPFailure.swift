@@ -15,7 +15,8 @@ struct HTTPFailure: Error, Equatable, CustomStringConvertible {
     }
 
     /// Maps a gRPC status as the protocol says: NOT_FOUND 404, INVALID_ARGUMENT 400,
-    /// UNAVAILABLE 503, UNIMPLEMENTED 501, INTERNAL 500, everything else 400.
+    /// UNAVAILABLE 503, UNIMPLEMENTED 501, INTERNAL 500, PERMISSION_DENIED 403, UNAUTHENTICATED
+    /// 401, everything else 400.
     init(_ error: RPCError) {
         self.init(status: Self.status(for: error.code), message: error.message)
     }
@@ -28,6 +29,8 @@ struct HTTPFailure: Error, Equatable, CustomStringConvertible {
         case .unavailable: .serviceUnavailable
         case .unimplemented: .notImplemented
         case .internalError: .internalServerError
+        case .permissionDenied: .forbidden
+        case .unauthenticated: .unauthorized
         default: .badRequest
         }
     }

@@ -154,11 +154,13 @@ struct HTTPRoutes: Sendable {
 
     /// `POST /v2/repository/models/{m}/load` and `/unload`. A body, if any, must be a JSON
     /// object; its `parameters` are not used (workers load from their repository as it is, the
-    /// same as over gRPC). Answers 200 with an empty body.
+    /// same as over gRPC). Needs the admin token in `Authorization: Bearer TOKEN` under
+    /// `--model-control explicit` (403 without it; 400 when model control is off). Answers 200
+    /// with an empty body.
     func control(_ request: Request, model: String, load: Bool) async throws -> Response {
         let body = try await Self.collect(request, upTo: maxBodyBytes)
         _ = try Self.optionalObject(body)
-        try await inference.control(model: model, load: load)
+        try await inference.control(model: model, load: load, authorization: request.headers[.authorization])
         return Response(status: .ok)
     }
 
