@@ -5,6 +5,12 @@ import Synchronization
 /// The frontend's live copy of the pool, from the balancer's snapshots, indexed for routing:
 /// which workers serve which model versions. If the balancer goes away the last snapshot stays
 /// in use; workers the frontend saw fail are avoided for a short while on top of it.
+///
+/// A balancer that has just (re)started knows fewer workers than were serving: they rejoin it
+/// within a second or so. So the first snapshot of a new WatchPool stream does not replace the
+/// pool outright: ready workers it lacks (by address) are carried over for `carryGrace`, until
+/// they reappear in a snapshot or the grace ends; a carried worker that fails a call is avoided
+/// like any other (`markSuspect`), and the retry goes elsewhere.
 final class PoolView: Sendable {
     /// A worker that serves a model version now.
     struct Replica: Sendable {
@@ -30,6 +36,9 @@ final class PoolView: Sendable {
 
     private struct State {
         var snapshot = Fulcrum_Control_V1_PoolSnapshot()
+        /// Ready workers from before the current stream that its snapshots have not listed yet.
+        var carried: [Fulcrum_Control_V1_WorkerInfo] = []
+        var carriedUntil: ContinuousClock.Instant? = nil
         var received = false
         var models: [String: ModelPlacement] = [:]
         var readyWorkers: [String: HostPort] = [:]
@@ -39,11 +48,32 @@ final class PoolView: Sendable {
     private let state = Mutex(State())
     private let clock = ContinuousClock()
 
-    /// Replaces the view with a new snapshot from the balancer.
-    func update(_ snapshot: Fulcrum_Control_V1_PoolSnapshot) {
+    /// How long workers missing from a new stream's first snapshot stay in the view.
+    static let carryGrace: Duration = .seconds(10)
+
+    /// Replaces the view with a new snapshot from the balancer. `startsStream`: the first
+    /// snapshot of a new WatchPool stream (possibly from a restarted balancer), whose missing
+    /// ready workers are carried over for `carryGrace`.
+    func update(_ snapshot: Fulcrum_Control_V1_PoolSnapshot, startsStream: Bool = false) {
+        let now = clock.now
+        let listed = Set(snapshot.workers.map(\.address))
+        let carried: [Fulcrum_Control_V1_WorkerInfo] = state.withLock { s in
+            if startsStream && s.received {
+                let previous = s.snapshot.workers.filter { $0.state == .ready && !listed.contains($0.address) }
+                s.carried = previous
+                s.carriedUntil = previous.isEmpty ? nil : now + Self.carryGrace
+            } else {
+                s.carried.removeAll { listed.contains($0.address) }
+                if let until = s.carriedUntil, now >= until { s.carried = [] }
+            }
+            if s.carried.isEmpty { s.carriedUntil = nil }
+            return s.carried
+        }
+        var effective = snapshot
+        effective.workers += carried
         var models: [String: ModelPlacement] = [:]
         var ready: [String: HostPort] = [:]
-        for worker in snapshot.workers {
+        for worker in effective.workers {
             guard worker.state == .ready, let address = HostPort(parsing: worker.address) else { continue }
             ready[worker.workerID] = address
             let depths = Dictionary(worker.lastLoad.models.map { ($0.name, Int($0.queueDepth)) }, uniquingKeysWith: +)
@@ -61,7 +91,7 @@ final class PoolView: Sendable {
             }
         }
         state.withLock {
-            $0.snapshot = snapshot
+            $0.snapshot = effective
             $0.received = true
             $0.models = models
             $0.readyWorkers = ready
@@ -71,7 +101,10 @@ final class PoolView: Sendable {
     /// Whether a snapshot has arrived and at least one worker is ready.
     var isReady: Bool { state.withLock { $0.received && !$0.readyWorkers.isEmpty } }
 
-    /// The latest snapshot.
+    /// Workers carried over from before the current stream (not in its snapshots yet).
+    var carriedWorkers: [String] { state.withLock { $0.carried.map(\.workerID) } }
+
+    /// The latest snapshot, with any carried workers.
     var snapshot: Fulcrum_Control_V1_PoolSnapshot { state.withLock { $0.snapshot } }
 
     /// Ready workers and their addresses.

@@ -53,10 +53,12 @@ struct PoolWatcher: Service {
                         try await control.watchPool(request) { response in
                             var first = true
                             for try await snapshot in response.messages {
-                                view.update(snapshot)
+                                view.update(snapshot, startsStream: first)
                                 clients.retain(only: Set(view.readyWorkers.values))
                                 if first {
-                                    logger.info("\(wasWarned ? "back in touch with" : "watching the pool of") balancer \(balancer): \(snapshot.workers.count) workers")
+                                    let carried = view.carriedWorkers
+                                    let note = carried.isEmpty ? "" : "; keeping \(carried.count) more from the last pool until they rejoin (\(carried.joined(separator: ", ")))"
+                                    logger.info("\(wasWarned ? "back in touch with" : "watching the pool of") balancer \(balancer): \(snapshot.workers.count) workers\(note)")
                                     first = false
                                 }
                             }

@@ -8,12 +8,23 @@ import GRPCNIOTransportHTTP2
 /// balancer's process scaler starts the workers (and grows or shrinks the pool between
 /// `workers` and `maxWorkers`, restarting any that crash). Waits until they serve, prints the
 /// endpoints, and supervises until SIGINT or SIGTERM, when it stops every child. A child that
-/// fails to start, or a balancer or frontend that exits, stops the whole cluster with a non-zero
-/// exit.
+/// fails to start stops the whole cluster with a non-zero exit. A balancer or frontend that
+/// exits later is restarted on the same port (the endpoints file is rewritten with its new pid):
+/// the workers are not the balancer's to take down — they watch `fulcrum up` itself
+/// (`FULCRUM_SUPERVISOR_PID`), keep serving and rejoin, and the restarted balancer adopts them
+/// from its `--state-dir`. More than `restartLimit` restarts of one child within
+/// `restartWindow` stop the cluster.
 public final class Cluster: @unchecked Sendable {
     private let options: ClusterOptions
     private var children: [ChildProcess] = []
     private let temporary: URL
+    /// How each child was started, to start it again: name → (executable, arguments).
+    private var launches: [String: (executable: URL, arguments: [String], environment: [String: String])] = [:]
+    private var restarts: [String: [ContinuousClock.Instant]] = [:]
+    private var endpoints: Endpoints?
+
+    static let restartLimit = 5
+    static let restartWindow: Duration = .seconds(60)
 
     public init(options: ClusterOptions) throws {
         self.options = options
@@ -29,10 +40,9 @@ public final class Cluster: @unchecked Sendable {
         defer { stopAll() }
         do {
             let endpoints = try await start(cancelledBy: signals)
+            self.endpoints = endpoints
             FileHandle.standardOutput.write(Data((endpoints.summary + "\n").utf8))
-            if let file = options.endpointsFile {
-                try endpoints.json.write(to: URL(fileURLWithPath: file), options: .atomic)
-            }
+            try writeEndpoints()
             FileHandle.standardOutput.write(Data("fulcrum: ready\n".utf8))
             try await supervise(until: signals)
         } catch let error as OperatorError where error.message == SignalWaiter.interrupted {
@@ -49,14 +59,22 @@ public final class Cluster: @unchecked Sendable {
     }
 
     private func spawn(_ name: String, _ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> ChildProcess {
+        launches[name] = (executable, arguments, environment)
         let child = try ChildProcess(
             name: name, executable: executable,
             arguments: arguments + ["--log-level", options.logLevel],
             addressFile: temporary.appendingPathComponent("\(name).json").path,
-            environment: environment
+            environment: environment.merging([ParentWatch.supervisorVariable: String(getpid())]) { _, new in new }
         )
+        children.removeAll { $0.name == name }
         children.append(child)
         return child
+    }
+
+    private func writeEndpoints() throws {
+        if let file = options.endpointsFile, let endpoints {
+            try endpoints.json.write(to: URL(fileURLWithPath: file), options: .atomic)
+        }
     }
 
     private func start(cancelledBy signals: SignalWaiter) async throws -> Endpoints {
@@ -87,6 +105,7 @@ public final class Cluster: @unchecked Sendable {
                 "--scaler", "process", "--min-workers", String(options.workers), "--max-workers", String(options.maxWorkers),
                 "--model-repository", repository, "--worker-executable", workerBinary.path,
                 "--worker-threads", String(options.threadsPerWorker),
+                "--state-dir", temporary.appendingPathComponent("balancer-state").path,
             ] + workerArguments.map { "--worker-arg=\($0)" } + metricsArguments + options.balancerArguments,
             environment: Self.workerEnvironment()
         )
@@ -139,14 +158,57 @@ public final class Cluster: @unchecked Sendable {
         }
     }
 
-    /// Waits for a signal; fails when the balancer or the frontend exits. (The balancer restarts
-    /// workers that exit; the frontend routes around them meanwhile.)
+    /// Waits for a signal; restarts the balancer or the frontend when one exits (on the port it
+    /// had), failing once one needs more than `restartLimit` restarts within `restartWindow`.
+    /// (The balancer restarts workers that exit; the frontend routes around them meanwhile.)
     private func supervise(until signals: SignalWaiter) async throws {
         while !signals.fired {
             if let failed = children.first(where: { !$0.isRunning }) {
-                throw OperatorError("\(failed.name) exited with status \(failed.process.terminationStatus); stopping the cluster")
+                try await restart(failed, cancelledBy: signals)
             }
             try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    private func restart(_ failed: ChildProcess, cancelledBy signals: SignalWaiter) async throws {
+        let name = failed.name
+        let status = failed.process.terminationStatus
+        let now = ContinuousClock.now
+        var recent = (restarts[name] ?? []).filter { now - $0 < Self.restartWindow }
+        guard recent.count < Self.restartLimit, let launch = launches[name], let endpoints else {
+            throw OperatorError("\(name) exited with status \(status) (\(recent.count) restarts in the last \(Self.restartWindow)); stopping the cluster")
+        }
+        recent.append(now)
+        restarts[name] = recent
+        FileHandle.standardError.write(Data("fulcrum: \(name) exited with status \(status); restarting it on the same port\n".utf8))
+        // The same port as before, so workers, frontends and clients find it again.
+        var arguments = launch.arguments
+        let bound: String = name == "balancer" ? endpoints.balancer : endpoints.grpc
+        let port = HostPort(parsing: bound)?.port ?? 0
+        if name == "balancer" {
+            Self.replace("--port", with: String(port), in: &arguments)
+        } else {
+            Self.replace("--grpc-port", with: String(port), in: &arguments)
+            if let http = HostPort(parsing: endpoints.http) { Self.replace("--http-port", with: String(http.port), in: &arguments) }
+        }
+        let child = try spawn(name, launch.executable, arguments, environment: launch.environment)
+        do {
+            _ = try await signals.race { try await child.waitForAddress(timeout: .seconds(30)) }
+        } catch let error as OperatorError where error.message != SignalWaiter.interrupted {
+            // Not listening yet (its port may still be held): the next round tries again.
+            FileHandle.standardError.write(Data("fulcrum: \(error.message)\n".utf8))
+            return
+        }
+        if name == "balancer" { self.endpoints?.balancerPID = child.pid } else { self.endpoints?.frontendPID = child.pid }
+        try writeEndpoints()
+        FileHandle.standardOutput.write(Data("fulcrum: \(name) restarted (pid \(child.pid))\n".utf8))
+    }
+
+    private static func replace(_ option: String, with value: String, in arguments: inout [String]) {
+        if let index = arguments.firstIndex(of: option), index + 1 < arguments.count {
+            arguments[index + 1] = value
+        } else {
+            arguments += [option, value]
         }
     }
 

@@ -70,6 +70,9 @@ struct BalancerCommand: LayeredCommand {
     @Option(name: .long, help: "process scaler: one more argument for every worker (repeat; e.g. --worker-arg=--emulate --worker-arg=5+1).")
     var workerArg: [String] = []
 
+    @Option(name: .long, help: "process scaler: a directory where the balancer records its workers (workers.json), so a balancer restarted on it adopts the ones still running instead of starting new ones (`fulcrum up` sets it).")
+    var stateDir: String?
+
     @Option(name: .long, help: "Write the bound address as JSON to this file once listening.")
     var addressFile: String?
 
@@ -141,7 +144,8 @@ struct BalancerCommand: LayeredCommand {
             .init(
                 executable: URL(fileURLWithPath: workerExecutablePath),
                 arguments: ["--model-repository", absolute, "--host", host == "0.0.0.0" ? "0.0.0.0" : host, "--port", "0",
-                            "--threads", String(workerThreads), "--log-level", logLevel] + workerArg
+                            "--threads", String(workerThreads), "--log-level", logLevel] + workerArg,
+                stateDirectory: stateDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
             ))
     }
 
