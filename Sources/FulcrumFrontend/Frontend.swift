@@ -19,7 +19,9 @@ public enum Frontend {
         let watcher = PoolWatcher(balancer: configuration.balancer, frontendID: id, view: view, clients: clients, network: network, logger: logger)
         let inference = FrontendInferenceService(
             view: view, clients: clients, network: network, limit: MessageLimit(bytes: configuration.maxMessageBytes),
-            control: configuration.modelControl, logger: logger)
+            control: configuration.modelControl,
+            admission: Admission(maxRequests: configuration.maxInFlight, maxBytes: configuration.maxInFlightBytes ?? Admission.defaultMaxBytes),
+            logger: logger)
         let health = HealthService(services: ["inference.GRPCInferenceService"]) { view.isReady }
         var expected: Set<String> = configuration.http == nil ? ["grpc"] : ["grpc", "http"]
         if configuration.metrics != nil { expected.insert("metrics") }
@@ -29,6 +31,7 @@ public enum Frontend {
             maxMessageBytes: MessageLimit(bytes: configuration.maxMessageBytes).transportBytes,
             services: [inference, health],
             modelInfer: { try await inference.modelInfer($0, metadata: $1) },
+            limits: configuration.edgeLimits,
             logger: logger
         ) { bound in
             logger.info("frontend serving the inference protocol on \(bound) (gRPC), pool from balancer \(configuration.balancer)")
@@ -47,7 +50,8 @@ public enum Frontend {
         if let http = configuration.http {
             let edge = HTTPEdge(
                 address: http, inference: inference,
-                maxBodyBytes: MessageLimit(bytes: configuration.maxMessageBytes).transportBytes, logger: logger
+                maxBodyBytes: MessageLimit(bytes: configuration.maxMessageBytes).transportBytes,
+                idleTimeout: configuration.edgeLimits.idleTimeout, logger: logger
             ) { bound in
                 do {
                     try addresses.record("http", bound)

@@ -24,6 +24,15 @@ public struct FrontendConfiguration: Sendable {
     public var tracing: TracingSettings
     /// Whether repository load/unload calls are allowed (off by default).
     public var modelControl: ModelControl = .disabled
+    /// Predictions held at once (gRPC and HTTP together) before new ones are refused with
+    /// RESOURCE_EXHAUSTED / 429.
+    public var maxInFlight = 2048
+    /// Bytes of request tensors held at once before new requests are refused (nil: an eighth of
+    /// the machine's memory, at most 1 GiB).
+    public var maxInFlightBytes: Int? = nil
+    /// Connections, timeouts and bytes still arriving, for the gRPC edge (the idle timeout also
+    /// for HTTP).
+    public var edgeLimits = EdgeLimits()
 
     public init(
         grpc: HostPort = HostPort(host: "127.0.0.1", port: 8001),

@@ -22,14 +22,17 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
     let limit: MessageLimit
     /// Whether repository load/unload calls are allowed, and with which token.
     let modelControl: ModelControl
+    /// Bounds the predictions held at once.
+    let admission: Admission
     let logger: Logger
     private let router = Router()
     private let metrics = FrontendMetrics()
 
     init(
         view: PoolView, clients: WorkerClients, network: NetworkStatistics = NetworkStatistics(), limit: MessageLimit,
-        control: ModelControl = .disabled, logger: Logger
+        control: ModelControl = .disabled, admission: Admission = Admission(), logger: Logger
     ) {
+        self.admission = admission
         self.network = network
         self.modelControl = control
         self.view = view
@@ -236,7 +239,10 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
 
     private func countedInfer(_ request: Inference_ModelInferRequest, timeout: Duration?) async throws -> Inference_ModelInferResponse {
         let started = DispatchTime.now().uptimeNanoseconds
+        let bytes = MessageLimit.payloadBytes(request)
         do {
+            try admission.enter(bytes: bytes)
+            defer { admission.leave(bytes: bytes) }
             let response = try await forward(request, timeout: timeout, started: started)
             let handles = metrics.model(request.modelName)
             handles.answered.increment()

@@ -1,8 +1,10 @@
+import Foundation
 import FulcrumProtocol
 import GRPCCore
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
+import Synchronization
 
 /// What serves ModelInfer on the fast path: the decoded request and its headers (deadline,
 /// trace context) in, the response out; a thrown `RPCError` becomes the call's status.
@@ -50,6 +52,9 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
         var modelInfer: ModelInferHandler
         /// The inner grpc-swift server's socket.
         var relaySocket: String
+        var limits = EdgeLimits()
+        /// Bytes of ModelInfer requests still arriving, across every connection of the server.
+        var budget = EdgeBudget(maxBytes: EdgeLimits().maxArrivingBytes)
     }
 
     private enum Stream {
@@ -66,6 +71,10 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
         var body: ByteBuffer?
         var unreturned = 0
         var task: Task<Void, Never>?
+        /// When its HEADERS arrived (the request must be complete within the read timeout).
+        var started: NIODeadline
+        /// Bytes of its body reserved in the server's budget.
+        var budgeted = 0
     }
 
     private let configuration: Configuration
@@ -77,6 +86,13 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
     private var reading = false
     private var needsFlush = false
     private(set) var draining = false
+    /// The last complete HTTP/2 frame, the last raw bytes (`EdgeReadStamp`), and since when the
+    /// connection has had no stream, for the read and idle timeouts.
+    private var lastFrame = NIODeadline.uptimeNanoseconds(0)
+    private var lastRawRead: NIODeadline? = nil
+    private var idleSince: NIODeadline? = nil
+    private var framesSeen = false
+    private var timer: RepeatedTask?
 
     init(configuration: Configuration) {
         self.configuration = configuration
@@ -84,6 +100,60 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        lastFrame = context.eventLoop.now
+        idleSince = lastFrame
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let period = TimeAmount.nanoseconds(max(TimeAmount.milliseconds(100).nanoseconds, min(TimeAmount.seconds(1).nanoseconds, configuration.limits.requestReadTimeout.nanoseconds / 4)))
+        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in bound.value.tick() }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    /// Raw bytes arrived (called by `EdgeReadStamp`, ahead of the HTTP/2 handler).
+    func rawBytesArrived() {
+        lastRawRead = context?.eventLoop.now
+    }
+
+    // MARK: Timeouts
+
+    /// Enforces the read and idle timeouts (docs/security.md): a partial frame, or a ModelInfer
+    /// request that has not arrived in full, within `requestReadTimeout`; a connection that
+    /// never sent a frame within it; a connection with no stream for `idleTimeout`.
+    private func tick() {
+        guard let context else { return }
+        let now = context.eventLoop.now
+        let limits = configuration.limits
+        if !framesSeen, now - lastFrame > limits.requestReadTimeout {
+            context.close(promise: nil)  // not even the connection preface in time
+            return
+        }
+        if let raw = lastRawRead, raw > lastFrame, now - lastFrame > limits.requestReadTimeout {
+            context.close(promise: nil)  // a frame started and never finished
+            return
+        }
+        for (id, stream) in streams {
+            if case .call(let call) = stream, call.task == nil, now - call.started > limits.requestReadTimeout {
+                answer(
+                    id, status: .deadlineExceeded,
+                    message: "the request did not arrive in full within \(limits.requestReadTimeout.nanoseconds / 1_000_000_000) s (the server's request read timeout)",
+                    reset: .cancel)
+            }
+        }
+        if streams.isEmpty, let idleSince, now - idleSince > limits.idleTimeout, !draining {
+            drain()
+        }
+    }
+
+    /// Replaces stream `id`'s state, returning the budget its collecting call held.
+    private func setStream(_ id: Int32, _ new: Stream?) {
+        if case .call(let call) = streams[id], call.budgeted > 0 {
+            configuration.budget.release(call.budgeted)
+        }
+        streams[id] = new
+        idleSince = streams.isEmpty ? (idleSince ?? context?.eventLoop.now) : nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -94,8 +164,13 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
         for (_, stream) in streams {
-            if case .call(let call) = stream { call.task?.cancel() }
+            if case .call(let call) = stream {
+                call.task?.cancel()
+                if call.budgeted > 0 { configuration.budget.release(call.budgeted) }
+            }
         }
         streams = [:]
         relay?.close()
@@ -114,7 +189,8 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let closed = event as? StreamClosedEvent {
             let id = Int32(closed.streamID)
-            if let stream = streams.removeValue(forKey: id) {
+            if let stream = streams[id] {
+                setStream(id, nil)
                 switch stream {
                 case .call(let call): call.task?.cancel()
                 case .relayed(let link, let innerID): link.reset(innerID, code: closed.reason ?? .cancel)
@@ -129,6 +205,8 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         reading = true
         let frame = unwrapInboundIn(data)
+        lastFrame = context.eventLoop.now
+        framesSeen = true
         let id = Int32(frame.streamID)
         switch frame.payload {
         case .headers(let headers):
@@ -168,6 +246,14 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
                         message: "the request message exceeds the server's limit of \(configuration.maxMessageBytes) bytes", reset: .noError)
                     break
                 }
+                guard configuration.budget.reserve(bytes) else {
+                    answer(
+                        id, status: .resourceExhausted,
+                        message: "the server holds its limit of \(configuration.budget.maxBytes) bytes of requests still arriving: retry shortly",
+                        metadata: [RejectionMetadata.key: "admission"], reset: .cancel)
+                    break
+                }
+                call.budgeted += bytes
                 if call.body == nil {
                     call.body = buffer
                 } else {
@@ -200,7 +286,9 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
                 connectionCredit += bytes
             }
         case .rstStream(let code):
-            switch streams.removeValue(forKey: id) {
+            let stream = streams[id]
+            if stream != nil { setStream(id, nil) }
+            switch stream {
             case .call(let call): call.task?.cancel()
             case .relayed(let link, let innerID): link.reset(innerID, code: code)
             case .answered, nil: break
@@ -242,6 +330,7 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
 
     private func startCall(_ id: Int32, _ frame: HTTP2Frame.FramePayload.Headers) {
         let headers = frame.headers
+        let now = context?.eventLoop.now ?? .now()
         guard headers.first(name: ":method") == "POST" else {
             respondHTTP(id, status: "405")
             return
@@ -251,13 +340,13 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" {
-            streams[id] = .call(Call(headers: headers))
+            setStream(id, .call(Call(headers: headers, started: now)))
             answer(
                 id, status: .unimplemented, message: "compression '\(encoding.prefix(32))' is not supported; send messages uncompressed",
                 extra: [("grpc-accept-encoding", "identity")], reset: frame.endStream ? nil : .noError)
             return
         }
-        streams[id] = .call(Call(headers: headers))
+        setStream(id, .call(Call(headers: headers, started: now)))
         if frame.endStream { requestEnded(id) }
     }
 
@@ -296,7 +385,7 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
                 loop.execute { bound.value.finish(id, outcome) }
             }
         }
-        streams[id] = .call(Call(headers: [:], body: nil, unreturned: call.unreturned, task: task))
+        setStream(id, .call(Call(headers: [:], body: nil, unreturned: call.unreturned, task: task, started: call.started)))
     }
 
     private enum Outcome: Sendable {
@@ -311,7 +400,7 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
         case .status(let error):
             answer(id, status: error.code, message: error.message, metadata: error.metadata, reset: nil)
         case .message(let buffer):
-            streams[id] = .answered
+            setStream(id, .answered)
             let streamID = HTTP2StreamID(id)
             let headers: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
             context.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .headers(.init(headers: headers)))), promise: nil)
@@ -331,7 +420,7 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
     ) {
         guard let context else { return }
         if case .call(let call) = streams[id] { call.task?.cancel() }
-        streams[id] = .answered
+        setStream(id, .answered)
         var headers: HPACKHeaders = [
             ":status": "200", "content-type": "application/grpc", "grpc-status": String(Status.Code(status).rawValue),
         ]
@@ -352,7 +441,7 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
     /// A plain HTTP answer for a request that is not gRPC at all.
     private func respondHTTP(_ id: Int32, status: String) {
         guard let context else { return }
-        streams[id] = .answered
+        setStream(id, .answered)
         let headers: HPACKHeaders = [":status": status]
         context.write(wrapOutboundOut(HTTP2Frame(streamID: HTTP2StreamID(id), payload: .headers(.init(headers: headers, endStream: true)))), promise: nil)
         needsFlush = true
@@ -394,7 +483,7 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         let link = relay!
         let innerID = link.open(externalID: id)
-        streams[id] = .relayed(link, innerID: innerID)
+        setStream(id, .relayed(link, innerID: innerID))
         link.forward(HTTP2Frame(streamID: HTTP2StreamID(innerID), payload: .headers(headers)), promise: nil)
     }
 
@@ -404,7 +493,7 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
             credit?()
             return
         }
-        if case .rstStream = payload { streams[id] = nil }
+        if case .rstStream = payload { setStream(id, nil) }
         if let credit {
             let promise = context.eventLoop.makePromise(of: Void.self)
             promise.futureResult.whenComplete { _ in credit() }
@@ -422,7 +511,7 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
         guard let context else { return }
         for id in ids {
             guard case .relayed(let owner, _) = streams[id], owner === link else { continue }
-            streams[id] = nil
+            setStream(id, nil)
             context.write(
                 wrapOutboundOut(HTTP2Frame(streamID: HTTP2StreamID(id), payload: .rstStream(neverOpened ? .refusedStream : .internalError))),
                 promise: nil)
@@ -454,5 +543,70 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
 
     private func flushIfOutsideRead() {
         if !reading { flush() }
+    }
+}
+
+/// The edge's limits on what one client may hold (docs/security.md).
+public struct EdgeLimits: Sendable {
+    /// Open connections at once; more are closed as they arrive.
+    public var maxConnections = 4096
+    /// A connection with no stream for this long gets GOAWAY and is closed.
+    public var idleTimeout: TimeAmount = .seconds(300)
+    /// A ModelInfer request must arrive in full, a started frame must finish, and a new
+    /// connection must send its first frame, within this.
+    public var requestReadTimeout: TimeAmount = .seconds(30)
+    /// Bytes of ModelInfer requests still arriving, across every connection.
+    public var maxArrivingBytes = Int(min(ProcessInfo.processInfo.physicalMemory / 8, 1 << 30))
+    /// RST_STREAMs a client may send in 30 s before the connection is closed with
+    /// ENHANCE_YOUR_CALM (a rapid-reset flood). Generous: a client whose deadlines expire resets
+    /// every call it gives up on.
+    public var maxResetsPer30s = 32_768
+
+    public init() {}
+}
+
+/// Bytes reserved by requests still arriving, shared by a server's connections.
+public final class EdgeBudget: Sendable {
+    public let maxBytes: Int
+    private let held = Atomic<Int>(0)
+
+    public init(maxBytes: Int) {
+        self.maxBytes = maxBytes
+    }
+
+    /// Reserves `bytes` unless that would pass the limit; with nothing held anything fits, so a
+    /// request the message limit allows is never refused for its size alone.
+    func reserve(_ bytes: Int) -> Bool {
+        var current = held.load(ordering: .relaxed)
+        while true {
+            guard current == 0 || bytes <= maxBytes - current else { return false }
+            let (exchanged, original) = held.compareExchange(expected: current, desired: current + bytes, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+    }
+
+    func release(_ bytes: Int) {
+        held.subtract(bytes, ordering: .relaxed)
+    }
+
+    /// Bytes held now.
+    public var heldBytes: Int { held.load(ordering: .relaxed) }
+}
+
+/// Stamps the time raw bytes arrive on an edge connection, ahead of the HTTP/2 handler, so the
+/// connection can tell a frame that never finishes (slowloris) from an idle client.
+final class EdgeReadStamp: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    private let edge: EdgeConnection
+
+    init(edge: EdgeConnection) {
+        self.edge = edge
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        edge.rawBytesArrived()
+        context.fireChannelRead(data)
     }
 }

@@ -23,6 +23,7 @@ public struct GRPCEdgeServer: Service {
     private let maxMessageBytes: Int
     private let services: [any RegistrableRPCService]
     private let modelInfer: ModelInferHandler
+    private let limits: EdgeLimits
     private let logger: Logger
     private let onListening: @Sendable (HostPort) async throws -> Void
 
@@ -31,12 +32,14 @@ public struct GRPCEdgeServer: Service {
     ///   - maxMessageBytes: The largest request message (give `MessageLimit.transportBytes`).
     ///   - services: The services grpc-swift serves (ModelInfer included, for the inner socket).
     ///   - modelInfer: The fast path's handler.
+    ///   - limits: What one client may hold: connections, timeouts, bytes still arriving.
     ///   - onListening: Called once with the bound address.
     public init(
         address: HostPort,
         maxMessageBytes: Int,
         services: [any RegistrableRPCService],
         modelInfer: @escaping ModelInferHandler,
+        limits: EdgeLimits = EdgeLimits(),
         logger: Logger,
         onListening: @escaping @Sendable (HostPort) async throws -> Void = { _ in }
     ) {
@@ -44,6 +47,7 @@ public struct GRPCEdgeServer: Service {
         self.maxMessageBytes = maxMessageBytes
         self.services = services
         self.modelInfer = modelInfer
+        self.limits = limits
         self.logger = logger
         self.onListening = onListening
     }
@@ -58,7 +62,9 @@ public struct GRPCEdgeServer: Service {
         let transport = GRPCTransport.server(.unixDomainSocket(path: socket), maxMessageBytes: maxMessageBytes)
         let inner = GRPCServer(transport: transport, services: services)
         let connections = EdgeConnections()
-        let configuration = EdgeConnection.Configuration(maxMessageBytes: maxMessageBytes, modelInfer: modelInfer, relaySocket: socket)
+        let configuration = EdgeConnection.Configuration(
+            maxMessageBytes: maxMessageBytes, modelInfer: modelInfer, relaySocket: socket, limits: limits,
+            budget: EdgeBudget(maxBytes: limits.maxArrivingBytes))
 
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -66,7 +72,7 @@ public struct GRPCEdgeServer: Service {
                 _ = try await transport.listeningAddress
                 let listener: any Channel
                 do {
-                    listener = try await Self.bind(address, configuration: configuration, connections: connections)
+                    listener = try await Self.bind(address, configuration: configuration, connections: connections, logger: logger)
                 } catch {
                     inner.beginGracefulShutdown()
                     throw error
@@ -92,15 +98,29 @@ public struct GRPCEdgeServer: Service {
         }
     }
 
-    private static func bind(_ address: HostPort, configuration: EdgeConnection.Configuration, connections: EdgeConnections) async throws -> any Channel {
-        try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    private static func bind(
+        _ address: HostPort, configuration: EdgeConnection.Configuration, connections: EdgeConnections, logger: Logger
+    ) async throws -> any Channel {
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = EdgeConnection.settings
+        var stream = NIOHTTP2Handler.StreamConfiguration()
+        stream.streamResetFrameRateLimit.maximumCount = configuration.limits.maxResetsPer30s
+        stream.streamResetFrameRateLimit.windowLength = .seconds(30)
+        let maxConnections = configuration.limits.maxConnections
+        return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                guard connections.count < maxConnections else {
+                    connections.refused(logger: logger, limit: maxConnections)
+                    return channel.close()
+                }
+                return channel.eventLoop.makeCompletedFuture {
                     let edge = EdgeConnection(configuration: configuration)
-                    try channel.pipeline.syncOperations.addHandler(NIOHTTP2Handler(mode: .server, initialSettings: EdgeConnection.settings))
+                    try channel.pipeline.syncOperations.addHandler(EdgeReadStamp(edge: edge))
+                    try channel.pipeline.syncOperations.addHandler(
+                        NIOHTTP2Handler(mode: .server, connectionConfiguration: connection, streamConfiguration: stream))
                     try channel.pipeline.syncOperations.addHandler(edge)
                     connections.add(channel, NIOLoopBound(edge, eventLoop: channel.eventLoop))
                 }
@@ -129,8 +149,28 @@ private final class EdgeConnections: Sendable {
         var listener: (any Channel)?
         var open: [ObjectIdentifier: (channel: any Channel, edge: NIOLoopBound<EdgeConnection>)] = [:]
         var draining = false
+        var refused = 0
+        var lastRefusalLog: ContinuousClock.Instant? = nil
     }
     private let state = Mutex(State())
+
+    /// Open connections now.
+    var count: Int { state.withLock { $0.open.count } }
+
+    /// Counts a connection closed for the cap, logging at most every 10 s.
+    func refused(logger: Logger, limit: Int) {
+        let now = ContinuousClock.now
+        let report: Int? = state.withLock { s in
+            s.refused += 1
+            guard s.lastRefusalLog.map({ now - $0 > .seconds(10) }) ?? true else { return nil }
+            s.lastRefusalLog = now
+            defer { s.refused = 0 }
+            return s.refused
+        }
+        if let report {
+            logger.warning("gRPC: at the connection limit (\(limit) open); closed \(report) new connection(s)")
+        }
+    }
 
     func listening(_ listener: any Channel) {
         let draining = state.withLock { state in

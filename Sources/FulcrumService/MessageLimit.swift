@@ -22,8 +22,8 @@ public struct MessageLimit: Sendable {
         return bytes > Int.max - margin ? Int.max : bytes + margin
     }
 
-    /// Throws RESOURCE_EXHAUSTED when the request's tensor payload exceeds the limit.
-    public func check(_ request: Inference_ModelInferRequest) throws(RPCError) {
+    /// The bytes of a request's tensors, raw or typed.
+    public static func payloadBytes(_ request: Inference_ModelInferRequest) -> Int {
         var total = request.rawInputContents.reduce(0) { $0 + $1.count }
         for input in request.inputs where input.hasContents {
             let c = input.contents
@@ -31,6 +31,12 @@ public struct MessageLimit: Sendable {
             total += 8 * (c.int64Contents.count + c.uint64Contents.count + c.fp64Contents.count)
             total += c.bytesContents.reduce(0) { $0 + $1.count }
         }
+        return total
+    }
+
+    /// Throws RESOURCE_EXHAUSTED when the request's tensor payload exceeds the limit.
+    public func check(_ request: Inference_ModelInferRequest) throws(RPCError) {
+        let total = Self.payloadBytes(request)
         if total > bytes {
             throw RPCError(
                 code: .resourceExhausted,

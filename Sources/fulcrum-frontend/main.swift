@@ -33,6 +33,21 @@ struct FrontendCommand: LayeredCommand {
     @Option(name: .long, help: "Largest request or response message in bytes; larger requests get RESOURCE_EXHAUSTED.")
     var maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes
 
+    @Option(name: .long, help: "Admission limit: predictions held at once (gRPC and HTTP together); more are refused at once with RESOURCE_EXHAUSTED (HTTP 429).")
+    var maxInflight: Int = 2048
+
+    @Option(name: .long, help: "Admission limit: bytes of request tensors held at once; more are refused like --max-inflight (default: an eighth of the machine's memory, at most 1 GiB).")
+    var maxInflightBytes: Int?
+
+    @Option(name: .long, help: "Open gRPC connections at once; more are closed as they arrive.")
+    var maxConnections: Int = EdgeLimits().maxConnections
+
+    @Option(name: .long, help: "Seconds a connection may stay without a call (gRPC) or without traffic (HTTP) before it is closed.")
+    var idleTimeoutS: Int = 300
+
+    @Option(name: .long, help: "Seconds within which a gRPC ModelInfer request must arrive in full (and a started HTTP/2 frame must finish, and a new connection send its first frame); slower ones are refused with DEADLINE_EXCEEDED or closed.")
+    var requestReadTimeoutS: Int = 30
+
     @Option(name: .long, help: "An id for logs and the balancer's status (default frontend-<pid>).")
     var id: String = ""
 
@@ -84,6 +99,10 @@ struct FrontendCommand: LayeredCommand {
         guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port: \(httpPort) is not a port") }
         guard HostPort(parsing: balancer) != nil else { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+        guard idleTimeoutS >= 1, requestReadTimeoutS >= 1 else { throw ValidationError("--idle-timeout-s and --request-read-timeout-s must be at least 1") }
+        guard maxInflight >= 1 else { throw ValidationError("--max-inflight must be at least 1") }
+        if let maxInflightBytes, maxInflightBytes < 1 { throw ValidationError("--max-inflight-bytes must be positive") }
     }
 
     /// The `--model-control` / `--admin-token-file` pair, read and checked.
@@ -115,6 +134,12 @@ struct FrontendCommand: LayeredCommand {
             metrics: metricsPort.map { MetricsSettings(listen: HostPort(host: metricsHost ?? host, port: $0), registry: FulcrumMetrics.bootstrap()) }
         )
         configuration.modelControl = try modelControlSetting()
+        configuration.maxInFlight = maxInflight
+        configuration.maxInFlightBytes = maxInflightBytes
+        configuration.edgeLimits.maxConnections = maxConnections
+        configuration.edgeLimits.idleTimeout = .seconds(Int64(idleTimeoutS))
+        configuration.edgeLimits.requestReadTimeout = .seconds(Int64(requestReadTimeoutS))
+        if let maxInflightBytes { configuration.edgeLimits.maxArrivingBytes = maxInflightBytes }
         try await Frontend.run(configuration)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import FulcrumProtocol
+import FulcrumService
 import GRPCCore
 import Testing
 
@@ -235,13 +236,18 @@ import Testing
     @Test func grpcCodesMapToTheProtocolsHTTPStatuses() {
         let table: [(RPCError.Code, Int)] = [
             (.notFound, 404), (.invalidArgument, 400), (.unavailable, 503), (.unimplemented, 501),
-            (.internalError, 500), (.resourceExhausted, 400), (.deadlineExceeded, 400), (.failedPrecondition, 400),
+            (.internalError, 500), (.resourceExhausted, 413), (.deadlineExceeded, 400), (.failedPrecondition, 400),
+            (.permissionDenied, 403), (.unauthenticated, 401),
         ]
         for (code, status) in table {
             let failure = HTTPFailure(RPCError(code: code, message: "m"))
             #expect(failure.status.code == status, "\(code)")
             #expect(failure.message == "m")
         }
+        // A refusal under load is 429 with Retry-After; a size limit stays 413 without it.
+        let refusal = HTTPFailure(RPCError(code: .resourceExhausted, message: "m", metadata: [RejectionMetadata.key: "admission"]))
+        #expect(refusal.status.code == 429 && refusal.retryAfter == 1)
+        #expect(HTTPFailure(RPCError(code: .resourceExhausted, message: "m")).retryAfter == nil)
         #expect(HTTPFailure.badRequest("bad \"x\"").body == Array(#"{"error":"bad \"x\""}"#.utf8))
     }
 }

@@ -124,9 +124,13 @@ import Testing
 /// `EdgeConnection` on an `EmbeddedChannel`: how malformed ModelInfer calls are answered, frame
 /// by frame, and `decodeRequest` on every way a request's message can be wrong.
 @Suite struct EdgeConnectionTests {
-    private func connection(maxMessageBytes: Int = 1 << 16) throws -> EmbeddedChannel {
+    private func connection(
+        maxMessageBytes: Int = 1 << 16, limits: EdgeLimits = EdgeLimits(), budget: EdgeBudget? = nil
+    ) throws -> EmbeddedChannel {
         let edge = EdgeConnection(
-            configuration: .init(maxMessageBytes: maxMessageBytes, modelInfer: { _, _ in Inference_ModelInferResponse() }, relaySocket: "/nonexistent"))
+            configuration: .init(
+                maxMessageBytes: maxMessageBytes, modelInfer: { _, _ in Inference_ModelInferResponse() }, relaySocket: "/nonexistent",
+                limits: limits, budget: budget ?? EdgeBudget(maxBytes: limits.maxArrivingBytes)))
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(edge)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9000)).wait()
@@ -198,6 +202,88 @@ import Testing
         // Later data on the answered stream is read and dropped.
         try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .data(.init(data: .byteBuffer(chunk), endStream: true))))
         #expect(try outbound(channel).isEmpty)
+    }
+
+    private var shortLimits: EdgeLimits {
+        var limits = EdgeLimits()
+        limits.requestReadTimeout = .seconds(2)
+        limits.idleTimeout = .seconds(10)
+        return limits
+    }
+
+    @Test func aRequestThatNeverFinishesArrivingIsRefusedAfterTheReadTimeout() throws {
+        let channel = try connection(limits: shortLimits)
+        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .headers(.init(headers: headers()))))
+        var chunk = ByteBuffer()
+        chunk.writeRepeatingByte(0, count: 3)
+        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .data(.init(data: .byteBuffer(chunk)))))
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(1500))
+        #expect(try outbound(channel).isEmpty, "still within the read timeout")
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(1000))
+        let frames = try outbound(channel)
+        #expect(trailers(frames[0])?.first(name: "grpc-status") == "4")  // DEADLINE_EXCEEDED
+        #expect(trailers(frames[0])?.first(name: "grpc-message")?.contains("did not arrive in full") == true)
+        #expect(channel.isActive, "the connection itself stays open")
+    }
+
+    @Test func aFrameThatNeverFinishesClosesTheConnection() throws {
+        let channel = try connection(limits: shortLimits)
+        try channel.writeInbound(HTTP2Frame(streamID: 0, payload: .ping(HTTP2PingData(withInteger: 1), ack: false)))
+        // Raw bytes of a frame that never completes: EdgeReadStamp reports them, the HTTP/2
+        // handler (absent here) would hold them.
+        let edge = try channel.pipeline.syncOperations.handler(type: EdgeConnection.self)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(500))
+        edge.rawBytesArrived()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive)
+    }
+
+    @Test func aSilentNewConnectionIsClosedButAQuietOneIsKeptUntilItsIdleTimeout() throws {
+        let silent = try connection(limits: shortLimits)
+        silent.embeddedEventLoop.advanceTime(by: .seconds(3))
+        #expect(!silent.isActive, "no preface within the read timeout")
+
+        let quiet = try connection(limits: shortLimits)
+        try quiet.writeInbound(HTTP2Frame(streamID: 0, payload: .settings(.settings([]))))
+        quiet.embeddedEventLoop.advanceTime(by: .seconds(9))
+        #expect(quiet.isActive, "an idle client is not a slow one")
+        quiet.embeddedEventLoop.advanceTime(by: .seconds(2))
+        let frames = try outbound(quiet)
+        guard let last = frames.last, case .goAway(_, .noError, _) = last.payload else {
+            Issue.record("expected GOAWAY after the idle timeout, got \(frames.map(\.payload))")
+            return
+        }
+        #expect(!quiet.isActive)
+    }
+
+    @Test func bytesStillArrivingAreBoundedAcrossConnections() throws {
+        let budget = EdgeBudget(maxBytes: 100)
+        let first = try connection(maxMessageBytes: 1000, budget: budget)
+        let second = try connection(maxMessageBytes: 1000, budget: budget)
+        var chunk = ByteBuffer()
+        chunk.writeRepeatingByte(0, count: 80)
+        try first.writeInbound(HTTP2Frame(streamID: 1, payload: .headers(.init(headers: headers()))))
+        try first.writeInbound(HTTP2Frame(streamID: 1, payload: .data(.init(data: .byteBuffer(chunk)))))
+        #expect(budget.heldBytes == 80)
+        try second.writeInbound(HTTP2Frame(streamID: 1, payload: .headers(.init(headers: headers()))))
+        try second.writeInbound(HTTP2Frame(streamID: 1, payload: .data(.init(data: .byteBuffer(chunk)))))
+        let refused = try outbound(second)
+        #expect(trailers(refused[0])?.first(name: "grpc-status") == "8")
+        #expect(trailers(refused[0])?.first(name: "fulcrum-rejected") == "admission")
+        #expect(budget.heldBytes == 80)
+        // The first call's reset returns its bytes.
+        try first.writeInbound(HTTP2Frame(streamID: 1, payload: .rstStream(.cancel)))
+        #expect(budget.heldBytes == 0)
+        // Alone, a request larger than the budget still fits.
+        var big = ByteBuffer()
+        big.writeRepeatingByte(0, count: 150)
+        try second.writeInbound(HTTP2Frame(streamID: 3, payload: .headers(.init(headers: headers()))))
+        try second.writeInbound(HTTP2Frame(streamID: 3, payload: .data(.init(data: .byteBuffer(big)))))
+        #expect(budget.heldBytes == 150)
+        try second.close().wait()
+        #expect(budget.heldBytes == 0, "a closed connection returns what its calls held")
     }
 
     @Test func decodingChecksEveryPartOfTheMessage() throws {

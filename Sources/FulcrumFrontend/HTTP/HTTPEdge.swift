@@ -12,6 +12,7 @@ import ServiceLifecycle
 struct HTTPEdge: Service {
     private let address: HostPort
     private let routes: HTTPRoutes
+    private let idleTimeout: TimeAmount
     private let logger: Logger
     private let onListening: @Sendable (HostPort) async -> Void
 
@@ -19,17 +20,20 @@ struct HTTPEdge: Service {
     ///   - address: Where to listen.
     ///   - inference: The transport-free operations the routes call.
     ///   - maxBodyBytes: Larger request bodies get 413.
+    ///   - idleTimeout: A connection with nothing read or written for this long is closed.
     ///   - logger: Where start and request failures are logged.
     ///   - onListening: Called once with the bound address (port 0 resolved).
     init(
         address: HostPort,
         inference: FrontendInferenceService,
         maxBodyBytes: Int,
+        idleTimeout: TimeAmount = .seconds(300),
         logger: Logger,
         onListening: @escaping @Sendable (HostPort) async -> Void = { _ in }
     ) {
         self.address = address
         self.routes = HTTPRoutes(inference: inference, maxBodyBytes: maxBodyBytes)
+        self.idleTimeout = idleTimeout
         self.logger = logger
         self.onListening = onListening
     }
@@ -43,6 +47,7 @@ struct HTTPEdge: Service {
         let logger = logger
         let application = Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: idleTimeout)),
             configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? requested.port

@@ -45,10 +45,8 @@ struct HTTPFailureMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// The JSON error response for `failure`.
     static func response(_ failure: HTTPFailure) -> Response {
-        Response(
-            status: failure.status,
-            headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: failure.body))
-        )
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let seconds = failure.retryAfter { headers[.retryAfter] = String(seconds) }
+        return Response(status: failure.status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: failure.body)))
     }
 }
