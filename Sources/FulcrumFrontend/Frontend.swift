@@ -17,11 +17,15 @@ public enum Frontend {
         let clients = WorkerClients(maxMessageBytes: configuration.maxMessageBytes, logger: logger)
         let network = NetworkStatistics()
         let watcher = PoolWatcher(balancer: configuration.balancer, frontendID: id, view: view, clients: clients, network: network, logger: logger)
+        let apiKeys = try configuration.apiKeysFile.map { file throws(APIKeysError) in try APIKeys(file: file) }
+        if let apiKeys {
+            logger.info("API keys from \(apiKeys.path): \(apiKeys.tenants.count) tenant(s); SIGHUP reloads them")
+        }
         let inference = FrontendInferenceService(
             view: view, clients: clients, network: network, limit: MessageLimit(bytes: configuration.maxMessageBytes),
             control: configuration.modelControl,
             admission: Admission(maxRequests: configuration.maxInFlight, maxBytes: configuration.maxInFlightBytes ?? Admission.defaultMaxBytes),
-            logger: logger)
+            apiKeys: apiKeys, logger: logger)
         let health = HealthService(services: ["inference.GRPCInferenceService"]) { view.isReady }
         var expected: Set<String> = configuration.http == nil ? ["grpc"] : ["grpc", "http"]
         if configuration.metrics != nil { expected.insert("metrics") }
@@ -30,6 +34,7 @@ public enum Frontend {
             address: configuration.grpc,
             maxMessageBytes: MessageLimit(bytes: configuration.maxMessageBytes).transportBytes,
             services: [inference, health],
+            interceptors: apiKeys.map { [APIKeyInterceptor(keys: $0)] } ?? [],
             modelInfer: { try await inference.modelInfer($0, metadata: $1) },
             limits: configuration.edgeLimits,
             logger: logger
@@ -44,6 +49,7 @@ public enum Frontend {
         if configuration.exitWithParent {
             services.append(.init(service: ParentWatch(logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
         }
+        if let apiKeys { services.append(.init(service: APIKeyReloader(keys: apiKeys, logger: logger))) }
         services.append(.init(service: clients))
         services.append(.init(service: watcher))
         services.append(.init(service: server))

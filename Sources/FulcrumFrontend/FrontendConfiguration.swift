@@ -33,6 +33,8 @@ public struct FrontendConfiguration: Sendable {
     /// Connections, timeouts and bytes still arriving, for the gRPC edge (the idle timeout also
     /// for HTTP).
     public var edgeLimits = EdgeLimits()
+    /// The API keys file (`--api-keys`); nil: no keys needed.
+    public var apiKeysFile: String? = nil
 
     public init(
         grpc: HostPort = HostPort(host: "127.0.0.1", port: 8001),

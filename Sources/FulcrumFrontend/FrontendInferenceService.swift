@@ -24,14 +24,17 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
     let modelControl: ModelControl
     /// Bounds the predictions held at once.
     let admission: Admission
+    /// Who may call (nil: anyone).
+    let apiKeys: APIKeys?
     let logger: Logger
     private let router = Router()
     private let metrics = FrontendMetrics()
 
     init(
         view: PoolView, clients: WorkerClients, network: NetworkStatistics = NetworkStatistics(), limit: MessageLimit,
-        control: ModelControl = .disabled, admission: Admission = Admission(), logger: Logger
+        control: ModelControl = .disabled, admission: Admission = Admission(), apiKeys: APIKeys? = nil, logger: Logger
     ) {
+        self.apiKeys = apiKeys
         self.admission = admission
         self.network = network
         self.modelControl = control
@@ -93,7 +96,8 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
 
     /// One ModelInfer call with its headers: the fast path of `GRPCEdgeServer` calls this directly.
     func modelInfer(_ message: Inference_ModelInferRequest, metadata: Metadata) async throws -> Inference_ModelInferResponse {
-        try await InstrumentationContext.withValue(.extracted(from: metadata)) {
+        if let apiKeys { try apiKeys.authorize(APIKeys.credential(metadata), model: message.modelName) }
+        return try await InstrumentationContext.withValue(.extracted(from: metadata)) {
             try await infer(message, timeout: Deadline.timeout(in: metadata))
         }
     }

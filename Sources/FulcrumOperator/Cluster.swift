@@ -116,7 +116,7 @@ public final class Cluster: @unchecked Sendable {
             "--host", options.host, "--grpc-port", String(options.grpcPort), "--http-port", String(options.httpPort),
             "--balancer", balancerAddress,
             "--max-message-bytes", String(options.maxMessageBytes), "--id", "frontend-1",
-        ] + metricsArguments + tracingArguments + options.modelControlArguments)
+        ] + metricsArguments + tracingArguments + options.modelControlArguments + options.frontendArguments)
 
         let frontendAddresses = try await signals.race { try await frontend.waitForAddress(timeout: .seconds(30)) }
         let frontendAddress = frontendAddresses["grpc"] ?? ""

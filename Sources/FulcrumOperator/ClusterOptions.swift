@@ -37,6 +37,8 @@ public struct ClusterOptions: Sendable {
     public var tracing = TracingSettings()
     /// `--model-control` and `--admin-token-file` for the frontend and every worker (empty: off).
     public var modelControlArguments: [String] = []
+    /// More `fulcrum-frontend` arguments (`--api-keys`).
+    public var frontendArguments: [String] = []
 
     public init(
         modelRepository: String, workers: Int, host: String, grpcPort: Int, balancerPort: Int,

@@ -22,6 +22,7 @@ public struct GRPCEdgeServer: Service {
     private let address: HostPort
     private let maxMessageBytes: Int
     private let services: [any RegistrableRPCService]
+    private let interceptors: [any ServerInterceptor]
     private let modelInfer: ModelInferHandler
     private let limits: EdgeLimits
     private let logger: Logger
@@ -31,6 +32,7 @@ public struct GRPCEdgeServer: Service {
     ///   - address: Where to listen (port 0 picks a free port).
     ///   - maxMessageBytes: The largest request message (give `MessageLimit.transportBytes`).
     ///   - services: The services grpc-swift serves (ModelInfer included, for the inner socket).
+    ///   - interceptors: Applied by grpc-swift to every relayed method (not to the fast path).
     ///   - modelInfer: The fast path's handler.
     ///   - limits: What one client may hold: connections, timeouts, bytes still arriving.
     ///   - onListening: Called once with the bound address.
@@ -38,6 +40,7 @@ public struct GRPCEdgeServer: Service {
         address: HostPort,
         maxMessageBytes: Int,
         services: [any RegistrableRPCService],
+        interceptors: [any ServerInterceptor] = [],
         modelInfer: @escaping ModelInferHandler,
         limits: EdgeLimits = EdgeLimits(),
         logger: Logger,
@@ -46,6 +49,7 @@ public struct GRPCEdgeServer: Service {
         self.address = address
         self.maxMessageBytes = maxMessageBytes
         self.services = services
+        self.interceptors = interceptors
         self.modelInfer = modelInfer
         self.limits = limits
         self.logger = logger
@@ -60,7 +64,7 @@ public struct GRPCEdgeServer: Service {
             rmdir(directory)
         }
         let transport = GRPCTransport.server(.unixDomainSocket(path: socket), maxMessageBytes: maxMessageBytes)
-        let inner = GRPCServer(transport: transport, services: services)
+        let inner = GRPCServer(transport: transport, services: services, interceptors: interceptors)
         let connections = EdgeConnections()
         let configuration = EdgeConnection.Configuration(
             maxMessageBytes: maxMessageBytes, modelInfer: modelInfer, relaySocket: socket, limits: limits,

@@ -48,6 +48,9 @@ struct FrontendCommand: LayeredCommand {
     @Option(name: .long, help: "Seconds within which a gRPC ModelInfer request must arrive in full (and a started HTTP/2 frame must finish, and a new connection send its first frame); slower ones are refused with DEADLINE_EXCEEDED or closed.")
     var requestReadTimeoutS: Int = 30
 
+    @Option(name: .long, help: "A JSON file of API keys ({\"keys\": [{\"key\", \"tenant\", \"models\", \"rate\", \"burst\"}]}): every call but health checks and repository control then needs one ('authorization: Bearer KEY' or 'x-api-key: KEY'); SIGHUP reloads the file. Unset: no keys needed.")
+    var apiKeys: String?
+
     @Option(name: .long, help: "An id for logs and the balancer's status (default frontend-<pid>).")
     var id: String = ""
 
@@ -99,6 +102,9 @@ struct FrontendCommand: LayeredCommand {
         guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port: \(httpPort) is not a port") }
         guard HostPort(parsing: balancer) != nil else { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
+        if let apiKeys {
+            if let problem = FrontendConfiguration.apiKeysProblem(apiKeys) { throw ValidationError(problem) }
+        }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
         guard idleTimeoutS >= 1, requestReadTimeoutS >= 1 else { throw ValidationError("--idle-timeout-s and --request-read-timeout-s must be at least 1") }
         guard maxInflight >= 1 else { throw ValidationError("--max-inflight must be at least 1") }
@@ -136,6 +142,7 @@ struct FrontendCommand: LayeredCommand {
         configuration.modelControl = try modelControlSetting()
         configuration.maxInFlight = maxInflight
         configuration.maxInFlightBytes = maxInflightBytes
+        configuration.apiKeysFile = apiKeys
         configuration.edgeLimits.maxConnections = maxConnections
         configuration.edgeLimits.idleTimeout = .seconds(Int64(idleTimeoutS))
         configuration.edgeLimits.requestReadTimeout = .seconds(Int64(requestReadTimeoutS))

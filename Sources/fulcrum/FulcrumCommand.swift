@@ -104,7 +104,13 @@ struct Up: AsyncParsableCommand {
     @Option(name: .long, help: "With --model-control explicit: the admin token file (first line, at least 16 bytes) for the frontend and every worker.")
     var adminTokenFile: String?
 
+    @Option(name: .long, help: "The frontend's API keys file (its --api-keys): every call but health checks and repository control then needs a key; SIGHUP to the frontend reloads it.")
+    var apiKeys: String?
+
     func validate() throws {
+        if let apiKeys, !FileManager.default.isReadableFile(atPath: apiKeys) {
+            throw ValidationError("--api-keys: cannot read '\(apiKeys)'")
+        }
         guard let mode = ModelControl.Mode(rawValue: modelControl) else {
             throw ValidationError("--model-control: '\(modelControl)' is not none or explicit")
         }
@@ -143,6 +149,7 @@ struct Up: AsyncParsableCommand {
                 "--model-control", modelControl, "--admin-token-file", URL(fileURLWithPath: adminTokenFile).standardizedFileURL.path,
             ]
         }
+        options.frontendArguments = apiKeys.map { ["--api-keys", URL(fileURLWithPath: $0).standardizedFileURL.path] } ?? []
         options.profile = profile.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         try await reportingErrors {
             try await Cluster(options: options).run()

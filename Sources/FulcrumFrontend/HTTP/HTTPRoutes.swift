@@ -25,6 +25,7 @@ struct HTTPRoutes: Sendable {
     /// Registers every route on `router`.
     func register<Context: RequestContext>(on router: Hummingbird.Router<Context>) {
         router.add(middleware: HTTPFailureMiddleware<Context>(maxBodyBytes: maxBodyBytes))
+        if let keys = inference.apiKeys { router.add(middleware: APIKeyMiddleware<Context>(keys: keys)) }
         router.get("/v2/health/live") { _, _ in Self.status(true) }
         router.get("/v2/health/ready") { _, _ in Self.status(inference.isReady) }
         router.get("/v2") { _, _ in serverMetadata() }
