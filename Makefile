@@ -2,7 +2,7 @@
 SWIFT_BUILD_FLAGS ?=
 BIN := .build/debug
 
-.PHONY: bootstrap build run test test-unit test-deploy test-integration check-generated generate clean
+.PHONY: bootstrap build run test test-unit test-deploy test-integration test-fuzz check-generated generate clean
 
 bootstrap:
 	@bash scripts/bootstrap
@@ -16,8 +16,9 @@ run: build
 	@bash scripts/run
 
 # Every test: generated code is current, Swift unit tests, the deployment files' consistency,
-# then the integration suite that starts the real executables and drives them with tritonclient.
-test: build check-generated test-unit test-deploy test-integration
+# the integration suite that starts the real executables and drives them with tritonclient,
+# then a short coverage-guided fuzzing run of every decoder that sees client bytes.
+test: build check-generated test-unit test-deploy test-integration test-fuzz
 
 check-generated:
 	@bash scripts/generate-protos --check
@@ -31,6 +32,10 @@ test-deploy:
 
 test-integration:
 	FULCRUM_BIN_DIR=$(BIN) .venv/bin/python -m pytest tests/integration -q
+
+# 20 s of libFuzzer per target (scripts/fuzz builds the harness in .build/fuzz first).
+test-fuzz:
+	bash scripts/fuzz --time 20
 
 generate:
 	bash scripts/generate-protos

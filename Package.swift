@@ -28,6 +28,7 @@ let package = Package(
         .executable(name: "fulcrum-worker", targets: ["fulcrum-worker"]),
         .executable(name: "fulcrum-balancer", targets: ["fulcrum-balancer"]),
         .executable(name: "fulcrum-bench", targets: ["fulcrum-bench"]),
+        .executable(name: "fulcrum-fuzz", targets: ["fulcrum-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2", exact: "2.4.3"),
@@ -165,6 +166,11 @@ let package = Package(
             dependencies: ["FulcrumOperator", "FulcrumService", "FulcrumLoad", argumentParser],
             swiftSettings: swiftSettings
         ),
+        // Fuzz targets for the decoders that see client bytes (scripts/fuzz, docs/security.md);
+        // built normally it replays corpus files.
+        .executableTarget(
+            name: "fulcrum-fuzz", dependencies: ["FulcrumFrontend", "FulcrumService", "FulcrumRuntime", "FulcrumProtocol"],
+            swiftSettings: swiftSettings),
         // Benchmark of the runtime alone (not a test): docs/runtime.md.
         .executableTarget(name: "fulcrum-bench", dependencies: ["FulcrumRuntime", "FulcrumKernels"], swiftSettings: swiftSettings),
 
