@@ -9,7 +9,8 @@ import Synchronization
 /// A balancer that has just (re)started knows fewer workers than were serving: they rejoin it
 /// within a second or so. So the first snapshot of a new WatchPool stream does not replace the
 /// pool outright: ready workers it lacks (by address) are carried over for `carryGrace`, until
-/// they reappear in a snapshot or the grace ends; a carried worker that fails a call is avoided
+/// a snapshot says what they are now (READY, DRAINING; not STARTING, which a rejoining worker
+/// is until its first report) or the grace ends; a carried worker that fails a call is avoided
 /// like any other (`markSuspect`), and the retry goes elsewhere.
 final class PoolView: Sendable {
     /// A worker that serves a model version now.
@@ -56,7 +57,9 @@ final class PoolView: Sendable {
     /// ready workers are carried over for `carryGrace`.
     func update(_ snapshot: Fulcrum_Control_V1_PoolSnapshot, startsStream: Bool = false) {
         let now = clock.now
-        let listed = Set(snapshot.workers.map(\.address))
+        // A worker that rejoins shows as STARTING until its first report; keep carrying it
+        // until the new balancer says what it is now (READY, DRAINING, UNREADY).
+        let listed = Set(snapshot.workers.filter { $0.state != .starting && $0.state != .unspecified }.map(\.address))
         let carried: [Fulcrum_Control_V1_WorkerInfo] = state.withLock { s in
             if startsStream && s.received {
                 let previous = s.snapshot.workers.filter { $0.state == .ready && !listed.contains($0.address) }
@@ -70,6 +73,8 @@ final class PoolView: Sendable {
             return s.carried
         }
         var effective = snapshot
+        let carriedAddresses = Set(carried.map(\.address))
+        effective.workers.removeAll { carriedAddresses.contains($0.address) }
         effective.workers += carried
         var models: [String: ModelPlacement] = [:]
         var ready: [String: HostPort] = [:]

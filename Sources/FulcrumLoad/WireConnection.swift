@@ -72,14 +72,21 @@ final class WireConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Requests in flight on this connection.
     var inFlight: Int { streams.count }
 
+    /// Whether the connection is up and its preface and window update have gone out.
+    private(set) var isActive = false
+
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if context.channel.isActive { openWindow(context) }
+        if context.channel.isActive {
+            openWindow(context)
+            isActive = true
+        }
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        context.fireChannelActive()  // the HTTP/2 handler writes its preface on this
         openWindow(context)
-        context.fireChannelActive()
+        isActive = true
     }
 
     private func openWindow(_ context: ChannelHandlerContext) {

@@ -31,6 +31,11 @@ final class WireEngine: @unchecked Sendable {
     private var closedSlotsLeft = 0
     private var closedUntil = 0.0
     private var done: EventLoopPromise<Void>?
+    /// Where the connections go, and the slots whose connection is being replaced.
+    private var target: HostPort?
+    private var reconnecting = Set<Int>()
+    /// New connections for those slots, until their HTTP/2 preface has gone out.
+    private var pending: [Int: WireConnection] = [:]
 
     init(loop: any EventLoop, requests: [Inference_ModelInferRequest], shards: [Shard], start: ContinuousClock.Instant, options: LoadOptions) throws {
         self.loop = loop
@@ -49,32 +54,62 @@ final class WireEngine: @unchecked Sendable {
 
     /// Opens one connection per shard to `target` (plain-text HTTP/2, as gRPC without TLS).
     func connect(to target: HostPort) async throws {
-        let authority = target.description
+        self.target = target
         for slot in shards.indices {
-            let bootstrap = ClientBootstrap(group: loop)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .connectTimeout(.seconds(10))
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let connection = WireConnection(authority: authority, timeout: self.options.timeout) { intended, slot, outcome in
-                            self.completed(intended: intended, slot: slot, outcome: outcome)
-                        }
-                        // The server's header blocks are not re-validated: the generator reads only
-                        // `:status` and `grpc-status`, and validation is a visible share of its CPU.
-                        try channel.pipeline.syncOperations.addHandler(
-                            NIOHTTP2Handler(
-                                mode: .client, initialSettings: WireConnection.settings,
-                                headerBlockValidation: .disabled, contentLengthValidation: .disabled))
-                        try channel.pipeline.syncOperations.addHandler(connection)
-                        self.connections.append(connection)
-                    }
-                }
             do {
-                _ = try await bootstrap.connect(host: target.host, port: target.port).get()
+                _ = try await bootstrap(slot: slot, target: target).connect(host: target.host, port: target.port).get()
             } catch {
                 throw LoadError("cannot open connection \(slot + 1) to \(target): \(error)")
             }
         }
+    }
+
+    /// A bootstrap whose channel becomes connection `slot` (appended, or replacing a closed one).
+    private func bootstrap(slot: Int, target: HostPort) -> ClientBootstrap {
+        let authority = target.description
+        return ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(10))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let connection = WireConnection(authority: authority, timeout: self.options.timeout) { intended, slot, outcome in
+                        self.completed(intended: intended, slot: slot, outcome: outcome)
+                    }
+                    // The server's header blocks are not re-validated: the generator reads only
+                    // `:status` and `grpc-status`, and validation is a visible share of its CPU.
+                    try channel.pipeline.syncOperations.addHandler(
+                        NIOHTTP2Handler(
+                            mode: .client, initialSettings: WireConnection.settings,
+                            headerBlockValidation: .disabled, contentLengthValidation: .disabled))
+                    try channel.pipeline.syncOperations.addHandler(connection)
+                    if slot < self.connections.count {
+                        self.pending[slot] = connection
+                    } else {
+                        self.connections.append(connection)
+                    }
+                }
+            }
+    }
+
+    /// The connection for `slot`; when the server has closed it (GOAWAY, idle timeout, a
+    /// restart), a new one is opened in the background and takes the slot once connected —
+    /// requests sent meanwhile fail at once as `unavailable`, as they would for a client.
+    private func connection(_ slot: Int) -> WireConnection {
+        if let next = pending[slot], next.isActive || next.closedReason != nil {
+            pending[slot] = nil
+            reconnecting.remove(slot)
+            if next.isActive { connections[slot] = next }
+        }
+        let connection = connections[slot]
+        if connection.closedReason != nil, !stopped, let target, !reconnecting.contains(slot) {
+            reconnecting.insert(slot)
+            bootstrap(slot: slot, target: target).connect(host: target.host, port: target.port).whenFailure { _ in
+                // Not listening (yet): the next request tries again.
+                self.pending[slot] = nil
+                self.reconnecting.remove(slot)
+            }
+        }
+        return connection
     }
 
     /// Runs the plan (open loop) or `concurrency` senders for `seconds` (closed loop) and returns
@@ -136,7 +171,7 @@ final class WireEngine: @unchecked Sendable {
                     continue
                 }
                 inFlight += 1
-                connections[slot].send(request, intended: intended, slot: slot)
+                connection(slot).send(request, intended: intended, slot: slot)
             }
         }
         if stopped { finishedSending = true }
@@ -153,7 +188,7 @@ final class WireEngine: @unchecked Sendable {
         inFlight += 1
         let request = requests[sent % requests.count]
         sent += 1
-        connections[slot % connections.count].send(request, intended: intended, slot: slot)
+        connection(slot % connections.count).send(request, intended: intended, slot: slot)
     }
 
     private func completed(intended: Double, slot: Int, outcome: LoadRecorder.Outcome) {

@@ -38,6 +38,10 @@ import Testing
 
         view.update(snapshot([worker("a", port: 1)]))
         #expect(view.carriedWorkers == ["b"])
+        // Rejoining, b is STARTING until its first report: still carried, still routed to.
+        view.update(snapshot([worker("a", port: 1), worker("b", port: 2, state: .starting)]))
+        #expect(view.carriedWorkers == ["b"])
+        #expect(Set(view.readyWorkers.keys) == ["a", "b"])
         view.update(snapshot([worker("a", port: 1), worker("b", port: 2)]))
         #expect(view.carriedWorkers.isEmpty)
         #expect(Set(view.readyWorkers.keys) == ["a", "b"])
