@@ -370,6 +370,11 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
     /// UNAVAILABLE when it is known but not loaded anywhere.
     private func replicas(_ name: String, version: String) throws(RPCError) -> (PoolView.ModelPlacement, [PoolView.Replica]) {
         guard let placement = view.placement(of: name) else {
+            // A frontend that has just started knows no model until the balancer's first
+            // snapshot: that is "not yet", not "no such model".
+            guard view.hasSnapshot else {
+                throw RPCError(code: .unavailable, message: "the frontend has not received the pool from the balancer yet; retry shortly")
+            }
             throw RPCError(code: .notFound, message: "unknown model '\(name)'")
         }
         let target = version.isEmpty ? placement.versions.last : version

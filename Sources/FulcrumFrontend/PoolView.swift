@@ -103,6 +103,9 @@ final class PoolView: Sendable {
         }
     }
 
+    /// Whether a snapshot has arrived from the balancer.
+    var hasSnapshot: Bool { state.withLock { $0.received } }
+
     /// Whether a snapshot has arrived and at least one worker is ready.
     var isReady: Bool { state.withLock { $0.received && !$0.readyWorkers.isEmpty } }
 

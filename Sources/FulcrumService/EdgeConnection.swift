@@ -89,7 +89,8 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
     /// The last complete HTTP/2 frame, the last raw bytes (`EdgeReadStamp`), and since when the
     /// connection has had no stream, for the read and idle timeouts.
     private var lastFrame = NIODeadline.uptimeNanoseconds(0)
-    private var lastRawRead: NIODeadline? = nil
+    /// Since when the client has left a frame (or a header block) unfinished, per `EdgeReadStamp`.
+    private var unfinishedSince: NIODeadline? = nil
     private var idleSince: NIODeadline? = nil
     private var framesSeen = false
     private var timer: RepeatedTask?
@@ -113,8 +114,14 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// Raw bytes arrived (called by `EdgeReadStamp`, ahead of the HTTP/2 handler).
-    func rawBytesArrived() {
-        lastRawRead = context?.eventLoop.now
+    /// Whether the bytes read so far end inside a frame or a header block (`EdgeReadStamp`
+    /// tracks frame boundaries ahead of the HTTP/2 handler, which buffers such bytes unseen).
+    func readEnded(unfinished: Bool) {
+        if !unfinished {
+            unfinishedSince = nil
+        } else if unfinishedSince == nil {
+            unfinishedSince = context?.eventLoop.now
+        }
     }
 
     // MARK: Timeouts
@@ -130,8 +137,8 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
             context.close(promise: nil)  // not even the connection preface in time
             return
         }
-        if let raw = lastRawRead, raw > lastFrame, now - lastFrame > limits.requestReadTimeout {
-            context.close(promise: nil)  // a frame started and never finished
+        if let since = unfinishedSince, now - since > limits.requestReadTimeout {
+            context.close(promise: nil)  // a frame or header block started and never finished
             return
         }
         for (id, stream) in streams {
@@ -594,19 +601,64 @@ public final class EdgeBudget: Sendable {
     public var heldBytes: Int { held.load(ordering: .relaxed) }
 }
 
-/// Stamps the time raw bytes arrive on an edge connection, ahead of the HTTP/2 handler, so the
-/// connection can tell a frame that never finishes (slowloris) from an idle client.
+/// Follows HTTP/2 frame boundaries in the raw bytes of an edge connection, ahead of the HTTP/2
+/// handler, and tells the connection after each read whether the client has left a frame (or a
+/// HEADERS block awaiting CONTINUATION) unfinished: the HTTP/2 handler holds such bytes without
+/// a sign, so a slowloris client trickling one frame would otherwise look idle. Only lengths,
+/// types and the END_HEADERS flag are read; anything malformed is the HTTP/2 handler's to refuse.
 final class EdgeReadStamp: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     private let edge: EdgeConnection
+    /// Bytes of the connection preface still to come (24 at first).
+    private var prefaceLeft = 24
+    /// The frame header being read (up to 9 bytes), then the payload bytes still to come.
+    private var header: [UInt8] = []
+    private var payloadLeft = 0
+    /// A HEADERS or PUSH_PROMISE frame without END_HEADERS was seen; CONTINUATION must follow.
+    private var inHeaderBlock = false
 
     init(edge: EdgeConnection) {
         self.edge = edge
+        header.reserveCapacity(9)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        edge.rawBytesArrived()
+        let buffer = unwrapInboundIn(data)
+        buffer.withUnsafeReadableBytes { consume($0) }
+        edge.readEnded(unfinished: unfinished)
         context.fireChannelRead(data)
+    }
+
+    /// Whether the bytes so far end inside the preface, a frame or a header block.
+    var unfinished: Bool { prefaceLeft > 0 || !header.isEmpty || payloadLeft > 0 || inHeaderBlock }
+
+    private func consume(_ bytes: UnsafeRawBufferPointer) {
+        var index = 0
+        if prefaceLeft > 0 {
+            let taken = min(prefaceLeft, bytes.count)
+            prefaceLeft -= taken
+            index = taken
+        }
+        while index < bytes.count {
+            if payloadLeft > 0 {
+                let taken = min(payloadLeft, bytes.count - index)
+                payloadLeft -= taken
+                index += taken
+                continue
+            }
+            header.append(bytes[index])
+            index += 1
+            guard header.count == 9 else { continue }
+            payloadLeft = Int(header[0]) << 16 | Int(header[1]) << 8 | Int(header[2])
+            let type = header[3]
+            let endHeaders = header[4] & 0x4 != 0
+            switch type {
+            case 0x1, 0x5: inHeaderBlock = !endHeaders  // HEADERS, PUSH_PROMISE
+            case 0x9: if endHeaders { inHeaderBlock = false }  // CONTINUATION
+            default: break
+            }
+            header.removeAll(keepingCapacity: true)
+        }
     }
 }

@@ -233,11 +233,39 @@ import Testing
         // handler (absent here) would hold them.
         let edge = try channel.pipeline.syncOperations.handler(type: EdgeConnection.self)
         channel.embeddedEventLoop.advanceTime(by: .milliseconds(500))
-        edge.rawBytesArrived()
+        edge.readEnded(unfinished: true)
         channel.embeddedEventLoop.advanceTime(by: .seconds(1))
         #expect(channel.isActive)
         channel.embeddedEventLoop.advanceTime(by: .seconds(2))
         #expect(!channel.isActive)
+    }
+
+    @Test func theReadStampFollowsFrameBoundariesInOneReadOrMany() throws {
+        final class Swallow: ChannelInboundHandler, @unchecked Sendable {
+            typealias InboundIn = ByteBuffer
+            func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+        }
+        let edge = EdgeConnection(configuration: .init(maxMessageBytes: 1024, modelInfer: { _, _ in Inference_ModelInferResponse() }, relaySocket: "/x"))
+        let stamp = EdgeReadStamp(edge: edge)
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(stamp)
+        try channel.pipeline.syncOperations.addHandler(Swallow())
+        let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+        let settings: [UInt8] = [0, 0, 0, 4, 0, 0, 0, 0, 0]
+        let partialHeaders: [UInt8] = [0, 0, 0x40, 1, 4, 0, 0, 0, 1, 0x82]  // 64 bytes promised, 1 sent
+        try channel.writeInbound(ByteBuffer(bytes: Array(preface.prefix(10))))
+        #expect(stamp.unfinished, "inside the preface")
+        try channel.writeInbound(ByteBuffer(bytes: Array(preface.dropFirst(10)) + settings))
+        #expect(!stamp.unfinished, "a whole SETTINGS frame")
+        try channel.writeInbound(ByteBuffer(bytes: settings + partialHeaders))
+        #expect(stamp.unfinished, "a frame cut short in the same read as a whole one")
+        try channel.writeInbound(ByteBuffer(bytes: [UInt8](repeating: 0, count: 63)))
+        #expect(!stamp.unfinished)
+        // HEADERS without END_HEADERS: unfinished until a CONTINUATION with END_HEADERS.
+        try channel.writeInbound(ByteBuffer(bytes: [0, 0, 1, 1, 0, 0, 0, 0, 3, 0x82]))
+        #expect(stamp.unfinished)
+        try channel.writeInbound(ByteBuffer(bytes: [0, 0, 1, 9, 4, 0, 0, 0, 3, 0x84]))
+        #expect(!stamp.unfinished)
     }
 
     @Test func aSilentNewConnectionIsClosedButAQuietOneIsKeptUntilItsIdleTimeout() throws {
