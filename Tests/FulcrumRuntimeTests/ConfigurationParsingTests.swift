@@ -42,6 +42,18 @@ struct ConfigurationParsingTests {
         response_cache { enable: true }
         """
 
+    @Test("nesting deeper than 64 messages is refused, not a stack overflow (found by fuzzing)")
+    func deepNesting() throws {
+        let deep = "input " + String(repeating: "{ reshape ", count: 10_000) + String(repeating: "}", count: 10_000)
+        #expect(throws: RuntimeError.self) { _ = try ModelConfiguration.parse(text: deep, file: "deep.pbtxt") }
+        do {
+            _ = try ModelConfiguration.parse(text: deep, file: "deep.pbtxt")
+        } catch {
+            #expect(error.code == .invalidConfiguration)
+            #expect(error.message.contains("nested more than 64 deep"), "\(error.message)")
+        }
+    }
+
     @Test("every field parses")
     func fullConfiguration() throws {
         let config = try ModelConfiguration.parse(text: Self.full, file: "ranker/config.pbtxt")

@@ -43,6 +43,19 @@ struct ModelRefusalTests {
         #expect(error.matches(.invalidModel, "external_weights.bin"), "\(error)")
     }
 
+    @Test("a node without outputs is an invalid model (found by fuzzing: it trapped in dense fusion)")
+    func nodeWithoutOutputs() throws {
+        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("fuzz/corpus/onnx/regression-node-without-outputs.onnx")
+        let repo = try TemporaryRepository()
+        try repo.add(model: "m", bytes: try Data(contentsOf: corpus))
+        guard case .failure(let error) = try repo.loadOne("m") else {
+            Issue.record("the model loaded")
+            return
+        }
+        #expect(error.code == .invalidModel, "\(error)")
+    }
+
     @Test("truncated and corrupt files are invalid models, never crashes")
     func corrupt() throws {
         let bytes = try Data(contentsOf: Fixtures.url("mlp.onnx"))

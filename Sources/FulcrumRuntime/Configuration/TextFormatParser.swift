@@ -50,6 +50,9 @@ struct TextFormatParser {
     private let file: String
     private var tokens: [(token: Token, line: Int)] = []
     private var position = 0
+    /// Messages open now; deeper nesting than `maximumDepth` is refused (each level recurses).
+    private var depth = 0
+    static let maximumDepth = 64
 
     /// Tokenizes `text`; throws on an unterminated string or a character that cannot start a token.
     init(text: String, file: String) throws(RuntimeError) {
@@ -159,6 +162,11 @@ struct TextFormatParser {
 
     private mutating func parseMessage() throws(RuntimeError) -> TextMessage {
         let line = current.line
+        guard depth < Self.maximumDepth else {
+            throw error(line, "messages are nested more than \(Self.maximumDepth) deep")
+        }
+        depth += 1
+        defer { depth -= 1 }
         let closing: Character = current.token == .symbol("<") ? ">" : "}"
         advance()
         var message = TextMessage(fields: [], line: line)

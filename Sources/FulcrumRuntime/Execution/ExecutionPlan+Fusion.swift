@@ -266,13 +266,13 @@ extension ExecutionPlan {
         let readers = readers()
         var removed: Set<Int> = []
         for (index, node) in nodes.enumerated() where !removed.contains(index) {
-            var result = node.outputs[0]
-            guard result >= 0 else { continue }
+            guard var result = node.outputs.first, result >= 0 else { continue }
             var chain: [Int] = []
             var inputs = node.inputs
             var bias = false
             var names = [node.opType]
             if node.opType == "MatMul" {
+                guard node.inputs.count >= 2, node.inputs[0] >= 0, node.inputs[1] >= 0 else { continue }
                 let w = node.inputs[1]
                 guard constants[w] != nil, let shape = valueTypes[w].shape, shape.count == 2,
                     let inputShape = valueTypes[node.inputs[0]].shape, inputShape.count >= 2

@@ -102,6 +102,9 @@ struct ExecutionPlan: Sendable {
         var producer: [Int: Int] = [:]
         var pending: [(node: Onnx_NodeProto, outputs: [Int])] = []
         for (index, node) in graph.node.enumerated() {
+            guard node.output.contains(where: { !$0.isEmpty }) else {
+                throw invalid("node '\(node.name)' (\(node.opType)) has no outputs")
+            }
             var outs: [Int] = []
             for output in node.output {
                 if output.isEmpty {
