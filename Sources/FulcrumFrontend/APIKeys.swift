@@ -117,19 +117,13 @@ final class APIKeys: Sendable {
 
     /// The key a call carries: `authorization: Bearer KEY`, else `x-api-key`.
     static func credential(authorization: String?, apiKey: String?) -> String? {
-        if let authorization {
-            let trimmed = authorization.trimmingCharacters(in: .whitespaces)
-            if trimmed.count > 7, trimmed.prefix(7).lowercased() == "bearer " {
-                return String(trimmed.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-            }
-        }
-        return apiKey?.trimmingCharacters(in: .whitespaces)
+        ModelControl.bearerToken(authorization) ?? apiKey?.trimmingCharacters(in: .whitespaces)
     }
 
     /// The same, from gRPC metadata.
     static func credential(_ metadata: Metadata) -> String? {
         credential(
-            authorization: metadata[stringValues: "authorization"].first(where: { _ in true }),
+            authorization: ModelControl.authorization(metadata),
             apiKey: metadata[stringValues: "x-api-key"].first(where: { _ in true }))
     }
 

@@ -137,8 +137,7 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         request: ServerRequest<Inference_RepositoryModelLoadRequest>,
         context: ServerContext
     ) async throws -> ServerResponse<Inference_RepositoryModelLoadResponse> {
-        let authorization = request.metadata[stringValues: "authorization"].first(where: { _ in true })
-        try await control(model: request.message.modelName, load: true, authorization: authorization)
+        try await control(model: request.message.modelName, load: true, authorization: ModelControl.authorization(request.metadata))
         return ServerResponse(message: Inference_RepositoryModelLoadResponse(), metadata: [:])
     }
 
@@ -147,8 +146,7 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         request: ServerRequest<Inference_RepositoryModelUnloadRequest>,
         context: ServerContext
     ) async throws -> ServerResponse<Inference_RepositoryModelUnloadResponse> {
-        let authorization = request.metadata[stringValues: "authorization"].first(where: { _ in true })
-        try await control(model: request.message.modelName, load: false, authorization: authorization)
+        try await control(model: request.message.modelName, load: false, authorization: ModelControl.authorization(request.metadata))
         return ServerResponse(message: Inference_RepositoryModelUnloadResponse(), metadata: [:])
     }
 
@@ -247,7 +245,7 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         do {
             try admission.enter(bytes: bytes)
             defer { admission.leave(bytes: bytes) }
-            let response = try await forward(request, timeout: timeout, started: started)
+            let response = try await forward(request, payloadBytes: bytes, timeout: timeout, started: started)
             let handles = metrics.model(request.modelName)
             handles.answered.increment()
             handles.seconds.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
@@ -269,8 +267,10 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         }
     }
 
-    private func forward(_ request: Inference_ModelInferRequest, timeout: Duration?, started: UInt64) async throws -> Inference_ModelInferResponse {
-        try limit.check(request)
+    private func forward(
+        _ request: Inference_ModelInferRequest, payloadBytes: Int, timeout: Duration?, started: UInt64
+    ) async throws -> Inference_ModelInferResponse {
+        try limit.check(payloadBytes: payloadBytes)
         let (_, chosen) = try replicas(request.modelName, version: request.modelVersion)
         let entry = try await signature(for: chosen)
         try InferRequestValidator.validate(request, against: entry.signature)

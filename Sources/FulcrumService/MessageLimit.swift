@@ -36,7 +36,11 @@ public struct MessageLimit: Sendable {
 
     /// Throws RESOURCE_EXHAUSTED when the request's tensor payload exceeds the limit.
     public func check(_ request: Inference_ModelInferRequest) throws(RPCError) {
-        let total = Self.payloadBytes(request)
+        try check(payloadBytes: Self.payloadBytes(request))
+    }
+
+    /// The same check on a payload size already counted (`payloadBytes`).
+    public func check(payloadBytes total: Int) throws(RPCError) {
         if total > bytes {
             throw RPCError(
                 code: .resourceExhausted,

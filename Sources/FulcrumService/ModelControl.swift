@@ -72,7 +72,12 @@ public struct ModelControl: Sendable {
 
     /// The same check on a gRPC call's metadata.
     public func authorize(_ metadata: Metadata, model: String, load: Bool) throws(RPCError) {
-        try authorize(metadata[stringValues: "authorization"].first(where: { _ in true }), model: model, load: load)
+        try authorize(Self.authorization(metadata), model: model, load: load)
+    }
+
+    /// A call's `authorization` metadata value, if any.
+    public static func authorization(_ metadata: Metadata) -> String? {
+        metadata[stringValues: "authorization"].first(where: { _ in true })
     }
 
     /// The metadata that carries this token on to a worker (empty when control is off).
@@ -85,10 +90,16 @@ public struct ModelControl: Sendable {
 
     /// The token of `Bearer TOKEN` (the scheme case-insensitive), or nil.
     static func bearer(_ value: String?) -> [UInt8]? {
+        bearerToken(value).map { Array($0.utf8) }
+    }
+
+    /// The token of an `authorization: Bearer TOKEN` value (the scheme case-insensitive), or nil.
+    public static func bearerToken(_ value: String?) -> String? {
         guard let value else { return nil }
         let trimmed = value.trimmingCharacters(in: .whitespaces)
         guard trimmed.count > 7, trimmed.prefix(7).lowercased() == "bearer " else { return nil }
-        return Array(trimmed.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8)
+        let token = trimmed.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        return token.isEmpty ? nil : token
     }
 
     /// Compares in time that depends only on the lengths, not on where the bytes differ.

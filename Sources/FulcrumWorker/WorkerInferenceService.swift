@@ -132,7 +132,7 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
         request: ServerRequest<Inference_RepositoryModelLoadRequest>,
         context: ServerContext
     ) async throws -> ServerResponse<Inference_RepositoryModelLoadResponse> {
-        try load(request.message.modelName, authorization: request.metadata[stringValues: "authorization"].first(where: { _ in true }))
+        try load(request.message.modelName, authorization: ModelControl.authorization(request.metadata))
         return ServerResponse(message: Inference_RepositoryModelLoadResponse(), metadata: [:])
     }
 
@@ -141,7 +141,7 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
         request: ServerRequest<Inference_RepositoryModelUnloadRequest>,
         context: ServerContext
     ) async throws -> ServerResponse<Inference_RepositoryModelUnloadResponse> {
-        try unload(request.message.modelName, authorization: request.metadata[stringValues: "authorization"].first(where: { _ in true }))
+        try unload(request.message.modelName, authorization: ModelControl.authorization(request.metadata))
         return ServerResponse(message: Inference_RepositoryModelUnloadResponse(), metadata: [:])
     }
 
