@@ -47,6 +47,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
+        // mTLS between the tiers: certificates, their roles, and `fulcrum certs` (ClusterTLS).
+        .package(url: "https://github.com/apple/swift-certificates", exact: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", exact: "1.7.4"),
     ],
     targets: [
         // System libraries.
@@ -94,6 +98,8 @@ let package = Package(
                 httpClient, .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 // ModelInfer served on raw HTTP/2 frames beside grpc-swift (GRPCEdgeServer).
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"), .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                // mTLS between the tiers (ClusterTLS).
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "X509", package: "swift-certificates"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -108,6 +114,9 @@ let package = Package(
             name: "FulcrumFrontend",
             dependencies: [
                 "FulcrumService", "FulcrumMetrics", hummingbird, tracing,
+                // HTTPS on the public port (--edge-tls-cert) and the cluster's mutual TLS to workers.
+                .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 // The frontend's own ModelInfer client to workers, on raw HTTP/2 frames (WorkerLink).
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"), .product(name: "NIOHPACK", package: "swift-nio-http2"),
@@ -127,7 +136,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "FulcrumOperator", dependencies: ["FulcrumService", "FulcrumBalancer"], swiftSettings: swiftSettings),
+        .target(
+            name: "FulcrumOperator",
+            dependencies: [
+                "FulcrumService", "FulcrumBalancer",
+                // `fulcrum certs` and `fulcrum up` issue the cluster's CA and certificates.
+                .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Load generator (no HTTP server): docs/loadtesting.md.
         .target(
             name: "FulcrumLoad",

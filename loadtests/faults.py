@@ -133,6 +133,7 @@ def overflow(cluster):
     import grpc
     import numpy as np
     from tritonclient.grpc import service_pb2, service_pb2_grpc
+    from conftest import member_credentials
     request = service_pb2.ModelInferRequest(model_name="transformer_encoder")
     for name in ("input_ids", "attention_mask"):
         t = request.inputs.add()
@@ -141,8 +142,11 @@ def overflow(cluster):
         request.raw_input_contents.append(np.arange(4, dtype=np.int64).tobytes())
     answers = {}
     targets = {"frontend": cluster.endpoints["grpc"], "worker": cluster.workers()[0]["address"]}
+    tls = cluster.endpoints.get("tls_dir")
     for where, address in targets.items():
-        with grpc.insecure_channel(address) as channel:
+        # A worker's port takes only the cluster's certificates: present the admin one.
+        secure = where == "worker" and tls
+        with (grpc.secure_channel(address, member_credentials(tls, "admin")) if secure else grpc.insecure_channel(address)) as channel:
             try:
                 service_pb2_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=10)
                 answers[where] = "OK"
@@ -163,6 +167,35 @@ def unauthenticated_unload(cluster):
         return {"status": e.status(), "message": e.message()}
     finally:
         client.close()
+
+
+def strangers(cluster):
+    """Control-plane calls from outside the cluster and from the wrong role: each must be refused."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+    import grpc
+    from conftest import member_credentials
+    balancer = cluster.endpoints["balancer"]
+    tls = cluster.endpoints.get("tls_dir")
+
+    def call(channel, method):
+        stub = channel.unary_unary(f"/fulcrum.control.v1.Balancer/{method}", request_serializer=lambda x: x,
+                                   response_deserializer=lambda x: x)
+        try:
+            stub(b"", timeout=10)
+            return "OK"
+        except grpc.RpcError as e:
+            return e.code().name
+
+    answers = {"plaintext Join": call(grpc.insecure_channel(balancer), "Join"),
+               "plaintext Report": call(grpc.insecure_channel(balancer), "Report")}
+    if tls:
+        ca = open(os.path.join(tls, "ca.pem"), "rb").read()
+        answers["TLS without a client certificate, Join"] = call(
+            grpc.secure_channel(balancer, grpc.ssl_channel_credentials(root_certificates=ca)), "Join")
+        frontend = grpc.secure_channel(balancer, member_credentials(tls, "frontend"))
+        answers["frontend certificate, Join"] = call(frontend, "Join")
+        answers["frontend certificate, Status"] = call(frontend, "Status")
+    return {"answers": answers, "all_refused": all(a != "OK" for a in answers.values())}
 
 
 def slowloris(cluster, count=200):
@@ -206,6 +239,7 @@ def main():
     try:
         out = lambda name: os.path.join(args.output, name)  # noqa: E731
         capacity = loadtest(cluster, out("capacity"), "--concurrency", 32, "--duration", 6, "--warmup", 1, "--connections", 2)
+        results["tls"] = bool(cluster.endpoints.get("tls_dir"))
         rate = round(capacity["achieved_rate"])
         results["capacity_rps"] = rate
         load = round(0.7 * rate)
@@ -221,6 +255,7 @@ def main():
         time.sleep(3)
         results["overflow"] = overflow(cluster)
         results["unauthenticated_unload"] = unauthenticated_unload(cluster)
+        results["strangers"] = strangers(cluster)
         unloaded = loadtest(cluster, out("unloaded"), "--rate", max(1, round(0.3 * rate)), "--duration", 6, "--warmup", 1,
                             "--connections", 2, "--timeout-ms", 200)
         over = loadtest(cluster, out("overload-3x"), "--rate", 3 * rate, "--duration", 10, "--warmup", 2, "--connections", 4,
@@ -289,7 +324,8 @@ def write_summary(output, r):
         "",
         f"Binaries: `{r['bin_dir']}`. Machine: {r['cores']} cores, {r['cpu']}; the load generator and the cluster "
         f"share them. `fulcrum up --workers {r['workers']} --metrics`, ranking_mlp batch 1. Capacity (closed loop, 32 in "
-        f"flight): {r['capacity_rps']} req/s; the kills run at 70 % of it, {r['load_rps']} req/s open loop, 5 s deadline.",
+        f"flight): {r['capacity_rps']} req/s; the kills run at 70 % of it, {r['load_rps']} req/s open loop, 5 s deadline. "
+        f"Between the tiers: {'mutual TLS (the default)' if r.get('tls') else 'plaintext'}.",
         "",
         "| fault | failed / total | note |",
         "|---|---|---|",
@@ -298,6 +334,8 @@ def write_summary(output, r):
         kill_row("frontend", r["frontend_kill"]),
         f"| overflow request `[1, 2^62]` | frontend {r['overflow']['answers']['frontend']}, worker {r['overflow']['answers']['worker']} | every process alive: {r['overflow']['all_alive']} |",
         f"| unauthenticated unload | {r['unauthenticated_unload']['status']} | |",
+        f"| control plane from strangers and wrong roles | all refused: {r['strangers']['all_refused']} | "
+        + "; ".join(f"{k}: {v}" for k, v in r['strangers']['answers'].items()) + " |",
         f"| 3x overload ({o['offered_rps']} req/s, 200 ms deadline) | {o['requests'] - o['ok']} / {o['requests']} not OK ({', '.join(f'{c} {n}' for c, n in sorted(o['errors_by_code'].items()))}) | refusal p99 {o['refusal_p99_ms']:.1f} ms; admitted p99 {o['admitted_p99_ms']:.1f} ms against {o['unloaded_p99_ms']:.1f} ms unloaded |",
         f"| 20,000 in flight (5 connections, 5 s) | {b['requests'] - b['ok']} / {b['requests']} not OK | frontend RSS {b['rss_mb_before']} MB before, {b['rss_mb_peak']} MB peak, {b['rss_mb_10s_after']} MB 10 s after |",
         f"| 200 slowloris connections | still open: {r['slowloris']['still_open']} | all closed after {r['slowloris']['all_closed_after_s']} s |",

@@ -4,12 +4,13 @@ settings side by side in one run (docs/performance.md).
 
     flock /tmp/fulcrum-bench.lock .venv/bin/python loadtests/hotpath.py \\
         --variant before=/path/to/old/.build/release --variant after=.build/release \\
-        [--variant pool=.build/release:FULCRUM_EXECUTOR=pool] \\
+        [--variant pool=.build/release:FULCRUM_EXECUTOR=pool] [--variant plain=.build/release:--insecure] \\
         [--points "1:1 8:1 32:4"] [--duration 10] [--warmup 2] [--rounds 1] [--workers 2] \\
         [--model ranking_mlp] [--perf] [--output DIR]
 
 For each variant (a label, a directory with the Fulcrum binaries, and optional NAME=VALUE
-environment settings for every process, e.g. `FULCRUM_EXECUTOR=pool`), it starts `fulcrum up
+environment settings for every process, e.g. `FULCRUM_EXECUTOR=pool`, or `--flag` arguments for
+`fulcrum up`, e.g. `--insecure`), it starts `fulcrum up
 --workers W --metrics` on free loopback ports (Prometheus metrics on in every process, tracing at
 its default: propagated, not recorded), encodes one ModelInfer request (loadtests/lib/grpc_request.py,
 checked to answer OK), drives it with h2load (`-c N -m C/N -t 1`) at each point, and reads the
@@ -82,13 +83,13 @@ class Cluster:
         self.work = os.path.join(work, label)
         os.makedirs(self.work, exist_ok=True)
         environment = dict(os.environ)
-        environment.update(env)
+        environment.update({k: v for k, v in env.items() if k != "__args__"})
         endpoints = os.path.join(self.work, "endpoints.json")
         if os.path.exists(endpoints):
             os.remove(endpoints)
         self.command = [os.path.join(bin_dir, "fulcrum"), "up", "--model-repository", os.path.join(ROOT, "examples/models"),
                         "--workers", str(workers), "--grpc-port", "0", "--http-port", "0", "--balancer-port", "0",
-                        "--log-level", "warning", "--endpoints-file", endpoints, "--metrics"]
+                        "--log-level", "warning", "--endpoints-file", endpoints, "--metrics"] + env.get("__args__", [])
         self.process = subprocess.Popen(self.command, env=environment, stdout=open(os.path.join(self.work, "up.out"), "w"),
                                         stderr=open(os.path.join(self.work, "up.err"), "w"))
         deadline = time.monotonic() + 180
@@ -241,7 +242,9 @@ def main():
     for spec in args.variant:
         label, _, rest = spec.partition("=")
         bin_dir, _, env_text = rest.partition(":")
-        env = dict(item.split("=", 1) for item in env_text.split(",") if item)
+        items = [item for item in env_text.split(",") if item]
+        env = dict(item.split("=", 1) for item in items if not item.startswith("--"))
+        env["__args__"] = [item for item in items if item.startswith("--")]
         variants.append((label, os.path.abspath(bin_dir), env))
     points = [tuple(int(x) for x in p.split(":")) for p in args.points.split()]
     os.makedirs(args.output, exist_ok=True)

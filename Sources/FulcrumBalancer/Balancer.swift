@@ -9,6 +9,17 @@ import ServiceLifecycle
 /// The control plane: membership with leases, pool snapshots pushed to frontends, status.
 /// `fulcrum-balancer` calls `run`.
 public enum Balancer {
+    /// Who may call what, with mutual TLS: only workers join and report, only frontends watch the
+    /// pool and report their network time, only operators (the `fulcrum` CLI) read the status,
+    /// which lists every worker's address and pid. Health checks are open to every member.
+    public static let roles: [String: Set<ClusterTLS.Role>] = [
+        "fulcrum.control.v1.Balancer/Join": [.worker],
+        "fulcrum.control.v1.Balancer/Report": [.worker],
+        "fulcrum.control.v1.Balancer/WatchPool": [.frontend],
+        "fulcrum.control.v1.Balancer/ReportFrontend": [.frontend],
+        "fulcrum.control.v1.Balancer/Status": [.admin],
+    ]
+
     /// Runs until SIGTERM/SIGINT (or the parent exits).
     public static func run(_ configuration: BalancerConfiguration) async throws {
         let logger = Logger(label: "fulcrum.balancer")
@@ -28,8 +39,9 @@ public enum Balancer {
         }
         let health = HealthService(services: ["fulcrum.control.v1.Balancer"]) { true }
         let server = GRPCServerService(
-            transport: GRPCTransport.server(configuration.listen),
+            transport: GRPCTransport.server(configuration.listen, tls: configuration.tls),
             services: [control, health],
+            interceptors: configuration.tls == nil ? [] : [PeerRoleInterceptor(allowed: roles)],
             logger: logger
         ) { address in
             logger.info("balancer listening on \(address)")
@@ -51,6 +63,7 @@ public enum Balancer {
                     service: MetricsEndpoint(
                         settings: metrics, logger: logger,
                         beforeScrape: { BalancerMetrics.refresh(pool: control.snapshot, capacity: capacity) },
+                        isReady: { true },
                         onListening: { metricsBound.set($0) }
                     )))
         }

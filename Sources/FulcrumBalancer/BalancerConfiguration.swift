@@ -38,6 +38,9 @@ public struct BalancerConfiguration: Sendable {
     /// Which workers host which models: `.all` (every worker every model) or `.demand`
     /// (`PlacementCoordinator`: each model on as many workers as its plan needs).
     public var placement: PlacementMode = .all
+    /// The cluster's mutual TLS on the control port (nil: plaintext). With it, every peer needs a
+    /// certificate from the cluster's CA, and each call a role (`Balancer.roles`).
+    public var tls: ClusterTLS? = nil
 
     public init(
         listen: HostPort = HostPort(host: "127.0.0.1", port: 7000),

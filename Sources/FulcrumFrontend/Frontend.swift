@@ -14,9 +14,9 @@ public enum Frontend {
         let logger = Logger(label: "fulcrum.frontend")
         let id = configuration.id.isEmpty ? "frontend-\(getpid())" : configuration.id
         let view = PoolView()
-        let clients = WorkerClients(maxMessageBytes: configuration.maxMessageBytes, logger: logger)
+        let clients = try WorkerClients(maxMessageBytes: configuration.maxMessageBytes, tls: configuration.tls, logger: logger)
         let network = NetworkStatistics()
-        let watcher = PoolWatcher(balancer: configuration.balancer, frontendID: id, view: view, clients: clients, network: network, logger: logger)
+        let watcher = PoolWatcher(balancer: configuration.balancer, tls: configuration.tls, frontendID: id, view: view, clients: clients, network: network, logger: logger)
         let apiKeys = try configuration.apiKeysFile.map { file throws(APIKeysError) in try APIKeys(file: file) }
         if let apiKeys {
             logger.info("API keys from \(apiKeys.path): \(apiKeys.tenants.count) tenant(s); SIGHUP reloads them")
@@ -30,6 +30,9 @@ public enum Frontend {
         var expected: Set<String> = configuration.http == nil ? ["grpc"] : ["grpc", "http"]
         if configuration.metrics != nil { expected.insert("metrics") }
         let addresses = BoundAddresses(file: configuration.addressFile, expecting: expected)
+        let edgeTLS = try configuration.edgeTLS.map { files throws(ClusterTLSError) in
+            try EdgeTLS.context(certificate: files.certificate, key: files.key)
+        }
         let server = GRPCEdgeServer(
             address: configuration.grpc,
             maxMessageBytes: MessageLimit(bytes: configuration.maxMessageBytes).transportBytes,
@@ -37,6 +40,7 @@ public enum Frontend {
             interceptors: apiKeys.map { [APIKeyInterceptor(keys: $0)] } ?? [],
             modelInfer: { try await inference.modelInfer($0, metadata: $1) },
             limits: configuration.edgeLimits,
+            tls: edgeTLS,
             logger: logger
         ) { bound in
             logger.info("frontend serving the inference protocol on \(bound) (gRPC), pool from balancer \(configuration.balancer)")
@@ -57,7 +61,11 @@ public enum Frontend {
             let edge = HTTPEdge(
                 address: http, inference: inference,
                 maxBodyBytes: MessageLimit(bytes: configuration.maxMessageBytes).transportBytes,
-                idleTimeout: configuration.edgeLimits.idleTimeout, logger: logger
+                idleTimeout: configuration.edgeLimits.idleTimeout,
+                tls: try configuration.edgeTLS.map { files throws(ClusterTLSError) in
+                    try EdgeTLS.configuration(certificate: files.certificate, key: files.key, alpn: ["http/1.1"])
+                },
+                logger: logger
             ) { bound in
                 do {
                     try addresses.record("http", bound)

@@ -35,6 +35,20 @@ public struct FrontendConfiguration: Sendable {
     public var edgeLimits = EdgeLimits()
     /// The API keys file (`--api-keys`); nil: no keys needed.
     public var apiKeysFile: String? = nil
+    /// The cluster's mutual TLS for the connections to workers and the balancer (nil: plaintext).
+    public var tls: ClusterTLS? = nil
+    /// TLS on the public gRPC and HTTP ports (`--edge-tls-cert`, `--edge-tls-key`); nil: plaintext.
+    public var edgeTLS: EdgeTLSFiles? = nil
+
+    /// The certificate and key files of the public ports' TLS.
+    public struct EdgeTLSFiles: Sendable {
+        public var certificate: String
+        public var key: String
+        public init(certificate: String, key: String) {
+            self.certificate = certificate
+            self.key = key
+        }
+    }
 
     public init(
         grpc: HostPort = HostPort(host: "127.0.0.1", port: 8001),

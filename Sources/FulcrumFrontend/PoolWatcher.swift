@@ -10,6 +10,7 @@ import ServiceLifecycle
 /// report that cannot be sent is dropped.
 struct PoolWatcher: Service {
     let balancer: HostPort
+    let tls: ClusterTLS?
     let frontendID: String
     let view: PoolView
     let clients: WorkerClients
@@ -19,7 +20,7 @@ struct PoolWatcher: Service {
     static let networkReportInterval: Duration = .seconds(1)
 
     func run() async throws {
-        let client = try GRPCTransport.client(balancer)
+        let client = try GRPCTransport.client(balancer, tls: tls)
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await client.runConnections() }
             let control = Fulcrum_Control_V1_Balancer.Client(wrapping: client)

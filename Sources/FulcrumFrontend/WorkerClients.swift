@@ -3,6 +3,7 @@ import FulcrumService
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
@@ -21,11 +22,16 @@ final class WorkerClients: Service, Sendable {
 
     private let state = Mutex(State())
     private let maxMessageBytes: Int
+    private let tls: ClusterTLS?
+    /// The TLS client context every `WorkerLink` shares (nil: plaintext).
+    private let linkTLS: NIOSSLContext?
     private let logger: Logger
     private let (newClients, newClientsContinuation) = AsyncStream.makeStream(of: Client.self)
 
-    init(maxMessageBytes: Int, logger: Logger) {
+    init(maxMessageBytes: Int, tls: ClusterTLS?, logger: Logger) throws(ClusterTLSError) {
         self.maxMessageBytes = maxMessageBytes
+        self.tls = tls
+        self.linkTLS = try tls?.clientContext()
         self.logger = logger
     }
 
@@ -56,7 +62,7 @@ final class WorkerClients: Service, Sendable {
     /// The ModelInfer path to a worker (raw HTTP/2 frames, see `WorkerLink`).
     func link(_ address: HostPort) -> WorkerLink {
         if let existing = state.withLock({ $0.links[address] }) { return existing }
-        let created = WorkerLink(address: address, maxMessageBytes: maxMessageBytes)
+        let created = WorkerLink(address: address, maxMessageBytes: maxMessageBytes, tls: linkTLS)
         return state.withLock { s in
             if let raced = s.links[address] { return raced }
             s.links[address] = created
@@ -66,7 +72,7 @@ final class WorkerClients: Service, Sendable {
 
     private func client(_ address: HostPort) throws -> Client {
         if let existing = state.withLock({ $0.clients[address] }) { return existing }
-        let created = try GRPCTransport.client(address, maxMessageBytes: maxMessageBytes)
+        let created = try GRPCTransport.client(address, maxMessageBytes: maxMessageBytes, tls: tls)
         let (client, isNew) = state.withLock { s -> (Client, Bool) in
             if let raced = s.clients[address] { return (raced, false) }
             s.clients[address] = created

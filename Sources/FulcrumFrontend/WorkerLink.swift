@@ -4,6 +4,7 @@ import GRPCCore
 import NIOCore
 import NIOHTTP2
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// The frontend's ModelInfer path to one worker: one HTTP/2 connection per event loop of NIO's
@@ -21,11 +22,12 @@ final class WorkerLink: Sendable {
     private let connections: [LoopConnection]
     private let next = Atomic<Int>(0)
 
-    init(address: HostPort, maxMessageBytes: Int, group: MultiThreadedEventLoopGroup = .singleton) {
+    /// `tls`: the cluster's mutual TLS client context (nil: plaintext).
+    init(address: HostPort, maxMessageBytes: Int, tls: NIOSSLContext? = nil, group: MultiThreadedEventLoopGroup = .singleton) {
         self.address = address
         var connections: [LoopConnection] = []
         for loop in group.makeIterator() {
-            connections.append(LoopConnection(loop: loop, address: address, maxMessageBytes: maxMessageBytes))
+            connections.append(LoopConnection(loop: loop, address: address, maxMessageBytes: maxMessageBytes, tls: tls))
         }
         self.connections = connections
     }
@@ -81,6 +83,7 @@ final class LoopConnection: @unchecked Sendable {
     let loop: any EventLoop
     private let address: HostPort
     private let maxMessageBytes: Int
+    private let tls: NIOSSLContext?
     private var streams: WorkerStreams?
     private var channel: (any Channel)?
     private var connecting = false
@@ -99,7 +102,8 @@ final class LoopConnection: @unchecked Sendable {
         var completion: WorkerStreams.Completion
     }
 
-    init(loop: any EventLoop, address: HostPort, maxMessageBytes: Int) {
+    init(loop: any EventLoop, address: HostPort, maxMessageBytes: Int, tls: NIOSSLContext?) {
+        self.tls = tls
         self.loop = loop
         self.address = address
         self.maxMessageBytes = maxMessageBytes
@@ -158,11 +162,16 @@ final class LoopConnection: @unchecked Sendable {
         connecting = true
         // The old connection (retired after GOAWAY or closed) finishes its calls on its own.
         let streams = WorkerStreams(authority: address.description, maxMessageBytes: maxMessageBytes)
+        let tls = self.tls
         let bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        // Host names are not checked (ClusterTLS): the CA alone vouches for a worker.
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: nil))
+                    }
                     try channel.pipeline.syncOperations.addHandler(NIOHTTP2Handler(mode: .client, initialSettings: WorkerStreams.settings))
                     try channel.pipeline.syncOperations.addHandler(streams)
                 }

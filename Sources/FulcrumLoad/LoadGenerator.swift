@@ -60,7 +60,7 @@ public struct LoadGenerator: Sendable {
             try await engine.connect(to: options.target)
             try await withThrowingTaskGroup(of: Void.self) { auxiliary in
                 if let balancer = options.balancer {
-                    auxiliary.addTask { try await Self.samplePool(balancer, start: start, into: poolSamples) }
+                    auxiliary.addTask { try await Self.samplePool(balancer, tls: options.balancerTLS, start: start, into: poolSamples) }
                 }
                 if let progress {
                     auxiliary.addTask { await Self.report(shards, start: start, to: progress) }
@@ -124,8 +124,8 @@ public struct LoadGenerator: Sendable {
     }
 
     /// Samples the balancer's pool once a second until cancelled. A failed sample is skipped.
-    private static func samplePool(_ balancer: HostPort, start: ContinuousClock.Instant, into log: PoolLog) async throws {
-        let client = try GRPCTransport.client(balancer)
+    private static func samplePool(_ balancer: HostPort, tls: ClusterTLS?, start: ContinuousClock.Instant, into log: PoolLog) async throws {
+        let client = try GRPCTransport.client(balancer, tls: tls)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await client.runConnections() }
             defer { client.beginGracefulShutdown() }

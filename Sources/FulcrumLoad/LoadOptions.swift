@@ -38,6 +38,8 @@ public struct LoadOptions: Sendable {
     public var maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes
     /// A Fulcrum balancer to sample the pool size from every second, if any.
     public var balancer: HostPort?
+    /// The admin credentials for a balancer with mutual TLS (nil: plaintext).
+    public var balancerTLS: ClusterTLS?
     /// A file of requests in perf_analyzer's `--input-data` JSON format (`RequestFactory`);
     /// nil sends random inputs.
     public var inputData: String?

@@ -41,18 +41,25 @@ public struct MetricsEndpoint: Service {
     private let logger: Logger
     private let onListening: @Sendable (HostPort) async -> Void
     private let beforeScrape: @Sendable () -> Void
+    private let isReady: (@Sendable () -> Bool)?
 
-    /// - Parameter beforeScrape: refreshes gauges that are read rather than pushed (queue
-    ///   depths, pool sizes) right before each scrape.
+    /// - Parameters:
+    ///   - beforeScrape: refreshes gauges that are read rather than pushed (queue depths, pool
+    ///     sizes) right before each scrape.
+    ///   - isReady: With it, the endpoint also answers `GET /health/live` (200) and
+    ///     `GET /health/ready` (200, or 503 while it returns false): plain HTTP probes for a
+    ///     service whose gRPC port speaks only mutual TLS, which a kubelet cannot (ClusterTLS).
     public init(
         settings: MetricsSettings, logger: Logger,
         beforeScrape: @escaping @Sendable () -> Void = {},
+        isReady: (@Sendable () -> Bool)? = nil,
         onListening: @escaping @Sendable (HostPort) async -> Void = { _ in }
     ) {
         self.address = settings.listen
         self.registry = settings.registry
         self.logger = logger
         self.beforeScrape = beforeScrape
+        self.isReady = isReady
         self.onListening = onListening
     }
 
@@ -68,6 +75,10 @@ public struct MetricsEndpoint: Service {
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: body))
             )
+        }
+        if let isReady {
+            router.get("health/live") { _, _ -> Response in Response(status: .ok) }
+            router.get("health/ready") { _, _ -> Response in Response(status: isReady() ? .ok : .serviceUnavailable) }
         }
         let requested = address
         let logger = logger

@@ -22,6 +22,10 @@ public final class Cluster: @unchecked Sendable {
     private var launches: [String: (executable: URL, arguments: [String], environment: [String: String])] = [:]
     private var restarts: [String: [ContinuousClock.Instant]] = [:]
     private var endpoints: Endpoints?
+    /// The cluster's certificates (`ClusterCertificates`), nil with `--insecure`.
+    private var certificates: String?
+    /// The CLI's record of `certificates` for the balancer's address (`AdminCredentials`).
+    private var credentialsRecord: URL?
 
     static let restartLimit = 5
     static let restartWindow: Duration = .seconds(60)
@@ -97,6 +101,18 @@ public final class Cluster: @unchecked Sendable {
         }
         if let endpoint = options.tracing.otlpEndpoint { tracingArguments += ["--otlp-endpoint", endpoint] }
         workerArguments += metricsArguments + tracingArguments + options.modelControlArguments
+        var tlsArguments: (balancer: [String], frontend: [String]) = (["--insecure"], ["--insecure"])
+        if options.insecure {
+            workerArguments.append("--insecure")
+        } else {
+            let folder = temporary.appendingPathComponent("tls").path
+            var issue = ClusterCertificates.Options(directory: folder)
+            issue.hosts = Array(Set(issue.hosts + [options.host]).subtracting(["0.0.0.0", "::"])).sorted()
+            try ClusterCertificates.issue(issue)
+            certificates = folder
+            workerArguments += ClusterTLS.arguments(directory: folder, role: .worker)
+            tlsArguments = (ClusterTLS.arguments(directory: folder, role: .balancer), ClusterTLS.arguments(directory: folder, role: .frontend))
+        }
         let repository = URL(fileURLWithPath: options.modelRepository).standardizedFileURL.path
         let balancer = try spawn(
             "balancer", balancerBinary,
@@ -106,23 +122,27 @@ public final class Cluster: @unchecked Sendable {
                 "--model-repository", repository, "--worker-executable", workerBinary.path,
                 "--worker-threads", String(options.threadsPerWorker),
                 "--state-dir", temporary.appendingPathComponent("balancer-state").path,
-            ] + workerArguments.map { "--worker-arg=\($0)" } + metricsArguments + options.balancerArguments,
+            ] + workerArguments.map { "--worker-arg=\($0)" } + metricsArguments + tlsArguments.balancer + options.balancerArguments,
             environment: Self.workerEnvironment()
         )
         let balancerAddresses = try await signals.race { try await balancer.waitForAddress(timeout: .seconds(30)) }
         let balancerAddress = balancerAddresses["grpc"] ?? ""
+        if let certificates, let bound = HostPort(parsing: balancerAddress) {
+            credentialsRecord = AdminCredentials.register(bound, directory: certificates)
+        }
 
         let frontend = try spawn("frontend", frontendBinary, [
             "--host", options.host, "--grpc-port", String(options.grpcPort), "--http-port", String(options.httpPort),
             "--balancer", balancerAddress,
             "--max-message-bytes", String(options.maxMessageBytes), "--id", "frontend-1",
-        ] + metricsArguments + tracingArguments + options.modelControlArguments + options.frontendArguments)
+        ] + tlsArguments.frontend + metricsArguments + tracingArguments + options.modelControlArguments + options.frontendArguments)
 
         let frontendAddresses = try await signals.race { try await frontend.waitForAddress(timeout: .seconds(30)) }
         let frontendAddress = frontendAddresses["grpc"] ?? ""
         let pool = try await signals.race { try await self.waitUntilReady(balancer: balancerAddress, frontend: frontendAddress) }
 
         return Endpoints(
+            tlsDirectory: certificates,
             balancer: balancerAddress, grpc: frontendAddress, http: frontendAddresses["http"] ?? "", balancerPID: balancer.pid, frontendPID: frontend.pid,
             workers: pool.workers.map { (name: $0.workerID, address: $0.address, pid: $0.pid) },
             metrics: options.metrics
@@ -139,7 +159,10 @@ public final class Cluster: @unchecked Sendable {
             throw OperatorError("a child reported a malformed address")
         }
         let deadline = ContinuousClock.now + options.startTimeout
-        return try await withGRPCClient(balancerTarget) { balancerClient in
+        let admin = try certificates.map { folder in
+            do throws(ClusterTLSError) { return try ClusterTLS(directory: folder, role: .admin) } catch { throw OperatorError(error.message) }
+        }
+        return try await withGRPCClient(balancerTarget, tls: admin) { balancerClient in
             try await withGRPCClient(frontendTarget) { frontendClient in
                 let control = Fulcrum_Control_V1_Balancer.Client(wrapping: balancerClient)
                 let inference = Inference_GRPCInferenceService.Client(wrapping: frontendClient)
@@ -222,6 +245,7 @@ public final class Cluster: @unchecked Sendable {
             while child.isRunning && Date() < deadline { usleep(20_000) }
             child.forceKill()
         }
+        if let credentialsRecord { try? FileManager.default.removeItem(at: credentialsRecord) }
         try? FileManager.default.removeItem(at: temporary)
     }
 }
@@ -243,6 +267,8 @@ extension Cluster {
 
 /// The cluster's addresses, as printed and as written to `--endpoints-file`.
 struct Endpoints {
+    /// The cluster's certificate folder (nil: plaintext between the tiers).
+    var tlsDirectory: String?
     var balancer: String
     var grpc: String
     var http: String
@@ -254,7 +280,8 @@ struct Endpoints {
 
     var summary: String {
         var lines = [
-            "fulcrum: balancer  \(balancer)  (pid \(balancerPID))",
+            "fulcrum: balancer  \(balancer)  (pid \(balancerPID))"
+                + (tlsDirectory.map { "  mutual TLS, certificates in \($0)" } ?? "  plaintext (--insecure)"),
             "fulcrum: frontend  grpc \(grpc)  http \(http)  (pid \(frontendPID))",
         ]
         for worker in workers {
@@ -269,6 +296,7 @@ struct Endpoints {
             "balancer_pid": Int(balancerPID), "frontend_pid": Int(frontendPID),
             "workers": workers.map { ["name": $0.name, "address": $0.address, "pid": Int($0.pid)] as [String: Any] },
             "metrics": metrics,
+            "tls_dir": tlsDirectory.map { $0 as Any } ?? NSNull(),
         ]
         return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
     }

@@ -37,8 +37,10 @@ public struct ClusterOptions: Sendable {
     public var tracing = TracingSettings()
     /// `--model-control` and `--admin-token-file` for the frontend and every worker (empty: off).
     public var modelControlArguments: [String] = []
-    /// More `fulcrum-frontend` arguments (`--api-keys`).
+    /// More `fulcrum-frontend` arguments (`--api-keys`, `--edge-tls-*`).
     public var frontendArguments: [String] = []
+    /// Plaintext between the tiers; by default the cluster gets a throwaway CA and mutual TLS.
+    public var insecure = false
 
     public init(
         modelRepository: String, workers: Int, host: String, grpcPort: Int, balancerPort: Int,

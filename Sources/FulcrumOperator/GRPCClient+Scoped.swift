@@ -6,9 +6,10 @@ import GRPCNIOTransportHTTP2
 func withGRPCClient<T: Sendable>(
     _ target: HostPort,
     maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes,
+    tls: ClusterTLS? = nil,
     _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
 ) async throws -> T {
-    let client = try GRPCTransport.client(target, maxMessageBytes: maxMessageBytes)
+    let client = try GRPCTransport.client(target, maxMessageBytes: maxMessageBytes, tls: tls)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await client.runConnections() }
         defer { client.beginGracefulShutdown() }

@@ -11,7 +11,8 @@ import SwiftProtobuf
 public enum Plan {
     /// Where the model's capacity numbers come from.
     public enum Source: Sendable {
-        case balancer(HostPort)
+        /// The live cluster's balancer, with the admin credentials when it uses mutual TLS.
+        case balancer(HostPort, ClusterTLS?)
         case profile(String)
     }
 
@@ -22,8 +23,8 @@ public enum Plan {
     ) async throws -> String {
         var capacity: Fulcrum_Control_V1_ModelCapacity
         switch source {
-        case .balancer(let address):
-            let response = try await withGRPCClient(address) { client in
+        case .balancer(let address, let tls):
+            let response = try await withGRPCClient(address, tls: tls) { client in
                 var options = CallOptions.defaults
                 options.timeout = timeout
                 return try await Fulcrum_Control_V1_Balancer.Client(wrapping: client).status(.init(), options: options)

@@ -6,8 +6,9 @@ import GRPCCore
 /// `fulcrum status`: the pool as the balancer sees it, as a table or as JSON for scripts.
 public enum Status {
     /// Asks the balancer; returns the text to print.
-    public static func run(balancer: HostPort, json: Bool, timeout: Duration) async throws -> String {
-        let response = try await withGRPCClient(balancer) { client in
+    /// `tls`: the admin credentials for a balancer with mutual TLS (`AdminCredentials`).
+    public static func run(balancer: HostPort, tls: ClusterTLS?, json: Bool, timeout: Duration) async throws -> String {
+        let response = try await withGRPCClient(balancer, tls: tls) { client in
             var options = CallOptions.defaults
             options.timeout = timeout
             return try await Fulcrum_Control_V1_Balancer.Client(wrapping: client).status(Fulcrum_Control_V1_StatusRequest(), options: options)

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP2
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
@@ -25,6 +26,7 @@ public struct GRPCEdgeServer: Service {
     private let interceptors: [any ServerInterceptor]
     private let modelInfer: ModelInferHandler
     private let limits: EdgeLimits
+    private let tls: NIOSSLContext?
     private let logger: Logger
     private let onListening: @Sendable (HostPort) async throws -> Void
 
@@ -35,6 +37,8 @@ public struct GRPCEdgeServer: Service {
     ///   - interceptors: Applied by grpc-swift to every relayed method (not to the fast path).
     ///   - modelInfer: The fast path's handler.
     ///   - limits: What one client may hold: connections, timeouts, bytes still arriving.
+    ///   - tls: Serve TLS with this context (a worker: the cluster's mutual TLS, `ClusterTLS`;
+    ///     a frontend: its edge certificate); nil serves plaintext.
     ///   - onListening: Called once with the bound address.
     public init(
         address: HostPort,
@@ -43,6 +47,7 @@ public struct GRPCEdgeServer: Service {
         interceptors: [any ServerInterceptor] = [],
         modelInfer: @escaping ModelInferHandler,
         limits: EdgeLimits = EdgeLimits(),
+        tls: NIOSSLContext? = nil,
         logger: Logger,
         onListening: @escaping @Sendable (HostPort) async throws -> Void = { _ in }
     ) {
@@ -52,6 +57,7 @@ public struct GRPCEdgeServer: Service {
         self.interceptors = interceptors
         self.modelInfer = modelInfer
         self.limits = limits
+        self.tls = tls
         self.logger = logger
         self.onListening = onListening
     }
@@ -76,7 +82,7 @@ public struct GRPCEdgeServer: Service {
                 _ = try await transport.listeningAddress
                 let listener: any Channel
                 do {
-                    listener = try await Self.bind(address, configuration: configuration, connections: connections, logger: logger)
+                    listener = try await Self.bind(address, configuration: configuration, tls: tls, connections: connections, logger: logger)
                 } catch {
                     inner.beginGracefulShutdown()
                     throw error
@@ -103,7 +109,8 @@ public struct GRPCEdgeServer: Service {
     }
 
     private static func bind(
-        _ address: HostPort, configuration: EdgeConnection.Configuration, connections: EdgeConnections, logger: Logger
+        _ address: HostPort, configuration: EdgeConnection.Configuration, tls: NIOSSLContext?, connections: EdgeConnections,
+        logger: Logger
     ) async throws -> any Channel {
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = EdgeConnection.settings
@@ -122,6 +129,9 @@ public struct GRPCEdgeServer: Service {
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     let edge = EdgeConnection(configuration: configuration)
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                    }
                     try channel.pipeline.syncOperations.addHandler(EdgeReadStamp(edge: edge))
                     try channel.pipeline.syncOperations.addHandler(
                         NIOHTTP2Handler(mode: .server, connectionConfiguration: connection, streamConfiguration: stream))

@@ -14,16 +14,18 @@ public struct GRPCServerService: Service {
     /// - Parameters:
     ///   - transport: The bound transport (see `GRPCTransport.server`).
     ///   - services: The RPC services to register.
+    ///   - interceptors: Applied to every call (for example `PeerRoleInterceptor`).
     ///   - logger: Where start and stop are logged.
     ///   - onListening: Called once with the actual bound address (resolves port 0).
     public init(
         transport: HTTP2ServerTransport.Posix,
         services: [any RegistrableRPCService],
+        interceptors: [any ServerInterceptor] = [],
         logger: Logger,
         onListening: @escaping @Sendable (HostPort) async throws -> Void = { _ in }
     ) {
         self.transport = transport
-        self.server = GRPCServer(transport: transport, services: services)
+        self.server = GRPCServer(transport: transport, services: services, interceptors: interceptors)
         self.onListening = onListening
         self.logger = logger
     }

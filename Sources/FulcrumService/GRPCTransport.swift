@@ -7,29 +7,32 @@ public enum GRPCTransport {
     /// The default limit on one request or response message: 64 MiB.
     public static let defaultMaxMessageBytes = 64 * 1024 * 1024
 
-    /// A plaintext HTTP/2 server transport bound to `address` (port 0 picks a free port).
+    /// An HTTP/2 server transport bound to `address` (port 0 picks a free port): mutual TLS with
+    /// `tls` (a client certificate from the cluster's CA is required), plaintext without.
     /// Messages over `maxMessageBytes` are cut off by the transport (see `MessageLimit`, which
     /// passes twice the configured limit here and refuses with a status below that).
     public static func server(
         _ address: HostPort,
-        maxMessageBytes: Int = defaultMaxMessageBytes
+        maxMessageBytes: Int = defaultMaxMessageBytes,
+        tls: ClusterTLS? = nil
     ) -> HTTP2ServerTransport.Posix {
         let bind: GRPCNIOTransportCore.SocketAddress =
             address.host.contains(":")
             ? .ipv6(host: address.host, port: address.port)
             : .ipv4(host: address.host, port: address.port)
-        return server(bind, maxMessageBytes: maxMessageBytes)
+        return server(bind, maxMessageBytes: maxMessageBytes, tls: tls)
     }
 
     /// The same server transport on any socket address (a Unix socket for `GRPCEdgeServer`'s
     /// inner server).
     public static func server(
         _ bind: GRPCNIOTransportCore.SocketAddress,
-        maxMessageBytes: Int = defaultMaxMessageBytes
+        maxMessageBytes: Int = defaultMaxMessageBytes,
+        tls: ClusterTLS? = nil
     ) -> HTTP2ServerTransport.Posix {
         HTTP2ServerTransport.Posix(
             address: bind,
-            transportSecurity: .plaintext,
+            transportSecurity: tls?.serverSecurity ?? .plaintext,
             config: .defaults { config in
                 config.rpc.maxRequestPayloadSize = maxMessageBytes
                 // Clients may keep idle connections open (frontends keep one per worker).
@@ -42,18 +45,20 @@ public enum GRPCTransport {
         )
     }
 
-    /// A plaintext HTTP/2 client for `target` that allows messages up to `maxMessageBytes` in
-    /// both directions. The caller runs `runConnections()` and shuts the client down.
+    /// An HTTP/2 client for `target` that allows messages up to `maxMessageBytes` in both
+    /// directions: mutual TLS with `tls` (the server must present a certificate from the
+    /// cluster's CA), plaintext without. The caller runs `runConnections()` and shuts it down.
     public static func client(
         _ target: HostPort,
-        maxMessageBytes: Int = defaultMaxMessageBytes
+        maxMessageBytes: Int = defaultMaxMessageBytes,
+        tls: ClusterTLS? = nil
     ) throws -> GRPCClient<HTTP2ClientTransport.Posix> {
         var methodConfig = MethodConfig(names: [MethodConfig.Name(service: "")])
         methodConfig.maxRequestMessageBytes = maxMessageBytes
         methodConfig.maxResponseMessageBytes = maxMessageBytes
         let transport = try HTTP2ClientTransport.Posix(
-            target: .dns(host: target.host, port: target.port),
-            transportSecurity: .plaintext,
+            target: resolvable(target),
+            transportSecurity: tls?.clientSecurity ?? .plaintext,
             config: .defaults { config in
                 // Reconnect quickly: a worker that restarts should be usable again at once.
                 config.backoff = .init(initial: .milliseconds(50), max: .seconds(1), multiplier: 1.6, jitter: 0.2)
@@ -61,5 +66,14 @@ public enum GRPCTransport {
             serviceConfig: ServiceConfig(methodConfig: [methodConfig])
         )
         return GRPCClient(transport: transport)
+    }
+
+    /// An IP literal as such (TLS sends no server name for it: SNI cannot carry an address), a
+    /// name through DNS.
+    private static func resolvable(_ target: HostPort) -> any ResolvableTarget {
+        if target.host.contains(":") { return .ipv6(host: target.host, port: target.port) }
+        let parts = target.host.split(separator: ".", omittingEmptySubsequences: false)
+        if parts.count == 4, parts.allSatisfy({ UInt8($0) != nil }) { return .ipv4(host: target.host, port: target.port) }
+        return .dns(host: target.host, port: target.port)
     }
 }

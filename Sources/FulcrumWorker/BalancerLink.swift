@@ -26,7 +26,7 @@ struct BalancerLink: Service {
     private static let reportInterval: Duration = .milliseconds(250)
 
     func run() async throws {
-        let client = try GRPCTransport.client(balancer)
+        let client = try GRPCTransport.client(balancer, tls: configuration.tls)
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await client.runConnections() }
             defer { client.beginGracefulShutdown() }

@@ -63,11 +63,15 @@ public enum Worker {
             store: store, state: state, limit: MessageLimit(bytes: configuration.maxMessageBytes),
             control: configuration.modelControl, logger: logger)
         let health = HealthService(services: ["inference.GRPCInferenceService"]) { state.isReady }
+        let serverTLS = try configuration.tls.map { tls throws(WorkerError) in
+            do throws(ClusterTLSError) { return try tls.serverContext() } catch { throw WorkerError(message: error.message) }
+        }
         let server = GRPCEdgeServer(
             address: configuration.listen,
             maxMessageBytes: MessageLimit(bytes: configuration.maxMessageBytes).transportBytes,
             services: [inference, health],
             modelInfer: { try await inference.modelInfer($0, metadata: $1) },
+            tls: serverTLS,
             logger: logger
         ) { bound in
             let address = configuration.advertise ?? bound
@@ -95,6 +99,7 @@ public enum Worker {
                         Gauge(label: "fulcrum_worker_batch_limit", dimensions: dimensions).record(served.scheduler.batchLimit)
                     }
                 },
+                isReady: { state.isReady },
                 onListening: { metricsBound.set($0) }
             )
             services.append(.init(service: endpoint))

@@ -43,6 +43,8 @@ public struct WorkerConfiguration: Sendable {
     /// Whether repository load/unload calls are allowed (off by default; the balancer's
     /// placement does not need them).
     public var modelControl: ModelControl = .disabled
+    /// The cluster's mutual TLS for the inference port and the balancer link (nil: plaintext).
+    public var tls: ClusterTLS?
 
     /// What the worker reports as its backend.
     public var backendName: String {

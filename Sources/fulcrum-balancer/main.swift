@@ -91,12 +91,16 @@ struct BalancerCommand: LayeredCommand {
     @Option(name: .long, help: "Address to bind the metrics endpoint to (default: --host).")
     var metricsHost: String?
 
+    @OptionGroup(title: "Mutual TLS between the tiers")
+    var tls: TLSOptions
+
     @Option(name: .long, help: "Config file of `option-name = value` lines (see above).")
     var config: String?
 
     static func main() async { await runWithLayeredSettings() }
 
     func validate() throws {
+        _ = try tls.setting(listening: [host])
         guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
         guard LoggingSetup.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format: '\(logFormat)' is not text or json") }
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port: \(metricsPort) is not a port") }
@@ -169,6 +173,7 @@ struct BalancerCommand: LayeredCommand {
                 metrics: metricsPort.map { MetricsSettings(listen: HostPort(host: metricsHost ?? host, port: $0), registry: FulcrumMetrics.bootstrap()) }
             )
         configuration.placement = placementMode
+        configuration.tls = try tls.setting(listening: [host])
         try await Balancer.run(configuration)
     }
 }

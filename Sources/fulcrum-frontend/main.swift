@@ -87,6 +87,15 @@ struct FrontendCommand: LayeredCommand {
     @Option(name: .long, help: "With --model-control explicit: a file whose first line is the admin token (at least 16 bytes) that repository load/unload calls must present.")
     var adminTokenFile: String?
 
+    @OptionGroup(title: "Mutual TLS between the tiers (to the balancer and the workers)")
+    var tls: TLSOptions
+
+    @Option(name: .long, help: ArgumentHelp(EdgeTLS.certificateHelp, valueName: "pem"))
+    var edgeTlsCert: String?
+
+    @Option(name: .long, help: ArgumentHelp(EdgeTLS.keyHelp, valueName: "pem"))
+    var edgeTlsKey: String?
+
     @Option(name: .long, help: "Config file of `option-name = value` lines (see above).")
     var config: String?
 
@@ -94,6 +103,13 @@ struct FrontendCommand: LayeredCommand {
 
     func validate() throws {
         _ = try modelControlSetting()
+        if let balancer = HostPort(parsing: balancer) { _ = try tls.setting(listening: [balancer.host]) }
+        guard (edgeTlsCert == nil) == (edgeTlsKey == nil) else { throw ValidationError("--edge-tls-cert and --edge-tls-key go together") }
+        if let edgeTlsCert, let edgeTlsKey {
+            do throws(ClusterTLSError) { _ = try EdgeTLS.context(certificate: edgeTlsCert, key: edgeTlsKey) } catch {
+                throw ValidationError(error.message)
+            }
+        }
         guard TaskExecution(rawValue: executor) != nil else { throw ValidationError("--executor: '\(executor)' is not event-loop or pool") }
         guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
         guard LoggingSetup.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format: '\(logFormat)' is not text or json") }
@@ -143,6 +159,10 @@ struct FrontendCommand: LayeredCommand {
         configuration.maxInFlight = maxInflight
         configuration.maxInFlightBytes = maxInflightBytes
         configuration.apiKeysFile = apiKeys
+        configuration.tls = try tls.setting(listening: [configuration.balancer.host])
+        if let edgeTlsCert, let edgeTlsKey {
+            configuration.edgeTLS = .init(certificate: edgeTlsCert, key: edgeTlsKey)
+        }
         configuration.edgeLimits.maxConnections = maxConnections
         configuration.edgeLimits.idleTimeout = .seconds(Int64(idleTimeoutS))
         configuration.edgeLimits.requestReadTimeout = .seconds(Int64(requestReadTimeoutS))

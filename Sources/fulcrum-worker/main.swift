@@ -91,6 +91,9 @@ struct WorkerCommand: LayeredCommand {
     @Option(name: .long, help: "With --model-control explicit: a file whose first line is the admin token (at least 16 bytes) that repository load/unload calls must present.")
     var adminTokenFile: String?
 
+    @OptionGroup(title: "Mutual TLS between the tiers")
+    var tls: TLSOptions
+
     @Option(name: .long, help: "Config file of `option-name = value` lines (see above).")
     var config: String?
 
@@ -98,6 +101,7 @@ struct WorkerCommand: LayeredCommand {
 
     func validate() throws {
         _ = try modelControlSetting()
+        _ = try tls.setting(listening: [host] + (balancer.flatMap(HostPort.init(parsing:)).map { [$0.host] } ?? []))
         guard TaskExecution(rawValue: executor) != nil else { throw ValidationError("--executor: '\(executor)' is not event-loop or pool") }
         guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
         guard LoggingSetup.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format: '\(logFormat)' is not text or json") }
@@ -165,6 +169,7 @@ struct WorkerCommand: LayeredCommand {
         configuration.backend = backend == "vulkan" ? .vulkan(device: device) : .cpu
         configuration.cpuFallback = cpuFallback
         configuration.modelControl = try modelControlSetting()
+        configuration.tls = try tls.setting(listening: [host] + (configuration.balancer.map { [$0.host] } ?? []))
         do {
             try await Worker.run(configuration)
         } catch let error as WorkerError {

@@ -10,7 +10,7 @@ struct FulcrumCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fulcrum",
         abstract: "Operate a Fulcrum prediction cluster: start one on this machine, send predictions, inspect the pool.",
-        subcommands: [Up.self, InferCommand.self, StatusCommand.self, PlanCommand.self, LoadtestCommand.self]
+        subcommands: [Up.self, InferCommand.self, StatusCommand.self, PlanCommand.self, LoadtestCommand.self, CertsCommand.self]
     )
 }
 
@@ -107,7 +107,17 @@ struct Up: AsyncParsableCommand {
     @Option(name: .long, help: "The frontend's API keys file (its --api-keys): every call but health checks and repository control then needs a key; SIGHUP to the frontend reloads it.")
     var apiKeys: String?
 
+    @Flag(name: .long, help: "Run the connections between the tiers in plaintext. By default `fulcrum up` makes a throwaway CA and a certificate per service in its state folder and every connection between the balancer, the frontend and the workers is mutual TLS (docs/security.md).")
+    var insecure = false
+
+    @Option(name: .long, help: ArgumentHelp(EdgeTLS.certificateHelp + " Passed to the frontend.", valueName: "pem"))
+    var edgeTlsCert: String?
+
+    @Option(name: .long, help: ArgumentHelp(EdgeTLS.keyHelp, valueName: "pem"))
+    var edgeTlsKey: String?
+
     func validate() throws {
+        guard (edgeTlsCert == nil) == (edgeTlsKey == nil) else { throw ValidationError("--edge-tls-cert and --edge-tls-key go together") }
         if let apiKeys, !FileManager.default.isReadableFile(atPath: apiKeys) {
             throw ValidationError("--api-keys: cannot read '\(apiKeys)'")
         }
@@ -150,6 +160,13 @@ struct Up: AsyncParsableCommand {
             ]
         }
         options.frontendArguments = apiKeys.map { ["--api-keys", URL(fileURLWithPath: $0).standardizedFileURL.path] } ?? []
+        if let edgeTlsCert, let edgeTlsKey {
+            options.frontendArguments += [
+                "--edge-tls-cert", URL(fileURLWithPath: edgeTlsCert).standardizedFileURL.path,
+                "--edge-tls-key", URL(fileURLWithPath: edgeTlsKey).standardizedFileURL.path,
+            ]
+        }
+        options.insecure = insecure
         options.profile = profile.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         try await reportingErrors {
             try await Cluster(options: options).run()
@@ -201,6 +218,9 @@ struct StatusCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The balancer's address.")
     var balancer: String = "127.0.0.1:7000"
 
+    @Option(name: .long, help: ArgumentHelp(AdminCredentials.directoryHelp, valueName: "dir"))
+    var tlsDir: String?
+
     @Flag(name: .long, help: "Print JSON for scripts.")
     var json = false
 
@@ -210,7 +230,8 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         guard let target = HostPort(parsing: balancer) else { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
         try await reportingErrors {
-            print(try await Status.run(balancer: target, json: json, timeout: .milliseconds(timeoutMs)))
+            let tls = try AdminCredentials.resolve(balancer: target, directory: tlsDir)
+            print(try await Status.run(balancer: target, tls: tls, json: json, timeout: .milliseconds(timeoutMs)))
         }
     }
 }
@@ -240,6 +261,9 @@ struct PlanCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The balancer's address.")
     var balancer: String = "127.0.0.1:7000"
 
+    @Option(name: .long, help: ArgumentHelp(AdminCredentials.directoryHelp, valueName: "dir"))
+    var tlsDir: String?
+
     @Option(name: .long, help: "Plan from this saved profile instead of the live cluster.")
     var profile: String?
 
@@ -266,13 +290,56 @@ struct PlanCommand: AsyncParsableCommand {
             source = .profile(profile)
         } else {
             guard let target = HostPort(parsing: balancer) else { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
-            source = .balancer(target)
+            source = .balancer(target, nil)
         }
         try await reportingErrors {
+            var source = source
+            if case .balancer(let target, _) = source {
+                source = .balancer(target, try AdminCredentials.resolve(balancer: target, directory: tlsDir))
+            }
             print(
                 try await Plan.run(
                     model: model, source: source, rates: rates, targetMs: targetMs, maxWorkers: maxWorkers,
                     workers: workers, saveProfile: saveProfile, timeout: .milliseconds(timeoutMs)))
+        }
+    }
+}
+
+struct CertsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "certs",
+        abstract: "Make a cluster CA and one certificate per service role for mutual TLS between the tiers.",
+        discussion: """
+            Writes ca.pem and, for each role (balancer, frontend, worker, admin), ROLE.pem and ROLE-key.pem \
+            (ECDSA P-256; keys mode 0600) to --out. Each service then takes --tls-cert ROLE.pem \
+            --tls-key ROLE-key.pem --tls-ca ca.pem; the CLI's status, plan and loadtest take --tls-dir \
+            with the admin certificate. The role is the URI spiffe://fulcrum/ROLE in the certificate; the \
+            balancer lets only workers join and report, only frontends watch the pool, and only admins read \
+            its status. The CA's private key is not written unless --keep-ca-key is given (then it can \
+            issue more certificates later with other tools). See docs/security.md.
+            """
+    )
+
+    @Option(name: .long, help: "Folder to write the files to (made with mode 0700 if missing; must not hold a ca.pem yet).")
+    var out: String
+
+    @Option(name: .long, help: "DNS names and IP addresses to put in the certificates beside the role (repeat; default localhost, 127.0.0.1, ::1). Peers do not check them: the CA alone vouches for a member.")
+    var host: [String] = []
+
+    @Option(name: .long, help: "Days the certificates stay valid.")
+    var validityDays: Int = 365
+
+    @Flag(name: .customLong("keep-ca-key"), help: "Also write the CA's private key (ca-key.pem, mode 0600).")
+    var keepCAKey = false
+
+    func run() async throws {
+        try await reportingErrors {
+            var options = ClusterCertificates.Options(directory: out)
+            if !host.isEmpty { options.hosts = host }
+            options.validityDays = validityDays
+            options.keepCAKey = keepCAKey
+            try ClusterCertificates.issue(options)
+            print("fulcrum: wrote ca.pem and \(options.roles.map { "\($0.rawValue).pem" }.joined(separator: ", ")) (with their keys) to \(out)")
         }
     }
 }

@@ -72,6 +72,9 @@ struct LoadtestCommand: AsyncParsableCommand {
     @Option(name: .long, help: "A Fulcrum balancer (host:port) to sample the pool size from every second.")
     var balancer: String?
 
+    @Option(name: .long, help: ArgumentHelp(AdminCredentials.directoryHelp, valueName: "dir"))
+    var tlsDir: String?
+
     @Option(name: .long, help: "Report folder.")
     var output: String = "loadtest-report"
 
@@ -101,6 +104,7 @@ struct LoadtestCommand: AsyncParsableCommand {
         if let balancer {
             guard let address = HostPort(parsing: balancer) else { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
             options.balancer = address
+            options.balancerTLS = try AdminCredentials.resolve(balancer: address, directory: tlsDir)
         }
         do { try options.validate() } catch let error as LoadError { throw ValidationError(error.message) }
         return options

@@ -11,11 +11,17 @@ executables:
   overlay is also rendered by it and the two renderings must be identical, so the renderer is
   checked against the real tool. The rendered objects are then checked: selectors, ports, probes,
   RBAC, HPA/PDB targets, network policy reachability, Prometheus annotations, pod security, and
-  that every argument and FULCRUM_* variable names an option the executable accepts.
+  that every argument and FULCRUM_* variable names an option the executable accepts, and the
+  cluster's mutual TLS: each tier gets its own role's certificate, key and the CA from a Secret
+  mounted read-only, no service runs with --insecure, and no probe speaks plaintext gRPC to a TLS
+  port.
 - systemd: unit files parsed (continuation lines, repeated keys), the flags of every ExecStart and
-  the FULCRUM_* keys of the example environment files checked against the executables, the worker
+  the FULCRUM_* keys of the example environment files checked against the executables, each unit's
+  certificate files (/etc/fulcrum/tls/ROLE.pem, ROLE-key.pem, ca.pem; no --insecure), the worker
   template's shell wrapper run with a stand-in executable, and `systemd-analyze verify` run on the
   units in a scratch root when systemd-analyze is installed.
+- netns rehearsal: deploy/netns/rehearse parses (`bash -n`), and its certificate functions, run
+  with a stand-in `fulcrum`, give each role its own files and the CLI the admin folder.
 - Containerfiles: build the product they run, expose the ports the manifests use, run as the
   user the manifests expect.
 
@@ -34,7 +40,7 @@ import stat
 import subprocess
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
@@ -71,6 +77,26 @@ OVERLAY_EXPECTATIONS = {
     "amd": {"args": {"--backend": "vulkan", "--device": "0"}, "gpu": "amd.com/gpu"},
 }
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
+
+# Mutual TLS between the tiers: the certificate role of each executable (`fulcrum certs` writes
+# ca.pem, and ROLE.pem with ROLE-key.pem for each of ROLES) and the options that carry the files.
+ROLE_OF = {"fulcrum-balancer": "balancer", "fulcrum-frontend": "frontend", "fulcrum-worker": "worker"}
+ROLES = ("balancer", "frontend", "worker", "admin")
+TLS_OPTIONS = ("tls-cert", "tls-key", "tls-ca")
+SYSTEMD_TLS_DIR = "/etc/fulcrum/tls"
+
+
+def role_files(role: str) -> dict[str, str]:
+    """option -> the file of a `fulcrum certs` folder it names for `role`."""
+    return {"tls-cert": f"{role}.pem", "tls-key": f"{role}-key.pem", "tls-ca": "ca.pem"}
+
+
+def flag_set(settings: dict[str, str | None], name: str) -> bool:
+    """Whether a flag is on: given as an argument (value None) or true in the environment."""
+    if name not in settings:
+        return False
+    value = settings[name]
+    return value is None or value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 # ============================================================================================
@@ -701,11 +727,24 @@ def test_services_select_pods_and_ports_exist(overlay):
                 ), f"Service {name} port {port.get('name', port['port'])}: targetPort {target!r} is not a port of {workload.name}"
 
 
+def tls_ports(container: dict, where: str) -> set[int]:
+    """The container ports that serve TLS: the balancer's and a worker's gRPC port with the
+    cluster's certificates, a frontend's client ports with an edge certificate."""
+    executable = executable_of(container)
+    settings = container_settings(container, where)
+    if executable == "fulcrum-frontend":
+        if settings.get("edge-tls-cert"):
+            return {port_named(container, "grpc"), port_named(container, "http")}
+        return set()
+    return {port_named(container, "grpc")} if settings.get("tls-cert") else set()
+
+
 @overlays
 def test_probes_use_declared_ports_and_real_health_services(overlay):
     for workload in workloads(rendered(overlay)):
         for container in workload.containers:
             executable = executable_of(container)
+            encrypted = tls_ports(container, f"{workload.name}/{container['name']}")
             library = REPO / "Sources" / LIBRARIES[executable]
             serves_health = any("HealthService(" in p.read_text() for p in library.rglob("*.swift"))
             for kind in ("readinessProbe", "livenessProbe"):
@@ -725,10 +764,18 @@ def test_probes_use_declared_ports_and_real_health_services(overlay):
                     assert (
                         serves_health
                     ), f"{where}: {LIBRARIES[executable]} registers no grpc.health.v1 HealthService"
+                    # The kubelet's gRPC probe speaks plaintext and has no client certificate.
+                    assert (
+                        probe["grpc"]["port"] not in encrypted
+                    ), f"{where}: a gRPC probe on port {probe['grpc']['port']}, which serves TLS (use tcpSocket)"
                 elif "httpGet" in probe:
                     assert port_number(
                         container, probe["httpGet"]["port"]
                     ), f"{where}: port {probe['httpGet']['port']} is not declared"
+                    if port_number(container, probe["httpGet"]["port"]) in encrypted:
+                        assert (
+                            probe["httpGet"].get("scheme") == "HTTPS"
+                        ), f"{where}: port {probe['httpGet']['port']} serves TLS: the probe needs scheme HTTPS"
                     settings = container_settings(container, where)
                     assert (
                         "no-http" not in settings
@@ -739,10 +786,19 @@ def test_probes_use_declared_ports_and_real_health_services(overlay):
                     ), f"{where}: port {probe['tcpSocket']['port']} is not declared"
                 else:
                     raise AssertionError(f"{where}: no grpc, httpGet or tcpSocket action")
+    # The worker's inference port speaks only mutual TLS, which the kubelet cannot: its probes
+    # are HTTP on the metrics port, which opens once the model repository is loaded and whose
+    # /health/ready turns 503 while the worker drains (MetricsEndpoint's isReady).
     worker = component_workload(rendered(overlay), "worker").containers[0]
-    for kind in ("readinessProbe", "livenessProbe"):
-        assert "grpc" in worker[kind], f"the worker's {kind} must use its grpc.health.v1 service"
-        assert worker[kind]["grpc"]["port"] == port_named(worker, "grpc")
+    settings = container_settings(worker, "worker")
+    assert "metrics-port" in settings, "the worker's probes need its metrics port (FULCRUM_METRICS_PORT)"
+    for kind, path in (("startupProbe", "/health/ready"), ("readinessProbe", "/health/ready"), ("livenessProbe", "/health/live")):
+        assert "httpGet" in worker[kind], f"the worker's {kind} must be an HTTP probe on its metrics port"
+        probe = worker[kind]["httpGet"]
+        assert probe["path"] == path, f"the worker's {kind} probes {probe['path']}, not {path}"
+        assert port_number(worker, probe["port"]) == int(settings["metrics-port"]), (
+            f"the worker's {kind} does not probe its metrics port"
+        )
 
 
 @overlays
@@ -1071,6 +1127,77 @@ def test_volumes_and_claims(overlay):
                 assert (workload.namespace, claim) in claims, f"{workload.name}: claim {claim} does not exist"
 
 
+def mount_of(container: dict, path: str) -> dict | None:
+    """The innermost volume mount holding `path`."""
+    mounts = [
+        m
+        for m in container.get("volumeMounts", [])
+        if (path + "/").startswith(m["mountPath"].rstrip("/") + "/") and path != m["mountPath"]
+    ]
+    return max(mounts, key=lambda m: len(m["mountPath"]), default=None)
+
+
+@overlays
+def test_cluster_tls_files_come_from_a_secret(overlay):
+    """Each tier's FULCRUM_TLS_* (or --tls-*) settings name its own role's certificate, key and the
+    CA, in a Secret volume mounted read-only that projects only those files (no other role's key),
+    readable by the container's non-root user and, for the key, by nobody else; no --insecure."""
+    objects = rendered(overlay)
+    secret_names = set()
+    for component in COMPONENTS:
+        workload = component_workload(objects, component)
+        volumes = {v["name"]: v for v in workload.spec.get("volumes", [])}
+        pod_security = workload.spec.get("securityContext", {})
+        for container in workload.containers:
+            where = f"{overlay}: {workload.name}/{container['name']}"
+            role = ROLE_OF[executable_of(container)]
+            settings = container_settings(container, where)
+            assert not flag_set(settings, "insecure"), f"{where}: runs the tiers in plaintext (--insecure)"
+            missing = [option for option in TLS_OPTIONS if not settings.get(option)]
+            assert not missing, f"{where}: no {', '.join('--' + m for m in missing)}: no mutual TLS"
+            for option, expected in role_files(role).items():
+                path = PurePosixPath(settings[option])
+                assert path.is_absolute(), f"{where}: --{option} {path} is not an absolute path"
+                mount = mount_of(container, str(path))
+                assert mount is not None, f"{where}: --{option} {path} is on no volume mount"
+                assert mount.get("readOnly") is True, f"{where}: {mount['mountPath']} is not mounted read-only"
+                volume = volumes[mount["name"]]
+                assert "secret" in volume, f"{where}: --{option} {path} is not from a Secret volume ({volume})"
+                secret = volume["secret"]
+                assert not secret.get("optional"), f"{where}: Secret {secret['secretName']} is optional"
+                secret_names.add(secret["secretName"])
+                relative = str(PurePosixPath(mount.get("subPath", "")) / path.relative_to(mount["mountPath"]))
+                items = secret.get("items")
+                assert items, (
+                    f"{where}: the Secret volume {mount['name']} projects every key of "
+                    f"{secret['secretName']}; list this role's files in `items`"
+                )
+                item = next((i for i in items if i["path"] == relative), None)
+                assert item is not None, f"{where}: --{option} {path}: no item of {mount['name']} has path {relative}"
+                assert (
+                    item["key"] == expected
+                ), f"{where}: --{option} is the Secret's {item['key']}, the {role} needs {expected}"
+                mode = item.get("mode", secret.get("defaultMode", 0o644))
+                group = pod_security.get("fsGroup")
+                assert mode & 0o004 or (
+                    mode & 0o040 and group is not None
+                ), f"{where}: {path} (mode {mode:o}, fsGroup {group}) is not readable by the non-root user"
+                if option == "tls-key":
+                    assert not mode & 0o007, f"{where}: the private key {path} is readable by everyone (mode {mode:o})"
+            for mount in container.get("volumeMounts", []):
+                secret = volumes[mount["name"]].get("secret")
+                if secret is None:
+                    continue
+                others = {
+                    i["key"]
+                    for i in secret.get("items", [])
+                    if i["key"] == "ca-key.pem"
+                    or any(i["key"] == f"{r}-key.pem" for r in ROLES if r != role)
+                }
+                assert not others, f"{where}: the {role} pod also gets {sorted(others)}"
+    assert len(secret_names) == 1, f"the tiers' certificates come from one Secret, not {sorted(secret_names)}"
+
+
 @overlays
 def test_pod_security_restricted(overlay):
     uids = {executable: containerfile_user(executable) for executable in EXECUTABLES}
@@ -1293,6 +1420,58 @@ def test_environment_files_agree_on_the_balancer_port():
         ), f"{name}: FULCRUM_BALANCER={balancer}, the balancer listens on {port}"
 
 
+def systemd_settings(executable: str) -> dict[str, str | None]:
+    """option -> value that the unit's service gets from the example environment files (in the
+    unit's order, later files winning), its Environment= lines and its ExecStart flags (which win;
+    the worker template's shell line gives names only, with the value None)."""
+    unit = parse_unit(SYSTEMD / UNITS[executable])
+    by_env = options_of(executable).by_env()
+    settings: dict[str, str | None] = {}
+    for entry in unit.values("Service", "EnvironmentFile"):
+        example = SYSTEMD / "env" / Path(entry.lstrip("-")).name.replace("%i", "0")
+        if example.exists():
+            for name, value, commented in read_env_file(example):
+                if not commented and name in by_env:
+                    settings[by_env[name]] = value
+    for entry in unit.values("Service", "Environment"):
+        for name, value in re.findall(r"(\w+)=(\S*)", entry):
+            if name in by_env:
+                settings[by_env[name]] = value
+    tokens = shlex.split(unit.value("Service", "ExecStart").lstrip("-@:+!"))
+    if Path(tokens[0]).name == "sh":
+        for flag in re.findall(r"(?<![\w-])--([a-z][a-z0-9-]*)", tokens[2]):
+            settings[flag] = None
+    else:
+        settings.update(check_arguments(executable, tokens[1:], f"{unit.path.name} ExecStart"))
+    return settings
+
+
+@pytest.mark.parametrize("executable", EXECUTABLES)
+def test_systemd_units_use_the_cluster_certificates(executable):
+    """Each unit's service gets its own role's certificate and key and the CA from
+    /etc/fulcrum/tls (as `fulcrum certs --out /etc/fulcrum/tls` writes them), runs without
+    --insecure, and its sandbox leaves the folder visible."""
+    unit = parse_unit(SYSTEMD / UNITS[executable])
+    settings = systemd_settings(executable)
+    assert not flag_set(settings, "insecure"), f"{unit.path.name}: runs the tiers in plaintext (--insecure)"
+    for option, name in role_files(ROLE_OF[executable]).items():
+        assert settings.get(option) == f"{SYSTEMD_TLS_DIR}/{name}", (
+            f"{unit.path.name}: --{option} is {settings.get(option)!r}, "
+            f"expected {SYSTEMD_TLS_DIR}/{name} (FULCRUM_{option.upper().replace('-', '_')} in its environment file)"
+        )
+    hidden = [
+        path.lstrip("-+")
+        for key in ("InaccessiblePaths", "TemporaryFileSystem")
+        for entry in unit.values("Service", key)
+        for path in entry.split()
+    ]
+    for path in hidden:
+        path = path.split(":")[0]
+        assert not (SYSTEMD_TLS_DIR + "/").startswith(
+            path.rstrip("/") + "/"
+        ), f"{unit.path.name}: {path} hides {SYSTEMD_TLS_DIR}"
+
+
 @pytest.mark.parametrize("executable", EXECUTABLES)
 def test_systemd_unit(executable):
     unit = parse_unit(SYSTEMD / UNITS[executable])
@@ -1449,3 +1628,108 @@ def test_systemd_analyze_verify(tmp_path):
     )
     output = (result.stdout + result.stderr).strip()
     assert result.returncode == 0 and not output, f"systemd-analyze verify:\n{output}"
+
+
+# ============================================================================================
+# netns rehearsal
+
+REHEARSE = DEPLOY / "netns" / "rehearse"
+
+
+def test_netns_rehearse_parses():
+    result = subprocess.run(["bash", "-n", str(REHEARSE)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"bash -n deploy/netns/rehearse:\n{result.stderr}"
+
+
+def test_netns_rehearse_gives_each_role_its_certificates(tmp_path):
+    """Runs the rehearsal's certificate functions (not `up`, which needs root and namespaces)
+    with a stand-in `fulcrum` that writes placeholder files: `fulcrum certs` gets the run
+    directory's tls folder and every service host's address, each service its own role's files in
+    place of the environment files' /etc/fulcrum/tls paths, and the CLI's balancer calls
+    --tls-dir; with FULCRUM_NETNS_TLS=off, --insecure and no certificate settings."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stand_in = bin_dir / "fulcrum"
+    stand_in.write_text(
+        "#!/bin/bash\n"
+        'case $1 in\n'
+        '  --help) printf "SUBCOMMANDS:\\n  status  Show the pool.\\n  certs  Make a cluster CA.\\n" ;;\n'
+        '  certs) printf "%s\\n" "$@" >"$FULCRUM_TEST_CERTS_ARGS"; shift\n'
+        '         while (($#)); do if [[ $1 == --out ]]; then out=$2; fi; shift; done\n'
+        '         mkdir -p "$out"; for f in ca balancer frontend worker admin; do echo "$f" >"$out/$f.pem"; done ;;\n'
+        "esac\n"
+    )
+    stand_in.chmod(0o755)
+    run_dir = tmp_path / "run"
+    # The script without its last line (`main "$@"`), so that its functions can be called.
+    text = REHEARSE.read_text().rstrip("\n")
+    assert text.endswith('main "$@"'), "deploy/netns/rehearse no longer ends with main \"$@\""
+    library = tmp_path / "rehearse.sh"
+    library.write_text(text[: -len('main "$@"')])
+    script = f"""
+        source {shlex.quote(str(library))}
+        mkdir -p "$RUN_DIR"
+        if tls_enabled; then make_certificates; fi
+        for role in balancer frontend worker; do
+            entries=(); read_env_file "$ENV_DIR/$role.env" entries
+            tls_settings "$role" entries
+            printf '%s %s\\n' "$role" "${{entries[*]}}"
+        done
+        admin=(); admin_tls admin
+        printf 'cli %s\\n' "${{admin[*]}}"
+    """
+
+    def run(mode: str) -> tuple[dict[str, dict[str, str]], list[str], list[str]]:
+        environment = {
+            "PATH": "/usr/bin:/bin",
+            "FULCRUM_BIN_DIR": str(bin_dir),
+            "FULCRUM_NETNS_RUN_DIR": str(run_dir),
+            "FULCRUM_NETNS_TLS": mode,
+            "FULCRUM_NETNS_ENV_DIR": str(SYSTEMD / "env"),
+            "FULCRUM_TEST_CERTS_ARGS": str(tmp_path / "certs-args"),
+        }
+        result = subprocess.run(
+            ["bash", "-c", script], env=environment, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, f"rehearse's certificate functions ({mode}):\n{result.stderr}"
+        services: dict[str, dict[str, str]] = {}
+        cli: list[str] = []
+        for line in result.stdout.splitlines():
+            name, _, rest = line.partition(" ")
+            if name == "cli":
+                cli = rest.split()
+            else:
+                services[name] = dict(entry.split("=", 1) for entry in rest.split())
+        certs = (tmp_path / "certs-args").read_text().split() if (tmp_path / "certs-args").exists() else []
+        return services, cli, certs
+
+    tls_dir = run_dir / "tls"
+    services, cli, certs = run("on")
+    assert certs[:3] == ["certs", "--out", str(tls_dir)], certs
+    hosts = [certs[i + 1] for i, a in enumerate(certs) if a == "--host"]
+    script_text = REHEARSE.read_text()
+    addresses = re.search(r"declare -A ADDR=\(([^)]*)\)", script_text).group(1)
+    subnet = re.search(r"SUBNET=\$\{FULCRUM_NETNS_SUBNET:-([\d.]+)\}", script_text).group(1)
+    for host in ("ctl", "w1", "w2"):
+        octet = re.search(rf"\[{host}\]=\$SUBNET\.(\d+)", addresses).group(1)
+        assert f"{subnet}.{octet}" in hosts, f"`fulcrum certs` does not name {host}'s address: {certs}"
+    for role, entries in services.items():
+        for option, name in role_files(role).items():
+            variable = "FULCRUM_" + option.upper().replace("-", "_")
+            assert entries.get(variable) == str(tls_dir / name), (role, entries)
+        assert "FULCRUM_INSECURE" not in entries, (role, entries)
+    assert set(services) == {"balancer", "frontend", "worker"}
+    assert cli == ["--tls-dir", str(tls_dir)], cli
+    (tmp_path / "certs-args").unlink()
+    shutil.rmtree(tls_dir)
+    services, cli, certs = run("off")
+    assert not certs, "FULCRUM_NETNS_TLS=off still made certificates"
+    for role, entries in services.items():
+        assert entries.get("FULCRUM_INSECURE") == "true", (role, entries)
+        assert not {k for k in entries if k.startswith("FULCRUM_TLS_")}, (role, entries)
+    assert cli == [], cli
+    # Every `fulcrum` call to the balancer in the script passes the admin arguments.
+    calls = re.findall(r'"\$BIN_DIR/fulcrum" (?:status|plan|loadtest)\b[^\n]*', script_text)
+    assert calls, "no `fulcrum status` call found in deploy/netns/rehearse"
+    for call in calls:
+        assert "--tls-dir" in call or re.search(r'"\$\{\w+\[@\]\}"', call), f"no --tls-dir in: {call}"

@@ -267,6 +267,18 @@ class Cluster:
     def stub(self) -> service_pb2_grpc.GRPCInferenceServiceStub:
         return service_pb2_grpc.GRPCInferenceServiceStub(self.channel())
 
+    @property
+    def tls_dir(self) -> str | None:
+        """The cluster's certificate folder (`fulcrum up` without --insecure), or None."""
+        return self.endpoints.get("tls_dir")
+
+    def member_channel(self, address: str, role: str = "admin") -> grpc.Channel:
+        """A channel to a port inside the cluster (a worker's, the balancer's): mutual TLS with
+        ROLE's certificate from the cluster's folder, plaintext for an --insecure cluster."""
+        if not self.tls_dir:
+            return grpc.insecure_channel(address, options=GRPC_OPTIONS)
+        return grpc.secure_channel(address, member_credentials(self.tls_dir, role), options=GRPC_OPTIONS)
+
     def cli(self, *args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess:
         return run_cli(*args, timeout=timeout)
 
@@ -281,6 +293,14 @@ class Cluster:
 
     def worker_ids(self) -> set[str]:
         return {w["id"] for w in self.status()["workers"]}
+
+
+def member_credentials(folder: str, role: str) -> grpc.ChannelCredentials:
+    """gRPC client credentials with ROLE's certificate of a `fulcrum certs` folder."""
+    base = Path(folder)
+    return grpc.ssl_channel_credentials(root_certificates=(base / "ca.pem").read_bytes(),
+                                        private_key=(base / f"{role}-key.pem").read_bytes(),
+                                        certificate_chain=(base / f"{role}.pem").read_bytes())
 
 
 def run_cli(*args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess:

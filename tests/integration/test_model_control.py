@@ -29,9 +29,9 @@ def rest(cluster, model: str, action: str, token: str | None = None) -> tuple[in
         return e.code, e.read().decode()
 
 
-def worker_unload(address: str, model: str, token: str | None = None):
+def worker_unload(cluster, address: str, model: str, token: str | None = None):
     metadata = [("authorization", f"Bearer {token}")] if token is not None else None
-    with grpc.insecure_channel(address) as channel:
+    with cluster.member_channel(address) as channel:
         stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
         return stub.RepositoryModelUnload(service_pb2.RepositoryModelUnloadRequest(model_name=model),
                                           metadata=metadata, timeout=RPC_TIMEOUT)
@@ -64,7 +64,7 @@ def test_load_and_unload_are_refused_by_default(default_cluster):
         status, body = rest(default_cluster, "simple", action, token=TOKEN)
         assert status == 400 and "model control is off" in body, (status, body)
     worker = default_cluster.endpoints["workers"][0]["address"]
-    expect_rpc_error(lambda: worker_unload(worker, "simple"), "FAILED_PRECONDITION", "model control is off")
+    expect_rpc_error(lambda: worker_unload(default_cluster, worker, "simple"), "FAILED_PRECONDITION", "model control is off")
     assert client.is_model_ready("simple"), "a refused unload must leave the model loaded"
 
 
@@ -79,7 +79,7 @@ def test_explicit_control_needs_the_admin_token(explicit_cluster):
     assert status == 403, (status, body)
     # Straight at the worker, without the token: refused too.
     worker = explicit_cluster.endpoints["workers"][0]["address"]
-    expect_rpc_error(lambda: worker_unload(worker, "simple"), "PERMISSION_DENIED", "admin token")
+    expect_rpc_error(lambda: worker_unload(explicit_cluster, worker, "simple"), "PERMISSION_DENIED", "admin token")
     assert client.is_model_ready("simple")
 
 

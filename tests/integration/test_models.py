@@ -114,7 +114,7 @@ def test_overflowing_shape_is_invalid_argument_everywhere_and_stops_nothing(clus
     assert worker_addresses, cluster.endpoints
     targets = [cluster.grpc_url] + worker_addresses
     for address in targets:
-        with grpc.insecure_channel(address) as channel:
+        with (cluster.channel() if address == cluster.grpc_url else cluster.member_channel(address)) as channel:
             stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
             for typed in (False, True):
                 expect_rpc_error(lambda: stub.ModelInfer(overflow_request(typed), timeout=RPC_TIMEOUT),

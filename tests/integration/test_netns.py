@@ -97,8 +97,9 @@ class Rehearsal:
         return json.loads(r.stdout)
 
     def pool(self) -> list[dict]:
+        tls = ["--tls-dir", self.endpoints["tls_dir"]] if self.endpoints.get("tls_dir") else []
         r = subprocess.run(["ip", "netns", "exec", self.ns("ctl"), binary("fulcrum"), "status",
-                            "--balancer", self.endpoints["balancer"], "--json"],
+                            "--balancer", self.endpoints["balancer"], "--json", *tls],
                            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
         assert r.returncode == 0, f"fulcrum status failed:\n{r.stdout}\n{r.stderr}"
         return json.loads(r.stdout)["workers"]

@@ -204,6 +204,11 @@ public actor ProcessScaler: Scaler {
         process.arguments = launch.arguments + [
             "--name", name, "--balancer", HostPort(host: host, port: balancer.port).description, "--exit-with-parent",
         ]
+        // The balancer's own certificate must not pass for a worker's: workers get theirs from
+        // `--worker-arg` only (ClusterTLS; the balancer lets only worker certificates join).
+        var environment = ProcessInfo.processInfo.environment
+        for name in ["FULCRUM_TLS_CERT", "FULCRUM_TLS_KEY", "FULCRUM_TLS_CA"] { environment.removeValue(forKey: name) }
+        process.environment = environment
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.standardError
         try process.run()

@@ -1,5 +1,8 @@
 import FulcrumService
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -13,6 +16,7 @@ struct HTTPEdge: Service {
     private let address: HostPort
     private let routes: HTTPRoutes
     private let idleTimeout: TimeAmount
+    private let tls: TLSConfiguration?
     private let logger: Logger
     private let onListening: @Sendable (HostPort) async -> Void
 
@@ -21,6 +25,7 @@ struct HTTPEdge: Service {
     ///   - inference: The transport-free operations the routes call.
     ///   - maxBodyBytes: Larger request bodies get 413.
     ///   - idleTimeout: A connection with nothing read or written for this long is closed.
+    ///   - tls: Serve HTTPS with this configuration (`EdgeTLS`); nil serves plaintext.
     ///   - logger: Where start and request failures are logged.
     ///   - onListening: Called once with the bound address (port 0 resolved).
     init(
@@ -28,12 +33,14 @@ struct HTTPEdge: Service {
         inference: FrontendInferenceService,
         maxBodyBytes: Int,
         idleTimeout: TimeAmount = .seconds(300),
+        tls: TLSConfiguration? = nil,
         logger: Logger,
         onListening: @escaping @Sendable (HostPort) async -> Void = { _ in }
     ) {
         self.address = address
         self.routes = HTTPRoutes(inference: inference, maxBodyBytes: maxBodyBytes)
         self.idleTimeout = idleTimeout
+        self.tls = tls
         self.logger = logger
         self.onListening = onListening
     }
@@ -45,9 +52,10 @@ struct HTTPEdge: Service {
         let requested = address
         let onListening = onListening
         let logger = logger
+        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: idleTimeout))
         let application = Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: idleTimeout)),
+            server: try tls.map { try .tls(http1, tlsConfiguration: $0) } ?? http1,
             configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? requested.port

@@ -1,0 +1,303 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import NIOSSL
+import X509
+
+/// The cluster's mutual TLS: every connection between the tiers (frontend ⇄ worker, worker and
+/// frontend ⇄ balancer, the `fulcrum` CLI ⇄ balancer) runs over TLS 1.3, and both ends present a
+/// certificate signed by the cluster's CA (docs/security.md).
+///
+/// A certificate's role is the SPIFFE-style URI in its subject alternative names,
+/// `spiffe://fulcrum/<role>` (`Role`); `fulcrum certs` and `fulcrum up` issue one per role.
+/// Host names are not checked: the cluster's CA is private to the cluster, so any certificate it
+/// signed identifies a member, and workers move between addresses. What a member may call is
+/// decided by its role (`PeerRoleInterceptor`).
+///
+/// Every file is read and checked once, at start, so that a missing or mismatched file is a
+/// clear error before anything listens.
+public struct ClusterTLS: Sendable {
+    /// What a cluster certificate is for.
+    public enum Role: String, Sendable, CaseIterable {
+        case balancer
+        case frontend
+        case worker
+        /// An operator: the `fulcrum` CLI's status, plan and load test calls to the balancer.
+        case admin
+
+        /// The subject alternative name URI that marks a certificate as this role's.
+        public var uri: String { "\(ClusterTLS.roleURIPrefix)\(rawValue)" }
+    }
+
+    public static let roleURIPrefix = "spiffe://fulcrum/"
+
+    /// The certificate chain, leaf first, as PEM.
+    public let certificatePEM: [UInt8]
+    /// The private key as PEM.
+    public let keyPEM: [UInt8]
+    /// The cluster CA's certificate(s) as PEM.
+    public let caPEM: [UInt8]
+    /// The role this process's own certificate carries (nil: none).
+    public let role: Role?
+
+    private let chain: [NIOSSLCertificate]
+    private let key: NIOSSLPrivateKey
+    private let roots: [NIOSSLCertificate]
+
+    /// Help text for the three flags every service takes.
+    public static let certificateHelp = "PEM certificate (chain) of this service, issued by the cluster's CA (`fulcrum certs`); with --tls-key and --tls-ca every connection between the tiers is mutual TLS."
+    public static let keyHelp = "PEM private key of --tls-cert."
+    public static let caHelp = "PEM certificate of the cluster's CA: peers must present a certificate it signed."
+    public static let insecureHelp = "Run the connections between the tiers in plaintext, without certificates. Without --tls-* flags a service refuses to listen on anything but loopback unless this is given."
+
+    /// Reads and checks the three PEM files: the chain and the key must match, the chain's leaf
+    /// must be signed by the CA.
+    public init(certificate: String, key: String, ca: String) throws(ClusterTLSError) {
+        func read(_ path: String, _ flag: String) throws(ClusterTLSError) -> [UInt8] {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ClusterTLSError("\(flag): cannot read '\(path)'")
+            }
+            return Array(data)
+        }
+        let certificatePEM = try read(certificate, "--tls-cert")
+        let keyPEM = try read(key, "--tls-key")
+        let caPEM = try read(ca, "--tls-ca")
+        do {
+            chain = try NIOSSLCertificate.fromPEMBytes(certificatePEM)
+        } catch {
+            throw ClusterTLSError("--tls-cert: '\(certificate)' holds no PEM certificate (\(error))")
+        }
+        do {
+            self.key = try NIOSSLPrivateKey(bytes: keyPEM, format: .pem)
+        } catch {
+            throw ClusterTLSError("--tls-key: '\(key)' holds no PEM private key (\(error))")
+        }
+        do {
+            roots = try NIOSSLCertificate.fromPEMBytes(caPEM)
+        } catch {
+            throw ClusterTLSError("--tls-ca: '\(ca)' holds no PEM certificate (\(error))")
+        }
+        guard let leaf = chain.first else { throw ClusterTLSError("--tls-cert: '\(certificate)' holds no certificate") }
+        guard !roots.isEmpty else { throw ClusterTLSError("--tls-ca: '\(ca)' holds no certificate") }
+
+        let parsedLeaf: Certificate
+        let parsedRoots: [Certificate]
+        do {
+            parsedLeaf = try Certificate(derEncoded: try leaf.toDERBytes())
+            parsedRoots = try roots.map { try Certificate(derEncoded: try $0.toDERBytes()) }
+        } catch {
+            throw ClusterTLSError("--tls-cert/--tls-ca: cannot parse the certificates (\(error))")
+        }
+        guard let ownKey = try? Certificate.PrivateKey(pemEncoded: String(decoding: keyPEM, as: UTF8.self)),
+            ownKey.publicKey == parsedLeaf.publicKey
+        else {
+            throw ClusterTLSError("--tls-key: '\(key)' is not the private key of the certificate in '\(certificate)'")
+        }
+        guard parsedRoots.contains(where: { Self.signed(parsedLeaf, by: $0) }) else {
+            throw ClusterTLSError("--tls-cert: '\(certificate)' was not issued by the CA in '\(ca)' (\(parsedLeaf.issuer))")
+        }
+        let now = Date()
+        guard parsedLeaf.notValidAfter > now else {
+            throw ClusterTLSError("--tls-cert: '\(certificate)' expired on \(parsedLeaf.notValidAfter)")
+        }
+        self.certificatePEM = certificatePEM
+        self.keyPEM = keyPEM
+        self.caPEM = caPEM
+        self.role = Self.role(of: parsedLeaf)
+    }
+
+    /// The three files of `role` in a folder made by `fulcrum certs` (ca.pem, ROLE.pem, ROLE-key.pem).
+    public init(directory: String, role: Role) throws(ClusterTLSError) {
+        let (certificate, key, ca) = Self.files(in: directory, role: role)
+        try self.init(certificate: certificate, key: key, ca: ca)
+    }
+
+    /// The paths of `role`'s files in a `fulcrum certs` folder.
+    public static func files(in directory: String, role: Role) -> (certificate: String, key: String, ca: String) {
+        let base = URL(fileURLWithPath: directory)
+        return (
+            base.appendingPathComponent("\(role.rawValue).pem").path,
+            base.appendingPathComponent("\(role.rawValue)-key.pem").path,
+            base.appendingPathComponent("ca.pem").path
+        )
+    }
+
+    /// The three service flags for `role`'s files in a `fulcrum certs` folder.
+    public static func arguments(directory: String, role: Role) -> [String] {
+        let (certificate, key, ca) = files(in: directory, role: role)
+        return ["--tls-cert", certificate, "--tls-key", key, "--tls-ca", ca]
+    }
+
+    /// The `--tls-cert`/`--tls-key`/`--tls-ca`/`--insecure` choice of a service: all three files
+    /// or none; none is allowed on a loopback address, or anywhere with `--insecure`.
+    public static func setting(
+        certificate: String?, key: String?, ca: String?, insecure: Bool, listen hosts: [String]
+    ) throws(ClusterTLSError) -> ClusterTLS? {
+        switch (certificate, key, ca) {
+        case let (certificate?, key?, ca?):
+            if insecure { throw ClusterTLSError("--insecure and --tls-cert/--tls-key/--tls-ca contradict each other") }
+            return try ClusterTLS(certificate: certificate, key: key, ca: ca)
+        case (nil, nil, nil):
+            if !insecure, let exposed = hosts.first(where: { !HostPort.isLoopback($0) }) {
+                throw ClusterTLSError(
+                    "listening on \(exposed) needs the cluster's certificates (--tls-cert, --tls-key, --tls-ca; `fulcrum certs` makes them), or --insecure to run the tiers' connections in plaintext")
+            }
+            return nil
+        default:
+            throw ClusterTLSError("--tls-cert, --tls-key and --tls-ca go together: give all three or none")
+        }
+    }
+
+    // MARK: - Contexts
+
+    /// A server that requires a client certificate from the cluster's CA.
+    public func serverConfiguration() -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv13
+        configuration.certificateVerification = .noHostnameVerification
+        configuration.trustRoots = .certificates(roots)
+        configuration.applicationProtocols = ["h2"]
+        return configuration
+    }
+
+    /// A client that presents this certificate and accepts only servers the cluster's CA signed.
+    public func clientConfiguration() -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv13
+        configuration.certificateChain = chain.map { .certificate($0) }
+        configuration.privateKey = .privateKey(key)
+        configuration.certificateVerification = .noHostnameVerification
+        configuration.trustRoots = .certificates(roots)
+        configuration.applicationProtocols = ["h2"]
+        return configuration
+    }
+
+    public func serverContext() throws(ClusterTLSError) -> NIOSSLContext {
+        do { return try NIOSSLContext(configuration: serverConfiguration()) } catch {
+            throw ClusterTLSError("cannot make the TLS server context: \(error)")
+        }
+    }
+
+    public func clientContext() throws(ClusterTLSError) -> NIOSSLContext {
+        do { return try NIOSSLContext(configuration: clientConfiguration()) } catch {
+            throw ClusterTLSError("cannot make the TLS client context: \(error)")
+        }
+    }
+
+    /// grpc-swift's server security with the same settings as `serverConfiguration`.
+    public var serverSecurity: HTTP2ServerTransport.Posix.TransportSecurity {
+        .mTLS(certificateChain: [.bytes(certificatePEM, format: .pem)], privateKey: .bytes(keyPEM, format: .pem)) { tls in
+            tls.trustRoots = .certificates([.bytes(caPEM, format: .pem)])
+            tls.clientCertificateVerification = .noHostnameVerification
+            tls.requireALPN = false
+        }
+    }
+
+    /// grpc-swift's client security with the same settings as `clientConfiguration`.
+    public var clientSecurity: HTTP2ClientTransport.Posix.TransportSecurity {
+        .mTLS(certificateChain: [.bytes(certificatePEM, format: .pem)], privateKey: .bytes(keyPEM, format: .pem)) { tls in
+            tls.trustRoots = .certificates([.bytes(caPEM, format: .pem)])
+            tls.serverCertificateVerification = .noHostnameVerification
+        }
+    }
+
+    // MARK: - Roles
+
+    /// The role a certificate carries (its first `spiffe://fulcrum/<role>` URI), nil if none.
+    public static func role(of certificate: Certificate) -> Role? {
+        guard let names = try? certificate.extensions.subjectAlternativeNames else { return nil }
+        for name in names {
+            if case .uniformResourceIdentifier(let uri) = name, uri.hasPrefix(roleURIPrefix),
+                let role = Role(rawValue: String(uri.dropFirst(roleURIPrefix.count)))
+            {
+                return role
+            }
+        }
+        return nil
+    }
+
+    /// The role of the peer of a grpc-swift call over a TLS transport (nil: plaintext or none).
+    public static func peerRole(_ context: ServerContext) -> Role? {
+        guard let posix = context.transportSpecific as? HTTP2ServerTransport.Posix.Context,
+            let certificate = posix.peerCertificate
+        else { return nil }
+        return role(of: certificate)
+    }
+
+    /// Whether `issuer`'s key signed `certificate` (and its name is the certificate's issuer).
+    static func signed(_ certificate: Certificate, by issuer: Certificate) -> Bool {
+        certificate.issuer == issuer.subject
+            && issuer.publicKey.isValidSignature(certificate.signature, for: certificate)
+    }
+}
+
+public struct ClusterTLSError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// TLS on a frontend's public port (`--edge-tls-cert`, `--edge-tls-key`): the server's
+/// certificate only, for clients outside the cluster (no client certificate is asked for).
+public enum EdgeTLS {
+    public static let certificateHelp = "PEM certificate (chain) to serve TLS with on the public gRPC and HTTP ports (with --edge-tls-key); plaintext without it."
+    public static let keyHelp = "PEM private key of --edge-tls-cert."
+
+    /// The server configuration for the pair of files (TLS 1.2 or later; ALPN `h2` on gRPC).
+    public static func configuration(certificate: String, key: String, alpn: [String]) throws(ClusterTLSError) -> TLSConfiguration {
+        let chain: [NIOSSLCertificate]
+        let privateKey: NIOSSLPrivateKey
+        do { chain = try NIOSSLCertificate.fromPEMFile(certificate) } catch {
+            throw ClusterTLSError("--edge-tls-cert: cannot read a PEM certificate from '\(certificate)' (\(error))")
+        }
+        do { privateKey = try NIOSSLPrivateKey(file: key, format: .pem) } catch {
+            throw ClusterTLSError("--edge-tls-key: cannot read a PEM private key from '\(key)' (\(error))")
+        }
+        guard !chain.isEmpty else { throw ClusterTLSError("--edge-tls-cert: '\(certificate)' holds no certificate") }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.applicationProtocols = alpn
+        return configuration
+    }
+
+    public static func context(certificate: String, key: String) throws(ClusterTLSError) -> NIOSSLContext {
+        let configuration = try configuration(certificate: certificate, key: key, alpn: ["h2"])
+        do { return try NIOSSLContext(configuration: configuration) } catch {
+            throw ClusterTLSError("--edge-tls-cert/--edge-tls-key: the key does not match the certificate, or cannot be used (\(error))")
+        }
+    }
+}
+
+/// Refuses a call whose peer's certificate lacks a role the method needs, with
+/// PERMISSION_DENIED. Only on a server with the cluster's mutual TLS (the handshake has already
+/// refused peers without a certificate from the CA); `allowed` maps "Service/Method" to the roles
+/// that may call it, and a method it does not list is open to every member.
+public struct PeerRoleInterceptor: ServerInterceptor {
+    public let allowed: [String: Set<ClusterTLS.Role>]
+
+    public init(allowed: [String: Set<ClusterTLS.Role>]) { self.allowed = allowed }
+
+    public func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingServerRequest<Input>,
+        context: ServerContext,
+        next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+    ) async throws -> StreamingServerResponse<Output> {
+        let name = "\(context.descriptor.service.fullyQualifiedService)/\(context.descriptor.method)"
+        if let roles = allowed[name] {
+            let role = ClusterTLS.peerRole(context)
+            guard let role, roles.contains(role) else {
+                let needed = roles.map(\.rawValue).sorted().joined(separator: " or ")
+                throw RPCError(
+                    code: .permissionDenied,
+                    message: "\(context.descriptor.method) needs \(Self.article(needed)) \(needed) certificate of the cluster; the peer presented \(role.map { "\(Self.article($0.rawValue)) \($0.rawValue) certificate" } ?? "a certificate without a Fulcrum role")")
+            }
+        }
+        return try await next(request, context)
+    }
+
+    private static func article(_ word: String) -> String {
+        word.first.map { "aeiou".contains($0) } == true ? "an" : "a"
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import FulcrumProtocol
+import FulcrumService
+import GRPCCore
+import Testing
+
+@testable import FulcrumOperator
+
+@Suite struct ClusterCertificatesTests {
+    private func folder() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("fulcrum-certs-\(UUID().uuidString)").path
+    }
+
+    private func issued() throws -> String {
+        let directory = folder()
+        try ClusterCertificates.issue(.init(directory: directory))
+        return directory
+    }
+
+    @Test func issuesACertificatePerRoleThatLoadsWithItsRole() throws {
+        let directory = try issued()
+        for role in ClusterTLS.Role.allCases {
+            let tls = try ClusterTLS(directory: directory, role: role)
+            #expect(tls.role == role)
+        }
+        let attributes = try FileManager.default.attributesOfItem(atPath: directory + "/worker-key.pem")
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        #expect(!FileManager.default.fileExists(atPath: directory + "/ca-key.pem"), "a throwaway CA's key is never written")
+        #expect(throws: OperatorError.self) { try ClusterCertificates.issue(.init(directory: directory)) }
+    }
+
+    @Test func refusesMismatchedKeysAndForeignCAs() throws {
+        let one = try issued()
+        let other = try issued()
+        do {
+            _ = try ClusterTLS(certificate: one + "/worker.pem", key: one + "/frontend-key.pem", ca: one + "/ca.pem")
+            Issue.record("a key of another certificate was accepted")
+        } catch {
+            #expect(error.message.contains("is not the private key"))
+        }
+        do {
+            _ = try ClusterTLS(certificate: one + "/worker.pem", key: one + "/worker-key.pem", ca: other + "/ca.pem")
+            Issue.record("a certificate of another CA was accepted")
+        } catch {
+            #expect(error.message.contains("was not issued by the CA"))
+        }
+        do {
+            _ = try ClusterTLS(certificate: one + "/missing.pem", key: one + "/worker-key.pem", ca: one + "/ca.pem")
+            Issue.record("a missing file was accepted")
+        } catch {
+            #expect(error.message.contains("cannot read"))
+        }
+    }
+
+    @Test func plaintextOnlyOnLoopbackUnlessInsecure() throws {
+        let directory = try issued()
+        let (certificate, key, ca) = ClusterTLS.files(in: directory, role: .balancer)
+        #expect(try ClusterTLS.setting(certificate: nil, key: nil, ca: nil, insecure: false, listen: ["127.0.0.1", "::1"]) == nil)
+        #expect(throws: ClusterTLSError.self) { try ClusterTLS.setting(certificate: nil, key: nil, ca: nil, insecure: false, listen: ["0.0.0.0"]) }
+        #expect(try ClusterTLS.setting(certificate: nil, key: nil, ca: nil, insecure: true, listen: ["0.0.0.0"]) == nil)
+        #expect(throws: ClusterTLSError.self) { try ClusterTLS.setting(certificate: certificate, key: nil, ca: ca, insecure: false, listen: []) }
+        #expect(throws: ClusterTLSError.self) { try ClusterTLS.setting(certificate: certificate, key: key, ca: ca, insecure: true, listen: []) }
+        #expect(try ClusterTLS.setting(certificate: certificate, key: key, ca: ca, insecure: false, listen: ["10.0.0.1"])?.role == .balancer)
+    }
+
+    /// A real server with mutual TLS and a role rule: plaintext and foreign CAs fail the
+    /// handshake, the wrong role is PERMISSION_DENIED, the right one is served.
+    @Test func mutualTLSRefusesStrangersAndWrongRoles() async throws {
+        let directory = try issued()
+        let stranger = try issued()
+        let server = try ClusterTLS(directory: directory, role: .balancer)
+        let transport = GRPCTransport.server(HostPort(host: "127.0.0.1", port: 0), tls: server)
+        let grpcServer = GRPCServer(
+            transport: transport, services: [HealthService(services: ["fulcrum.control.v1.Balancer"]) { true }],
+            interceptors: [PeerRoleInterceptor(allowed: ["grpc.health.v1.Health/Check": [.admin]])])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await grpcServer.serve() }
+            defer { grpcServer.beginGracefulShutdown() }
+            guard let port = try await transport.listeningAddress.ipv4?.port else {
+                Issue.record("no port")
+                return
+            }
+            let address = HostPort(host: "127.0.0.1", port: port)
+            func check(_ tls: ClusterTLS?) async -> Result<Grpc_Health_V1_HealthCheckResponse.ServingStatus, RPCError> {
+                do {
+                    let status = try await withGRPCClient(address, tls: tls) { client in
+                        var options = CallOptions.defaults
+                        options.timeout = .seconds(5)
+                        return try await Grpc_Health_V1_Health.Client(wrapping: client).check(.init(), options: options).status
+                    }
+                    return .success(status)
+                } catch let error as RPCError {
+                    return .failure(error)
+                } catch {
+                    return .failure(RPCError(code: .unknown, message: "\(error)"))
+                }
+            }
+            #expect(try await check(ClusterTLS(directory: directory, role: .admin)).get() == .serving)
+            guard case .failure(let denied) = await check(try ClusterTLS(directory: directory, role: .worker)) else {
+                Issue.record("a worker certificate passed an admin-only method")
+                return
+            }
+            #expect(denied.code == .permissionDenied)
+            #expect(denied.message.contains("needs an admin certificate"))
+            for outsider in [nil, try ClusterTLS(directory: stranger, role: .admin)] {
+                guard case .failure(let refused) = await check(outsider) else {
+                    Issue.record("a client without the cluster's certificate was served")
+                    return
+                }
+                #expect(refused.code == .unavailable || refused.code == .deadlineExceeded)
+            }
+        }
+    }
+}

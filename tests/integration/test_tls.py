@@ -1,0 +1,138 @@
+"""Mutual TLS between the tiers (docs/security.md).
+
+`fulcrum up` makes a throwaway CA and a certificate per role; the balancer, the frontend and the
+workers then talk mutual TLS only. A peer without a certificate from the cluster's CA is refused
+at the handshake; the balancer lets only workers join and report, only frontends watch the pool
+and only admins read its status. The public edge can serve TLS with its own certificate.
+`--insecure` runs the tiers in plaintext; a service refuses plaintext off loopback without it.
+"""
+
+from __future__ import annotations
+
+import ssl
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+
+from conftest import (RPC_TIMEOUT, binary, check_simple, cli_env, infer_simple, make_repository,
+                      member_credentials, run_cli, running_cluster, simple_data)
+
+CONTROL = "/fulcrum.control.v1.Balancer/"
+
+
+def control_call(channel: grpc.Channel, method: str) -> str:
+    """Calls a control-plane method with an empty message; 'OK' or the status code's name."""
+    call = channel.unary_unary(CONTROL + method, request_serializer=lambda x: x, response_deserializer=lambda x: x)
+    try:
+        call(b"", timeout=10)
+        return "OK"
+    except grpc.RpcError as e:
+        return f"{e.code().name}: {e.details()}"
+
+
+@pytest.fixture(scope="module")
+def edge_certs(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("edge") / "certs"
+    r = run_cli("certs", "--out", str(folder), "--host", "127.0.0.1", "--host", "localhost")
+    assert r.returncode == 0, r.stderr
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, edge_certs):
+    repo = make_repository(tmp_path_factory.mktemp("repo"))
+    with running_cluster(tmp_path_factory, "tls", model_repository=repo, workers=1,
+                         extra_args=("--edge-tls-cert", str(edge_certs / "frontend.pem"),
+                                     "--edge-tls-key", str(edge_certs / "frontend-key.pem"))) as c:
+        yield c
+
+
+def test_certs_makes_a_ca_and_a_certificate_per_role(edge_certs):
+    names = sorted(p.name for p in edge_certs.iterdir())
+    assert names == ["admin-key.pem", "admin.pem", "balancer-key.pem", "balancer.pem", "ca.pem",
+                     "frontend-key.pem", "frontend.pem", "worker-key.pem", "worker.pem"], names
+    assert (edge_certs / "worker-key.pem").stat().st_mode & 0o077 == 0
+    again = run_cli("certs", "--out", str(edge_certs))
+    assert again.returncode != 0 and "exists already" in again.stderr, again.stderr
+
+
+def test_the_control_plane_admits_only_the_cluster_and_each_role_its_calls(cluster):
+    tls = cluster.tls_dir
+    assert tls, cluster.endpoints
+    balancer = cluster.balancer_url
+    # No certificate at all: refused at the handshake, plaintext or TLS.
+    assert control_call(grpc.insecure_channel(balancer), "Join").startswith("UNAVAILABLE")
+    ca_only = grpc.ssl_channel_credentials(root_certificates=(Path(tls) / "ca.pem").read_bytes())
+    assert control_call(grpc.secure_channel(balancer, ca_only), "Report").startswith("UNAVAILABLE")
+    # Members, each limited to its role's calls.
+    frontend = grpc.secure_channel(balancer, member_credentials(tls, "frontend"))
+    for method in ("Join", "Report", "Status"):
+        answer = control_call(frontend, method)
+        assert answer.startswith("PERMISSION_DENIED") and "a frontend certificate" in answer, (method, answer)
+    worker = grpc.secure_channel(balancer, member_credentials(tls, "worker"))
+    answer = control_call(worker, "Status")
+    assert answer.startswith("PERMISSION_DENIED") and "needs an admin certificate" in answer, answer
+    assert control_call(worker, "WatchPool").startswith("PERMISSION_DENIED")
+    admin = grpc.secure_channel(balancer, member_credentials(tls, "admin"))
+    assert control_call(admin, "Status") == "OK"
+    assert control_call(admin, "Join").startswith("PERMISSION_DENIED")
+    # The CLI finds the cluster's admin certificate by itself.
+    assert [w["state"] for w in cluster.status()["workers"]] == ["READY"]
+
+
+def test_a_worker_port_needs_a_certificate_from_the_cluster_ca(cluster, edge_certs, reference):
+    tls = cluster.tls_dir
+    worker = cluster.endpoints["workers"][0]["address"]
+    plain = grpcclient.InferenceServerClient(worker)
+    with pytest.raises(Exception):
+        plain.is_server_ready()
+    # A certificate of another CA (the edge's) is refused as well.
+    stranger = grpcclient.InferenceServerClient(
+        worker, ssl=True, root_certificates=str(Path(tls) / "ca.pem"),
+        private_key=str(edge_certs / "admin-key.pem"), certificate_chain=str(edge_certs / "admin.pem"))
+    with pytest.raises(Exception):
+        stranger.is_server_ready()
+    member = grpcclient.InferenceServerClient(
+        worker, ssl=True, root_certificates=str(Path(tls) / "ca.pem"),
+        private_key=str(Path(tls) / "admin-key.pem"), certificate_chain=str(Path(tls) / "admin.pem"))
+    assert member.is_server_ready()
+    a, b = simple_data(np.random.default_rng(5), 2)
+    check_simple(infer_simple(member, a, b), a, b, reference)
+
+
+def test_the_public_edge_serves_tls_to_unmodified_clients(cluster, edge_certs, reference):
+    client = grpcclient.InferenceServerClient(cluster.grpc_url, ssl=True, root_certificates=str(edge_certs / "ca.pem"))
+    a, b = simple_data(np.random.default_rng(6), 3)
+    check_simple(infer_simple(client, a, b), a, b, reference)
+    with pytest.raises(Exception):
+        grpcclient.InferenceServerClient(cluster.grpc_url).is_server_ready()
+    context = ssl.create_default_context(cafile=str(edge_certs / "ca.pem"))
+    with urllib.request.urlopen(f"https://{cluster.endpoints['http']}/v2/health/ready", context=context,
+                                timeout=RPC_TIMEOUT) as r:
+        assert r.status == 200
+
+
+def test_insecure_runs_the_tiers_in_plaintext(tmp_path_factory, reference):
+    repo = make_repository(tmp_path_factory.mktemp("repo"))
+    with running_cluster(tmp_path_factory, "insecure", model_repository=repo, workers=1,
+                         extra_args=("--insecure",)) as c:
+        assert c.endpoints["tls_dir"] is None
+        worker = c.endpoints["workers"][0]["address"]
+        assert grpcclient.InferenceServerClient(worker).is_server_ready()
+        a, b = simple_data(np.random.default_rng(7), 1)
+        check_simple(infer_simple(c.client(), a, b), a, b, reference)
+
+
+@pytest.mark.parametrize("service", ["fulcrum-balancer", "fulcrum-worker"])
+def test_plaintext_off_loopback_needs_insecure(service, tmp_path):
+    args = [binary(service), "--host", "0.0.0.0", "--port", "0"]
+    if service == "fulcrum-worker":
+        args += ["--model-repository", str(make_repository(tmp_path / "repo"))]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=30, env=cli_env(), stdin=subprocess.DEVNULL)
+    assert r.returncode != 0, r.stdout
+    assert "needs the cluster's certificates" in r.stderr and "--insecure" in r.stderr, r.stderr
