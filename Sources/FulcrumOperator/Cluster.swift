@@ -163,7 +163,7 @@ public final class Cluster: @unchecked Sendable {
             do throws(ClusterTLSError) { return try ClusterTLS(directory: folder, role: .admin) } catch { throw OperatorError(error.message) }
         }
         return try await withGRPCClient(balancerTarget, tls: admin) { balancerClient in
-            try await withGRPCClient(frontendTarget) { frontendClient in
+            try await withGRPCClient(frontendTarget, edge: options.edgeTLS ? .ownChild : nil) { frontendClient in
                 let control = Fulcrum_Control_V1_Balancer.Client(wrapping: balancerClient)
                 let inference = Inference_GRPCInferenceService.Client(wrapping: frontendClient)
                 while ContinuousClock.now < deadline {

@@ -39,6 +39,9 @@ public struct ClusterOptions: Sendable {
     public var modelControlArguments: [String] = []
     /// More `fulcrum-frontend` arguments (`--api-keys`, `--edge-tls-*`).
     public var frontendArguments: [String] = []
+    /// The frontend's public ports serve TLS (`--edge-tls-*` among `frontendArguments`): the
+    /// readiness check then speaks TLS to it too.
+    public var edgeTLS = false
     /// Plaintext between the tiers; by default the cluster gets a throwaway CA and mutual TLS.
     public var insecure = false
 

@@ -7,9 +7,10 @@ func withGRPCClient<T: Sendable>(
     _ target: HostPort,
     maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes,
     tls: ClusterTLS? = nil,
+    edge: GRPCTransport.EdgeTrust? = nil,
     _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
 ) async throws -> T {
-    let client = try GRPCTransport.client(target, maxMessageBytes: maxMessageBytes, tls: tls)
+    let client = try GRPCTransport.client(target, maxMessageBytes: maxMessageBytes, tls: tls, edge: edge)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await client.runConnections() }
         defer { client.beginGracefulShutdown() }

@@ -9,9 +9,9 @@ import GRPCCore
 public enum Infer {
     /// Builds the request, sends it, and returns the text to print.
     public static func run(
-        url: HostPort, model: String, version: String, inputs: [String], timeout: Duration
+        url: HostPort, model: String, version: String, inputs: [String], timeout: Duration, edgeCA: String? = nil
     ) async throws -> String {
-        try await withGRPCClient(url) { client in
+        try await withGRPCClient(url, edge: edgeCA.map { .caFile($0) }) { client in
             let service = Inference_GRPCInferenceService.Client(wrapping: client)
             var options = CallOptions.defaults
             options.timeout = timeout

@@ -288,13 +288,17 @@ public struct PeerRoleInterceptor: ServerInterceptor {
         if let roles = allowed[name] {
             let role = ClusterTLS.peerRole(context)
             guard let role, roles.contains(role) else {
-                let needed = roles.map(\.rawValue).sorted().joined(separator: " or ")
-                throw RPCError(
-                    code: .permissionDenied,
-                    message: "\(context.descriptor.method) needs \(Self.article(needed)) \(needed) certificate of the cluster; the peer presented \(role.map { "\(Self.article($0.rawValue)) \($0.rawValue) certificate" } ?? "a certificate without a Fulcrum role")")
+                throw RPCError(code: .permissionDenied, message: Self.refusal(method: context.descriptor.method, needed: roles, presented: role))
             }
         }
         return try await next(request, context)
+    }
+
+    /// The message of a call refused for its peer's role.
+    static func refusal(method: String, needed: Set<ClusterTLS.Role>, presented: ClusterTLS.Role?) -> String {
+        let names = needed.map(\.rawValue).sorted().joined(separator: " or ")
+        let peer = presented.map { "\(article($0.rawValue)) \($0.rawValue) certificate" } ?? "no certificate with a Fulcrum role"
+        return "\(method) needs \(article(names)) \(names) certificate of the cluster; the peer presented \(peer)"
     }
 
     private static func article(_ word: String) -> String {

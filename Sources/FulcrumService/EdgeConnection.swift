@@ -4,7 +4,9 @@ import GRPCCore
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
+import NIOSSL
 import Synchronization
+import X509
 
 /// What serves ModelInfer on the fast path: the decoded request and its headers (deadline,
 /// trace context) in, the response out; a thrown `RPCError` becomes the call's status.
@@ -55,6 +57,9 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
         var limits = EdgeLimits()
         /// Bytes of ModelInfer requests still arriving, across every connection of the server.
         var budget = EdgeBudget(maxBytes: EdgeLimits().maxArrivingBytes)
+        /// Relayed methods (`:path`) that only peers with one of these cluster roles may call
+        /// (their TLS certificate says; a peer without one is refused). Empty: no check.
+        var roles: [String: Set<ClusterTLS.Role>] = [:]
     }
 
     private enum Stream {
@@ -236,6 +241,8 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
                     needsFlush = true
                 } else if headers.headers.first(name: ":path") == Self.modelInferPath {
                     startCall(id, headers)
+                } else if let refusal = roleRefusal(headers.headers.first(name: ":path")) {
+                    answer(id, status: .permissionDenied, message: refusal, reset: headers.endStream ? nil : .noError)
                 } else {
                     startRelay(id, headers)
                 }
@@ -331,6 +338,17 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
         if draining, streams.isEmpty, let context {
             context.close(promise: nil)
         }
+    }
+
+    /// Why the peer may not call `path` (nil: it may): the method needs one of
+    /// `configuration.roles[path]` and the peer's certificate (read from the TLS handler ahead
+    /// of this one) names another role or none.
+    private func roleRefusal(_ path: String?) -> String? {
+        guard let path, let needed = configuration.roles[path], let context else { return nil }
+        let certificate = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?.peerCertificate
+        let role = certificate.flatMap { try? Certificate(derEncoded: $0.toDERBytes()) }.flatMap(ClusterTLS.role(of:))
+        if let role, needed.contains(role) { return nil }
+        return PeerRoleInterceptor.refusal(method: String(path.split(separator: "/").last ?? ""), needed: needed, presented: role)
     }
 
     // MARK: ModelInfer on raw frames

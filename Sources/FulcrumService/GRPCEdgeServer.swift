@@ -27,6 +27,7 @@ public struct GRPCEdgeServer: Service {
     private let modelInfer: ModelInferHandler
     private let limits: EdgeLimits
     private let tls: NIOSSLContext?
+    private let roles: [String: Set<ClusterTLS.Role>]
     private let logger: Logger
     private let onListening: @Sendable (HostPort) async throws -> Void
 
@@ -39,6 +40,9 @@ public struct GRPCEdgeServer: Service {
     ///   - limits: What one client may hold: connections, timeouts, bytes still arriving.
     ///   - tls: Serve TLS with this context (a worker: the cluster's mutual TLS, `ClusterTLS`;
     ///     a frontend: its edge certificate); nil serves plaintext.
+    ///   - roles: Relayed methods (`/package.Service/Method`) that only a peer whose cluster
+    ///     certificate has one of these roles may call; checked here, at the TLS connection,
+    ///     because the inner server sees a Unix socket and no certificate.
     ///   - onListening: Called once with the bound address.
     public init(
         address: HostPort,
@@ -48,6 +52,7 @@ public struct GRPCEdgeServer: Service {
         modelInfer: @escaping ModelInferHandler,
         limits: EdgeLimits = EdgeLimits(),
         tls: NIOSSLContext? = nil,
+        roles: [String: Set<ClusterTLS.Role>] = [:],
         logger: Logger,
         onListening: @escaping @Sendable (HostPort) async throws -> Void = { _ in }
     ) {
@@ -58,6 +63,7 @@ public struct GRPCEdgeServer: Service {
         self.modelInfer = modelInfer
         self.limits = limits
         self.tls = tls
+        self.roles = roles
         self.logger = logger
         self.onListening = onListening
     }
@@ -74,7 +80,7 @@ public struct GRPCEdgeServer: Service {
         let connections = EdgeConnections()
         let configuration = EdgeConnection.Configuration(
             maxMessageBytes: maxMessageBytes, modelInfer: modelInfer, relaySocket: socket, limits: limits,
-            budget: EdgeBudget(maxBytes: limits.maxArrivingBytes))
+            budget: EdgeBudget(maxBytes: limits.maxArrivingBytes), roles: roles)
 
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in

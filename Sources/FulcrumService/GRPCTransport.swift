@@ -45,20 +45,39 @@ public enum GRPCTransport {
         )
     }
 
+    /// How a client trusts a frontend's public port when that port serves TLS
+    /// (`fulcrum-frontend --edge-tls-cert`).
+    public enum EdgeTrust: Sendable {
+        /// The port's certificate must chain to the CA in this PEM file and name the host dialled.
+        case caFile(String)
+        /// Any certificate: only for `fulcrum up` asking its own child, on loopback, whether it
+        /// is ready (no request data is sent).
+        case ownChild
+    }
+
     /// An HTTP/2 client for `target` that allows messages up to `maxMessageBytes` in both
     /// directions: mutual TLS with `tls` (the server must present a certificate from the
-    /// cluster's CA), plaintext without. The caller runs `runConnections()` and shuts it down.
+    /// cluster's CA); else TLS to a frontend's public port trusted as `edge` says (no client
+    /// certificate); else plaintext. The caller runs `runConnections()` and shuts it down.
     public static func client(
         _ target: HostPort,
         maxMessageBytes: Int = defaultMaxMessageBytes,
-        tls: ClusterTLS? = nil
+        tls: ClusterTLS? = nil,
+        edge: EdgeTrust? = nil
     ) throws -> GRPCClient<HTTP2ClientTransport.Posix> {
         var methodConfig = MethodConfig(names: [MethodConfig.Name(service: "")])
         methodConfig.maxRequestMessageBytes = maxMessageBytes
         methodConfig.maxResponseMessageBytes = maxMessageBytes
+        let security: HTTP2ClientTransport.Posix.TransportSecurity
+        switch (tls, edge) {
+        case (let tls?, _): security = tls.clientSecurity
+        case (nil, .caFile(let path)?): security = .tls { $0.trustRoots = .certificates([.file(path: path, format: .pem)]) }
+        case (nil, .ownChild?): security = .tls { $0.serverCertificateVerification = .noVerification }
+        case (nil, nil): security = .plaintext
+        }
         let transport = try HTTP2ClientTransport.Posix(
             target: resolvable(target),
-            transportSecurity: tls?.clientSecurity ?? .plaintext,
+            transportSecurity: security,
             config: .defaults { config in
                 // Reconnect quickly: a worker that restarts should be usable again at once.
                 config.backoff = .init(initial: .milliseconds(50), max: .seconds(1), multiplier: 1.6, jitter: 0.2)

@@ -72,6 +72,11 @@ public enum Worker {
             services: [inference, health],
             modelInfer: { try await inference.modelInfer($0, metadata: $1) },
             tls: serverTLS,
+            // Repository control moves what the pool serves: only the frontends (which pass an
+            // admin's call on, token included) and the balancer may ask a worker for it.
+            roles: serverTLS == nil ? [:] : Dictionary(uniqueKeysWithValues: ["RepositoryModelLoad", "RepositoryModelUnload"].map {
+                ("/inference.GRPCInferenceService/\($0)", [ClusterTLS.Role.frontend, .balancer])
+            }),
             logger: logger
         ) { bound in
             let address = configuration.advertise ?? bound

@@ -165,6 +165,7 @@ struct Up: AsyncParsableCommand {
                 "--edge-tls-cert", URL(fileURLWithPath: edgeTlsCert).standardizedFileURL.path,
                 "--edge-tls-key", URL(fileURLWithPath: edgeTlsKey).standardizedFileURL.path,
             ]
+            options.edgeTLS = true
         }
         options.insecure = insecure
         options.profile = profile.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
@@ -201,10 +202,14 @@ struct InferCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Deadline in milliseconds.")
     var timeoutMs: Int = 10000
 
+    @Option(name: .customLong("tls-ca"), help: ArgumentHelp("Connect with TLS, trusting the CA in this PEM file (a frontend started with --edge-tls-cert); plaintext without.", valueName: "pem"))
+    var tlsCA: String?
+
     func run() async throws {
         guard let target = HostPort(parsing: url) else { throw ValidationError("--url: '\(url)' is not host:port") }
+        if let tlsCA, !FileManager.default.isReadableFile(atPath: tlsCA) { throw ValidationError("--tls-ca: cannot read '\(tlsCA)'") }
         try await reportingErrors {
-            print(try await Infer.run(url: target, model: model, version: modelVersion, inputs: input, timeout: .milliseconds(timeoutMs)))
+            print(try await Infer.run(url: target, model: model, version: modelVersion, inputs: input, timeout: .milliseconds(timeoutMs), edgeCA: tlsCA))
         }
     }
 }

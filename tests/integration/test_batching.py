@@ -76,7 +76,10 @@ def repo(tmp_path_factory) -> Path:
         # The priority model is about ten times slower (~0.5 GFLOP a request), so a queue of
         # two dozen takes a good fraction of a second to drain.
         width = PRIORITY_WIDTH if name == "slow_priority" else SLOW_WIDTH
-        slow_model(folder / "1" / "model.onnx", width, 16 if name == "slow_priority" else 8)
+        # The queue model takes four times the layers (~256 MFLOP a request): sixteen requests
+        # must fill its queue of two even when a busy machine spreads their arrival.
+        layers = {"slow_priority": 16, "slow_queue": 32}.get(name, 8)
+        slow_model(folder / "1" / "model.onnx", width, layers)
         write_config(folder, name, 1, width, "x", "y", width, batching)
     return root
 

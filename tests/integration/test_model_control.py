@@ -31,7 +31,8 @@ def rest(cluster, model: str, action: str, token: str | None = None) -> tuple[in
 
 def worker_unload(cluster, address: str, model: str, token: str | None = None):
     metadata = [("authorization", f"Bearer {token}")] if token is not None else None
-    with cluster.member_channel(address) as channel:
+    # A frontend's certificate: workers take repository control only from frontends and the balancer.
+    with cluster.member_channel(address, role="frontend") as channel:
         stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
         return stub.RepositoryModelUnload(service_pb2.RepositoryModelUnloadRequest(model_name=model),
                                           metadata=metadata, timeout=RPC_TIMEOUT)

@@ -103,6 +103,26 @@ def test_a_worker_port_needs_a_certificate_from_the_cluster_ca(cluster, edge_cer
     assert member.is_server_ready()
     a, b = simple_data(np.random.default_rng(5), 2)
     check_simple(infer_simple(member, a, b), a, b, reference)
+    # Repository control on a worker: only a frontend's or the balancer's certificate may ask
+    # (model control is off here, so a permitted caller meets FAILED_PRECONDITION instead).
+    for role in ("admin", "worker"):
+        with grpc.secure_channel(worker, member_credentials(tls, role)) as channel:
+            with pytest.raises(grpc.RpcError) as refused:
+                unload(channel, "simple")
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, (role, refused.value)
+        assert "needs a balancer or frontend certificate" in refused.value.details(), refused.value.details()
+        assert f"presented an {role}" in refused.value.details() or f"presented a {role}" in refused.value.details()
+    with grpc.secure_channel(worker, member_credentials(tls, "frontend")) as channel:
+        with pytest.raises(grpc.RpcError) as refused:
+            unload(channel, "simple")
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION, refused.value
+    assert member.is_model_ready("simple")
+
+
+def unload(channel: grpc.Channel, model: str) -> None:
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
+    service_pb2_grpc.GRPCInferenceServiceStub(channel).RepositoryModelUnload(
+        service_pb2.RepositoryModelUnloadRequest(model_name=model), timeout=RPC_TIMEOUT)
 
 
 def test_the_public_edge_serves_tls_to_unmodified_clients(cluster, edge_certs, reference):
@@ -111,6 +131,10 @@ def test_the_public_edge_serves_tls_to_unmodified_clients(cluster, edge_certs, r
     check_simple(infer_simple(client, a, b), a, b, reference)
     with pytest.raises(Exception):
         grpcclient.InferenceServerClient(cluster.grpc_url).is_server_ready()
+    values = ",".join(["1"] * 16)
+    r = run_cli("infer", "simple", "--url", cluster.grpc_url, "--tls-ca", str(edge_certs / "ca.pem"),
+                "--input", f"INPUT0={values}", "--input", f"INPUT1={values}")
+    assert r.returncode == 0 and "OUTPUT0 INT32 [1,16]: 2, 2" in r.stdout, (r.stdout, r.stderr)
     context = ssl.create_default_context(cafile=str(edge_certs / "ca.pem"))
     with urllib.request.urlopen(f"https://{cluster.endpoints['http']}/v2/health/ready", context=context,
                                 timeout=RPC_TIMEOUT) as r:
