@@ -62,6 +62,7 @@ public enum Frontend {
                 address: http, inference: inference,
                 maxBodyBytes: MessageLimit(bytes: configuration.maxMessageBytes).transportBytes,
                 idleTimeout: configuration.edgeLimits.idleTimeout,
+                readTimeout: configuration.edgeLimits.requestReadTimeout,
                 tls: try configuration.edgeTLS.map { files throws(ClusterTLSError) in
                     try EdgeTLS.configuration(certificate: files.certificate, key: files.key, alpn: ["http/1.1"])
                 },

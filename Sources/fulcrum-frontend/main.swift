@@ -45,7 +45,7 @@ struct FrontendCommand: LayeredCommand {
     @Option(name: .long, help: "Seconds a connection may stay without a call (gRPC) or without traffic (HTTP) before it is closed.")
     var idleTimeoutS: Int = 300
 
-    @Option(name: .long, help: "Seconds within which a gRPC ModelInfer request must arrive in full (and a started HTTP/2 frame must finish, and a new connection send its first frame); slower ones are refused with DEADLINE_EXCEEDED or closed.")
+    @Option(name: .long, help: "Seconds within which a gRPC ModelInfer request must arrive in full (and a started HTTP/2 frame must finish, and a new connection send its first frame), and an HTTP request its head and body; slower ones are refused with DEADLINE_EXCEEDED or closed.")
     var requestReadTimeoutS: Int = 30
 
     @Option(name: .long, help: "A JSON file of API keys ({\"keys\": [{\"key\", \"tenant\", \"models\", \"rate\", \"burst\"}]}): every call but health checks and repository control then needs one ('authorization: Bearer KEY' or 'x-api-key: KEY'); SIGHUP reloads the file. Unset: no keys needed.")

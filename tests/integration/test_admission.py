@@ -1,7 +1,8 @@
 """The edge bounds what it holds: past its admission limit the frontend refuses at once
 (RESOURCE_EXHAUSTED over gRPC, 429 with Retry-After over HTTP) while the admitted requests are
 served; a gRPC connection that sends half a frame, or a request body that never finishes, is cut
-off after the read timeout; an idle connection is closed after the idle timeout.
+off after the read timeout, and so is an HTTP request whose head or body trickles in; an idle
+connection is closed after the idle timeout.
 
 The workers emulate a slow device (`--emulate 300+0`: every execution takes 300 ms), so a burst
 piles up in the frontend; the limits are set small through the environment
@@ -26,7 +27,7 @@ from conftest import RPC_TIMEOUT, make_repository, process_alive, running_cluste
 MAX_INFLIGHT = 4
 BURST = 24
 READ_TIMEOUT_S = 2
-IDLE_TIMEOUT_S = 3
+IDLE_TIMEOUT_S = 6  # well past the read timeout, so the two cannot be mistaken for each other
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 
@@ -160,3 +161,55 @@ def test_an_idle_grpc_connection_is_closed_after_the_idle_timeout(cluster):
         took = closed_within(sock, IDLE_TIMEOUT_S + 5)
     assert took is not None and took > IDLE_TIMEOUT_S - 0.5, took
     assert process_alive(cluster.endpoints["frontend_pid"])
+
+
+def trickle_until_closed(sock: socket.socket, data: bytes, seconds: float, every: float = 0.25) -> float | None:
+    """Sends DATA one byte every EVERY seconds until the server closes the connection; the time
+    from the first byte to the close, or None if it stayed open for SECONDS."""
+    began = time.monotonic()
+    sock.settimeout(every)
+    for i in range(len(data)):
+        if time.monotonic() - began > seconds:
+            return None
+        try:
+            sock.sendall(data[i:i + 1])
+        except (BrokenPipeError, ConnectionResetError):
+            return time.monotonic() - began
+        try:
+            if sock.recv(65536) == b"":
+                return time.monotonic() - began
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            return time.monotonic() - began
+    return None
+
+
+def test_http_headers_trickled_byte_by_byte_are_cut_off(cluster):
+    head = (f"GET /v2/health/ready HTTP/1.1\r\nHost: {cluster.endpoints['http']}\r\n"
+            + "".join(f"X-Padding-{i}: {'a' * 20}\r\n" for i in range(40)) + "\r\n").encode()
+    with socket.create_connection(host_port(cluster.endpoints["http"])) as sock:
+        took = trickle_until_closed(sock, head, READ_TIMEOUT_S + 6)
+    assert took is not None and took < READ_TIMEOUT_S + 2.5, took
+    assert process_alive(cluster.endpoints["frontend_pid"])
+
+
+def test_an_http_body_trickled_byte_by_byte_is_cut_off(cluster):
+    body = json.dumps({"inputs": [{"name": "INPUT0", "shape": [1, 16], "datatype": "INT32", "data": list(range(16))}]}).encode()
+    head = (f"POST /v2/models/simple/infer HTTP/1.1\r\nHost: {cluster.endpoints['http']}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection(host_port(cluster.endpoints["http"])) as sock:
+        sock.sendall(head)
+        took = trickle_until_closed(sock, body, READ_TIMEOUT_S + 6)
+    assert took is not None and took < READ_TIMEOUT_S + 2.5, took
+
+
+def test_a_keep_alive_http_connection_between_requests_waits_for_the_idle_timeout(cluster):
+    request = f"GET /v2/health/live HTTP/1.1\r\nHost: {cluster.endpoints['http']}\r\n\r\n".encode()
+    with socket.create_connection(host_port(cluster.endpoints["http"])) as sock:
+        sock.sendall(request)
+        sock.settimeout(RPC_TIMEOUT)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200"), "the health check was not answered"
+        # The request is complete: the read deadline no longer runs, only the idle timeout.
+        took = closed_within(sock, IDLE_TIMEOUT_S + 5)
+    assert took is not None and took > IDLE_TIMEOUT_S - 0.5, took

@@ -16,6 +16,7 @@ struct HTTPEdge: Service {
     private let address: HostPort
     private let routes: HTTPRoutes
     private let idleTimeout: TimeAmount
+    private let readTimeout: TimeAmount
     private let tls: TLSConfiguration?
     private let logger: Logger
     private let onListening: @Sendable (HostPort) async -> Void
@@ -25,6 +26,8 @@ struct HTTPEdge: Service {
     ///   - inference: The transport-free operations the routes call.
     ///   - maxBodyBytes: Larger request bodies get 413.
     ///   - idleTimeout: A connection with nothing read or written for this long is closed.
+    ///   - readTimeout: A request (head and body) must arrive within this long of its first
+    ///     byte (of the connection's opening, for the first), or the connection is closed.
     ///   - tls: Serve HTTPS with this configuration (`EdgeTLS`); nil serves plaintext.
     ///   - logger: Where start and request failures are logged.
     ///   - onListening: Called once with the bound address (port 0 resolved).
@@ -33,6 +36,7 @@ struct HTTPEdge: Service {
         inference: FrontendInferenceService,
         maxBodyBytes: Int,
         idleTimeout: TimeAmount = .seconds(300),
+        readTimeout: TimeAmount = .seconds(30),
         tls: TLSConfiguration? = nil,
         logger: Logger,
         onListening: @escaping @Sendable (HostPort) async -> Void = { _ in }
@@ -40,6 +44,7 @@ struct HTTPEdge: Service {
         self.address = address
         self.routes = HTTPRoutes(inference: inference, maxBodyBytes: maxBodyBytes)
         self.idleTimeout = idleTimeout
+        self.readTimeout = readTimeout
         self.tls = tls
         self.logger = logger
         self.onListening = onListening
@@ -52,10 +57,15 @@ struct HTTPEdge: Service {
         let requested = address
         let onListening = onListening
         let logger = logger
-        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: idleTimeout))
+        let (idleTimeout, readTimeout, tls) = (idleTimeout, readTimeout, tls)
+        let server = HTTPServerBuilder { responder in
+            let http1 = HTTP1ChannelWithReadDeadline(responder: responder, idleTimeout: idleTimeout, readTimeout: readTimeout)
+            if let tls { return try TLSChannel(http1, tlsConfiguration: tls) }
+            return http1
+        }
         let application = Application(
             router: router,
-            server: try tls.map { try .tls(http1, tlsConfiguration: $0) } ?? http1,
+            server: server,
             configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? requested.port
