@@ -218,7 +218,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "FulcrumWorkerTests", dependencies: ["FulcrumWorker"], swiftSettings: swiftSettings),
+        .testTarget(name: "FulcrumWorkerTests", dependencies: ["FulcrumWorker", "FulcrumRuntime"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumBalancerTests", dependencies: ["FulcrumBalancer"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumOperatorTests", dependencies: ["FulcrumOperator"], swiftSettings: swiftSettings),
         .testTarget(

@@ -3,7 +3,13 @@
 fail or are attacked, each with its figure.
 
     .venv/bin/python loadtests/faults.py [--bin-dir .build/release] [--workers 3] [--output DIR]
+        [--only overload] [--cluster-cpus 0 --generator-cpus 1]
     loadtests/run faults [same options]
+
+`--cluster-cpus` and `--generator-cpus` pin the cluster (every process `fulcrum up` starts) and
+the load generator to disjoint CPUs (sched_setaffinity), so that an overload starves the cluster,
+not the generator that measures it; `--only overload` runs the capacity, unloaded and 3x
+overload steps alone.
 
 Starts `fulcrum up --workers W --metrics` on free loopback ports, measures the capacity of
 ranking_mlp batch 1 (closed loop, 32 in flight), then, each against that cluster:
@@ -40,6 +46,14 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PAGE = os.sysconf("SC_PAGE_SIZE")
+# CPUs for the load generator and for the cluster (None: wherever the kernel puts them).
+PINS = {"generator": None, "cluster": None}
+
+
+def pinned(role):
+    """A preexec_fn that pins the child (and everything it starts) to ROLE's CPUs."""
+    cpus = PINS[role]
+    return (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
 
 
 def rss_mb(pid):
@@ -72,7 +86,7 @@ class Cluster:
             [os.path.join(bin_dir, "fulcrum"), "up", "--model-repository", repo, "--workers", str(workers),
              "--grpc-port", "0", "--http-port", "0", "--balancer-port", "0", "--metrics",
              "--endpoints-file", self.endpoints_file],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=pinned("cluster"))
         deadline = time.time() + 180
         while not os.path.exists(self.endpoints_file):
             if self.proc.poll() is not None or time.time() > deadline:
@@ -104,7 +118,7 @@ def loadtest(cluster, output, *args):
     """Runs `fulcrum loadtest ranking_mlp ARGS` against the frontend; its result.json."""
     command = [os.path.join(cluster.bin_dir, "fulcrum"), "loadtest", "ranking_mlp", "--url", cluster.endpoints["grpc"],
                "--output", output, *map(str, args)]
-    subprocess.run(command, capture_output=True, text=True, timeout=600)
+    subprocess.run(command, capture_output=True, text=True, timeout=600, preexec_fn=pinned("generator"))
     with open(os.path.join(output, "result.json")) as f:
         return json.load(f)
 
@@ -228,14 +242,19 @@ def main():
     parser.add_argument("--bin-dir", default=os.path.join(ROOT, ".build", "release"))
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--output", default=os.path.join(ROOT, "loadtests", "results", time.strftime("%Y-%m-%d") + "-faults"))
+    parser.add_argument("--only", choices=["all", "overload"], default="all")
+    parser.add_argument("--cluster-cpus", help="comma-separated CPU numbers for the cluster")
+    parser.add_argument("--generator-cpus", help="comma-separated CPU numbers for the load generator")
     args = parser.parse_args()
+    for role, cpus in (("cluster", args.cluster_cpus), ("generator", args.generator_cpus)):
+        PINS[role] = {int(c) for c in cpus.split(",")} if cpus else None
     bin_dir = os.path.abspath(args.bin_dir)
     os.makedirs(args.output, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="fulcrum-faults-")
     cluster = Cluster(bin_dir, args.workers, workdir)
     results = {"command": " ".join(sys.argv), "bin_dir": bin_dir, "workers": args.workers,
                "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
-               "cores": os.cpu_count()}
+               "cores": os.cpu_count(), "cluster_cpus": args.cluster_cpus, "generator_cpus": args.generator_cpus}
     try:
         out = lambda name: os.path.join(args.output, name)  # noqa: E731
         capacity = loadtest(cluster, out("capacity"), "--concurrency", 32, "--duration", 6, "--warmup", 1, "--connections", 2)
@@ -245,6 +264,10 @@ def main():
         load = round(0.7 * rate)
         results["load_rps"] = load
         print(f"faults: capacity {rate} req/s; load {load} req/s", file=sys.stderr)
+        if args.only == "overload":
+            results["overload_3x"] = overload(cluster, out, rate)
+            print(f"faults: overload {results['overload_3x']}", file=sys.stderr)
+            return
         results["worker_kill"] = kill_under_load(cluster, out("worker-kill"), load, lambda: cluster.workers()[0]["pid"])
         print(f"faults: worker kill {results['worker_kill']}", file=sys.stderr)
         results["balancer_kill"] = kill_under_load(cluster, out("balancer-kill"), load, lambda: cluster.endpoints["balancer_pid"])
@@ -256,15 +279,7 @@ def main():
         results["overflow"] = overflow(cluster)
         results["unauthenticated_unload"] = unauthenticated_unload(cluster)
         results["strangers"] = strangers(cluster)
-        unloaded = loadtest(cluster, out("unloaded"), "--rate", max(1, round(0.3 * rate)), "--duration", 6, "--warmup", 1,
-                            "--connections", 2, "--timeout-ms", 200)
-        over = loadtest(cluster, out("overload-3x"), "--rate", 3 * rate, "--duration", 10, "--warmup", 2, "--connections", 4,
-                        "--timeout-ms", 200, "--max-in-flight", 50000)
-        results["overload_3x"] = {
-            "offered_rps": 3 * rate, "requests": over["requests"], "ok": over["ok"], "errors_by_code": over["errors_by_code"],
-            "dropped_by_generator": over["dropped"],
-            "admitted_p99_ms": over["latency_us"]["p99"] / 1000, "unloaded_p99_ms": unloaded["latency_us"]["p99"] / 1000,
-            "refusal_p99_ms": (over.get("error_latency_us") or {}).get("p99", 0) / 1000}
+        results["overload_3x"] = overload(cluster, out, rate)
         print(f"faults: overload {results['overload_3x']}", file=sys.stderr)
         frontend = cluster.endpoints["frontend_pid"]
         before = rss_mb(frontend)
@@ -293,20 +308,44 @@ def main():
         results["all_alive_at_end"] = all(alive(p) for p in cluster.pids())
     finally:
         cluster.stop()
-        # The cluster's log without the per-call retry warnings (counted instead): a fault run
-        # makes hundreds of thousands of them.
-        retries = 0
-        with open(os.path.join(workdir, "fulcrum-up.log"), errors="replace") as source, \
-                open(os.path.join(args.output, "fulcrum-up.log"), "w") as kept:
-            for line in source:
-                if "failed a call" in line:
-                    retries += 1
-                else:
-                    kept.write(line)
-            kept.write(f"[faults.py: {retries} 'worker failed a call' warnings left out]\n")
+        finish(args, workdir, results)
+
+
+def overload(cluster, out, rate):
+    """30 % of capacity, then 3x capacity, open loop with a 200 ms deadline."""
+    unloaded = loadtest(cluster, out("unloaded"), "--rate", max(1, round(0.3 * rate)), "--duration", 6, "--warmup", 1,
+                        "--connections", 2, "--timeout-ms", 200)
+    over = loadtest(cluster, out("overload-3x"), "--rate", 3 * rate, "--duration", 10, "--warmup", 2, "--connections", 4,
+                    "--timeout-ms", 200, "--max-in-flight", 50000)
+    return {
+        "offered_rps": 3 * rate, "requests": over["requests"], "ok": over["ok"], "errors_by_code": over["errors_by_code"],
+        "dropped_by_generator": over["dropped"], "achieved_rps": over.get("achieved_rate"),
+        "admitted_p50_ms": over["latency_us"]["p50"] / 1000, "admitted_p99_ms": over["latency_us"]["p99"] / 1000,
+        "unloaded_p99_ms": unloaded["latency_us"]["p99"] / 1000,
+        "refusal_p50_ms": (over.get("error_latency_us") or {}).get("p50", 0) / 1000,
+        "refusal_p99_ms": (over.get("error_latency_us") or {}).get("p99", 0) / 1000}
+
+
+def finish(args, workdir, results):
+    # The cluster's log without the per-call retry warnings (counted instead): a fault run
+    # makes hundreds of thousands of them.
+    retries = 0
+    with open(os.path.join(workdir, "fulcrum-up.log"), errors="replace") as source, \
+            open(os.path.join(args.output, "fulcrum-up.log"), "w") as kept:
+        for line in source:
+            if "failed a call" in line:
+                retries += 1
+            else:
+                kept.write(line)
+        kept.write(f"[faults.py: {retries} 'worker failed a call' warnings left out]\n")
     with open(os.path.join(args.output, "result.json"), "w") as f:
         json.dump(results, f, indent=2)
-    write_summary(args.output, results)
+    if "worker_kill" in results:
+        write_summary(args.output, results)
+    elif "overload_3x" in results:
+        write_overload_summary(args.output, results)
+    else:
+        return
     print(open(os.path.join(args.output, "summary.md")).read())
 
 
@@ -341,6 +380,32 @@ def write_summary(output, r):
         f"| 200 slowloris connections | still open: {r['slowloris']['still_open']} | all closed after {r['slowloris']['all_closed_after_s']} s |",
         "",
         f"Every process alive at the end: {r['all_alive_at_end']}.",
+        "",
+    ]
+    with open(os.path.join(output, "summary.md"), "w") as f:
+        f.write("\n".join(lines))
+
+
+def write_overload_summary(output, r):
+    o = r["overload_3x"]
+    placement = (f"the cluster pinned to CPU {r['cluster_cpus']}, the generator to CPU {r['generator_cpus']}"
+                 if r.get("cluster_cpus") else "the load generator and the cluster share them")
+    lines = [
+        "# 3x overload",
+        "",
+        f"Command: `{r['command']}`",
+        "",
+        f"Binaries: `{r['bin_dir']}`. Machine: {r['cores']} cores, {r['cpu']}; {placement}. "
+        f"`fulcrum up --workers {r['workers']} --metrics`, ranking_mlp batch 1, "
+        f"{'mutual TLS' if r.get('tls') else 'plaintext'} between the tiers. Capacity (closed loop, 32 in flight): "
+        f"{r['capacity_rps']} req/s. Unloaded: 30 % of it, open loop, 200 ms deadline. Overload: 3x, open loop, "
+        f"200 ms deadline, latencies counted from each request's intended send time.",
+        "",
+        "| offered req/s | requests | OK | not OK by code | dropped by the generator | admitted p50 / p99 ms | unloaded p99 ms | refusal p50 / p99 ms |",
+        "|---:|---:|---:|---|---:|---|---:|---|",
+        f"| {o['offered_rps']} | {o['requests']} | {o['ok']} | {', '.join(f'{c} {n}' for c, n in sorted(o['errors_by_code'].items())) or 'none'} "
+        f"| {o['dropped_by_generator']} | {o['admitted_p50_ms']:.1f} / {o['admitted_p99_ms']:.1f} | {o['unloaded_p99_ms']:.1f} "
+        f"| {o['refusal_p50_ms']:.1f} / {o['refusal_p99_ms']:.1f} |",
         "",
     ]
     with open(os.path.join(output, "summary.md"), "w") as f:

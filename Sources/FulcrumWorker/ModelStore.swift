@@ -126,7 +126,8 @@ final class ModelStore: Sendable {
                 // The batch an execution can hold: without dynamic_batching every request runs on
                 // its own, so the capacity model must not count on batches forming.
                 m.maxBatchSize = configuration.dynamicBatching == nil ? 1 : UInt32(max(configuration.maxBatchSize, 0))
-                m.latencyTargetMs = configuration.parameters["fulcrum.latency_target_ms"].flatMap(Double.init) ?? 0
+                // Checked when the model loaded (BatchPolicy): a bad value never gets this far.
+                m.latencyTargetMs = ((try? BatchPolicy.latencyTarget(of: configuration)) ?? nil).map { Double($0 / .microseconds(1)) / 1000 } ?? 0
                 m.memoryBytes = UInt64(served.model.weightBytes)
                 result.append(m)
             }

@@ -1,3 +1,4 @@
+import FulcrumRuntime
 @testable import FulcrumWorker
 import Testing
 
@@ -169,6 +170,36 @@ func instance(_ actions: [Scheduler.Action]) -> Int? {
         #expect(rejections(s.submit(Request(id: 3, samples: 1, deadline: .ms(6)), now: .ms(5), minimumService: .milliseconds(2))) == [3: .deadlineExceeded])
     }
 
+    @Test func aRequestThatCannotMakeItsDeadlineBehindTheQueueIsRefusedOnArrival() {
+        // Two instances, batches of up to 4, 2 ms an execution: both instances busy and 16
+        // samples queued are two full rounds ahead, so a request finishes 6 ms out at the soonest.
+        var s = Scheduler(policy: BatchPolicy(batching: true, maxBatchSize: 4), instances: 2)
+        _ = s.submit(Request(id: 1, samples: 4), now: .zero)
+        _ = s.submit(Request(id: 2, samples: 4), now: .zero)
+        for id in 3...6 { #expect(rejections(s.submit(Request(id: UInt64(id), samples: 4), now: .zero)).isEmpty) }
+        #expect(s.queueDepth == 4)
+        let service = Duration.milliseconds(2)
+        #expect(s.earliestCompletion(level: 1, now: .zero, minimumService: service) == .ms(6))
+        #expect(rejections(s.submit(Request(id: 7, samples: 1, deadline: .ms(5)), now: .zero, minimumService: service)) == [7: .deadlineExceeded])
+        #expect(s.queueDepth == 4)
+        // One that can make it queues; without a deadline, or without an estimate, nothing changes.
+        #expect(rejections(s.submit(Request(id: 8, samples: 1, deadline: .ms(7)), now: .zero, minimumService: service)).isEmpty)
+        #expect(rejections(s.submit(Request(id: 9, samples: 1), now: .zero, minimumService: service)).isEmpty)
+        #expect(rejections(s.submit(Request(id: 10, samples: 1, deadline: .ms(1)), now: .zero)).isEmpty)
+        #expect(s.queueDepth == 7)
+    }
+
+    @Test func onlyTheQueuesAtOrAboveARequestsPriorityCountAgainstItsDeadline() {
+        let policy = BatchPolicy(batching: true, maxBatchSize: 1, priorityLevels: 2, defaultPriorityLevel: 2, queuePolicies: [.init(), .init()])
+        var s = Scheduler(policy: policy, instances: 1)
+        _ = s.submit(Request(id: 1, samples: 1), now: .zero)  // executing
+        for id in 2...11 { _ = s.submit(Request(id: UInt64(id), samples: 1, priority: 2), now: .zero) }
+        let service = Duration.milliseconds(1)
+        // Ten requests ahead at level 2: 11 ms at the soonest; level 1 jumps them.
+        #expect(rejections(s.submit(Request(id: 12, samples: 1, priority: 2, deadline: .ms(5)), now: .zero, minimumService: service)) == [12: .deadlineExceeded])
+        #expect(rejections(s.submit(Request(id: 13, samples: 1, priority: 1, deadline: .ms(5)), now: .zero, minimumService: service)).isEmpty)
+    }
+
     @Test func cancelledRequestsLeaveTheQueue() {
         var s = Scheduler(policy: BatchPolicy(batching: true, maxBatchSize: 4), instances: 1)
         _ = s.submit(Request(id: 1, samples: 4), now: .zero)
@@ -216,5 +247,18 @@ func instance(_ actions: [Scheduler.Action]) -> Int? {
         // Under target: the limit grows to 2, so the next batch takes two requests.
         #expect(batches(s.finished(instance: 0, batchSize: 1, epoch: 0, latency: .milliseconds(1), now: .ms(1))) == [[2, 3]])
         #expect(s.batchLimit == 2)
+    }
+
+    @Test func theLatencyTargetIsReadOnceAndABadOneStopsTheModelLoading() throws {
+        func configuration(_ target: String?) -> ModelConfiguration {
+            ModelConfiguration(name: "m", maxBatchSize: 8, parameters: target.map { ["fulcrum.latency_target_ms": $0] } ?? [:])
+        }
+        #expect(try BatchPolicy.latencyTarget(of: configuration(nil)) == nil)
+        #expect(try BatchPolicy.latencyTarget(of: configuration("2.5")) == .microseconds(2500))
+        for bad in ["0", "-3", "fast", "nan", "inf", "1e300"] {
+            #expect(throws: RuntimeError.self) { try BatchPolicy.latencyTarget(of: configuration(bad)) }
+            // Not only adaptive batching refuses it: any model that sets it wrongly fails to load.
+            #expect(throws: RuntimeError.self) { try BatchPolicy(configuration: configuration(bad)) }
+        }
     }
 }

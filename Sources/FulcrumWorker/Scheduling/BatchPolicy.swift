@@ -74,6 +74,19 @@ public struct BatchPolicy: Sendable, Equatable {
     }
 
     /// The policy a model's configuration asks for. Throws for Fulcrum parameters that do not parse.
+    /// The model's `fulcrum.latency_target_ms` (nil when it sets none): a positive, finite number
+    /// of milliseconds, at most a day, or the model does not load. The one reading of it: the
+    /// adaptive batcher and the capacity report both take it from here.
+    public static func latencyTarget(of configuration: ModelConfiguration) throws(FulcrumRuntime.RuntimeError) -> Duration? {
+        guard let text = configuration.parameters["fulcrum.latency_target_ms"] else { return nil }
+        guard let ms = Double(text), ms.isFinite, ms > 0, ms <= 86_400_000 else {
+            throw RuntimeError(
+                code: .invalidConfiguration,
+                message: "model '\(configuration.name)': parameter fulcrum.latency_target_ms: '\(text)' is not a positive number of milliseconds (at most a day)")
+        }
+        return .microseconds(Int64((ms * 1000).rounded()))
+    }
+
     public init(configuration: ModelConfiguration) throws(FulcrumRuntime.RuntimeError) {
         func invalid(_ message: String) -> FulcrumRuntime.RuntimeError {
             RuntimeError(code: .invalidConfiguration, message: "model '\(configuration.name)': \(message)")
@@ -84,16 +97,17 @@ public struct BatchPolicy: Sendable, Equatable {
             maxQueuedBytes = value
         }
         var adaptive: Adaptive? = nil
+        let latencyTarget = try Self.latencyTarget(of: configuration)
         switch configuration.parameters["fulcrum.batching"] {
         case nil, "dynamic": break
         case "adaptive":
             guard configuration.dynamicBatching != nil, configuration.maxBatchSize > 0 else {
                 throw invalid("fulcrum.batching: adaptive needs max_batch_size > 0 and a dynamic_batching block")
             }
-            guard let text = configuration.parameters["fulcrum.latency_target_ms"], let ms = Double(text), ms > 0 else {
+            guard let latencyTarget else {
                 throw invalid("fulcrum.batching: adaptive needs parameter fulcrum.latency_target_ms (a positive number of milliseconds)")
             }
-            adaptive = Adaptive(latencyTarget: .microseconds(Int64(ms * 1000)))
+            adaptive = Adaptive(latencyTarget: latencyTarget)
         case let other?:
             throw invalid("parameter fulcrum.batching: '\(other)' is not 'dynamic' or 'adaptive'")
         }

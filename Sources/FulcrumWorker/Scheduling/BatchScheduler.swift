@@ -14,7 +14,10 @@
 /// - A level's max_queue_size (0 = unbounded) and the model's queued-bytes bound reject new
 ///   requests at once. A request whose queue timeout passes is rejected (REJECT) or moved behind
 ///   every request that has not timed out (DELAY). A request whose deadline passes while queued
-///   is dropped before it uses compute.
+///   is dropped before it uses compute, and one that cannot make its deadline — the batches
+///   already queued ahead of it, at its level or above, take longer than it has left — is
+///   refused on arrival instead of waiting to be dropped (queue time counts against the
+///   caller's deadline).
 /// - Without dynamic batching, each request executes alone, in arrival order.
 public struct BatchScheduler<Instant: InstantProtocol>: Sendable where Instant.Duration == Duration, Instant: Sendable {
     /// A request as the scheduler sees it.
@@ -80,6 +83,7 @@ public struct BatchScheduler<Instant: InstantProtocol>: Sendable where Instant.D
     public let policy: BatchPolicy
     private var queues: [[Queued]]
     private var freeInstances: [Int]
+    private let instanceCount: Int
     private var queuedBytes = 0
     /// Adaptive sizing, when the policy enables it.
     public private(set) var adaptive: AdaptiveBatchLimit?
@@ -89,6 +93,7 @@ public struct BatchScheduler<Instant: InstantProtocol>: Sendable where Instant.D
         self.policy = policy
         self.queues = Array(repeating: [], count: policy.priorityLevels)
         self.freeInstances = Array((0..<max(1, instances)).reversed())
+        self.instanceCount = max(1, instances)
         if let adaptive = policy.adaptive, policy.batching {
             self.adaptive = AdaptiveBatchLimit(target: adaptive.latencyTarget, maximum: policy.maxBatchSize)
         }
@@ -105,13 +110,14 @@ public struct BatchScheduler<Instant: InstantProtocol>: Sendable where Instant.D
 
     /// A request arrives. It is admitted (and possibly executed at once) or rejected at once.
     /// `minimumService` is the shortest time an execution is expected to take: a request whose
-    /// deadline is closer than that is rejected before it queues.
+    /// deadline is closer than that, plus that time for every round of full batches queued
+    /// ahead of it (`earliestCompletion`), is rejected before it queues.
     public mutating func submit(_ request: Request, now: Instant, minimumService: Duration = .zero) -> [Action] {
         let level = request.priority == 0 ? policy.defaultPriorityLevel : request.priority
         guard (1...policy.priorityLevels).contains(level) else {
             return [.reject(request.id, .invalidPriority(levels: policy.priorityLevels))]
         }
-        if let deadline = request.deadline, deadline <= now.advanced(by: minimumService) {
+        if let deadline = request.deadline, deadline <= earliestCompletion(level: level, now: now, minimumService: minimumService) {
             return [.reject(request.id, .deadlineExceeded)]
         }
         let queuePolicy = policy.queuePolicy(level: level)
@@ -132,6 +138,18 @@ public struct BatchScheduler<Instant: InstantProtocol>: Sendable where Instant.D
         )
         queuedBytes += request.bytes
         return schedule(now: now)
+    }
+
+    /// The soonest a request arriving now at `level` can finish: one execution of its own after
+    /// every round of full batches queued at its level or above has run on all the instances.
+    /// Counting only full rounds (and no execution already running) keeps it a lower bound, so a
+    /// request is refused only when it would certainly miss its deadline.
+    func earliestCompletion(level: Int, now: Instant, minimumService: Duration) -> Instant {
+        guard minimumService > .zero else { return now }
+        var ahead = 0
+        for queue in queues[0..<level] { for queued in queue { ahead += queued.request.samples } }
+        let perRound = (policy.batching ? max(1, batchLimit) : 1) * instanceCount
+        return now.advanced(by: minimumService * min(ahead / perRound + 1, 1 << 20))
     }
 
     /// The caller gave up on a request (cancelled). Returns true if it was still queued (and is
