@@ -99,8 +99,9 @@ let package = Package(
                 httpClient, .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 // ModelInfer served on raw HTTP/2 frames beside grpc-swift (GRPCEdgeServer).
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"), .product(name: "NIOHPACK", package: "swift-nio-http2"),
-                // mTLS between the tiers (ClusterTLS).
+                // mTLS between the tiers (ClusterTLS), its certificate reloaded on SIGHUP.
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "X509", package: "swift-certificates"),
+                .product(name: "NIOCertificateReloading", package: "swift-nio-extras"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -220,7 +221,7 @@ let package = Package(
         ),
         .testTarget(name: "FulcrumWorkerTests", dependencies: ["FulcrumWorker", "FulcrumRuntime"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumBalancerTests", dependencies: ["FulcrumBalancer"], swiftSettings: swiftSettings),
-        .testTarget(name: "FulcrumOperatorTests", dependencies: ["FulcrumOperator"], swiftSettings: swiftSettings),
+        .testTarget(name: "FulcrumOperatorTests", dependencies: ["FulcrumOperator", .product(name: "X509", package: "swift-certificates")], swiftSettings: swiftSettings),
         .testTarget(
             name: "FulcrumLoadTests",
             dependencies: ["FulcrumLoad", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP2", package: "swift-nio-http2")],

@@ -54,6 +54,7 @@ public enum Frontend {
             services.append(.init(service: ParentWatch(logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
         }
         if let apiKeys { services.append(.init(service: APIKeyReloader(keys: apiKeys, logger: logger))) }
+        if let tls = configuration.tls { services.append(.init(service: CertificateReloadService(tls: tls, logger: logger))) }
         services.append(.init(service: clients))
         services.append(.init(service: watcher))
         services.append(.init(service: server))

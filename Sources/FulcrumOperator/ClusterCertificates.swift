@@ -19,6 +19,10 @@ public enum ClusterCertificates {
         public var hosts: [String] = ["localhost", "127.0.0.1", "::1"]
         public var validityDays: Int = 365
         public var keepCAKey = false
+        /// Issue the role certificates from the CA in this folder (its `ca.pem` and
+        /// `ca-key.pem`, from an earlier `--keep-ca-key`) instead of a new CA: new certificates
+        /// for a running cluster, which its services take on SIGHUP.
+        public var caDirectory: String?
         public var roles: [ClusterTLS.Role] = ClusterTLS.Role.allCases
 
         public init(directory: String) { self.directory = directory }
@@ -40,23 +44,10 @@ public enum ClusterCertificates {
         let now = Date()
         let notBefore = now.addingTimeInterval(-300)
         let notAfter = now.addingTimeInterval(Double(options.validityDays) * 86_400)
-        let caKey = P256.Signing.PrivateKey()
-        let caName = try DistinguishedName {
-            OrganizationName("Fulcrum")
-            CommonName("Fulcrum cluster CA \(UUID().uuidString.prefix(8))")
-        }
-        let caPrivate = Certificate.PrivateKey(caKey)
-        let ca = try Certificate(
-            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: caPrivate.publicKey,
-            notValidBefore: notBefore, notValidAfter: notAfter, issuer: caName, subject: caName,
-            signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
-                Critical(KeyUsage(keyCertSign: true, cRLSign: true))
-                SubjectKeyIdentifier(hash: caPrivate.publicKey)
-            },
-            issuerPrivateKey: caPrivate
-        )
+        let (ca, caPrivate) = try options.caDirectory.map(existingCA) ?? newCA(notBefore: notBefore, notAfter: notAfter)
+        let caName = ca.subject
+        // A leaf cannot outlive its issuer.
+        let leafNotAfter = min(notAfter, ca.notValidAfter)
         let names = try alternativeNames(options.hosts)
         for role in options.roles {
             let key = P256.Signing.PrivateKey()
@@ -67,7 +58,7 @@ public enum ClusterCertificates {
             }
             let leaf = try Certificate(
                 version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: leafPrivate.publicKey,
-                notValidBefore: notBefore, notValidAfter: notAfter, issuer: caName, subject: subject,
+                notValidBefore: notBefore, notValidAfter: leafNotAfter, issuer: caName, subject: subject,
                 signatureAlgorithm: .ecdsaWithSHA256,
                 extensions: try Certificate.Extensions {
                     Critical(BasicConstraints.notCertificateAuthority)
@@ -81,11 +72,51 @@ public enum ClusterCertificates {
             try writeFile(try leaf.serializeAsPEM().pemString, to: base.appendingPathComponent("\(role.rawValue).pem"), mode: 0o644)
             try writeFile(try leafPrivate.serializeAsPEM().pemString, to: base.appendingPathComponent("\(role.rawValue)-key.pem"), mode: 0o600)
         }
-        if options.keepCAKey {
+        if options.keepCAKey && options.caDirectory == nil {
             try writeFile(try caPrivate.serializeAsPEM().pemString, to: base.appendingPathComponent("ca-key.pem"), mode: 0o600)
         }
         // The CA last: its presence marks a complete set.
         try writeFile(try ca.serializeAsPEM().pemString, to: URL(fileURLWithPath: caFile), mode: 0o644)
+    }
+
+    private static func newCA(notBefore: Date, notAfter: Date) throws -> (Certificate, Certificate.PrivateKey) {
+        let caName = try DistinguishedName {
+            OrganizationName("Fulcrum")
+            CommonName("Fulcrum cluster CA \(UUID().uuidString.prefix(8))")
+        }
+        let caPrivate = Certificate.PrivateKey(P256.Signing.PrivateKey())
+        let ca = try Certificate(
+            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: caPrivate.publicKey,
+            notValidBefore: notBefore, notValidAfter: notAfter, issuer: caName, subject: caName,
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
+                Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+                SubjectKeyIdentifier(hash: caPrivate.publicKey)
+            },
+            issuerPrivateKey: caPrivate
+        )
+        return (ca, caPrivate)
+    }
+
+    /// The CA of an earlier `fulcrum certs --keep-ca-key`: its certificate and key, which must match.
+    private static func existingCA(_ directory: String) throws -> (Certificate, Certificate.PrivateKey) {
+        let base = URL(fileURLWithPath: directory)
+        let certificateFile = base.appendingPathComponent("ca.pem").path
+        let keyFile = base.appendingPathComponent("ca-key.pem").path
+        guard let certificateText = try? String(contentsOfFile: certificateFile, encoding: .utf8) else {
+            throw OperatorError("--ca-dir: cannot read \(certificateFile)")
+        }
+        guard let keyText = try? String(contentsOfFile: keyFile, encoding: .utf8) else {
+            throw OperatorError("--ca-dir: cannot read \(keyFile) (the CA's key is only written by `fulcrum certs --keep-ca-key`)")
+        }
+        let ca: Certificate
+        let key: Certificate.PrivateKey
+        do { ca = try Certificate(pemEncoded: certificateText) } catch { throw OperatorError("--ca-dir: \(certificateFile) holds no PEM certificate (\(error))") }
+        do { key = try Certificate.PrivateKey(pemEncoded: keyText) } catch { throw OperatorError("--ca-dir: \(keyFile) holds no PEM private key (\(error))") }
+        guard key.publicKey == ca.publicKey else { throw OperatorError("--ca-dir: \(keyFile) is not the key of \(certificateFile)") }
+        guard ca.notValidAfter > Date() else { throw OperatorError("--ca-dir: the CA in \(certificateFile) expired on \(ca.notValidAfter)") }
+        return (ca, key)
     }
 
     /// DNS names and IP literals as subject alternative names.

@@ -1,7 +1,9 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import NIOCertificateReloading
 import NIOSSL
+import Synchronization
 import X509
 
 /// The cluster's mutual TLS: every connection between the tiers (frontend ⇄ worker, worker and
@@ -14,8 +16,10 @@ import X509
 /// signed identifies a member, and workers move between addresses. What a member may call is
 /// decided by its role (`PeerRoleInterceptor`).
 ///
-/// Every file is read and checked once, at start, so that a missing or mismatched file is a
-/// clear error before anything listens.
+/// Every file is read and checked at start, so that a missing or mismatched file is a clear error
+/// before anything listens. `reload()` (a service calls it on SIGHUP) reads the certificate and
+/// key again: new connections, in both directions, present the new pair; connections already
+/// open keep theirs. The CA is fixed for the life of the process.
 public struct ClusterTLS: Sendable {
     /// What a cluster certificate is for.
     public enum Role: String, Sendable, CaseIterable {
@@ -43,6 +47,10 @@ public struct ClusterTLS: Sendable {
     private let chain: [NIOSSLCertificate]
     private let key: NIOSSLPrivateKey
     private let roots: [NIOSSLCertificate]
+    /// The pair new handshakes present (shared by every copy of this value).
+    private let current: Reloader
+    /// Where the files were read from.
+    public let files: (certificate: String, key: String, ca: String)
 
     /// Help text for the three flags every service takes.
     public static let certificateHelp = "PEM certificate (chain) of this service, issued by the cluster's CA (`fulcrum certs`); with --tls-key and --tls-ca every connection between the tiers is mutual TLS."
@@ -104,6 +112,51 @@ public struct ClusterTLS: Sendable {
         self.keyPEM = keyPEM
         self.caPEM = caPEM
         self.role = Self.role(of: parsedLeaf)
+        self.files = (certificate, key, ca)
+        self.current = Reloader(chain: chain, key: self.key, leaf: parsedLeaf)
+    }
+
+    /// Reads the certificate and key files again and, once they check out as at start (a pair,
+    /// issued by the CA in force, unexpired, the same role), has every new connection present
+    /// them. On any error the pair in force stays. Returns the new certificate's expiry.
+    @discardableResult
+    public func reload() throws(ClusterTLSError) -> Date {
+        let fresh = try ClusterTLS(certificate: files.certificate, key: files.key, ca: files.ca)
+        guard fresh.caPEM == caPEM else {
+            throw ClusterTLSError("--tls-ca: '\(files.ca)' changed: a new CA takes a restart (docs/operations.md)")
+        }
+        guard fresh.role == role else {
+            throw ClusterTLSError("--tls-cert: '\(files.certificate)' is \(fresh.role.map { "a \($0.rawValue)" } ?? "no role's") certificate; this service runs as \(role.map { "a \($0.rawValue)" } ?? "no role")")
+        }
+        let leaf = fresh.current.leaf
+        current.replace(chain: fresh.chain, key: fresh.key, leaf: leaf)
+        return leaf.notValidAfter
+    }
+
+    /// The certificate new handshakes present now.
+    public var presentedCertificate: Certificate { current.leaf }
+
+    /// The pair in force, handed to NIOSSL at each handshake (`CertificateReloader`).
+    final class Reloader: CertificateReloader {
+        private let state: Mutex<(override: NIOSSLContextConfigurationOverride, leaf: Certificate)>
+
+        init(chain: [NIOSSLCertificate], key: NIOSSLPrivateKey, leaf: Certificate) {
+            state = Mutex((Self.override(chain, key), leaf))
+        }
+
+        func replace(chain: [NIOSSLCertificate], key: NIOSSLPrivateKey, leaf: Certificate) {
+            state.withLock { $0 = (Self.override(chain, key), leaf) }
+        }
+
+        var sslContextConfigurationOverride: NIOSSLContextConfigurationOverride { state.withLock { $0.override } }
+        var leaf: Certificate { state.withLock { $0.leaf } }
+
+        private static func override(_ chain: [NIOSSLCertificate], _ key: NIOSSLPrivateKey) -> NIOSSLContextConfigurationOverride {
+            var override = NIOSSLContextConfigurationOverride()
+            override.certificateChain = chain.map { .certificate($0) }
+            override.privateKey = .privateKey(key)
+            return override
+        }
     }
 
     /// The three files of `role` in a folder made by `fulcrum certs` (ca.pem, ROLE.pem, ROLE-key.pem).
@@ -158,6 +211,7 @@ public struct ClusterTLS: Sendable {
         configuration.certificateVerification = .noHostnameVerification
         configuration.trustRoots = .certificates(roots)
         configuration.applicationProtocols = ["h2"]
+        configuration.setCertificateReloader(current)
         return configuration
     }
 
@@ -170,6 +224,7 @@ public struct ClusterTLS: Sendable {
         configuration.certificateVerification = .noHostnameVerification
         configuration.trustRoots = .certificates(roots)
         configuration.applicationProtocols = ["h2"]
+        configuration.setCertificateReloader(current)
         return configuration
     }
 
@@ -191,6 +246,7 @@ public struct ClusterTLS: Sendable {
             tls.trustRoots = .certificates([.bytes(caPEM, format: .pem)])
             tls.clientCertificateVerification = .noHostnameVerification
             tls.requireALPN = false
+            tls.certificateReloader = current
         }
     }
 
@@ -199,6 +255,7 @@ public struct ClusterTLS: Sendable {
         .mTLS(certificateChain: [.bytes(certificatePEM, format: .pem)], privateKey: .bytes(keyPEM, format: .pem)) { tls in
             tls.trustRoots = .certificates([.bytes(caPEM, format: .pem)])
             tls.serverCertificateVerification = .noHostnameVerification
+            tls.certificateReloader = current
         }
     }
 

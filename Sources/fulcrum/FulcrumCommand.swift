@@ -320,8 +320,9 @@ struct CertsCommand: AsyncParsableCommand {
             --tls-key ROLE-key.pem --tls-ca ca.pem; the CLI's status, plan and loadtest take --tls-dir \
             with the admin certificate. The role is the URI spiffe://fulcrum/ROLE in the certificate; the \
             balancer lets only workers join and report, only frontends watch the pool, and only admins read \
-            its status. The CA's private key is not written unless --keep-ca-key is given (then it can \
-            issue more certificates later with other tools). See docs/security.md.
+            its status. The CA's private key is not written unless --keep-ca-key is given; with it, \
+            `fulcrum certs --out NEW --ca-dir OLD` later issues new certificates from the same CA, which \
+            running services take on SIGHUP (rotation without a restart). See docs/security.md.
             """
     )
 
@@ -337,12 +338,17 @@ struct CertsCommand: AsyncParsableCommand {
     @Flag(name: .customLong("keep-ca-key"), help: "Also write the CA's private key (ca-key.pem, mode 0600).")
     var keepCAKey = false
 
+    @Option(name: .customLong("ca-dir"), help: ArgumentHelp("Issue the certificates from the CA in this folder (its ca.pem and ca-key.pem, from --keep-ca-key) instead of a new one; ca.pem is copied to --out.", valueName: "folder"))
+    var caDir: String?
+
     func run() async throws {
         try await reportingErrors {
             var options = ClusterCertificates.Options(directory: out)
             if !host.isEmpty { options.hosts = host }
             options.validityDays = validityDays
             options.keepCAKey = keepCAKey
+            options.caDirectory = caDir
+            if caDir != nil && keepCAKey { throw OperatorError("--keep-ca-key and --ca-dir: the CA's key stays in --ca-dir; it is not copied") }
             try ClusterCertificates.issue(options)
             print("fulcrum: wrote ca.pem and \(options.roles.map { "\($0.rawValue).pem" }.joined(separator: ", ")) (with their keys) to \(out)")
         }

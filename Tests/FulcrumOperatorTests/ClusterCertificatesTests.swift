@@ -3,6 +3,7 @@ import FulcrumProtocol
 import FulcrumService
 import GRPCCore
 import Testing
+import X509
 
 @testable import FulcrumOperator
 
@@ -50,6 +51,66 @@ import Testing
         } catch {
             #expect(error.message.contains("cannot read"))
         }
+    }
+
+    @Test func aNewSetFromTheSameCAIsTakenOnReloadAndABadOneIsNot() throws {
+        let manager = FileManager.default
+        let first = folder()
+        var options = ClusterCertificates.Options(directory: first)
+        options.keepCAKey = true
+        try ClusterCertificates.issue(options)
+        // A running worker's files, in a folder of their own.
+        let live = folder()
+        try manager.createDirectory(atPath: live, withIntermediateDirectories: true)
+        func install(_ from: String, _ name: String, as target: String? = nil) throws {
+            let destination = live + "/" + (target ?? name)
+            try? manager.removeItem(atPath: destination)
+            try manager.copyItem(atPath: from + "/" + name, toPath: destination)
+        }
+        for name in ["ca.pem", "worker.pem", "worker-key.pem"] { try install(first, name) }
+        let tls = try ClusterTLS(directory: live, role: .worker)
+        let original = tls.presentedCertificate
+
+        // Renewal from the same CA: the copy of ca.pem is the same, the pair is new.
+        let second = folder()
+        var renewal = ClusterCertificates.Options(directory: second)
+        renewal.caDirectory = first
+        try ClusterCertificates.issue(renewal)
+        #expect(try String(contentsOfFile: second + "/ca.pem", encoding: .utf8) == String(contentsOfFile: first + "/ca.pem", encoding: .utf8))
+        #expect(!manager.fileExists(atPath: second + "/ca-key.pem"))
+        for name in ["worker.pem", "worker-key.pem"] { try install(second, name) }
+        try tls.reload()
+        let renewed = tls.presentedCertificate
+        #expect(renewed != original)
+        #expect(renewed == (try ClusterTLS(directory: second, role: .worker)).presentedCertificate)
+        // Copies of the value share what they present (the services hold copies).
+        let copy = tls
+        #expect(copy.presentedCertificate == renewed)
+
+        // A key that does not match, another role's pair, another CA: refused, the pair in force stays.
+        try install(first, "worker-key.pem")
+        #expect(throws: ClusterTLSError.self) { try tls.reload() }
+        try install(second, "admin.pem", as: "worker.pem")
+        try install(second, "admin-key.pem", as: "worker-key.pem")
+        do {
+            try tls.reload()
+            Issue.record("another role's certificate was taken")
+        } catch {
+            #expect(error.message.contains("admin"))
+        }
+        let stranger = try issued()
+        for name in ["ca.pem", "worker.pem", "worker-key.pem"] { try install(stranger, name) }
+        do {
+            try tls.reload()
+            Issue.record("a new CA was taken without a restart")
+        } catch {
+            #expect(error.message.contains("changed"))
+        }
+        #expect(tls.presentedCertificate == renewed)
+        // Without the CA's key there is nothing to renew from.
+        var orphan = ClusterCertificates.Options(directory: folder())
+        orphan.caDirectory = stranger
+        #expect(throws: OperatorError.self) { try ClusterCertificates.issue(orphan) }
     }
 
     @Test func plaintextOnlyOnLoopbackUnlessInsecure() throws {

@@ -9,6 +9,8 @@ and only admins read its status. The public edge can serve TLS with its own cert
 
 from __future__ import annotations
 
+import json
+import signal
 import ssl
 import subprocess
 import urllib.request
@@ -20,7 +22,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 
 from conftest import (RPC_TIMEOUT, binary, check_simple, cli_env, infer_simple, make_repository,
-                      member_credentials, run_cli, running_cluster, simple_data)
+                      member_credentials, run_cli, running_cluster, simple_data, wait_until)
 
 CONTROL = "/fulcrum.control.v1.Balancer/"
 
@@ -160,3 +162,85 @@ def test_plaintext_off_loopback_needs_insecure(service, tmp_path):
     r = subprocess.run(args, capture_output=True, text=True, timeout=30, env=cli_env(), stdin=subprocess.DEVNULL)
     assert r.returncode != 0, r.stdout
     assert "needs the cluster's certificates" in r.stderr and "--insecure" in r.stderr, r.stderr
+
+
+def presented_certificate(address: str, tls: Path) -> bytes:
+    """The DER certificate a cluster member's port presents to a new connection (made with the
+    admin certificate of TLS)."""
+    import socket
+    host, port = address.rsplit(":", 1)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.load_verify_locations(str(tls / "ca.pem"))
+    context.load_cert_chain(str(tls / "admin.pem"), str(tls / "admin-key.pem"))
+    context.set_alpn_protocols(["h2"])
+    with socket.create_connection((host, int(port)), timeout=RPC_TIMEOUT) as raw:
+        with context.wrap_socket(raw) as sock:
+            return sock.getpeercert(binary_form=True)
+
+
+def der(pem_file: Path) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(pem_file.read_text())
+
+
+def test_certificates_rotate_on_sighup_without_a_restart(tmp_path):
+    """`fulcrum certs --ca-dir` issues a new set from the same CA; a service given SIGHUP presents
+    its new certificate to new connections, keeps serving, and keeps the pair in force when the
+    new files do not check out."""
+    first, second, live = tmp_path / "first", tmp_path / "second", tmp_path / "live"
+    assert run_cli("certs", "--out", str(first), "--keep-ca-key").returncode == 0
+    r = run_cli("certs", "--out", str(second), "--ca-dir", str(first))
+    assert r.returncode == 0, r.stderr
+    assert (second / "ca.pem").read_text() == (first / "ca.pem").read_text()
+    assert not (second / "ca-key.pem").exists()
+    live.mkdir(mode=0o700)
+    for name in ("ca.pem", "balancer.pem", "balancer-key.pem", "worker.pem", "worker-key.pem"):
+        (live / name).write_bytes((first / name).read_bytes())
+    address_file = tmp_path / "balancer.json"
+    log = open(tmp_path / "balancer.log", "wb")
+    balancer = subprocess.Popen(
+        [binary("fulcrum-balancer"), "--port", "0", "--scaler", "static", "--address-file", str(address_file),
+         "--tls-cert", str(live / "balancer.pem"), "--tls-key", str(live / "balancer-key.pem"), "--tls-ca", str(live / "ca.pem")],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    worker = None
+    try:
+        assert wait_until(lambda: address_file.exists() and address_file.stat().st_size > 0, 30), "the balancer did not start"
+        address = json.loads(address_file.read_text())["grpc"]
+        assert presented_certificate(address, first) == der(first / "balancer.pem")
+        # A worker too: its port is served by swift-nio-http2 with its own TLS context.
+        worker_file = tmp_path / "worker.json"
+        worker = subprocess.Popen(
+            [binary("fulcrum-worker"), "--model-repository", str(make_repository(tmp_path / "repo")), "--port", "0",
+             "--balancer", address, "--address-file", str(worker_file), "--threads", "1",
+             "--tls-cert", str(live / "worker.pem"), "--tls-key", str(live / "worker-key.pem"), "--tls-ca", str(live / "ca.pem")],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        assert wait_until(lambda: worker_file.exists() and worker_file.stat().st_size > 0, 60), "the worker did not start"
+        worker_address = json.loads(worker_file.read_text())["grpc"]
+        assert presented_certificate(worker_address, first) == der(first / "worker.pem")
+
+        for name in ("balancer.pem", "balancer-key.pem", "worker.pem", "worker-key.pem"):
+            (live / name).write_bytes((second / name).read_bytes())
+        balancer.send_signal(signal.SIGHUP)
+        worker.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: presented_certificate(address, first) == der(second / "balancer.pem"), 10), \
+            "the balancer kept presenting its old certificate after SIGHUP"
+        assert wait_until(lambda: presented_certificate(worker_address, first) == der(second / "worker.pem"), 10), \
+            "the worker kept presenting its old certificate after SIGHUP"
+        # The admin certificate of the first set still gets in: the CA is the same.
+        r = run_cli("status", "--balancer", address, "--tls-dir", str(first), "--json")
+        assert r.returncode == 0, r.stderr
+
+        # A key that is not the certificate's: refused, logged, the pair in force stays.
+        (live / "balancer-key.pem").write_bytes((first / "balancer-key.pem").read_bytes())
+        balancer.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: b"kept the cluster certificate" in (tmp_path / "balancer.log").read_bytes(), 10)
+        assert balancer.poll() is None, "the balancer stopped on a bad certificate"
+        assert presented_certificate(address, first) == der(second / "balancer.pem")
+        # The worker, still joined (its report stream predates the rotation), serves.
+        assert worker.poll() is None
+    finally:
+        for process in (worker, balancer):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
+        log.close()
