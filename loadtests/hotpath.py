@@ -221,7 +221,8 @@ def perf_profile(cluster, c, n, seconds, out_dir):
         tops[role] = [line.rstrip(" \t-") for line in lines[:25]]
         with open(os.path.join(out_dir, f"{cluster.label}-{role}.perf.txt"), "w") as f:
             f.write(report)
-        os.remove(data)
+        if not os.environ.get("FULCRUM_KEEP_PERF"):  # keep perf.data for `perf report --children`
+            os.remove(data)
     return tops
 
 

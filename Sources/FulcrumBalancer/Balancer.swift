@@ -57,7 +57,7 @@ public enum Balancer {
             services.append(.init(service: ParentWatch(logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
         }
         services.append(.init(service: server))
-        if let tls = configuration.tls { services.append(.init(service: CertificateReloadService(tls: tls, logger: logger))) }
+        if let tls = configuration.tls { services.append(.init(service: HangupReloader([tls.reloadAction(logger: logger)]))) }
         if let metrics = configuration.metrics {
             services.append(
                 .init(

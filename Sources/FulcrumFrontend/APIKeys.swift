@@ -245,17 +245,11 @@ struct APIKeyInterceptor: ServerInterceptor {
     }
 }
 
-/// Reloads the API keys on SIGHUP, for as long as the frontend runs.
-struct APIKeyReloader: Service {
-    let keys: APIKeys
-    let logger: Logger
-
-    func run() async throws {
-        signal(SIGHUP, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        let keys = keys
-        let logger = logger
-        source.setEventHandler {
+extension APIKeys {
+    /// The SIGHUP action: reads the keys file again; a file that does not parse keeps the
+    /// previous keys. Connections stay.
+    static func reloadAction(_ keys: APIKeys, logger: Logger) -> @Sendable () -> Void {
+        {
             do throws(APIKeysError) {
                 try keys.reload()
                 logger.notice("reloaded the API keys from \(keys.path): \(keys.tenants.count) tenant(s)")
@@ -263,9 +257,6 @@ struct APIKeyReloader: Service {
                 logger.error("SIGHUP: kept the previous API keys: \(error.message)")
             }
         }
-        source.resume()
-        try? await gracefulShutdown()
-        source.cancel()
     }
 }
 

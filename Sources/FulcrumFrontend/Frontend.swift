@@ -53,8 +53,9 @@ public enum Frontend {
         if configuration.exitWithParent {
             services.append(.init(service: ParentWatch(logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
         }
-        if let apiKeys { services.append(.init(service: APIKeyReloader(keys: apiKeys, logger: logger))) }
-        if let tls = configuration.tls { services.append(.init(service: CertificateReloadService(tls: tls, logger: logger))) }
+        // SIGHUP reloads the API keys and the cluster certificate (one signal source for both).
+        let reloads = [apiKeys.map { APIKeys.reloadAction($0, logger: logger) }, configuration.tls.map { $0.reloadAction(logger: logger) }]
+        if reloads.contains(where: { $0 != nil }) { services.append(.init(service: HangupReloader(reloads.compactMap { $0 }))) }
         services.append(.init(service: clients))
         services.append(.init(service: watcher))
         services.append(.init(service: server))

@@ -129,7 +129,7 @@ final class LoopConnection: @unchecked Sendable {
         if let streams, streams.accepting {
             handle.streamID = streams.upcomingStreamID
             streams.start(message: message, metadata: metadata, timeout: timeout, completion: completion)
-            streams.flush()
+            streams.flushSoon()
             return
         }
         if let failure = lastFailure, NIODeadline.now() - failure.at < Self.retryDelay, !connecting {

@@ -117,6 +117,20 @@ final class WorkerStreams: ChannelInboundHandler, @unchecked Sendable {
         context.flush()
     }
 
+    /// Flushes once the event loop has run what is already queued on it, so the calls that the
+    /// same burst of client requests starts leave in one write (inside a read of this
+    /// connection, `channelReadComplete` flushes).
+    func flushSoon() {
+        guard !reading, needsFlush, !flushScheduled, let context else { return }
+        flushScheduled = true
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            bound.value.flushScheduled = false
+            bound.value.flush()
+        }
+    }
+    private var flushScheduled = false
+
     /// Abandons a call (its caller was cancelled): CANCELLED to the caller, RST_STREAM to the worker.
     func cancel(_ id: Int32) {
         fail(id, RPCError(code: .cancelled, message: "the call was cancelled"), reset: .cancel)

@@ -336,6 +336,7 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
 
     private func closeIfDrained() {
         if draining, streams.isEmpty, let context {
+            flush()  // what a deferred flush still holds goes out first
             context.close(promise: nil)
         }
     }
@@ -566,9 +567,19 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
         context.flush()
     }
 
+    /// Outside a read burst, flushes once the event loop has run what is already queued on it:
+    /// answers that finish together (the jobs a worker connection's read resumed) leave in one
+    /// write instead of one system call each. Inside a read, `channelReadComplete` flushes.
     private func flushIfOutsideRead() {
-        if !reading { flush() }
+        guard !reading, needsFlush, !flushScheduled, let context else { return }
+        flushScheduled = true
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            bound.value.flushScheduled = false
+            bound.value.flush()
+        }
     }
+    private var flushScheduled = false
 }
 
 /// The edge's limits on what one client may hold (docs/security.md).
