@@ -48,6 +48,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", exact: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types", exact: "1.8.0"),
         // mTLS between the tiers: certificates, their roles, and `fulcrum certs` (ClusterTLS).
         .package(url: "https://github.com/apple/swift-certificates", exact: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
@@ -65,6 +66,12 @@ let package = Package(
             dependencies: [swiftProtobuf, grpcCore, grpcProtobuf],
             swiftSettings: swiftSettings
         ),
+
+        // The model's schema: its configuration (config.pbtxt), tensors, data types and the
+        // runtime's error type. No dependencies: the edges (frontend, balancer, CLI, load
+        // generator) share these values with the worker without linking the runtime, OpenBLAS
+        // or the Vulkan loader (tests/deploy/test_linkage.py checks the binaries).
+        .target(name: "FulcrumSchema", swiftSettings: swiftSettings),
 
         // Compute: no networking below this line.
         .target(
@@ -87,7 +94,7 @@ let package = Package(
         ),
         .target(
             name: "FulcrumRuntime",
-            dependencies: ["FulcrumKernels", "ONNXFormat", swiftProtobuf],
+            dependencies: ["FulcrumSchema", "FulcrumKernels", "ONNXFormat", swiftProtobuf],
             swiftSettings: swiftSettings
         ),
 
@@ -95,7 +102,7 @@ let package = Package(
         .target(
             name: "FulcrumService",
             dependencies: [
-                "FulcrumProtocol", "FulcrumRuntime", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, logging, lifecycle, metrics, tracing,
+                "FulcrumProtocol", "FulcrumSchema", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, logging, lifecycle, metrics, tracing,
                 httpClient, .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 // ModelInfer served on raw HTTP/2 frames beside grpc-swift (GRPCEdgeServer).
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"), .product(name: "NIOHPACK", package: "swift-nio-http2"),
@@ -108,14 +115,22 @@ let package = Package(
         // Prometheus text on /metrics for every service.
         .target(
             name: "FulcrumMetrics",
-            dependencies: ["FulcrumService", hummingbird, metrics, prometheus, logging, lifecycle],
+            dependencies: ["FulcrumService", hummingbird, metrics, prometheus, logging, lifecycle, .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
-        .target(name: "FulcrumWorker", dependencies: ["FulcrumService", "FulcrumRuntime", "FulcrumMetrics", tracing], swiftSettings: swiftSettings),
+        .target(
+            name: "FulcrumWorker",
+            dependencies: [
+                "FulcrumService", "FulcrumSchema", "FulcrumRuntime", "FulcrumKernels", "FulcrumProtocol", "FulcrumMetrics", tracing,
+                grpcCore, grpcHTTP2, logging, metrics, lifecycle,
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "FulcrumFrontend",
             dependencies: [
-                "FulcrumService", "FulcrumMetrics", hummingbird, tracing,
+                "FulcrumService", "FulcrumSchema", "FulcrumProtocol", "FulcrumMetrics", hummingbird, tracing,
+                grpcCore, grpcHTTP2, swiftProtobuf, logging, metrics, lifecycle,
                 // HTTPS on the public port (--edge-tls-cert) and the cluster's mutual TLS to workers.
                 .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -123,16 +138,20 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"), .product(name: "NIOHPACK", package: "swift-nio-http2"),
                 // The HTTP edge's read deadline sees Hummingbird's decoded request parts.
-                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"), .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "FulcrumBalancer", dependencies: ["FulcrumService", "FulcrumMetrics"], swiftSettings: swiftSettings),
+        .target(
+            name: "FulcrumBalancer",
+            dependencies: ["FulcrumService", "FulcrumProtocol", "FulcrumMetrics", grpcCore, logging, metrics, lifecycle],
+            swiftSettings: swiftSettings
+        ),
         // The Kubernetes scaler: the API server's scale subresource (docs/capacity.md).
         .target(
             name: "FulcrumKubernetes",
             dependencies: [
-                "FulcrumBalancer",
+                "FulcrumBalancer", "FulcrumProtocol", logging,
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -143,7 +162,7 @@ let package = Package(
         .target(
             name: "FulcrumOperator",
             dependencies: [
-                "FulcrumService", "FulcrumBalancer",
+                "FulcrumService", "FulcrumProtocol", "FulcrumBalancer", grpcCore, grpcHTTP2, swiftProtobuf,
                 // `fulcrum certs` and `fulcrum up` issue the cluster's CA and certificates.
                 .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -154,7 +173,7 @@ let package = Package(
         .target(
             name: "FulcrumLoad",
             dependencies: [
-                "FulcrumService", "FulcrumProtocol", grpcCore, grpcHTTP2,
+                "FulcrumService", "FulcrumProtocol", grpcCore, grpcHTTP2, swiftProtobuf,
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -165,50 +184,52 @@ let package = Package(
         ),
 
         // Flags, FULCRUM_* environment and --config files for the service executables.
-        .target(name: "FulcrumCommandLine", dependencies: ["FulcrumService", argumentParser], swiftSettings: swiftSettings),
+        .target(name: "FulcrumCommandLine", dependencies: ["FulcrumService", argumentParser, logging], swiftSettings: swiftSettings),
 
         // Thin executables.
         .executableTarget(
             name: "fulcrum-worker",
-            dependencies: ["FulcrumWorker", "FulcrumCommandLine", argumentParser],
+            dependencies: ["FulcrumWorker", "FulcrumRuntime", "FulcrumService", "FulcrumMetrics", "FulcrumCommandLine", argumentParser, logging],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "fulcrum-frontend",
-            dependencies: ["FulcrumFrontend", "FulcrumCommandLine", argumentParser],
+            dependencies: ["FulcrumFrontend", "FulcrumService", "FulcrumMetrics", "FulcrumCommandLine", argumentParser, logging],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "fulcrum-balancer",
-            dependencies: ["FulcrumBalancer", "FulcrumKubernetes", "FulcrumCommandLine", argumentParser],
+            dependencies: ["FulcrumBalancer", "FulcrumKubernetes", "FulcrumService", "FulcrumMetrics", "FulcrumCommandLine", argumentParser, logging],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "fulcrum",
-            dependencies: ["FulcrumOperator", "FulcrumService", "FulcrumLoad", argumentParser],
+            dependencies: ["FulcrumOperator", "FulcrumService", "FulcrumLoad", "FulcrumCommandLine", argumentParser, logging],
             swiftSettings: swiftSettings
         ),
         // Fuzz targets for the decoders that see client bytes (scripts/fuzz, docs/security.md);
         // built normally it replays corpus files.
         .executableTarget(
-            name: "fulcrum-fuzz", dependencies: ["FulcrumFrontend", "FulcrumService", "FulcrumRuntime", "FulcrumProtocol"],
+            name: "fulcrum-fuzz", dependencies: ["FulcrumFrontend", "FulcrumService", "FulcrumSchema", "FulcrumRuntime", "FulcrumProtocol"],
             swiftSettings: swiftSettings),
         // Benchmark of the runtime alone (not a test): docs/runtime.md.
-        .executableTarget(name: "fulcrum-bench", dependencies: ["FulcrumRuntime", "FulcrumKernels"], swiftSettings: swiftSettings),
+        .executableTarget(name: "fulcrum-bench", dependencies: ["FulcrumSchema", "FulcrumRuntime", "FulcrumKernels"], swiftSettings: swiftSettings),
 
         // Tests.
         .testTarget(name: "FulcrumKernelsTests", dependencies: ["FulcrumKernels"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumVulkanTests", dependencies: ["FulcrumKernels"], swiftSettings: swiftSettings),
+        .testTarget(name: "FulcrumCommandLineTests", dependencies: ["FulcrumCommandLine", argumentParser], swiftSettings: swiftSettings),
+        .testTarget(name: "FulcrumSchemaTests", dependencies: ["FulcrumSchema"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FulcrumRuntimeTests",
-            dependencies: ["FulcrumRuntime", "ONNXFormat", swiftProtobuf],
+            dependencies: ["FulcrumSchema", "FulcrumRuntime", "ONNXFormat", swiftProtobuf],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "FulcrumServiceTests",
             dependencies: [
-                "FulcrumService", tracing, .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                "FulcrumService", "FulcrumSchema", tracing, .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP2", package: "swift-nio-http2"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -219,7 +240,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "FulcrumWorkerTests", dependencies: ["FulcrumWorker", "FulcrumRuntime"], swiftSettings: swiftSettings),
+        .testTarget(name: "FulcrumWorkerTests", dependencies: ["FulcrumWorker", "FulcrumSchema", "FulcrumRuntime"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumBalancerTests", dependencies: ["FulcrumBalancer"], swiftSettings: swiftSettings),
         .testTarget(name: "FulcrumOperatorTests", dependencies: ["FulcrumOperator", .product(name: "X509", package: "swift-certificates")], swiftSettings: swiftSettings),
         .testTarget(

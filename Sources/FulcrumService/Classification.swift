@@ -1,5 +1,5 @@
-import FulcrumRuntime
 import Foundation
+import FulcrumSchema
 import GRPCCore
 
 /// Triton's classification extension: a requested output with the parameter

@@ -1,6 +1,6 @@
-import FulcrumProtocol
-import FulcrumRuntime
 import Foundation
+import FulcrumProtocol
+import FulcrumSchema
 import GRPCCore
 
 /// Checks a `ModelInferRequest` against a model's signature before it costs anything: names,

@@ -1,5 +1,5 @@
 import FulcrumProtocol
-import FulcrumRuntime
+import FulcrumSchema
 import GRPCCore
 
 /// The one mapping between the runtime's `ModelConfiguration` and the wire's `ModelConfig`, used

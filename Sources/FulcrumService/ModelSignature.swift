@@ -1,4 +1,4 @@
-import FulcrumRuntime
+import FulcrumSchema
 
 /// What a client must send to a model and what it gets back: the part of a model's configuration
 /// that requests are validated against. Built from a loaded model's configuration on a worker,

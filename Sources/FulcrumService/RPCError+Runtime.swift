@@ -1,4 +1,4 @@
-import FulcrumRuntime
+import FulcrumSchema
 import GRPCCore
 
 extension RPCError {
@@ -6,7 +6,7 @@ extension RPCError {
     /// fault (INVALID_ARGUMENT), an unknown model is NOT_FOUND, a model that cannot load is
     /// UNAVAILABLE, so is a failed accelerator (the worker stops taking work; another may), anything
     /// else INTERNAL.
-    public init(_ error: FulcrumRuntime.RuntimeError) {
+    public init(_ error: FulcrumSchema.RuntimeError) {
         let code: RPCError.Code =
             switch error.code {
             case .invalidInput: .invalidArgument

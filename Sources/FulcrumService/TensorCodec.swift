@@ -1,6 +1,6 @@
-import FulcrumProtocol
-import FulcrumRuntime
 import Foundation
+import FulcrumProtocol
+import FulcrumSchema
 import GRPCCore
 
 /// Converts between the wire's tensors (`raw_input_contents` / typed `contents`) and runtime

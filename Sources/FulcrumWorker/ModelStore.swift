@@ -1,7 +1,8 @@
+import Foundation
 import FulcrumProtocol
 import FulcrumRuntime
+import FulcrumSchema
 import FulcrumService
-import Foundation
 import GRPCCore
 import Logging
 import Synchronization
@@ -34,7 +35,7 @@ final class ModelStore: Sendable {
     }
 
     /// Loads every model in the repository. Failures are recorded, never fatal.
-    func loadAll() throws(FulcrumRuntime.RuntimeError) {
+    func loadAll() throws(FulcrumSchema.RuntimeError) {
         for name in try repository.modelNames() {
             load(name)
         }

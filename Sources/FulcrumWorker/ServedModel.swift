@@ -1,6 +1,7 @@
-import FulcrumRuntime
-import FulcrumService
 import Foundation
+import FulcrumRuntime
+import FulcrumSchema
+import FulcrumService
 import Metrics
 
 /// One model version this worker serves: the loaded model, its signature, its scheduler (queue,
@@ -32,7 +33,7 @@ final class ServedModel: Sendable {
         }
     }
 
-    init(model: Model, folder: String, emulation: EmulationProfile? = nil) throws(FulcrumRuntime.RuntimeError) {
+    init(model: Model, folder: String, emulation: EmulationProfile? = nil) throws(FulcrumSchema.RuntimeError) {
         self.model = model
         var labels: [String: [String]] = [:]
         for output in model.configuration.outputs {

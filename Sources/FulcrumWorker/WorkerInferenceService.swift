@@ -1,8 +1,9 @@
 import Dispatch
+import Foundation
 import FulcrumProtocol
 import FulcrumRuntime
+import FulcrumSchema
 import FulcrumService
-import Foundation
 import GRPCCore
 import Logging
 import Metrics
@@ -206,7 +207,7 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
             let submitted = DefaultTracerClock.now
             do {
                 execution = try await served.scheduler.submit(submission)
-            } catch let error as FulcrumRuntime.RuntimeError {
+            } catch let error as FulcrumSchema.RuntimeError {
                 if error.code == .deviceFailure, state.phase == .ready {
                     // The accelerator is gone: report UNREADY so the balancer takes this worker out
                     // of the routing snapshot; a restart (the process scaler's, or systemd's) recovers.

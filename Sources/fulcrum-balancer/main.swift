@@ -79,17 +79,15 @@ struct BalancerCommand: LayeredCommand {
     @Flag(name: .long, help: "Stop when the parent process exits (set by `fulcrum up`).")
     var exitWithParent = false
 
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
 
-    @Option(name: .long, help: "Log format on standard error: text (human-readable lines) or json (one JSON object a line, with trace_id and span_id inside a traced request).")
-    var logFormat: String = "text"
 
-    @Option(name: .long, help: "Port for Prometheus metrics at http://HOST:PORT/metrics; 0 picks a free port; unset serves none.")
-    var metricsPort: Int?
 
-    @Option(name: .long, help: "Address to bind the metrics endpoint to (default: --host).")
-    var metricsHost: String?
+
+    @OptionGroup(title: "Logging")
+    var logging: LoggingOptions
+
+    @OptionGroup(title: "Metrics")
+    var metrics: MetricsOptions
 
     @OptionGroup(title: "Mutual TLS between the tiers")
     var tls: TLSOptions
@@ -101,9 +99,6 @@ struct BalancerCommand: LayeredCommand {
 
     func validate() throws {
         _ = try tls.setting(listening: [host])
-        guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
-        guard LoggingSetup.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format: '\(logFormat)' is not text or json") }
-        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port: \(metricsPort) is not a port") }
         guard (0...65535).contains(port) else { throw ValidationError("--port: \(port) is not a port") }
         guard leaseMs >= 100 else { throw ValidationError("--lease-ms must be at least 100") }
         guard ["static", "process", "kubernetes"].contains(scaler) else {
@@ -148,13 +143,13 @@ struct BalancerCommand: LayeredCommand {
             .init(
                 executable: URL(fileURLWithPath: workerExecutablePath),
                 arguments: ["--model-repository", absolute, "--host", host == "0.0.0.0" ? "0.0.0.0" : host, "--port", "0",
-                            "--threads", String(workerThreads), "--log-level", logLevel] + workerArg,
+                            "--threads", String(workerThreads), "--log-level", logging.logLevel] + workerArg,
                 stateDirectory: stateDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
             ))
     }
 
     func run() async throws {
-        LoggingSetup.bootstrap(level: Logger.Level(name: logLevel) ?? .info, format: LoggingSetup.Format(rawValue: logFormat) ?? .text)
+        logging.bootstrap()
         guard let placementMode = PlacementMode(rawValue: placement) else {
             throw ValidationError("--placement: '\(placement)' is not all or demand")
         }
@@ -170,7 +165,7 @@ struct BalancerCommand: LayeredCommand {
                 stabilisation: .milliseconds(Int64(scaleDownStabilisationS * 1000)),
                 settle: .milliseconds(Int64(scaleUpSettleS * 1000)),
                 scaler: try scalerChoice(),
-                metrics: metricsPort.map { MetricsSettings(listen: HostPort(host: metricsHost ?? host, port: $0), registry: FulcrumMetrics.bootstrap()) }
+                metrics: metrics.listen(defaultHost: host).map { MetricsSettings(listen: $0, registry: FulcrumMetrics.bootstrap()) }
             )
         configuration.placement = placementMode
         configuration.tls = try tls.setting(listening: [host])

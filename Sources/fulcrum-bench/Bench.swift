@@ -1,6 +1,7 @@
 import Foundation
 import FulcrumKernels
 import FulcrumRuntime
+import FulcrumSchema
 
 /// `fulcrum-bench`: times the runtime alone, in process, against onnxruntime on the same model,
 /// batch sizes and thread counts, and measures OpenBLAS's sgemm peak in the same run. A

@@ -60,23 +60,11 @@ struct FrontendCommand: LayeredCommand {
     @Flag(name: .long, help: "Stop when the parent process exits (set by `fulcrum up`).")
     var exitWithParent = false
 
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
 
-    @Option(name: .long, help: "Log format on standard error: text (human-readable lines) or json (one JSON object a line, with trace_id and span_id inside a traced request).")
-    var logFormat: String = "text"
 
-    @Option(name: .long, help: "Append every finished span (W3C trace context) to this file as one JSON line each; unset writes none. Incoming traceparent headers are passed on either way.")
-    var traceFile: String?
 
-    @Option(name: .long, help: "Send finished spans to this OpenTelemetry collector with OTLP/HTTP JSON (for example http://127.0.0.1:4318/v1/traces), batched once a second.")
-    var otlpEndpoint: String?
 
-    @Option(name: .long, help: "Port for Prometheus metrics at http://HOST:PORT/metrics; 0 picks a free port; unset serves none.")
-    var metricsPort: Int?
 
-    @Option(name: .long, help: "Address to bind the metrics endpoint to (default: --host).")
-    var metricsHost: String?
 
     @Option(name: .long, help: ArgumentHelp(TaskExecution.help, valueName: "event-loop|pool"))
     var executor: String = TaskExecution.eventLoop.rawValue
@@ -86,6 +74,15 @@ struct FrontendCommand: LayeredCommand {
 
     @Option(name: .long, help: "With --model-control explicit: a file whose first line is the admin token (at least 16 bytes) that repository load/unload calls must present.")
     var adminTokenFile: String?
+
+    @OptionGroup(title: "Logging")
+    var logging: LoggingOptions
+
+    @OptionGroup(title: "Metrics")
+    var metrics: MetricsOptions
+
+    @OptionGroup(title: "Tracing")
+    var tracing: TracingOptions
 
     @OptionGroup(title: "Mutual TLS between the tiers (to the balancer and the workers)")
     var tls: TLSOptions
@@ -111,9 +108,6 @@ struct FrontendCommand: LayeredCommand {
             }
         }
         guard TaskExecution(rawValue: executor) != nil else { throw ValidationError("--executor: '\(executor)' is not event-loop or pool") }
-        guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
-        guard LoggingSetup.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format: '\(logFormat)' is not text or json") }
-        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port: \(metricsPort) is not a port") }
         guard (0...65535).contains(grpcPort) else { throw ValidationError("--grpc-port: \(grpcPort) is not a port") }
         guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port: \(httpPort) is not a port") }
         guard HostPort(parsing: balancer) != nil else { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
@@ -140,20 +134,20 @@ struct FrontendCommand: LayeredCommand {
     }
 
     func run() async throws {
-        LoggingSetup.bootstrap(level: Logger.Level(name: logLevel) ?? .info, format: LoggingSetup.Format(rawValue: logFormat) ?? .text)
+        logging.bootstrap()
         if !(TaskExecution(rawValue: executor) ?? .pool).adopt() {
             Logger(label: "fulcrum").warning("--executor \(executor): Swift's global executor hook is taken; tasks stay on the cooperative pool")
         }
         var configuration = FrontendConfiguration(
             grpc: HostPort(host: host, port: grpcPort),
-            tracing: TracingSettings(file: traceFile, otlpEndpoint: otlpEndpoint),
+            tracing: tracing.settings,
             http: noHttp ? nil : HostPort(host: host, port: httpPort),
             balancer: HostPort(parsing: balancer)!,
             maxMessageBytes: maxMessageBytes,
             id: id,
             addressFile: addressFile,
             exitWithParent: exitWithParent,
-            metrics: metricsPort.map { MetricsSettings(listen: HostPort(host: metricsHost ?? host, port: $0), registry: FulcrumMetrics.bootstrap()) }
+            metrics: metrics.listen(defaultHost: host).map { MetricsSettings(listen: $0, registry: FulcrumMetrics.bootstrap()) }
         )
         configuration.modelControl = try modelControlSetting()
         configuration.maxInFlight = maxInflight

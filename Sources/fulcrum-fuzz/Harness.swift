@@ -2,6 +2,7 @@ import Foundation
 import FulcrumFrontend
 import FulcrumProtocol
 import FulcrumRuntime
+import FulcrumSchema
 import FulcrumService
 
 /// Fuzz targets for every decoder and validator that sees bytes from outside (docs/security.md):

@@ -44,7 +44,7 @@ struct WorkerCommand: LayeredCommand {
     var maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes
 
     @Option(name: .long, help: "Compute backend: cpu (OpenBLAS and SIMD kernels), vulkan (SPIR-V kernels on a Vulkan device: any GPU with a driver, or Mesa's lavapipe on the CPU; a model's instance_group kind KIND_CPU or KIND_GPU with gpus: [N] overrides it per model), or emulated (a REHEARSAL TOOL, not a backend: needs --profile; every execution waits the profile's s(b) and returns zeros).")
-    var backend: String = "cpu"
+    var backend: BackendChoice = .cpu
 
     @Option(name: .long, help: "Vulkan device index for --backend vulkan (the order `vulkaninfo --summary` lists); the cpu backend ignores it.")
     var device: Int = 0
@@ -52,11 +52,7 @@ struct WorkerCommand: LayeredCommand {
     @Flag(name: .long, help: "With --backend vulkan: if no device can be opened, log the reason and serve on the CPU instead of exiting with status 1.")
     var cpuFallback = false
 
-    @Option(name: .long, help: "Port for Prometheus metrics at http://HOST:PORT/metrics; 0 picks a free port; unset serves none.")
-    var metricsPort: Int?
 
-    @Option(name: .long, help: "Address to bind the metrics endpoint to (default: --host).")
-    var metricsHost: String?
 
     @Option(name: .long, help: "Rehearsal only (capacity experiments on a machine without the accelerator): emulate a device whose batch of b samples takes FIXED_MS + b × PER_SAMPLE_MS, written FIXED_MS+PER_SAMPLE_MS (e.g. 5+1). Models load and requests are validated and batched as usual, but each execution only waits that long and returns zeros; the worker reports its backend as 'emulated'. Same as --backend emulated with a profile.")
     var emulate: String?
@@ -70,17 +66,9 @@ struct WorkerCommand: LayeredCommand {
     @Flag(name: .long, help: "Stop when the parent process exits (set by `fulcrum up`).")
     var exitWithParent = false
 
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
 
-    @Option(name: .long, help: "Log format on standard error: text (human-readable lines) or json (one JSON object a line, with trace_id and span_id inside a traced request).")
-    var logFormat: String = "text"
 
-    @Option(name: .long, help: "Append every finished span (W3C trace context) to this file as one JSON line each; unset writes none. Incoming traceparent headers are passed on either way.")
-    var traceFile: String?
 
-    @Option(name: .long, help: "Send finished spans to this OpenTelemetry collector with OTLP/HTTP JSON (for example http://127.0.0.1:4318/v1/traces), batched once a second.")
-    var otlpEndpoint: String?
 
     @Option(name: .long, help: ArgumentHelp(TaskExecution.help, valueName: "event-loop|pool"))
     var executor: String = TaskExecution.eventLoop.rawValue
@@ -90,6 +78,15 @@ struct WorkerCommand: LayeredCommand {
 
     @Option(name: .long, help: "With --model-control explicit: a file whose first line is the admin token (at least 16 bytes) that repository load/unload calls must present.")
     var adminTokenFile: String?
+
+    @OptionGroup(title: "Logging")
+    var logging: LoggingOptions
+
+    @OptionGroup(title: "Metrics")
+    var metrics: MetricsOptions
+
+    @OptionGroup(title: "Tracing")
+    var tracing: TracingOptions
 
     @OptionGroup(title: "Mutual TLS between the tiers")
     var tls: TLSOptions
@@ -103,26 +100,14 @@ struct WorkerCommand: LayeredCommand {
         _ = try modelControlSetting()
         _ = try tls.setting(listening: [host] + (balancer.flatMap(HostPort.init(parsing:)).map { [$0.host] } ?? []))
         guard TaskExecution(rawValue: executor) != nil else { throw ValidationError("--executor: '\(executor)' is not event-loop or pool") }
-        guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
-        guard LoggingSetup.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format: '\(logFormat)' is not text or json") }
         guard (0...65535).contains(port) else { throw ValidationError("--port: \(port) is not a port") }
         if let advertise, HostPort(parsing: advertise) == nil { throw ValidationError("--advertise: '\(advertise)' is not host:port") }
         if let balancer, HostPort(parsing: balancer) == nil { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
-        guard ["cpu", "vulkan", "emulated"].contains(backend) else {
-            throw ValidationError("--backend: '\(backend)' is not a backend (cpu, vulkan, emulated)")
-        }
-        if backend == "emulated" {
-            guard (profile == nil) != (emulate == nil) else {
-                throw ValidationError("--backend emulated needs exactly one of --profile FILE and --emulate FIXED_MS+PER_SAMPLE_MS")
-            }
-        } else if profile != nil {
-            throw ValidationError("--profile is for --backend emulated (a rehearsal tool); with --backend \(backend) the models run for real")
-        }
+        try backend.validate(profile: profile, emulate: emulate)
         if let profile {
             do throws(WorkerError) { _ = try EmulationProfile(file: profile) } catch { throw ValidationError(error.message) }
         }
         guard device >= 0 else { throw ValidationError("--device must be 0 or more") }
-        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port: \(metricsPort) is not a port") }
         if let emulate, EmulationProfile(parsing: emulate) == nil {
             throw ValidationError("--emulate: '\(emulate)' is not FIXED_MS+PER_SAMPLE_MS (for example 5+1)")
         }
@@ -147,7 +132,7 @@ struct WorkerCommand: LayeredCommand {
     }
 
     func run() async throws {
-        LoggingSetup.bootstrap(level: Logger.Level(name: logLevel) ?? .info, format: LoggingSetup.Format(rawValue: logFormat) ?? .text)
+        logging.bootstrap()
         if !(TaskExecution(rawValue: executor) ?? .pool).adopt() {
             Logger(label: "fulcrum").warning("--executor \(executor): Swift's global executor hook is taken; tasks stay on the cooperative pool")
         }
@@ -163,10 +148,10 @@ struct WorkerCommand: LayeredCommand {
             addressFile: addressFile,
             exitWithParent: exitWithParent,
             emulation: try emulate.flatMap(EmulationProfile.init(parsing:)) ?? profile.map { path throws in try EmulationProfile(file: path) },
-            metrics: metricsPort.map { MetricsSettings(listen: HostPort(host: metricsHost ?? host, port: $0), registry: FulcrumMetrics.bootstrap()) }
+            metrics: metrics.listen(defaultHost: host).map { MetricsSettings(listen: $0, registry: FulcrumMetrics.bootstrap()) }
         )
-        configuration.tracing = TracingSettings(file: traceFile, otlpEndpoint: otlpEndpoint)
-        configuration.backend = backend == "vulkan" ? .vulkan(device: device) : .cpu
+        configuration.tracing = tracing.settings
+        configuration.backend = backend == .vulkan ? .vulkan(device: device) : .cpu
         configuration.cpuFallback = cpuFallback
         configuration.modelControl = try modelControlSetting()
         configuration.tls = try tls.setting(listening: [host] + (configuration.balancer.map { [$0.host] } ?? []))

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FulcrumCommandLine
 import FulcrumOperator
 import FulcrumService
 import Foundation
@@ -75,7 +76,7 @@ struct Up: AsyncParsableCommand {
     var emulate: String?
 
     @Option(name: .long, help: "Every worker's compute backend: cpu, vulkan (SPIR-V kernels on a Vulkan device; see --device), or emulated (a rehearsal tool for capacity experiments: needs --profile or --emulate).")
-    var backend: String = "cpu"
+    var backend: BackendChoice = .cpu
 
     @Option(name: .long, help: "With --backend emulated: every worker's service-time profile (a `fulcrum plan --profile-out` JSON, or a file holding FIXED_MS+PER_SAMPLE_MS).")
     var profile: String?
@@ -131,11 +132,7 @@ struct Up: AsyncParsableCommand {
             throw ValidationError("\(name): \(port) is not a port")
         }
         guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a log level") }
-        guard ["cpu", "vulkan", "emulated"].contains(backend) else { throw ValidationError("--backend: '\(backend)' is not a backend (cpu, vulkan, emulated)") }
-        if backend == "emulated", (profile == nil) == (emulate == nil) {
-            throw ValidationError("--backend emulated needs exactly one of --profile FILE and --emulate FIXED_MS+PER_SAMPLE_MS")
-        }
-        if profile != nil, backend != "emulated" { throw ValidationError("--profile is for --backend emulated") }
+        try backend.validate(profile: profile, emulate: emulate)
         guard device >= 0 else { throw ValidationError("--device must be 0 or more") }
         guard ["all", "demand"].contains(placement) else { throw ValidationError("--placement: '\(placement)' is not all or demand") }
     }
@@ -152,7 +149,7 @@ struct Up: AsyncParsableCommand {
             balancerArguments: balancerArg + (placement == "all" ? [] : ["--placement=\(placement)"]), metrics: metrics
         )
         options.tracing = TracingSettings(file: traceFile, otlpEndpoint: otlpEndpoint)
-        options.backend = backend == "emulated" ? "cpu" : backend
+        options.backend = backend == .vulkan ? "vulkan" : "cpu"
         options.device = device
         if modelControl == ModelControl.Mode.explicit.rawValue, let adminTokenFile {
             options.modelControlArguments = [

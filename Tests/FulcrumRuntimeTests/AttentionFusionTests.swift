@@ -1,5 +1,6 @@
 import Foundation
 @testable import FulcrumRuntime
+import FulcrumSchema
 import ONNXFormat
 import Testing
 

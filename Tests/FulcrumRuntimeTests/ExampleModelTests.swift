@@ -1,5 +1,6 @@
 import Foundation
 @testable import FulcrumRuntime
+import FulcrumSchema
 import Testing
 
 /// The example models (examples/models) against onnxruntime's outputs

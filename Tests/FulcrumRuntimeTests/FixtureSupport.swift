@@ -1,5 +1,6 @@
 import Foundation
 import FulcrumRuntime
+import FulcrumSchema
 import Testing
 
 /// Access to the committed fixtures (scripts/make-runtime-fixtures.py) and temporary repositories.

@@ -1,5 +1,6 @@
 import Foundation
 import FulcrumRuntime
+import FulcrumSchema
 import Testing
 
 @Suite("ONNX models against onnxruntime's outputs")

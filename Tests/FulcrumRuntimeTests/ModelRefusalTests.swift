@@ -1,5 +1,6 @@
 import Foundation
 import FulcrumRuntime
+import FulcrumSchema
 import Testing
 
 @Suite("models and configurations Fulcrum refuses, and repository layout")

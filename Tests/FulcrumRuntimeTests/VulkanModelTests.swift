@@ -1,6 +1,7 @@
 import Foundation
 import FulcrumKernels
 @testable import FulcrumRuntime
+import FulcrumSchema
 import Testing
 
 /// The runtime on the Vulkan backend against the CPU backend and onnxruntime: the example models

@@ -1,7 +1,7 @@
-import FulcrumProtocol
-import FulcrumRuntime
-import FulcrumService
 import Foundation
+import FulcrumProtocol
+import FulcrumSchema
+import FulcrumService
 import GRPCCore
 import Testing
 

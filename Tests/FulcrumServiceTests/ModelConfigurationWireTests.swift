@@ -1,5 +1,5 @@
 import FulcrumProtocol
-import FulcrumRuntime
+import FulcrumSchema
 import FulcrumService
 import Testing
 

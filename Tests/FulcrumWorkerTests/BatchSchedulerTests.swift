@@ -1,4 +1,5 @@
 import FulcrumRuntime
+import FulcrumSchema
 @testable import FulcrumWorker
 import Testing
 

@@ -1279,8 +1279,14 @@ def test_containerfile(executable):
         rf"swift build -c release --static-swift-stdlib --product {executable}\b", runs
     ), "release build of the product"
     runtime = text[text.rindex("\nFROM ") :]
-    for package in ("ca-certificates", "libvulkan1", "libopenblas0"):
+    # Only the worker links the runtime (OpenBLAS, the Vulkan loader); the edges do not
+    # (Package.swift, tests/integration/test_linkage.py), so their images leave both out.
+    math = ("libvulkan1", "libopenblas0")
+    for package in ("ca-certificates",) + (math if executable == "fulcrum-worker" else ()):
         assert re.search(rf"\b{package}\b", runtime), f"runtime stage lacks {package}"
+    if executable != "fulcrum-worker":
+        for package in math:
+            assert not re.search(rf"\b{package}\b", runtime), f"the {executable} image carries {package}, which it does not link"
     entrypoint = [
         json.loads(arguments) for instruction, arguments in instructions if instruction == "ENTRYPOINT"
     ]

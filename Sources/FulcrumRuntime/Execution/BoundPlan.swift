@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// An `ExecutionPlan` bound to concrete input shapes: every value has its shape and memory, and
 /// every node its kernel closure over that memory, so running a batch is a loop of calls.

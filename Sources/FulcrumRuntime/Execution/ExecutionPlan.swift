@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 import ONNXFormat
 
 /// A model's graph made ready to run: nodes in topological order, each with its `Operator`,

@@ -1,3 +1,4 @@
+import FulcrumSchema
 import ONNXFormat
 
 /// Typed access to a node's attributes with defaults, refusing an attribute of the wrong type.

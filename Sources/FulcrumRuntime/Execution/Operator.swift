@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// The per-batch work of one node, with its buffers already bound. Runs on the calling thread;
 /// throws only for data-dependent failures a shape check cannot catch (an index out of range).

@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 import ONNXFormat
 
 /// Maps an ONNX node to the `Operator` that runs it, for the model's opset.

@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// Runs one node once, while planning, on inputs whose contents are known (constants, or
 /// values computed from shapes): constant folding at load and shape subgraphs at bind.

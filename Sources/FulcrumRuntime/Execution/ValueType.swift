@@ -1,3 +1,5 @@
+import FulcrumSchema
+
 /// The type of a value in an execution plan: element type and shape, as far as known.
 ///
 /// At load `shape` may hold -1 for dimensions only known per batch (the batch dimension,

@@ -1,3 +1,5 @@
+import FulcrumSchema
+
 /// One loaded version of a model: its completed configuration and its execution plan.
 ///
 /// Immutable and shared: the plan's constant buffers (weights) are loaded once and every

@@ -1,3 +1,5 @@
+import FulcrumSchema
+
 /// One execution context of a `Model`: it owns the scratch buffers of the plans bound to the
 /// batch shapes it has seen, and runs one batch at a time.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import FulcrumSchema
 import ONNXFormat
 import SwiftProtobuf
 

@@ -1,4 +1,5 @@
 import Foundation
+import FulcrumSchema
 import ONNXFormat
 
 extension Onnx_TensorProto {
@@ -12,8 +13,8 @@ extension Onnx_TensorProto {
         func fail(_ text: String) -> RuntimeError {
             RuntimeError(code: .invalidModel, message: "initializer '\(name)': \(text)")
         }
-        guard let dataType = FulcrumRuntime.DataType(onnxElementType: self.dataType) else {
-            throw fail("element type \(FulcrumRuntime.DataType.onnxName(self.dataType)) is not supported")
+        guard let dataType = FulcrumSchema.DataType(onnxElementType: self.dataType) else {
+            throw fail("element type \(FulcrumSchema.DataType.onnxName(self.dataType)) is not supported")
         }
         guard let size = dataType.byteSize else {
             throw fail("STRING initializers are not supported")

@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 import Synchronization
 
 /// Where a repository's models run: the worker's default backend (`--backend`, `--device`)

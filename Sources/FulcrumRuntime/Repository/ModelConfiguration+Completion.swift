@@ -1,3 +1,5 @@
+import FulcrumSchema
+
 extension ModelConfiguration {
     /// Platforms and backends Fulcrum serves.
     static let onnxPlatform = "onnxruntime_onnx"

@@ -1,4 +1,5 @@
 import Foundation
+import FulcrumSchema
 
 /// A model repository on disk in Triton's layout:
 /// `<path>/<model>/config.pbtxt` and `<path>/<model>/<version>/model.onnx`.

@@ -1,3 +1,5 @@
+import FulcrumSchema
+
 /// The outcome of loading one version of a model: the model, or why it could not load.
 public struct ModelVersionLoad: Sendable {
     /// The version number (the version folder's name).

@@ -1,3 +1,5 @@
+import FulcrumSchema
+
 extension DataType {
     /// Maps an ONNX `TensorProto.DataType` number (FLOAT = 1, ...) to a data type; `nil` for
     /// UNDEFINED and types Fulcrum does not carry (complex, float8, ...).

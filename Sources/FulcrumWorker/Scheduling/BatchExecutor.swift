@@ -1,10 +1,11 @@
 import Foundation
 import FulcrumRuntime
+import FulcrumSchema
 
 /// What runs one batch for a model instance: the runtime's `ModelInstance` on the CPU, or an
 /// emulated device for capacity experiments. Each executor is used from one dispatch queue.
 protocol BatchExecutor: AnyObject, Sendable {
-    func execute(_ inputs: [String: Tensor]) throws(FulcrumRuntime.RuntimeError) -> [String: Tensor]
+    func execute(_ inputs: [String: Tensor]) throws(FulcrumSchema.RuntimeError) -> [String: Tensor]
 }
 
 extension ModelInstance: BatchExecutor {}
@@ -92,7 +93,7 @@ final class EmulatedExecutor: BatchExecutor, Sendable {
         self.batching = configuration.maxBatchSize > 0
     }
 
-    func execute(_ inputs: [String: Tensor]) throws(FulcrumRuntime.RuntimeError) -> [String: Tensor] {
+    func execute(_ inputs: [String: Tensor]) throws(FulcrumSchema.RuntimeError) -> [String: Tensor] {
         let samples = batching ? (inputs.values.first?.shape.first ?? 1) : 1
         let deadline = ContinuousClock.now + profile.duration(samples: samples)
         // Sleep most of the way, then spin briefly: usleep alone overshoots by ~0.1 ms.

@@ -1,4 +1,5 @@
 import FulcrumRuntime
+import FulcrumSchema
 
 /// How a model's requests are queued and batched, read from its configuration with Triton's
 /// semantics (`max_batch_size`, `dynamic_batching { ... }`) plus Fulcrum's extensions in
@@ -77,7 +78,7 @@ public struct BatchPolicy: Sendable, Equatable {
     /// The model's `fulcrum.latency_target_ms` (nil when it sets none): a positive, finite number
     /// of milliseconds, at most a day, or the model does not load. The one reading of it: the
     /// adaptive batcher and the capacity report both take it from here.
-    public static func latencyTarget(of configuration: ModelConfiguration) throws(FulcrumRuntime.RuntimeError) -> Duration? {
+    public static func latencyTarget(of configuration: ModelConfiguration) throws(FulcrumSchema.RuntimeError) -> Duration? {
         guard let text = configuration.parameters["fulcrum.latency_target_ms"] else { return nil }
         guard let ms = Double(text), ms.isFinite, ms > 0, ms <= 86_400_000 else {
             throw RuntimeError(
@@ -87,8 +88,8 @@ public struct BatchPolicy: Sendable, Equatable {
         return .microseconds(Int64((ms * 1000).rounded()))
     }
 
-    public init(configuration: ModelConfiguration) throws(FulcrumRuntime.RuntimeError) {
-        func invalid(_ message: String) -> FulcrumRuntime.RuntimeError {
+    public init(configuration: ModelConfiguration) throws(FulcrumSchema.RuntimeError) {
+        func invalid(_ message: String) -> FulcrumSchema.RuntimeError {
             RuntimeError(code: .invalidConfiguration, message: "model '\(configuration.name)': \(message)")
         }
         var maxQueuedBytes = Self.defaultMaxQueuedBytes

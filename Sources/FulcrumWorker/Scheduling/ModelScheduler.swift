@@ -1,6 +1,7 @@
 import Dispatch
-import FulcrumRuntime
 import Foundation
+import FulcrumRuntime
+import FulcrumSchema
 import FulcrumService
 import GRPCCore
 import Metrics
@@ -64,7 +65,7 @@ final class ModelScheduler: Sendable {
     /// does not batch.
     static let defaultInlineLimit: Duration = .microseconds(500)
 
-    init(model: Model, statistics: ModelStatistics, emulation: EmulationProfile? = nil) throws(FulcrumRuntime.RuntimeError) {
+    init(model: Model, statistics: ModelStatistics, emulation: EmulationProfile? = nil) throws(FulcrumSchema.RuntimeError) {
         let policy = try BatchPolicy(configuration: model.configuration)
         let count = max(1, model.configuration.instanceGroups.reduce(0) { $0 + max($1.count, 1) })
         var instances: [any BatchExecutor] = []
@@ -236,7 +237,7 @@ final class ModelScheduler: Sendable {
             data.reserveCapacity(first.data.count / max(first.shape.first ?? 1, 1) * total)
             for waiter in waiters {
                 guard let tensor = waiter.inputs[name] else {
-                    throw FulcrumRuntime.RuntimeError(code: .invalidInput, message: "batched requests disagree on input '\(name)'")
+                    throw FulcrumSchema.RuntimeError(code: .invalidInput, message: "batched requests disagree on input '\(name)'")
                 }
                 data.append(contentsOf: tensor.data)
             }

@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// ArgMax over FP32 along `axis` (default 0), INT64 indices; `keepdims` (default 1) and, from
 /// opset 12, `select_last_index` for ties.

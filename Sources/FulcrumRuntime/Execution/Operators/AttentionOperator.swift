@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// Scaled dot-product attention, fused at load (`ExecutionPlan.fuse`) from the form exporters
 /// write:

@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// BatchNormalization in inference mode over FP32 `[N, C, ...]` with per-channel `scale`, `B`,
 /// `input_mean` and `input_var`. `training_mode = 1` (opset 14+) and the training outputs are

@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// Add, Sub, Mul, Div over FP32, INT32 or INT64 with multidirectional (numpy) broadcasting
 /// (opset 7+). INT64 is what exported shape arithmetic uses.

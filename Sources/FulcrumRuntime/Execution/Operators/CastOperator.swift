@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// Cast between FP32, FP64, INT64, INT32, INT8, UINT8 and BOOL (`to` attribute). Float to
 /// integer truncates toward zero; anything to BOOL is `value != 0`.

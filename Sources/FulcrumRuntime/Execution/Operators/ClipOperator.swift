@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// Clip over FP32. Before opset 11 the bounds are attributes `min`/`max`; from 11 they are
 /// optional scalar inputs 1 and 2 (read per batch, so they may be computed). Missing bounds

@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// Equal, Less and Greater with broadcasting, producing BOOL. Inputs: FP32, INT32, INT64 (and
 /// BOOL for Equal).

@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// Concat along `axis` (negative from the end) of inputs of one fixed-size type whose other
 /// dimensions agree. Each input is one strided copy into its slab of the output.

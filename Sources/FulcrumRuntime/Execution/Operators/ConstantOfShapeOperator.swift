@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// ConstantOfShape: a tensor of the shape given by input 0 (INT64), every element `value`
 /// (a one-element tensor attribute; FP32 0 by default).

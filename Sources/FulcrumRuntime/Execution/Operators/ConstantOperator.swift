@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// Constant: a tensor from the `value` attribute (or `value_float(s)`, `value_int(s)`).
 /// Always folded at load.

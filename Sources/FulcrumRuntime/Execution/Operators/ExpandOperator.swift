@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// Expand: broadcast the input to `shape` (input 1, INT64), numpy-style in both directions.
 struct ExpandOperator: Operator {

@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// Gather along `axis`: output = data[..., indices, ...] with INT64 or INT32 indices (negative
 /// counts from the end). An index out of range fails the batch with `.invalidInput` (checked

@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// Gemm: `Y = alpha * op(A) * op(B) + beta * C` over FP32, through `cblas_sgemm`.
 ///

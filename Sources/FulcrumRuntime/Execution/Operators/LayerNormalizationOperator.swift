@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// LayerNormalization (opset 17) over FP32: normalises over the dimensions from `axis`
 /// (default -1) to the end, then scales and shifts by `Scale` and the optional `B` (each with

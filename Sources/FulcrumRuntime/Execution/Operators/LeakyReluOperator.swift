@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// LeakyRelu over FP32: `x < 0 ? alpha · x : x` (`alpha` default 0.01).
 struct LeakyReluOperator: Operator {

@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// MatMul with numpy semantics over FP32: 1-D operands are promoted (and the added dimension
 /// removed from the result), leading batch dimensions broadcast. Runs one `cblas_sgemm` when

@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// ReduceSum, ReduceMean and ReduceMax over FP32. `axes` is an attribute until the version that
 /// moved it to input 1 (ReduceSum: opset 13; ReduceMean and ReduceMax: opset 18); with the

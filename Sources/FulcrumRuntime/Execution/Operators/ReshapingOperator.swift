@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// Reshape, Flatten, Squeeze, Unsqueeze and Identity: the output is the input's bytes under
 /// another shape, so the plan aliases the input's memory and runs nothing per batch.

@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// Shape: the input's dimensions as INT64 (from opset 15, the `start`..`end` part of them).
 /// Reads only the input's shape, so the plan evaluates it once per bound shape, never per batch.

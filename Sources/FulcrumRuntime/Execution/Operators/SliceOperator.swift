@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// Slice. Before opset 10 `starts`, `ends` and `axes` are attributes; from 10 they are inputs
 /// (with optional `axes` and `steps`; negative steps walk backwards). Starts and ends are

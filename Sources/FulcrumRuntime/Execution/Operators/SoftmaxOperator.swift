@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// Softmax (and LogSoftmax) over FP32.
 ///

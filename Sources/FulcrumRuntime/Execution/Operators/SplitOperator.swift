@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// Split along `axis` into the node's outputs. Sizes come from the `split` attribute before
 /// opset 13, from the optional `split` input from 13, and from 18 may instead be given as

@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// TopK over FP32 along `axis` (default -1): the `k` largest (or, from opset 11, smallest with
 /// `largest = 0`) values and their INT64 indices, sorted; equal values keep index order. `k`

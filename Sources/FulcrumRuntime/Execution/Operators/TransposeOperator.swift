@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// Transpose by `perm` (default: reverse the dimensions): one strided copy.
 struct TransposeOperator: Operator {

@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// Relu, Sigmoid, Tanh, Neg, Abs, Exp, Log, Sqrt, Erf and Gelu over FP32 (same shape in and out).
 /// Gelu (opset 20) takes `approximate = "none" | "tanh"`; the registry picks the kind.

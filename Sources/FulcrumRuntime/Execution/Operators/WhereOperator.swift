@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// Where: `condition ? X : Y` elementwise with three-way broadcasting; condition is BOOL, X and
 /// Y any fixed-size type (the same).

@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// The weights of a plan placed on a Vulkan device: every initializer a per-batch node reads,
 /// uploaded once when the model loads and shared (read-only) by every instance and bound shape.

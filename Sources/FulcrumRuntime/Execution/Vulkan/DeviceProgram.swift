@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// The per-batch work of a `BoundPlan` on a Vulkan device: one device buffer per value root
 /// (views share it), weights from the plan's `DeviceConstants` (uploaded once at load), and

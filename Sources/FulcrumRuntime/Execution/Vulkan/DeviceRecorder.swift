@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// What an operator records its per-batch work with on a Vulkan device: the recording of the
 /// bound plan, the status word kernels flag data errors in (a Gather index out of range), and

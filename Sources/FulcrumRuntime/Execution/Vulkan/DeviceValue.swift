@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 /// A value of a plan bound for a Vulkan device: its concrete type and the device buffer holding
 /// it (views share their root's buffer). Values known while binding (initializers, shape

@@ -1,4 +1,5 @@
 import FulcrumKernels
+import FulcrumSchema
 
 // How each operator records its per-batch work on a Vulkan device (see `DeviceOperator`). The
 // semantics are the CPU kernels'; every lowering is checked against them by the whole-model

@@ -1,4 +1,4 @@
-import FulcrumRuntime
+import FulcrumSchema
 import Testing
 
 @Suite("tensors and data types")
