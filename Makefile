@@ -23,6 +23,7 @@ test: build check-generated test-unit test-deploy test-integration test-fuzz
 check-generated:
 	@bash scripts/generate-protos --check
 	@bash scripts/generate-shaders --check
+	@python3 scripts/generate-vulkan-loader --check
 
 test-unit:
 	swift test $(SWIFT_BUILD_FLAGS)
@@ -40,6 +41,7 @@ test-fuzz:
 
 generate:
 	bash scripts/generate-protos
+	python3 scripts/generate-vulkan-loader
 
 clean:
 	rm -rf .build .build-tools

@@ -57,7 +57,9 @@ let package = Package(
     targets: [
         // System libraries.
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
-        .systemLibrary(name: "CVulkan", pkgConfig: "vulkan", providers: [.apt(["libvulkan-dev"])]),
+        // The Vulkan API's headers (libvulkan-dev) and a loader opened with dlopen on first use:
+        // nothing links libvulkan.so.1 (Sources/CVulkan/include/CVulkan.h).
+        .target(name: "CVulkan"),
 
         // Generated code (scripts/generate-protos; never edited by hand).
         .target(name: "ONNXFormat", dependencies: [swiftProtobuf], swiftSettings: swiftSettings),
@@ -69,8 +71,8 @@ let package = Package(
 
         // The model's schema: its configuration (config.pbtxt), tensors, data types and the
         // runtime's error type. No dependencies: the edges (frontend, balancer, CLI, load
-        // generator) share these values with the worker without linking the runtime, OpenBLAS
-        // or the Vulkan loader (tests/deploy/test_linkage.py checks the binaries).
+        // generator) share these values with the worker without linking the runtime or OpenBLAS
+        // (tests/integration/test_linkage.py checks the binaries).
         .target(name: "FulcrumSchema", swiftSettings: swiftSettings),
 
         // Compute: no networking below this line.

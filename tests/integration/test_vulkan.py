@@ -140,3 +140,51 @@ def test_no_vulkan_driver_stops_the_worker_or_falls_back_to_the_cpu(tmp_path):
         worker.terminate()
         _, stderr = worker.communicate(timeout=30)
     assert "serving on the CPU" in stderr
+
+
+def _vulkan_loader() -> Path | None:
+    for folder in ("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib"):
+        candidate = Path(folder) / "libvulkan.so.1"
+        if candidate.exists():
+            return candidate.resolve()
+    return None
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None or _vulkan_loader() is None,
+                    reason="hiding the Vulkan loader needs root (a private mount namespace) and an installed loader")
+def test_without_the_vulkan_loader_the_cpu_backend_serves_and_vulkan_says_what_is_missing(tmp_path):
+    # The worker opens libvulkan.so.1 with dlopen only for --backend vulkan (Sources/CVulkan): on
+    # a host without it, here one where the file is covered by /dev/null in a private mount
+    # namespace, the CPU backend must start and answer, and --backend vulkan must say what to install.
+    import json
+    import time
+
+    import tritonclient.grpc as grpcclient
+
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLES / "ranking_mlp", repo / "ranking_mlp")
+    hide = ["unshare", "--mount", "sh", "-c", f'mount --bind /dev/null "{_vulkan_loader()}" && exec "$@"', "hide-vulkan"]
+    worker = [binary("fulcrum-worker"), "--model-repository", str(repo), "--port", "0", "--threads", "1"]
+
+    proc = subprocess.run(hide + worker + ["--backend", "vulkan"], capture_output=True, text=True, timeout=60,
+                          env=cli_env(), stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stderr
+    assert "the Vulkan loader could not be loaded" in proc.stderr and "libvulkan1" in proc.stderr, proc.stderr
+
+    address_file = tmp_path / "address.json"
+    serving = subprocess.Popen(hide + worker + ["--backend", "cpu", "--address-file", str(address_file)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=cli_env(),
+                               stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (address_file.exists() and address_file.stat().st_size > 0) and time.monotonic() < deadline:
+            assert serving.poll() is None, "the CPU worker stopped without the Vulkan loader"
+            time.sleep(0.1)
+        address = json.loads(address_file.read_text())["grpc"]
+        client = grpcclient.InferenceServerClient(address)
+        x = np.random.default_rng(3).standard_normal((2, 256)).astype(np.float32)
+        result = client.infer("ranking_mlp", [tensor("features", x)], client_timeout=RPC_TIMEOUT)
+        assert rel_l2(result.as_numpy("score"), reference("ranking_mlp", {"features": x})) <= 1e-5
+    finally:
+        serving.terminate()
+        serving.communicate(timeout=30)

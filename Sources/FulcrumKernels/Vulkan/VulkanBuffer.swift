@@ -34,11 +34,11 @@ public final class VulkanBuffer: @unchecked Sendable {
             | VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue | VK_BUFFER_USAGE_TRANSFER_DST_BIT.rawValue
         info.sharingMode = VK_SHARING_MODE_EXCLUSIVE
         var buffer: VkBuffer?
-        try VulkanError.check(vkCreateBuffer(device.handle, &info, nil, &buffer), "vkCreateBuffer(\(bytes) bytes)")
+        try VulkanError.check(fulcrum_vkCreateBuffer(device.handle, &info, nil, &buffer), "vkCreateBuffer(\(bytes) bytes)")
         guard let buffer else { throw VulkanError(.callFailed, "vkCreateBuffer returned no buffer") }
 
         var requirements = VkMemoryRequirements()
-        vkGetBufferMemoryRequirements(device.handle, buffer, &requirements)
+        fulcrum_vkGetBufferMemoryRequirements(device.handle, buffer, &requirements)
         let hostFlags = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT.rawValue | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT.rawValue
         let local = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue
         let type: UInt32?
@@ -51,7 +51,7 @@ public final class VulkanBuffer: @unchecked Sendable {
             type = device.memoryType(bits: requirements.memoryTypeBits, required: local)
         }
         guard let type else {
-            vkDestroyBuffer(device.handle, buffer, nil)
+            fulcrum_vkDestroyBuffer(device.handle, buffer, nil)
             throw VulkanError(.outOfMemory, "\(device.info.name) has no suitable memory type for a buffer")
         }
         var allocate = VkMemoryAllocateInfo()
@@ -59,19 +59,19 @@ public final class VulkanBuffer: @unchecked Sendable {
         allocate.allocationSize = requirements.size
         allocate.memoryTypeIndex = type
         var memory: VkDeviceMemory?
-        let allocateResult = vkAllocateMemory(device.handle, &allocate, nil, &memory)
+        let allocateResult = fulcrum_vkAllocateMemory(device.handle, &allocate, nil, &memory)
         guard allocateResult == VK_SUCCESS, let memory else {
-            vkDestroyBuffer(device.handle, buffer, nil)
+            fulcrum_vkDestroyBuffer(device.handle, buffer, nil)
             try VulkanError.check(allocateResult, "vkAllocateMemory(\(requirements.size) bytes)")
             throw VulkanError(.outOfMemory, "vkAllocateMemory returned no memory")
         }
-        vkBindBufferMemory(device.handle, buffer, memory, 0)
+        fulcrum_vkBindBufferMemory(device.handle, buffer, memory, 0)
         var mapped: UnsafeMutableRawPointer?
         if staging || hostVisible {
-            let mapResult = vkMapMemory(device.handle, memory, 0, UInt64.max, 0, &mapped)
+            let mapResult = fulcrum_vkMapMemory(device.handle, memory, 0, UInt64.max, 0, &mapped)
             if mapResult != VK_SUCCESS {
-                vkFreeMemory(device.handle, memory, nil)
-                vkDestroyBuffer(device.handle, buffer, nil)
+                fulcrum_vkFreeMemory(device.handle, memory, nil)
+                fulcrum_vkDestroyBuffer(device.handle, buffer, nil)
                 try VulkanError.check(mapResult, "vkMapMemory")
             }
         }
@@ -81,9 +81,9 @@ public final class VulkanBuffer: @unchecked Sendable {
     }
 
     deinit {
-        if mapped != nil { vkUnmapMemory(device.handle, memory) }
-        vkDestroyBuffer(device.handle, handle, nil)
-        vkFreeMemory(device.handle, memory, nil)
+        if mapped != nil { fulcrum_vkUnmapMemory(device.handle, memory) }
+        fulcrum_vkDestroyBuffer(device.handle, handle, nil)
+        fulcrum_vkFreeMemory(device.handle, memory, nil)
     }
 
     /// A host-visible buffer of `count` words for copies to and from device-local buffers (a

@@ -129,13 +129,13 @@ public final class VulkanDevice: @unchecked Sendable {
                 info.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO
                 info.queueCreateInfoCount = 1
                 info.pQueueCreateInfos = queuePointer
-                return vkCreateDevice(physical, &info, nil, &device)
+                return fulcrum_vkCreateDevice(physical, &info, nil, &device)
             }
         }
         try VulkanError.check(createResult, "vkCreateDevice")
         guard let device else { throw VulkanError(.callFailed, "vkCreateDevice returned no device") }
         var queue: VkQueue?
-        vkGetDeviceQueue(device, family, 0, &queue)
+        fulcrum_vkGetDeviceQueue(device, family, 0, &queue)
 
         var cache: VkPipelineCache?
         let cacheResult = options.pipelineCacheData.withUnsafeBytes { bytes in
@@ -143,16 +143,16 @@ public final class VulkanDevice: @unchecked Sendable {
             info.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO
             info.initialDataSize = bytes.count
             info.pInitialData = bytes.count > 0 ? bytes.baseAddress : nil
-            return vkCreatePipelineCache(device, &info, nil, &cache)
+            return fulcrum_vkCreatePipelineCache(device, &info, nil, &cache)
         }
         guard cacheResult == VK_SUCCESS, let cache, let queue else {
-            vkDestroyDevice(device, nil)
+            fulcrum_vkDestroyDevice(device, nil)
             try VulkanError.check(cacheResult, "vkCreatePipelineCache")
             throw VulkanError(.callFailed, "vkGetDeviceQueue returned no queue")
         }
 
         var memory = VkPhysicalDeviceMemoryProperties()
-        vkGetPhysicalDeviceMemoryProperties(physical, &memory)
+        fulcrum_vkGetPhysicalDeviceMemoryProperties(physical, &memory)
 
         self.instance = instance
         self.physicalDevice = physical
@@ -166,20 +166,20 @@ public final class VulkanDevice: @unchecked Sendable {
     }
 
     deinit {
-        vkDeviceWaitIdle(handle)
+        fulcrum_vkDeviceWaitIdle(handle)
         pipelines.withLock { all in
             for pipeline in all.values { pipeline.destroy(handle) }
         }
-        vkDestroyPipelineCache(handle, pipelineCache, nil)
-        vkDestroyDevice(handle, nil)
+        fulcrum_vkDestroyPipelineCache(handle, pipelineCache, nil)
+        fulcrum_vkDestroyDevice(handle, nil)
     }
 
     /// The pipeline cache's contents, to pass as `Options.pipelineCacheData` next time.
     public func pipelineCacheData() throws -> [UInt8] {
         var size = 0
-        try VulkanError.check(vkGetPipelineCacheData(handle, pipelineCache, &size, nil), "vkGetPipelineCacheData")
+        try VulkanError.check(fulcrum_vkGetPipelineCacheData(handle, pipelineCache, &size, nil), "vkGetPipelineCacheData")
         var bytes = [UInt8](repeating: 0, count: size)
-        try VulkanError.check(vkGetPipelineCacheData(handle, pipelineCache, &size, &bytes), "vkGetPipelineCacheData")
+        try VulkanError.check(fulcrum_vkGetPipelineCacheData(handle, pipelineCache, &size, &bytes), "vkGetPipelineCacheData")
         return Array(bytes.prefix(size))
     }
 
@@ -203,15 +203,15 @@ public final class VulkanDevice: @unchecked Sendable {
         var fence: VkFence?
         var fenceInfo = VkFenceCreateInfo()
         fenceInfo.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO
-        try VulkanError.check(vkCreateFence(handle, &fenceInfo, nil, &fence), "vkCreateFence")
-        defer { vkDestroyFence(handle, fence, nil) }
+        try VulkanError.check(fulcrum_vkCreateFence(handle, &fenceInfo, nil, &fence), "vkCreateFence")
+        defer { fulcrum_vkDestroyFence(handle, fence, nil) }
         var buffer: VkCommandBuffer? = commandBuffer
         let submitResult = withUnsafePointer(to: &buffer) { bufferPointer in
             var submit = VkSubmitInfo()
             submit.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO
             submit.commandBufferCount = 1
             submit.pCommandBuffers = bufferPointer
-            return queueLock.withLock { _ in vkQueueSubmit(queue, 1, &submit, fence) }
+            return queueLock.withLock { _ in fulcrum_vkQueueSubmit(queue, 1, &submit, fence) }
         }
         try VulkanError.check(submitResult, "vkQueueSubmit")
         // Poll first, then block: a blocking fence wait can sleep far longer than a short batch
@@ -219,12 +219,12 @@ public final class VulkanDevice: @unchecked Sendable {
         // `spinNanoseconds` of this thread asking, the way CUDA's spin-wait scheduling does.
         let spinUntil = DispatchTime.now().uptimeNanoseconds + spinNanoseconds
         while true {
-            let status = vkGetFenceStatus(handle, fence)
+            let status = fulcrum_vkGetFenceStatus(handle, fence)
             if status == VK_SUCCESS { return }
             guard status == VK_NOT_READY else { try VulkanError.check(status, "vkGetFenceStatus"); return }
             if DispatchTime.now().uptimeNanoseconds >= spinUntil { break }
         }
-        try VulkanError.check(vkWaitForFences(handle, 1, &fence, VkBool32(VK_TRUE), UInt64.max), "vkWaitForFences")
+        try VulkanError.check(fulcrum_vkWaitForFences(handle, 1, &fence, VkBool32(VK_TRUE), UInt64.max), "vkWaitForFences")
     }
 
     /// The index of a memory type allowed by `typeBits` with all of `required` flags.
@@ -242,20 +242,20 @@ public final class VulkanDevice: @unchecked Sendable {
 
     private static func physicalDevices(_ instance: VulkanInstance) throws -> [VkPhysicalDevice] {
         var count: UInt32 = 0
-        try VulkanError.check(vkEnumeratePhysicalDevices(instance.handle, &count, nil), "vkEnumeratePhysicalDevices")
+        try VulkanError.check(fulcrum_vkEnumeratePhysicalDevices(instance.handle, &count, nil), "vkEnumeratePhysicalDevices")
         guard count > 0 else {
             throw VulkanError(.noDevice, "the Vulkan loader found no device (is a driver installed? VK_DRIVER_FILES set wrongly?)")
         }
         var devices = [VkPhysicalDevice?](repeating: nil, count: Int(count))
-        try VulkanError.check(vkEnumeratePhysicalDevices(instance.handle, &count, &devices), "vkEnumeratePhysicalDevices")
+        try VulkanError.check(fulcrum_vkEnumeratePhysicalDevices(instance.handle, &count, &devices), "vkEnumeratePhysicalDevices")
         return devices.prefix(Int(count)).compactMap { $0 }
     }
 
     private static func computeQueueFamily(_ device: VkPhysicalDevice) -> UInt32? {
         var count: UInt32 = 0
-        vkGetPhysicalDeviceQueueFamilyProperties(device, &count, nil)
+        fulcrum_vkGetPhysicalDeviceQueueFamilyProperties(device, &count, nil)
         var families = [VkQueueFamilyProperties](repeating: VkQueueFamilyProperties(), count: Int(count))
-        vkGetPhysicalDeviceQueueFamilyProperties(device, &count, &families)
+        fulcrum_vkGetPhysicalDeviceQueueFamilyProperties(device, &count, &families)
         let compute = VK_QUEUE_COMPUTE_BIT.rawValue
         let graphics = VK_QUEUE_GRAPHICS_BIT.rawValue
         // A compute-only family (async compute) first, else any family with compute.
@@ -267,9 +267,9 @@ public final class VulkanDevice: @unchecked Sendable {
 
     private static func describe(_ device: VkPhysicalDevice, index: Int) -> VulkanDeviceInfo {
         var properties = VkPhysicalDeviceProperties()
-        vkGetPhysicalDeviceProperties(device, &properties)
+        fulcrum_vkGetPhysicalDeviceProperties(device, &properties)
         var memory = VkPhysicalDeviceMemoryProperties()
-        vkGetPhysicalDeviceMemoryProperties(device, &memory)
+        fulcrum_vkGetPhysicalDeviceMemoryProperties(device, &memory)
         let heaps = withUnsafeBytes(of: memory.memoryHeaps) { Array($0.bindMemory(to: VkMemoryHeap.self).prefix(Int(memory.memoryHeapCount))) }
         let types = withUnsafeBytes(of: memory.memoryTypes) { Array($0.bindMemory(to: VkMemoryType.self).prefix(Int(memory.memoryTypeCount))) }
         let deviceLocal = VK_MEMORY_HEAP_DEVICE_LOCAL_BIT.rawValue
@@ -295,7 +295,7 @@ public final class VulkanDevice: @unchecked Sendable {
                 var properties2 = VkPhysicalDeviceProperties2()
                 properties2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2
                 properties2.pNext = UnsafeMutableRawPointer(driverPointer)
-                vkGetPhysicalDeviceProperties2(device, &properties2)
+                fulcrum_vkGetPhysicalDeviceProperties2(device, &properties2)
             }
             driverInfo = cString(fromTuple: driver.driverName) + ": " + cString(fromTuple: driver.driverInfo)
         }

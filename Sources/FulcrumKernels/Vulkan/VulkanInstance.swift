@@ -36,6 +36,13 @@ final class VulkanInstance: @unchecked Sendable {
     /// Creates an instance; `validation` asks for the Khronos validation layer, which is used
     /// only when installed.
     init(validation: Bool) throws {
+        guard fulcrum_vulkan_open() != 0 else {
+            let reason = fulcrum_vulkan_open_error().map { String(cString: $0) } ?? "libvulkan.so.1: cannot open"
+            throw VulkanError(
+                .noLoader,
+                "the Vulkan loader could not be loaded (\(reason)); install it (apt install libvulkan1) with a GPU driver "
+                    + "that supports Vulkan, or Mesa's lavapipe (apt install mesa-vulkan-drivers) for a CPU device")
+        }
         let layers = Self.availableLayers()
         let useValidation = validation && layers.contains(Self.validationLayer)
         let debugUtils = useValidation
@@ -63,7 +70,7 @@ final class VulkanInstance: @unchecked Sendable {
                         info.ppEnabledLayerNames = layerBuffer.baseAddress
                         info.enabledExtensionCount = UInt32(extensionBuffer.count)
                         info.ppEnabledExtensionNames = extensionBuffer.baseAddress
-                        return vkCreateInstance(&info, nil, &instance)
+                        return fulcrum_vkCreateInstance(&info, nil, &instance)
                     }
                 }
             }
@@ -90,13 +97,13 @@ final class VulkanInstance: @unchecked Sendable {
         if let messenger, let destroyMessenger {
             destroyMessenger(handle, messenger, nil)
         }
-        vkDestroyInstance(handle, nil)
+        fulcrum_vkDestroyInstance(handle, nil)
         logReference?.release()
     }
 
     private func installMessenger() {
-        guard let create = vkGetInstanceProcAddr(handle, "vkCreateDebugUtilsMessengerEXT"),
-            let destroy = vkGetInstanceProcAddr(handle, "vkDestroyDebugUtilsMessengerEXT")
+        guard let create = fulcrum_vkGetInstanceProcAddr(handle, "vkCreateDebugUtilsMessengerEXT"),
+            let destroy = fulcrum_vkGetInstanceProcAddr(handle, "vkDestroyDebugUtilsMessengerEXT")
         else { return }
         let createFunction = unsafeBitCast(create, to: PFN_vkCreateDebugUtilsMessengerEXT.self)
         destroyMessenger = unsafeBitCast(destroy, to: PFN_vkDestroyDebugUtilsMessengerEXT.self)
@@ -127,18 +134,18 @@ final class VulkanInstance: @unchecked Sendable {
     /// Instance layers the loader can enable.
     static func availableLayers() -> Set<String> {
         var count: UInt32 = 0
-        guard vkEnumerateInstanceLayerProperties(&count, nil) == VK_SUCCESS, count > 0 else { return [] }
+        guard fulcrum_vkEnumerateInstanceLayerProperties(&count, nil) == VK_SUCCESS, count > 0 else { return [] }
         var properties = [VkLayerProperties](repeating: VkLayerProperties(), count: Int(count))
-        guard vkEnumerateInstanceLayerProperties(&count, &properties) == VK_SUCCESS else { return [] }
+        guard fulcrum_vkEnumerateInstanceLayerProperties(&count, &properties) == VK_SUCCESS else { return [] }
         return Set(properties.prefix(Int(count)).map { cString(fromTuple: $0.layerName) })
     }
 
     /// Instance extensions of the loader and drivers (`layer == nil`) or of one layer.
     static func availableExtensions(layer: String?) -> Set<String> {
         var count: UInt32 = 0
-        guard vkEnumerateInstanceExtensionProperties(layer, &count, nil) == VK_SUCCESS, count > 0 else { return [] }
+        guard fulcrum_vkEnumerateInstanceExtensionProperties(layer, &count, nil) == VK_SUCCESS, count > 0 else { return [] }
         var properties = [VkExtensionProperties](repeating: VkExtensionProperties(), count: Int(count))
-        guard vkEnumerateInstanceExtensionProperties(layer, &count, &properties) == VK_SUCCESS else { return [] }
+        guard fulcrum_vkEnumerateInstanceExtensionProperties(layer, &count, &properties) == VK_SUCCESS else { return [] }
         return Set(properties.prefix(Int(count)).map { cString(fromTuple: $0.extensionName) })
     }
 }

@@ -32,7 +32,7 @@ final class VulkanPipeline: @unchecked Sendable {
             info.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO
             info.codeSize = words.count * 4
             info.pCode = words.baseAddress
-            return vkCreateShaderModule(device, &info, nil, &module)
+            return fulcrum_vkCreateShaderModule(device, &info, nil, &module)
         }
         try VulkanError.check(moduleResult, "vkCreateShaderModule(\(kernel.name))")
 
@@ -50,10 +50,10 @@ final class VulkanPipeline: @unchecked Sendable {
         setInfo.bindingCount = UInt32(bindings.count)
         let setResult = bindings.withUnsafeMutableBufferPointer { buffer in
             setInfo.pBindings = UnsafePointer(buffer.baseAddress)
-            return vkCreateDescriptorSetLayout(device, &setInfo, nil, &setLayout)
+            return fulcrum_vkCreateDescriptorSetLayout(device, &setInfo, nil, &setLayout)
         }
         guard setResult == VK_SUCCESS, let setLayout, let module else {
-            vkDestroyShaderModule(device, module, nil)
+            fulcrum_vkDestroyShaderModule(device, module, nil)
             try VulkanError.check(setResult, "vkCreateDescriptorSetLayout(\(kernel.name))")
             throw VulkanError(.callFailed, "no descriptor set layout for \(kernel.name)")
         }
@@ -71,12 +71,12 @@ final class VulkanPipeline: @unchecked Sendable {
                 info.pSetLayouts = setPointer
                 info.pushConstantRangeCount = 1
                 info.pPushConstantRanges = rangePointer
-                return vkCreatePipelineLayout(device, &info, nil, &layout)
+                return fulcrum_vkCreatePipelineLayout(device, &info, nil, &layout)
             }
         }
         guard layoutResult == VK_SUCCESS, let layout else {
-            vkDestroyDescriptorSetLayout(device, setLayout, nil)
-            vkDestroyShaderModule(device, module, nil)
+            fulcrum_vkDestroyDescriptorSetLayout(device, setLayout, nil)
+            fulcrum_vkDestroyShaderModule(device, module, nil)
             try VulkanError.check(layoutResult, "vkCreatePipelineLayout(\(kernel.name))")
             throw VulkanError(.callFailed, "no pipeline layout for \(kernel.name)")
         }
@@ -92,12 +92,12 @@ final class VulkanPipeline: @unchecked Sendable {
             info.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO
             info.stage = stage
             info.layout = layout
-            return vkCreateComputePipelines(device, cache, 1, &info, nil, &pipeline)
+            return fulcrum_vkCreateComputePipelines(device, cache, 1, &info, nil, &pipeline)
         }
         guard pipelineResult == VK_SUCCESS, let pipeline else {
-            vkDestroyPipelineLayout(device, layout, nil)
-            vkDestroyDescriptorSetLayout(device, setLayout, nil)
-            vkDestroyShaderModule(device, module, nil)
+            fulcrum_vkDestroyPipelineLayout(device, layout, nil)
+            fulcrum_vkDestroyDescriptorSetLayout(device, setLayout, nil)
+            fulcrum_vkDestroyShaderModule(device, module, nil)
             try VulkanError.check(pipelineResult, "vkCreateComputePipelines(\(kernel.name))")
             throw VulkanError(.callFailed, "no pipeline for \(kernel.name)")
         }
@@ -108,9 +108,9 @@ final class VulkanPipeline: @unchecked Sendable {
     }
 
     func destroy(_ device: VkDevice) {
-        vkDestroyPipeline(device, pipeline, nil)
-        vkDestroyPipelineLayout(device, layout, nil)
-        vkDestroyDescriptorSetLayout(device, setLayout, nil)
-        vkDestroyShaderModule(device, module, nil)
+        fulcrum_vkDestroyPipeline(device, pipeline, nil)
+        fulcrum_vkDestroyPipelineLayout(device, layout, nil)
+        fulcrum_vkDestroyDescriptorSetLayout(device, setLayout, nil)
+        fulcrum_vkDestroyShaderModule(device, module, nil)
     }
 }

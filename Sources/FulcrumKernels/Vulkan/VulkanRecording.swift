@@ -27,16 +27,16 @@ public final class VulkanRecording {
         poolInfo.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO
         poolInfo.queueFamilyIndex = device.queueFamily
         var pool: VkCommandPool?
-        try VulkanError.check(vkCreateCommandPool(device.handle, &poolInfo, nil, &pool), "vkCreateCommandPool")
+        try VulkanError.check(fulcrum_vkCreateCommandPool(device.handle, &poolInfo, nil, &pool), "vkCreateCommandPool")
         var allocate = VkCommandBufferAllocateInfo()
         allocate.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO
         allocate.commandPool = pool
         allocate.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY
         allocate.commandBufferCount = 1
         var buffer: VkCommandBuffer?
-        let result = vkAllocateCommandBuffers(device.handle, &allocate, &buffer)
+        let result = fulcrum_vkAllocateCommandBuffers(device.handle, &allocate, &buffer)
         guard result == VK_SUCCESS, let buffer, let pool else {
-            vkDestroyCommandPool(device.handle, pool, nil)
+            fulcrum_vkDestroyCommandPool(device.handle, pool, nil)
             try VulkanError.check(result, "vkAllocateCommandBuffers")
             throw VulkanError(.callFailed, "vkAllocateCommandBuffers returned no buffer")
         }
@@ -44,12 +44,12 @@ public final class VulkanRecording {
         self.commandBuffer = buffer
         var begin = VkCommandBufferBeginInfo()
         begin.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO
-        try VulkanError.check(vkBeginCommandBuffer(buffer, &begin), "vkBeginCommandBuffer")
+        try VulkanError.check(fulcrum_vkBeginCommandBuffer(buffer, &begin), "vkBeginCommandBuffer")
     }
 
     deinit {
-        for descriptorPool in descriptorPools { vkDestroyDescriptorPool(device.handle, descriptorPool, nil) }
-        vkDestroyCommandPool(device.handle, pool, nil)
+        for descriptorPool in descriptorPools { fulcrum_vkDestroyDescriptorPool(device.handle, descriptorPool, nil) }
+        fulcrum_vkDestroyCommandPool(device.handle, pool, nil)
     }
 
     /// Finishes recording: makes the last writes visible to the host and to copies.
@@ -59,7 +59,7 @@ public final class VulkanRecording {
             from: VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue | VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue,
             to: VK_PIPELINE_STAGE_HOST_BIT.rawValue | VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue,
             access: VK_ACCESS_HOST_READ_BIT.rawValue | VK_ACCESS_TRANSFER_READ_BIT.rawValue)
-        try VulkanError.check(vkEndCommandBuffer(commandBuffer), "vkEndCommandBuffer")
+        try VulkanError.check(fulcrum_vkEndCommandBuffer(commandBuffer), "vkEndCommandBuffer")
         ended = true
     }
 
@@ -75,7 +75,7 @@ public final class VulkanRecording {
         retained += [source, destination]
         waitForPrevious()
         var region = VkBufferCopy(srcOffset: 0, dstOffset: 0, size: UInt64(bytes))
-        vkCmdCopyBuffer(commandBuffer, source.handle, destination.handle, 1, &region)
+        fulcrum_vkCmdCopyBuffer(commandBuffer, source.handle, destination.handle, 1, &region)
         dispatched = true
     }
 
@@ -85,7 +85,7 @@ public final class VulkanRecording {
         guard !ended else { throw VulkanError(.invalidArgument, "recording already ended") }
         retained.append(buffer)
         waitForPrevious()
-        vkCmdFillBuffer(commandBuffer, buffer.handle, 0, UInt64(bytes), word)
+        fulcrum_vkCmdFillBuffer(commandBuffer, buffer.handle, 0, UInt64(bytes), word)
         dispatched = true
     }
 
@@ -250,18 +250,18 @@ public final class VulkanRecording {
                 write.pBufferInfo = UnsafePointer(infoBuffer.baseAddress! + i)
                 return write
             }
-            vkUpdateDescriptorSets(device.handle, UInt32(writes.count), &writes, 0, nil)
+            fulcrum_vkUpdateDescriptorSets(device.handle, UInt32(writes.count), &writes, 0, nil)
         }
         retained += buffers
         waitForPrevious()
-        vkCmdBindPipeline(commandBuffer, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.pipeline)
+        fulcrum_vkCmdBindPipeline(commandBuffer, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.pipeline)
         var setOptional: VkDescriptorSet? = set
-        vkCmdBindDescriptorSets(commandBuffer, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.layout, 0, 1, &setOptional, 0, nil)
+        fulcrum_vkCmdBindDescriptorSets(commandBuffer, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.layout, 0, 1, &setOptional, 0, nil)
         push.withUnsafeBytes { bytes in
-            vkCmdPushConstants(
+            fulcrum_vkCmdPushConstants(
                 commandBuffer, pipeline.layout, VK_SHADER_STAGE_COMPUTE_BIT.rawValue, 0, UInt32(bytes.count), bytes.baseAddress)
         }
-        vkCmdDispatch(commandBuffer, UInt32(groups.0), UInt32(groups.1), UInt32(groupsZ))
+        fulcrum_vkCmdDispatch(commandBuffer, UInt32(groups.0), UInt32(groups.1), UInt32(groupsZ))
         dispatched = true
     }
 
@@ -280,7 +280,7 @@ public final class VulkanRecording {
         memoryBarrier.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER
         memoryBarrier.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT.rawValue | VK_ACCESS_TRANSFER_WRITE_BIT.rawValue
         memoryBarrier.dstAccessMask = access
-        vkCmdPipelineBarrier(commandBuffer, source, destination, 0, 1, &memoryBarrier, 0, nil, 0, nil)
+        fulcrum_vkCmdPipelineBarrier(commandBuffer, source, destination, 0, 1, &memoryBarrier, 0, nil, 0, nil)
     }
 
     private func allocateSet(_ layout: VkDescriptorSetLayout, _ bindings: Int) throws -> VkDescriptorSet {
@@ -293,7 +293,7 @@ public final class VulkanRecording {
             var pool: VkDescriptorPool?
             let result = withUnsafePointer(to: &size) { sizePointer in
                 info.pPoolSizes = sizePointer
-                return vkCreateDescriptorPool(device.handle, &info, nil, &pool)
+                return fulcrum_vkCreateDescriptorPool(device.handle, &info, nil, &pool)
             }
             try VulkanError.check(result, "vkCreateDescriptorPool")
             guard let pool else { throw VulkanError(.callFailed, "vkCreateDescriptorPool returned no pool") }
@@ -308,7 +308,7 @@ public final class VulkanRecording {
             info.descriptorPool = descriptorPools.last
             info.descriptorSetCount = 1
             info.pSetLayouts = layoutPointer
-            return vkAllocateDescriptorSets(device.handle, &info, &set)
+            return fulcrum_vkAllocateDescriptorSets(device.handle, &info, &set)
         }
         try VulkanError.check(result, "vkAllocateDescriptorSets")
         setsLeftInPool -= 1
