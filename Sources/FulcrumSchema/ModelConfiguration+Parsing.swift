@@ -17,6 +17,7 @@ extension ModelConfiguration {
         var parser = try TextFormatParser(text: text, file: file)
         let root = try parser.parse()
         var config = ModelConfiguration()
+        var parameterLines: [String: Int] = [:]
         let reader = TextMessageReader(
             root, typeName: "ModelConfig", file: file,
             repeated: ["input", "output", "instance_group", "parameters"])
@@ -40,6 +41,7 @@ extension ModelConfiguration {
             case "parameters":
                 let (key, value) = try parseParameter(reader.message(field), file: file, line: field.line)
                 config.parameters[key] = value
+                parameterLines[key] = field.line
             case "response_cache":
                 let sub = TextMessageReader(try reader.message(field), typeName: "ModelResponseCache", file: file)
                 try sub.forEach { f throws(RuntimeError) in
@@ -49,6 +51,12 @@ extension ModelConfiguration {
             default:
                 throw reader.unknown(field, unsupported: unsupportedFields)
             }
+        }
+        config.fulcrum = try FulcrumSettings(parameters: config.parameters) { key, message in
+            RuntimeError(code: .invalidConfiguration, message: "\(file):\(parameterLines[key] ?? 0): \(message)")
+        }
+        if let conflict = config.fulcrum.conflict(maxBatchSize: config.maxBatchSize, dynamicBatching: config.dynamicBatching != nil) {
+            throw RuntimeError(code: .invalidConfiguration, message: "\(file): \(conflict)")
         }
         return config
     }

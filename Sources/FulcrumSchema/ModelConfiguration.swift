@@ -164,8 +164,10 @@ public struct ModelConfiguration: Sendable, Equatable {
     public var defaultModelFilename: String
     /// Dynamic batching, when enabled.
     public var dynamicBatching: DynamicBatching?
-    /// Free-form `parameters` (string values).
+    /// Free-form `parameters` (string values), as written.
     public var parameters: [String: String]
+    /// The `fulcrum.*` parameters, checked and typed (`parse` fills it in).
+    public var fulcrum: FulcrumSettings
     /// `response_cache { enable: true }`.
     public var responseCacheEnabled: Bool
 
@@ -175,7 +177,7 @@ public struct ModelConfiguration: Sendable, Equatable {
         inputs: [TensorConfiguration] = [], outputs: [TensorConfiguration] = [],
         versionPolicy: VersionPolicy = .latest(1), instanceGroups: [InstanceGroup] = [],
         defaultModelFilename: String = "", dynamicBatching: DynamicBatching? = nil,
-        parameters: [String: String] = [:], responseCacheEnabled: Bool = false
+        parameters: [String: String] = [:], fulcrum: FulcrumSettings = FulcrumSettings(), responseCacheEnabled: Bool = false
     ) {
         self.name = name
         self.platform = platform
@@ -188,6 +190,7 @@ public struct ModelConfiguration: Sendable, Equatable {
         self.defaultModelFilename = defaultModelFilename
         self.dynamicBatching = dynamicBatching
         self.parameters = parameters
+        self.fulcrum = fulcrum
         self.responseCacheEnabled = responseCacheEnabled
     }
 }

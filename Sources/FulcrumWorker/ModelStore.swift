@@ -128,7 +128,7 @@ final class ModelStore: Sendable {
                 // its own, so the capacity model must not count on batches forming.
                 m.maxBatchSize = configuration.dynamicBatching == nil ? 1 : UInt32(max(configuration.maxBatchSize, 0))
                 // Checked when the model loaded (BatchPolicy): a bad value never gets this far.
-                m.latencyTargetMs = ((try? BatchPolicy.latencyTarget(of: configuration)) ?? nil).map { Double($0 / .microseconds(1)) / 1000 } ?? 0
+                m.latencyTargetMs = configuration.fulcrum.latencyTarget.map { Double($0 / .microseconds(1)) / 1000 } ?? 0
                 m.memoryBytes = UInt64(served.model.weightBytes)
                 result.append(m)
             }

@@ -115,6 +115,19 @@ struct ConfigurationParsingTests {
             ("response_cache { enable: maybe }", "m/config.pbtxt:1: field 'enable': 'maybe' is not a bool"),
             ("parameters { value { string_value: \"v\" } }", "m/config.pbtxt:1: field 'parameters': entry has no 'key'"),
             ("version_policy { latest { num_versions: 1 } all {} }", "m/config.pbtxt:1: field 'all' in ModelVersionPolicy: only one of latest, all, specific"),
+            // Fulcrum's own parameters are checked here, once, with the entry's line.
+            ("name: \"m\"\nparameters { key: \"fulcrum.latency_target_ms\" value: { string_value: \"fast\" } }",
+             "m/config.pbtxt:2: parameter fulcrum.latency_target_ms: 'fast' is not a positive number of milliseconds"),
+            ("parameters { key: \"fulcrum.batching\" value: { string_value: \"eager\" } }",
+             "m/config.pbtxt:1: parameter fulcrum.batching: 'eager' is not 'dynamic' or 'adaptive'"),
+            ("parameters { key: \"fulcrum.max_queue_bytes\" value: { string_value: \"-1\" } }",
+             "m/config.pbtxt:1: parameter fulcrum.max_queue_bytes: '-1' is not a positive integer"),
+            ("parameters { key: \"fulcrum.latency_target\" value: { string_value: \"20\" } }",
+             "m/config.pbtxt:1: parameter fulcrum.latency_target is not one Fulcrum reads (fulcrum.batching, fulcrum.latency_target_ms, fulcrum.max_queue_bytes)"),
+            ("max_batch_size: 8\nparameters { key: \"fulcrum.batching\" value: { string_value: \"adaptive\" } }",
+             "m/config.pbtxt: fulcrum.batching: adaptive needs max_batch_size > 0 and a dynamic_batching block"),
+            ("max_batch_size: 8\ndynamic_batching { }\nparameters { key: \"fulcrum.batching\" value: { string_value: \"adaptive\" } }",
+             "m/config.pbtxt: fulcrum.batching: adaptive needs parameter fulcrum.latency_target_ms"),
         ])
     func errors(text: String, expected: String) {
         #expect {
@@ -123,6 +136,24 @@ struct ConfigurationParsingTests {
             guard let error = error as? RuntimeError else { return false }
             return error.code == .invalidConfiguration && error.message.hasPrefix(expected)
         }
+    }
+
+    @Test("a latency target must be a positive, finite number of milliseconds, at most a day", arguments: ["0", "-3", "fast", "nan", "inf", "1e300", ""])
+    func badLatencyTargets(value: String) {
+        let text = "parameters { key: \"fulcrum.latency_target_ms\" value: { string_value: \"\(value)\" } }"
+        #expect(throws: RuntimeError.self) { try ModelConfiguration.parse(text: text, file: "m/config.pbtxt") }
+    }
+
+    @Test("Fulcrum's parameters arrive typed; other parameters pass through untouched")
+    func typedSettings() throws {
+        let text = """
+            parameters { key: "fulcrum.latency_target_ms" value: { string_value: "2.5" } }
+            parameters { key: "tenant_hint" value: { string_value: "anything" } }
+            """
+        let config = try ModelConfiguration.parse(text: text, file: "m/config.pbtxt")
+        #expect(config.fulcrum == FulcrumSettings(latencyTarget: .microseconds(2500)))
+        #expect(config.parameters == ["fulcrum.latency_target_ms": "2.5", "tenant_hint": "anything"])
+        #expect(try ModelConfiguration.parse(text: "", file: "m/config.pbtxt").fulcrum == FulcrumSettings())
     }
 
     @Test("the error message is exactly as documented")

@@ -250,16 +250,22 @@ func instance(_ actions: [Scheduler.Action]) -> Int? {
         #expect(s.batchLimit == 2)
     }
 
-    @Test func theLatencyTargetIsReadOnceAndABadOneStopsTheModelLoading() throws {
-        func configuration(_ target: String?) -> ModelConfiguration {
-            ModelConfiguration(name: "m", maxBatchSize: 8, parameters: target.map { ["fulcrum.latency_target_ms": $0] } ?? [:])
-        }
-        #expect(try BatchPolicy.latencyTarget(of: configuration(nil)) == nil)
-        #expect(try BatchPolicy.latencyTarget(of: configuration("2.5")) == .microseconds(2500))
-        for bad in ["0", "-3", "fast", "nan", "inf", "1e300"] {
-            #expect(throws: RuntimeError.self) { try BatchPolicy.latencyTarget(of: configuration(bad)) }
-            // Not only adaptive batching refuses it: any model that sets it wrongly fails to load.
-            #expect(throws: RuntimeError.self) { try BatchPolicy(configuration: configuration(bad)) }
-        }
+    @Test func fulcrumParametersArriveTypedAndTheAdaptiveBatcherTakesThem() throws {
+        let text = """
+            name: "m"
+            max_batch_size: 8
+            dynamic_batching { max_queue_delay_microseconds: 100 }
+            parameters { key: "fulcrum.batching" value: { string_value: "adaptive" } }
+            parameters { key: "fulcrum.latency_target_ms" value: { string_value: "2.5" } }
+            parameters { key: "fulcrum.max_queue_bytes" value: { string_value: "4096" } }
+            """
+        let configuration = try ModelConfiguration.parse(text: text, file: "m/config.pbtxt")
+        #expect(configuration.fulcrum == FulcrumSettings(batching: .adaptive, latencyTarget: .microseconds(2500), maxQueueBytes: 4096))
+        let policy = try BatchPolicy(configuration: configuration)
+        #expect(policy.adaptive?.latencyTarget == .microseconds(2500))
+        #expect(policy.maxQueuedBytes == 4096)
+        // Built by hand (not parsed), a conflicting setting is still refused, with the same words.
+        let handMade = ModelConfiguration(name: "m", maxBatchSize: 8, fulcrum: FulcrumSettings(batching: .adaptive))
+        #expect(throws: RuntimeError.self) { try BatchPolicy(configuration: handMade) }
     }
 }

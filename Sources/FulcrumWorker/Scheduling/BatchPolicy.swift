@@ -74,44 +74,19 @@ public struct BatchPolicy: Sendable, Equatable {
         queuePolicies[min(max(level, 1), queuePolicies.count) - 1]
     }
 
-    /// The policy a model's configuration asks for. Throws for Fulcrum parameters that do not parse.
-    /// The model's `fulcrum.latency_target_ms` (nil when it sets none): a positive, finite number
-    /// of milliseconds, at most a day, or the model does not load. The one reading of it: the
-    /// adaptive batcher and the capacity report both take it from here.
-    public static func latencyTarget(of configuration: ModelConfiguration) throws(FulcrumSchema.RuntimeError) -> Duration? {
-        guard let text = configuration.parameters["fulcrum.latency_target_ms"] else { return nil }
-        guard let ms = Double(text), ms.isFinite, ms > 0, ms <= 86_400_000 else {
-            throw RuntimeError(
-                code: .invalidConfiguration,
-                message: "model '\(configuration.name)': parameter fulcrum.latency_target_ms: '\(text)' is not a positive number of milliseconds (at most a day)")
-        }
-        return .microseconds(Int64((ms * 1000).rounded()))
-    }
-
+    /// The policy a model's configuration asks for. Fulcrum's own parameters arrive checked and
+    /// typed (`ModelConfiguration.fulcrum`, read with the rest of config.pbtxt); this throws only
+    /// for what the dynamic_batching block gets wrong.
     public init(configuration: ModelConfiguration) throws(FulcrumSchema.RuntimeError) {
         func invalid(_ message: String) -> FulcrumSchema.RuntimeError {
             RuntimeError(code: .invalidConfiguration, message: "model '\(configuration.name)': \(message)")
         }
-        var maxQueuedBytes = Self.defaultMaxQueuedBytes
-        if let text = configuration.parameters["fulcrum.max_queue_bytes"] {
-            guard let value = Int(text), value > 0 else { throw invalid("parameter fulcrum.max_queue_bytes: '\(text)' is not a positive integer") }
-            maxQueuedBytes = value
+        let settings = configuration.fulcrum
+        let maxQueuedBytes = settings.maxQueueBytes ?? Self.defaultMaxQueuedBytes
+        if let conflict = settings.conflict(maxBatchSize: configuration.maxBatchSize, dynamicBatching: configuration.dynamicBatching != nil) {
+            throw invalid(conflict)
         }
-        var adaptive: Adaptive? = nil
-        let latencyTarget = try Self.latencyTarget(of: configuration)
-        switch configuration.parameters["fulcrum.batching"] {
-        case nil, "dynamic": break
-        case "adaptive":
-            guard configuration.dynamicBatching != nil, configuration.maxBatchSize > 0 else {
-                throw invalid("fulcrum.batching: adaptive needs max_batch_size > 0 and a dynamic_batching block")
-            }
-            guard let latencyTarget else {
-                throw invalid("fulcrum.batching: adaptive needs parameter fulcrum.latency_target_ms (a positive number of milliseconds)")
-            }
-            adaptive = Adaptive(latencyTarget: latencyTarget)
-        case let other?:
-            throw invalid("parameter fulcrum.batching: '\(other)' is not 'dynamic' or 'adaptive'")
-        }
+        let adaptive = settings.batching == .adaptive ? settings.latencyTarget.map { Adaptive(latencyTarget: $0) } : nil
         guard let batching = configuration.dynamicBatching, configuration.maxBatchSize > 0 else {
             self.init(batching: false, maxBatchSize: max(1, configuration.maxBatchSize), maxQueuedBytes: maxQueuedBytes)
             return
