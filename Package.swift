@@ -238,7 +238,8 @@ let package = Package(
         .testTarget(
             name: "FulcrumFrontendTests",
             dependencies: [
-                "FulcrumFrontend", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                "FulcrumFrontend", "FulcrumService", "FulcrumProtocol", grpcCore, grpcHTTP2, logging,
+                .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP2", package: "swift-nio-http2"),
             ],
             swiftSettings: swiftSettings
         ),
