@@ -1,11 +1,11 @@
+import Foundation
 import FulcrumProtocol
 import FulcrumSchema
 import FulcrumService
 import Testing
 
 @Suite struct ModelConfigurationWireTests {
-    @Test func roundTripsEveryMappedField() throws {
-        let text = """
+    static let everyMappedField = """
             name: "m"
             platform: "onnxruntime_onnx"
             max_batch_size: 8
@@ -23,6 +23,9 @@ import Testing
             }
             parameters { key: "fulcrum.latency_target_ms" value: { string_value: "20" } }
             """
+
+    @Test func roundTripsEveryMappedField() throws {
+        let text = Self.everyMappedField
         let configuration = try ModelConfiguration.parse(text: text, file: "config.pbtxt")
         let wire = configuration.wire
         #expect(wire.maxBatchSize == 8)
@@ -53,5 +56,46 @@ import Testing
         var unbatched = simpleSignature
         unbatched.maxBatchSize = 0
         #expect(unbatched.metadata(versions: ["1"]).outputs[0].shape == [16])
+    }
+}
+
+/// Fulcrum's config.pbtxt reader against swift-protobuf's text-format decoder of the generated
+/// `ModelConfig`: every configuration in examples/models must decode to the same message both
+/// ways (the reader exists for its error messages — file, line, field — not for other results).
+@Suite struct ConfigurationDifferentialTests {
+    static let examples = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("examples/models")
+
+    static var configurations: [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: examples.path)) ?? []
+        return names.filter { FileManager.default.fileExists(atPath: examples.appendingPathComponent("\($0)/config.pbtxt").path) }.sorted()
+    }
+
+    @Test("there are example configurations to compare")
+    func examplesExist() {
+        #expect(Self.configurations.count >= 5)
+    }
+
+    @Test("the reader and swift-protobuf decode every field Fulcrum maps identically")
+    func everyField() throws {
+        let text = ModelConfigurationWireTests.everyMappedField
+        #expect(try ModelConfiguration.parse(text: text, file: "config.pbtxt").wire == Inference_ModelConfig(textFormatString: text))
+    }
+
+    @Test("the reader and swift-protobuf decode each example identically", arguments: configurations)
+    func sameMessage(model: String) throws {
+        let path = Self.examples.appendingPathComponent("\(model)/config.pbtxt").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let ours = try ModelConfiguration.parse(text: text, file: path).wire
+        var theirs = try Inference_ModelConfig(textFormatString: text)
+        // The one completion the reader makes: an absent version_policy is Triton's default,
+        // latest { num_versions: 1 }, which Triton's ModelConfig answer shows as well.
+        if !theirs.hasVersionPolicy {
+            var latest = Inference_ModelVersionPolicy.Latest()
+            latest.numVersions = 1
+            theirs.versionPolicy.latest = latest
+        }
+        #expect(ours == theirs, "\(model):\nours:\n\(ours.textFormatString())\nswift-protobuf:\n\(theirs.textFormatString())")
     }
 }
