@@ -71,7 +71,7 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
                 guard let snapshot else {
                     throw RPCError(code: .notFound, message: "unknown worker '\(report.workerID)': join again")
                 }
-                capacity.record(report)
+                capacity.record(WorkerCapacityReport(report))
                 if workerID == nil {
                     workerID = report.workerID
                 }
@@ -123,7 +123,7 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
     func reportFrontend(
         request: Fulcrum_Control_V1_FrontendReport, context: ServerContext
     ) async throws -> Fulcrum_Control_V1_FrontendReportResponse {
-        capacity.record(request)
+        capacity.record(NetworkReport(request))
         return Fulcrum_Control_V1_FrontendReportResponse()
     }
 

@@ -31,12 +31,39 @@ import Testing
         return report
     }
 
+    /// The same report in the capacity model's terms, through the control service's mapping.
+    func capacity(model: String = "m", arrivals: UInt64, batches: [Int], queueUs: UInt64 = 0, maxBatch: UInt32 = 8, targetMs: Double = 0)
+        -> WorkerCapacityReport
+    {
+        WorkerCapacityReport(report(model: model, arrivals: arrivals, batches: batches, queueUs: queueUs, maxBatch: maxBatch, targetMs: targetMs))
+    }
+
+    @Test func theWireMapsToTheCapacityModelsTerms() {
+        var wire = report(arrivals: 12, batches: [2, 3], queueUs: 100, targetMs: 20)
+        var loading = Fulcrum_Control_V1_HostedModel()
+        loading.name = "other"
+        loading.state = "LOADING"
+        wire.models.append(loading)
+        #expect(WorkerCapacityReport(wire) == WorkerCapacityReport(
+            hosted: [.init(name: "m", maxBatchSize: 8, target: 0.02)],
+            load: [.init(name: "m", arrivals: 12, dequeued: 5, queueMicroseconds: 500,
+                         batches: [.init(size: 2, seconds: 0.007), .init(size: 3, seconds: 0.008)])]))
+        var sample = Fulcrum_Control_V1_NetworkSample()
+        sample.model = "m"
+        sample.requests = 4
+        sample.networkUsTotal = 400
+        sample.networkUsP99 = 150
+        var frontend = Fulcrum_Control_V1_FrontendReport()
+        frontend.models = [sample]
+        #expect(NetworkReport(frontend) == NetworkReport(samples: [.init(model: "m", requests: 4, totalMicroseconds: 400, p99Microseconds: 150)]))
+    }
+
     @Test func plansFromReportedRatesAndBatches() {
         var tracker = CapacityTracker<TestInstant>(settings: .init(defaultTarget: 0.05, headroom: 0.2, maxWorkers: 32))
         tracker.tick(now: .seconds(0))
         // 2,000 requests/s for 10 s, in 0.5 s ticks, with batches of every size reported.
         for step in 1...20 {
-            tracker.record(report(arrivals: 1000, batches: Array(1...8)))
+            tracker.record(capacity(arrivals: 1000, batches: Array(1...8)))
             tracker.tick(now: .seconds(Double(step) * 0.5))
         }
         let view = try! #require(tracker.views.first)
@@ -53,14 +80,14 @@ import Testing
 
     @Test func usesTheModelsOwnTargetOverTheDefault() {
         var tracker = CapacityTracker<TestInstant>(settings: .init(defaultTarget: 0.05))
-        tracker.record(report(arrivals: 0, batches: [1], targetMs: 20))
+        tracker.record(capacity(arrivals: 0, batches: [1], targetMs: 20))
         #expect(tracker.views.first?.target == 0.02)
     }
 
     @Test func plansWithTheNetworkTimeFrontendsMeasured() {
         var tracker = CapacityTracker<TestInstant>(settings: .init(defaultTarget: 0.05, networkSeconds: 0.002))
         tracker.tick(now: .seconds(0))
-        tracker.record(report(arrivals: 10, batches: [2, 3]))
+        tracker.record(capacity(arrivals: 10, batches: [2, 3]))
         tracker.tick(now: .seconds(1))
         // Until a frontend reports, the configured --network-ms.
         #expect(tracker.views.first?.network == 0.002)
@@ -77,16 +104,16 @@ import Testing
             return report
         }
         // Two requests are too few to say anything: kept until the next interval.
-        tracker.record(frontend(2, meanUs: 10_000))
+        tracker.record(NetworkReport(frontend(2, meanUs: 10_000)))
         tracker.tick(now: .seconds(2))
         #expect(tracker.views.first?.networkMeasured == false)
-        tracker.record(frontend(8, meanUs: 10_000))
+        tracker.record(NetworkReport(frontend(8, meanUs: 10_000)))
         tracker.tick(now: .seconds(3))
         #expect(abs((tracker.views.first?.network ?? 0) - 0.010) < 1e-9)
         #expect(tracker.views.first?.networkMeasured == true)
         #expect(abs((tracker.views.first?.plan.row.p99 ?? 0) - predictedBefore - 0.008) < 1e-9)
         // Then smoothed: 0.7 · old + 0.3 · new.
-        tracker.record(frontend(10, meanUs: 20_000))
+        tracker.record(NetworkReport(frontend(10, meanUs: 20_000)))
         tracker.tick(now: .seconds(4))
         #expect(abs((tracker.views.first?.network ?? 0) - 0.013) < 1e-9)
     }
@@ -94,7 +121,7 @@ import Testing
     @Test func noPlanBeforeAnyBatchHasRun() {
         var tracker = CapacityTracker<TestInstant>(settings: .init())
         tracker.tick(now: .seconds(0))
-        tracker.record(report(arrivals: 100, batches: []))
+        tracker.record(capacity(arrivals: 100, batches: []))
         tracker.tick(now: .seconds(1))
         #expect(tracker.views.first?.plannedWorkers == nil)
         #expect(tracker.observation(current: 2).planned == nil)
@@ -103,7 +130,7 @@ import Testing
     @Test func queueDelayIsTheMeanOfTheLastInterval() {
         var tracker = CapacityTracker<TestInstant>(settings: .init(defaultTarget: 0.05))
         tracker.tick(now: .seconds(0))
-        tracker.record(report(arrivals: 10, batches: [2, 3], queueUs: 40_000))
+        tracker.record(capacity(arrivals: 10, batches: [2, 3], queueUs: 40_000))
         tracker.tick(now: .seconds(1))
         let observation = tracker.observation(current: 2)
         #expect(abs(observation.queueDelay - 0.04) < 1e-9)
@@ -114,8 +141,8 @@ import Testing
         var tracker = CapacityTracker<TestInstant>(settings: .init(defaultTarget: 0.05, headroom: 0.2))
         tracker.tick(now: .seconds(0))
         for step in 1...20 {
-            tracker.record(report(model: "a", arrivals: 200, batches: Array(1...8)))
-            tracker.record(report(model: "b", arrivals: 200, batches: Array(1...8)))
+            tracker.record(capacity(model: "a", arrivals: 200, batches: Array(1...8)))
+            tracker.record(capacity(model: "b", arrivals: 200, batches: Array(1...8)))
             tracker.tick(now: .seconds(Double(step) * 0.5))
         }
         // Each model alone (400/s) fits in one worker at 65 %; together they need two.

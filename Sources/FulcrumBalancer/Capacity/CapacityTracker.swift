@@ -1,5 +1,3 @@
-import FulcrumProtocol
-
 /// The balancer's capacity model: for every model, its arrival rate (short and long window), its
 /// service-time curve fitted from batch samples, its queue delay and its latency target, all fed
 /// by worker reports; and the planner's answer for the pool. A pure value over a clock: reports
@@ -57,20 +55,20 @@ public struct CapacityTracker<Instant: InstantProtocol>: Sendable where Instant.
 
     /// Adds one worker report: its arrivals, batch samples and queue times per model, and the
     /// models' batch limits and targets.
-    public mutating func record(_ report: Fulcrum_Control_V1_WorkerReport) {
-        for hosted in report.models where hosted.state == "READY" {
+    public mutating func record(_ report: WorkerCapacityReport) {
+        for hosted in report.hosted {
             var state = models[hosted.name] ?? newState()
-            state.maxBatchSize = max(1, Int(hosted.maxBatchSize))
-            state.target = hosted.latencyTargetMs > 0 ? hosted.latencyTargetMs / 1000 : nil
+            state.maxBatchSize = max(1, hosted.maxBatchSize)
+            state.target = hosted.target
             models[hosted.name] = state
         }
-        for load in report.load.models {
+        for load in report.load {
             var state = models[load.name] ?? newState()
             state.pendingArrivals += Double(load.arrivals)
             state.pendingDequeued += load.dequeued
-            state.pendingQueueUs += load.queueUsTotal
-            if !load.samples.isEmpty {
-                state.curve.add(load.samples.map { (batchSize: Int($0.batchSize), seconds: Double($0.serviceUs) / 1_000_000) })
+            state.pendingQueueUs += load.queueMicroseconds
+            if !load.batches.isEmpty {
+                state.curve.add(load.batches.map { (batchSize: $0.size, seconds: $0.seconds) })
             }
             models[load.name] = state
         }
@@ -78,12 +76,12 @@ public struct CapacityTracker<Instant: InstantProtocol>: Sendable where Instant.
 
     /// Adds a frontend's network measurements (requests answered and their summed network time
     /// per model).
-    public mutating func record(_ report: Fulcrum_Control_V1_FrontendReport) {
-        for sample in report.models where sample.requests > 0 {
+    public mutating func record(_ report: NetworkReport) {
+        for sample in report.samples where sample.requests > 0 {
             var state = models[sample.model] ?? newState()
             state.pendingNetworkRequests += sample.requests
-            state.pendingNetworkUs += sample.networkUsTotal
-            state.pendingNetworkP99Us = max(state.pendingNetworkP99Us, sample.networkUsP99)
+            state.pendingNetworkUs += sample.totalMicroseconds
+            state.pendingNetworkP99Us = max(state.pendingNetworkP99Us, sample.p99Microseconds)
             models[sample.model] = state
         }
     }

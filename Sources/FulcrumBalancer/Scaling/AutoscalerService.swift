@@ -25,7 +25,7 @@ final class CapacityState: Sendable {
         tracker = Mutex(CapacityTracker(settings: settings))
     }
 
-    func record(_ report: Fulcrum_Control_V1_WorkerReport) {
+    func record(_ report: WorkerCapacityReport) {
         tracker.withLock { $0.record(report) }
     }
 
@@ -38,7 +38,7 @@ final class CapacityState: Sendable {
         })
     }
 
-    func record(_ report: Fulcrum_Control_V1_FrontendReport) {
+    func record(_ report: NetworkReport) {
         tracker.withLock { $0.record(report) }
     }
 
