@@ -7,10 +7,14 @@ settings side by side in one run (docs/performance.md).
         [--variant pool=.build/release:FULCRUM_EXECUTOR=pool] [--variant plain=.build/release:--insecure] \\
         [--points "1:1 8:1 32:4"] [--duration 10] [--warmup 2] [--rounds 1] [--workers 2] \\
         [--model ranking_mlp] [--perf] [--output DIR]
+    .venv/bin/python loadtests/hotpath.py --model simple --points "1:1 8:8 32:32" \
+        --variant grpc=.build/release --variant json=.build/release:protocol=json \
+        --variant binary=.build/release:protocol=binary
 
 For each variant (a label, a directory with the Fulcrum binaries, and optional NAME=VALUE
 environment settings for every process, e.g. `FULCRUM_EXECUTOR=pool`, or `--flag` arguments for
-`fulcrum up`, e.g. `--insecure`), it starts `fulcrum up
+`fulcrum up`, e.g. `--insecure`, or `protocol=json|binary` to send the request over HTTP/REST
+instead of gRPC: KServe v2 JSON, or the binary tensor extension with binary outputs), it starts `fulcrum up
 --workers W --metrics` on free loopback ports (Prometheus metrics on in every process, tracing at
 its default: propagated, not recorded), encodes one ModelInfer request (loadtests/lib/grpc_request.py,
 checked to answer OK), drives it with h2load (`-c N -m C/N -t 1`) at each point, and reads the
@@ -80,10 +84,11 @@ def roles(up_pid):
 class Cluster:
     def __init__(self, label, bin_dir, env, workers, model, work):
         self.label, self.bin_dir, self.model = label, bin_dir, model
+        self.protocol = env.get("__protocol__", "grpc")
         self.work = os.path.join(work, label)
         os.makedirs(self.work, exist_ok=True)
         environment = dict(os.environ)
-        environment.update({k: v for k, v in env.items() if k != "__args__"})
+        environment.update({k: v for k, v in env.items() if not k.startswith("__")})
         endpoints = os.path.join(self.work, "endpoints.json")
         if os.path.exists(endpoints):
             os.remove(endpoints)
@@ -100,6 +105,7 @@ class Cluster:
             time.sleep(0.1)
         described = json.load(open(endpoints))
         self.grpc = described["grpc"]
+        self.http = described["http"]
         self.metrics = described["metrics"]["frontend"]
         try:
             self._prepare(workers, model)
@@ -116,11 +122,57 @@ class Cluster:
             if sum(1 for r in roles(self.process.pid).values() if r == "worker") >= workers:
                 break
             time.sleep(0.1)
+        if self.protocol != "grpc":
+            self._prepare_http(model)
+            return
         self.request = os.path.join(self.work, "request.grpc")
         subprocess.run([py, os.path.join(HERE, "lib/grpc_request.py"), "encode", "--address", self.grpc, "--model", model,
                         "--out", self.request], check=True, stdout=subprocess.DEVNULL)
         subprocess.run([py, os.path.join(HERE, "lib/grpc_request.py"), "check", "--address", self.grpc, "--file", self.request],
                        check=True, stdout=subprocess.DEVNULL)
+
+    def _prepare_http(self, model):
+        """One /v2/models/MODEL/infer body for every input of the model's metadata (batch 1): JSON,
+        or the binary tensor extension (JSON header, raw little-endian tensors, binary outputs);
+        checked to answer 200 before it is driven."""
+        import struct
+        import urllib.request
+        metadata = json.load(urllib.request.urlopen(f"http://{self.http}/v2/models/{model}", timeout=30))
+        formats = {"FP32": ("f", float), "INT32": ("i", int), "INT64": ("q", int)}
+        inputs, raw = [], b""
+        for tensor in metadata["inputs"]:
+            shape = [1 if d < 0 else d for d in tensor["shape"]]
+            count = 1
+            for d in shape:
+                count *= d
+            code, cast = formats[tensor["datatype"]]
+            values = [cast((i % 7) - 3) for i in range(count)]
+            entry = {"name": tensor["name"], "shape": shape, "datatype": tensor["datatype"]}
+            if self.protocol == "json":
+                entry["data"] = values
+            else:
+                data = struct.pack(f"<{count}{code}", *values)
+                entry["parameters"] = {"binary_data_size": len(data)}
+                raw += data
+            inputs.append(entry)
+        document = {"inputs": inputs}
+        self.headers = ["content-type: application/json"]
+        if self.protocol == "binary":
+            document["outputs"] = [{"name": t["name"], "parameters": {"binary_data": True}} for t in metadata["outputs"]]
+            header = json.dumps(document).encode()
+            body = header + raw
+            self.headers = ["content-type: application/octet-stream", f"inference-header-content-length: {len(header)}"]
+        else:
+            body = json.dumps(document).encode()
+        self.request = os.path.join(self.work, f"request.{self.protocol}")
+        with open(self.request, "wb") as f:
+            f.write(body)
+        self.url = f"http://{self.http}/v2/models/{model}/infer"
+        check = urllib.request.Request(self.url, data=body, method="POST",
+                                       headers=dict(h.split(": ", 1) for h in self.headers))
+        with urllib.request.urlopen(check, timeout=30) as answer:
+            if answer.status != 200:
+                sys.exit(f"hotpath: {self.label}: {self.url} answered {answer.status}")
 
     def answered(self):
         """(OK, other) answers of the frontend for the model, from its Prometheus counter
@@ -160,9 +212,15 @@ class Cluster:
 
 
 def h2load(cluster, c, n, duration, warmup, log):
-    command = ["h2load", "-c", str(n), "-m", str(max(1, c // n)), "-t", "1", "-D", f"{duration:g}", "--warm-up-time", f"{warmup:g}",
-               "-d", cluster.request, "-H", "content-type: application/grpc", "-H", "te: trailers", "--log-file", log,
-               f"http://{cluster.grpc}/inference.GRPCInferenceService/ModelInfer"]
+    common = ["-c", str(n), "-m", str(max(1, c // n)), "-t", "1", "-D", f"{duration:g}", "--warm-up-time", f"{warmup:g}",
+              "-d", cluster.request, "--log-file", log]
+    if cluster.protocol == "grpc":
+        command = ["h2load"] + common + ["-H", "content-type: application/grpc", "-H", "te: trailers",
+                                         f"http://{cluster.grpc}/inference.GRPCInferenceService/ModelInfer"]
+    else:
+        # HTTP/1.1 (the REST port); -m above 1 would pipeline, so give one connection per call in flight.
+        headers = [item for header in cluster.headers for item in ("-H", header)]
+        command = ["h2load", "--h1"] + common + headers + [cluster.url]
     # h2load appends to an existing log file: each run gets a fresh one.
     if os.path.exists(log):
         os.remove(log)
@@ -246,6 +304,10 @@ def main():
         items = [item for item in env_text.split(",") if item]
         env = dict(item.split("=", 1) for item in items if not item.startswith("--"))
         env["__args__"] = [item for item in items if item.startswith("--")]
+        protocol = env.pop("protocol", "grpc")
+        if protocol not in ("grpc", "json", "binary"):
+            sys.exit(f"hotpath: protocol={protocol}: not grpc, json or binary")
+        env["__protocol__"] = protocol
         variants.append((label, os.path.abspath(bin_dir), env))
     points = [tuple(int(x) for x in p.split(":")) for p in args.points.split()]
     os.makedirs(args.output, exist_ok=True)
