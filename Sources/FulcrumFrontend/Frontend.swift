@@ -54,8 +54,8 @@ public enum Frontend {
             services.append(.init(service: ParentWatch(logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
         }
         // SIGHUP reloads the API keys and the cluster certificate (one signal source for both).
-        let reloads = [apiKeys.map { APIKeys.reloadAction($0, logger: logger) }, configuration.tls.map { $0.reloadAction(logger: logger) }]
-        if reloads.contains(where: { $0 != nil }) { services.append(.init(service: HangupReloader(reloads.compactMap { $0 }))) }
+        let reloads = [apiKeys.map { APIKeys.reloadAction($0, logger: logger) }, configuration.tls.map { $0.reloadAction(logger: logger) }].compactMap { $0 }
+        if !reloads.isEmpty { services.append(.init(service: HangupReloader(reloads))) }
         services.append(.init(service: clients))
         services.append(.init(service: watcher))
         services.append(.init(service: server))

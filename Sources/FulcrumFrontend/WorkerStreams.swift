@@ -64,6 +64,7 @@ final class WorkerStreams: ChannelInboundHandler, @unchecked Sendable {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        deferredFlush = DeferredFlush(loop: context.eventLoop) { [weak self] in self?.flush() }
         if context.channel.isActive { openWindow(context) }
     }
 
@@ -121,15 +122,9 @@ final class WorkerStreams: ChannelInboundHandler, @unchecked Sendable {
     /// same burst of client requests starts leave in one write (inside a read of this
     /// connection, `channelReadComplete` flushes).
     func flushSoon() {
-        guard !reading, needsFlush, !flushScheduled, let context else { return }
-        flushScheduled = true
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            bound.value.flushScheduled = false
-            bound.value.flush()
-        }
+        if !reading, needsFlush { deferredFlush?.schedule() }
     }
-    private var flushScheduled = false
+    private var deferredFlush: DeferredFlush?
 
     /// Abandons a call (its caller was cancelled): CANCELLED to the caller, RST_STREAM to the worker.
     func cancel(_ id: Int32) {

@@ -106,6 +106,7 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        deferredFlush = DeferredFlush(loop: context.eventLoop) { [weak self] in self?.flush() }
         lastFrame = context.eventLoop.now
         idleSince = lastFrame
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -571,15 +572,9 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
     /// answers that finish together (the jobs a worker connection's read resumed) leave in one
     /// write instead of one system call each. Inside a read, `channelReadComplete` flushes.
     private func flushIfOutsideRead() {
-        guard !reading, needsFlush, !flushScheduled, let context else { return }
-        flushScheduled = true
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            bound.value.flushScheduled = false
-            bound.value.flush()
-        }
+        if !reading, needsFlush { deferredFlush?.schedule() }
     }
-    private var flushScheduled = false
+    private var deferredFlush: DeferredFlush?
 }
 
 /// The edge's limits on what one client may hold (docs/security.md).
