@@ -191,7 +191,7 @@ let package = Package(
         // Thin executables.
         .executableTarget(
             name: "fulcrum-worker",
-            dependencies: ["FulcrumWorker", "FulcrumRuntime", "FulcrumService", "FulcrumMetrics", "FulcrumCommandLine", argumentParser, logging],
+            dependencies: ["FulcrumWorker", "FulcrumKernels", "FulcrumRuntime", "FulcrumService", "FulcrumMetrics", "FulcrumCommandLine", argumentParser, logging],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

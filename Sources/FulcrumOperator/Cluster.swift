@@ -122,8 +122,7 @@ public final class Cluster: @unchecked Sendable {
                 "--model-repository", repository, "--worker-executable", workerBinary.path,
                 "--worker-threads", String(options.threadsPerWorker),
                 "--state-dir", temporary.appendingPathComponent("balancer-state").path,
-            ] + workerArguments.map { "--worker-arg=\($0)" } + metricsArguments + tlsArguments.balancer + options.balancerArguments,
-            environment: Self.workerEnvironment()
+            ] + workerArguments.map { "--worker-arg=\($0)" } + metricsArguments + tlsArguments.balancer + options.balancerArguments
         )
         let balancerAddresses = try await signals.race { try await balancer.waitForAddress(timeout: .seconds(30)) }
         let balancerAddress = balancerAddresses["grpc"] ?? ""
@@ -247,21 +246,6 @@ public final class Cluster: @unchecked Sendable {
         }
         if let credentialsRecord { try? FileManager.default.removeItem(at: credentialsRecord) }
         try? FileManager.default.removeItem(at: temporary)
-    }
-}
-
-extension Cluster {
-    /// OpenBLAS reads `OPENBLAS_CORETYPE` only when it loads, so a launcher must set it in the
-    /// child's environment. Workers get `SkylakeX` (AVX-512 kernels, about twice the sgemm speed
-    /// of the Haswell ones OpenBLAS 0.3.21 picks on such CPUs) only when the CPU has `avx512f`
-    /// and the operator has not chosen a core type; elsewhere that core type crashes with SIGILL.
-    static func workerEnvironment() -> [String: String] {
-        guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
-              let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let flags = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
-              flags.split(separator: " ").contains("avx512f")
-        else { return [:] }
-        return ["OPENBLAS_CORETYPE": "SkylakeX"]
     }
 }
 

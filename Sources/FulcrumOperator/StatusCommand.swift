@@ -71,10 +71,12 @@ public enum Status {
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// `NVIDIA H100 80GB HBM3 (80.0 GiB)`, or the name alone when no memory is reported.
+    /// `NVIDIA H100 80GB HBM3 (80.0 GiB)`, or the name alone when no memory is reported; a CPU
+    /// worker adds its kernels: `AMD EPYC (23.4 GiB) OpenBLAS SkylakeX (AVX-512)`.
     static func deviceSummary(_ device: Fulcrum_Control_V1_DeviceInfo) -> String {
-        guard device.memoryBytes > 0 else { return device.name.isEmpty ? "-" : device.name }
-        return "\(device.name) (\(String(format: "%.1f", Double(device.memoryBytes) / Double(1 << 30))) GiB)"
+        let kernels = device.vendor == "host" && device.driver.hasPrefix("OpenBLAS") ? " \(device.driver)" : ""
+        guard device.memoryBytes > 0 else { return (device.name.isEmpty ? "-" : device.name) + kernels }
+        return "\(device.name) (\(String(format: "%.1f", Double(device.memoryBytes) / Double(1 << 30))) GiB)" + kernels
     }
 
     /// The table form.

@@ -64,8 +64,10 @@ struct BalancerLink: Service {
                     join.device.driver = device.driverInfo.isEmpty ? device.driverVersion : "\(device.driverVersion) (\(device.driverInfo))"
                     join.device.memoryBytes = device.deviceLocalMemoryBytes
                 } else {
-                    join.device.name = "CPU"
+                    // A CPU worker's "driver" is its kernel library: which OpenBLAS kernels run.
+                    join.device.name = configuration.cpuKernels?.features?.modelName ?? "CPU"
                     join.device.vendor = "host"
+                    join.device.driver = configuration.cpuKernels?.kernels ?? "OpenBLAS \(BLASThreading.coreName)"
                     join.device.memoryBytes = ProcessInfo.processInfo.physicalMemory
                 }
                 if let metrics { join.metricsAddress = Self.advertisable(metrics, like: address).description }

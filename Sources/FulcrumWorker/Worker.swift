@@ -22,7 +22,7 @@ public enum Worker {
         if let emulation = configuration.emulation {
             logger.notice("emulated backend (a rehearsal tool): every execution waits \(emulation) and returns zeros")
         } else {
-            logger.info("CPU backend: OpenBLAS core \(BLASThreading.coreName), \(configuration.threads) thread(s)")
+            logger.info("CPU kernels: \(configuration.cpuKernels?.description ?? "OpenBLAS \(BLASThreading.coreName)"), \(configuration.threads) thread(s)")
             if case .vulkan = configuration.backend {
                 // Open the device before anything listens: a missing or broken device stops the
                 // worker here, with the reason, unless --cpu-fallback asks to serve on the CPU.

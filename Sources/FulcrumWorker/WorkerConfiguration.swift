@@ -1,3 +1,4 @@
+import FulcrumKernels
 import FulcrumMetrics
 import FulcrumRuntime
 import FulcrumService
@@ -36,6 +37,8 @@ public struct WorkerConfiguration: Sendable {
     /// With a Vulkan backend: run the models on the CPU instead when no device can be opened
     /// (`--cpu-fallback`), rather than exiting.
     public var cpuFallback = false
+    /// The CPU kernels `CPUKernelSelection.establish` settled on (nil: not chosen, OpenBLAS's own).
+    public var cpuKernels: CPUKernelChoice?
     /// Where to serve Prometheus metrics (nil: no metrics endpoint).
     public var metrics: MetricsSettings?
     /// Where finished spans go (none by default; `traceparent` is propagated either way).

@@ -11,8 +11,8 @@ import FulcrumSchema
 ///                   [--seq 128] [--seconds 2] [--python .venv/bin/python] [--report FILE]
 ///
 /// Inputs follow loadtests/runtime_bench.py's rule (FP32 normal; INT64 "mask" inputs 1, other
-/// INT64 in 0..99; variable dims after the batch take --seq). OpenBLAS reads
-/// `OPENBLAS_CORETYPE` when it loads, so set it in the environment of this command.
+/// INT64 in 0..99; variable dims after the batch take --seq). The OpenBLAS kernels are chosen
+/// from the CPU's features as the worker chooses them (`--cpu-kernels`, `CPUKernelSelection`).
 ///
 ///     fulcrum-bench vulkan-sgemm [--shapes 4096x4096x4096] [--variant automatic|tile64|tile128|splitk] ...
 ///
@@ -32,6 +32,7 @@ struct Bench {
         var onnxruntime = true
         /// `nil`: the CPU backend; else the Vulkan device index.
         var vulkanDevice: Int?
+        var cpuKernels = CPUKernelRequest.automatic
     }
 
     static func parse(_ arguments: [String]) -> Options? {
@@ -55,6 +56,9 @@ struct Bench {
                 default: return nil
                 }
             case "--device": options.vulkanDevice = Int(iterator.next() ?? "") ?? 0
+            case "--cpu-kernels":
+                guard let request = iterator.next().flatMap(CPUKernelRequest.init(parsing:)) else { return nil }
+                options.cpuKernels = request
             case "-h", "--help": return nil
             default:
                 if argument.hasPrefix("-") || !options.model.isEmpty { return nil }
@@ -64,23 +68,36 @@ struct Bench {
         return options.model.isEmpty || options.batches.isEmpty || options.threads.isEmpty ? nil : options
     }
 
-    static func main() throws {
+    static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.first == "vulkan-sgemm" {
             exit(VulkanSGEMMBench.run(Array(arguments.dropFirst())))
         }
         guard let options = parse(Array(CommandLine.arguments.dropFirst())) else {
-            print("usage: fulcrum-bench MODEL [--repository DIR] [--batch 1,8,64] [--threads 1,2] [--seq 128] [--seconds 2] [--python PATH] [--report FILE] [--no-onnxruntime] [--backend cpu|vulkan] [--device N]")
+            print("usage: fulcrum-bench MODEL [--repository DIR] [--batch 1,8,64] [--threads 1,2] [--seq 128] [--seconds 2] [--python PATH] [--report FILE] [--no-onnxruntime] [--backend cpu|vulkan] [--device N] [--cpu-kernels auto|openblas|CORE]")
             print("       fulcrum-bench vulkan-sgemm --help")
             exit(2)
         }
+        // A tool says what is wrong and exits 1; it does not trap.
+        do {
+            let kernels = try CPUKernelSelection.establish(options.cpuKernels)
+            try run(options, kernels: kernels)
+        } catch {
+            FileHandle.standardError.write(Data("fulcrum-bench: \((error as? RuntimeError)?.message ?? "\(error)")\n".utf8))
+            exit(1)
+        }
+    }
+
+    static func run(_ options: Options, kernels: CPUKernelChoice) throws {
         let placement = options.vulkanDevice.map { DevicePlacement(backend: .vulkan(device: $0)) } ?? .cpu
         let device = try placement.openDefaultDevice()
         let loads = try ModelRepository(path: options.repository, placement: placement).load(options.model)
         guard let load = loads.last else { throw RuntimeError(code: .notFound, message: "no version of \(options.model)") }
         let model = try load.result.get()
+        if model.maxBatchSize > 0, let batch = options.batches.first(where: { !(1...model.maxBatchSize).contains($0) }) {
+            throw RuntimeError(code: .invalidInput, message: "--batch \(batch): \(options.model) accepts batches of 1...\(model.maxBatchSize) (max_batch_size in its config.pbtxt)")
+        }
         let instance = try model.makeInstance()
-        let environment = ProcessInfo.processInfo.environment
         var lines: [String] = []
         func emit(_ line: String = "") {
             print(line)
@@ -89,10 +106,10 @@ struct Bench {
         let command = "fulcrum-bench " + CommandLine.arguments.dropFirst().joined(separator: " ")
         emit("# Runtime benchmark: \(options.model)")
         emit()
-        emit("Command: `\(environment["OPENBLAS_CORETYPE"].map { "OPENBLAS_CORETYPE=\($0) " } ?? "")\(command)`")
+        emit("Command: `\(kernels.operatorCore.map { "OPENBLAS_CORETYPE=\($0) " } ?? "")\(command)`")
         emit()
         if let device { emit("Backend: vulkan on \(device.info.description)\n") }
-        emit("OpenBLAS core: \(BLASThreading.coreName) (OPENBLAS_CORETYPE=\(environment["OPENBLAS_CORETYPE"] ?? "unset")), CPU: \(cpuName()), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        emit("CPU kernels: \(kernels), CPU: \(cpuName()), \(ProcessInfo.processInfo.activeProcessorCount) cores")
         emit()
         // On a device, every batch's outputs are also checked against the CPU backend's.
         let cpuInstance = try device == nil ? nil : ModelRepository(path: options.repository).load(options.model).last?.result.get().makeInstance()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FulcrumCommandLine
+import FulcrumKernels
 import FulcrumMetrics
 import FulcrumRuntime
 import FulcrumService
@@ -39,6 +40,9 @@ struct WorkerCommand: LayeredCommand {
 
     @Option(name: .long, help: "Compute threads for the CPU backend (OpenBLAS). Default: all cores.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .long, help: ArgumentHelp(CPUKernelRequest.help, valueName: "auto|openblas|CORE"))
+    var cpuKernels: String = "auto"
 
     @Option(name: .long, help: "Largest request or response message in bytes.")
     var maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes
@@ -112,6 +116,9 @@ struct WorkerCommand: LayeredCommand {
             throw ValidationError("--emulate: '\(emulate)' is not FIXED_MS+PER_SAMPLE_MS (for example 5+1)")
         }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard CPUKernelRequest(parsing: cpuKernels) != nil else {
+            throw ValidationError("--cpu-kernels: '\(cpuKernels)' is not auto, openblas or an OpenBLAS core type (SkylakeX, Haswell, Sandybridge, Prescott, ...)")
+        }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: modelRepository, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -132,6 +139,14 @@ struct WorkerCommand: LayeredCommand {
     }
 
     func run() async throws {
+        // First: this may start the process again with other OpenBLAS kernels.
+        let kernels: CPUKernelChoice
+        do throws(CPUKernelError) {
+            kernels = try CPUKernelSelection.establish(CPUKernelRequest(parsing: cpuKernels) ?? .automatic)
+        } catch {
+            FileHandle.standardError.write(Data("fulcrum-worker: \(error.message)\n".utf8))
+            throw ExitCode(1)
+        }
         logging.bootstrap()
         if !(TaskExecution(rawValue: executor) ?? .pool).adopt() {
             Logger(label: "fulcrum").warning("--executor \(executor): Swift's global executor hook is taken; tasks stay on the cooperative pool")
@@ -153,6 +168,7 @@ struct WorkerCommand: LayeredCommand {
         configuration.tracing = tracing.settings
         configuration.backend = backend == .vulkan ? .vulkan(device: device) : .cpu
         configuration.cpuFallback = cpuFallback
+        configuration.cpuKernels = kernels
         configuration.modelControl = try modelControlSetting()
         configuration.tls = try tls.setting(listening: [host] + (configuration.balancer.map { [$0.host] } ?? []))
         do {

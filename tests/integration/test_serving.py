@@ -524,6 +524,8 @@ def test_cli_status_json(cluster):
             assert str(models[name]["version"]) == "1", models[name]
         assert models["broken"]["state"] != "READY", models["broken"]
         assert models["broken"]["reason"], models["broken"]
+        # A CPU worker reports which OpenBLAS kernels it chose (CPUKernelSelection).
+        assert s["device"]["driver"].startswith("OpenBLAS "), s["device"]
     assert len({w["id"] for w in workers}) == WORKERS
 
 
@@ -531,6 +533,7 @@ def test_cli_status_text(cluster):
     r = cluster.cli("status", "--balancer", cluster.balancer_url)
     assert r.returncode == 0, r.stderr
     assert "worker-1" in r.stdout and "worker-2" in r.stdout, r.stdout
+    assert "OpenBLAS" in r.stdout, r.stdout
 
 
 def test_cli_infer(cluster):
