@@ -21,7 +21,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "FulcrumRuntimeTests", "Fixtures")
 rng = np.random.default_rng(20240601)
-DTYPES = {"float32": "FP32", "int32": "INT32", "int64": "INT64", "bool": "BOOL"}
+DTYPES = {"float32": "FP32", "float64": "FP64", "int32": "INT32", "int64": "INT64", "bool": "BOOL"}
 ONNX_TYPES = {np.float32: TensorProto.FLOAT, np.int32: TensorProto.INT32, np.int64: TensorProto.INT64,
               np.bool_: TensorProto.BOOL}
 
@@ -37,7 +37,10 @@ def tensor_json(array):
     data = array.reshape(-1)
     if array.dtype == np.bool_:
         data = data.astype(np.int64)
-    return {"dtype": DTYPES[array.dtype.name], "shape": list(array.shape), "data": data.tolist()}
+    values = data.tolist()
+    if array.dtype.kind == "f":
+        values = ["nan" if v != v else v for v in values]  # JSON has no NaN
+    return {"dtype": DTYPES[array.dtype.name], "shape": list(array.shape), "data": values}
 
 
 def save(name, m, feeds):
@@ -235,6 +238,133 @@ def operator_cases():
         [("zero", np.array(0, np.int64)), ("ax", i64(0)), ("minus1", i64(-1))])
 
 
+def tree_cases():
+    """ai.onnx.ml tree ensembles built by hand: every node mode, NaN with and without missing-value
+    tracking, features equal to thresholds, every aggregate and post transform, the classifier's
+    binary conventions (one class's weights, two classes', base values 0/1/2), TreeEnsemble
+    (ml opset 5) with a BRANCH_MEMBER node. Its own generator, so other fixtures do not change."""
+    t = np.random.default_rng(1107)
+    modes = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"]
+
+    def forest(trees, depth, features, outputs, use_modes, tracks=False, per_leaf=1, classes=None):
+        a = {k: [] for k in ("nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values",
+                             "nodes_truenodeids", "nodes_falsenodeids", "nodes_missing_value_tracks_true")}
+        w = {"treeids": [], "nodeids": [], "ids": [], "weights": []}
+        for tree in range(trees):
+            def grow(node_id, level):
+                # Returns the next free id; ids are given in breadth-unaware preorder on purpose.
+                if level == depth or (level > 1 and t.random() < 0.2):
+                    a["nodes_treeids"].append(tree); a["nodes_nodeids"].append(node_id)
+                    a["nodes_featureids"].append(0); a["nodes_modes"].append("LEAF"); a["nodes_values"].append(0.0)
+                    a["nodes_truenodeids"].append(0); a["nodes_falsenodeids"].append(0)
+                    a["nodes_missing_value_tracks_true"].append(0)
+                    for out in t.choice(outputs, size=min(per_leaf, outputs), replace=False):
+                        w["treeids"].append(tree); w["nodeids"].append(node_id)
+                        w["ids"].append(int(out) if classes is None else int(classes[int(out) % len(classes)]))
+                        w["weights"].append(float(np.float32(t.standard_normal())))
+                    return node_id + 1
+                index = len(a["nodes_nodeids"])
+                a["nodes_treeids"].append(tree); a["nodes_nodeids"].append(node_id)
+                a["nodes_featureids"].append(int(t.integers(0, features)))
+                a["nodes_modes"].append(use_modes[int(t.integers(0, len(use_modes)))])
+                a["nodes_values"].append(float(np.float32(np.round(t.standard_normal(), 1))))
+                a["nodes_missing_value_tracks_true"].append(int(tracks and t.random() < 0.5))
+                a["nodes_truenodeids"].append(0); a["nodes_falsenodeids"].append(0)
+                true_id = node_id + 1
+                false_id = grow(true_id, level + 1)
+                end = grow(false_id, level + 1)
+                a["nodes_truenodeids"][index] = true_id
+                a["nodes_falsenodeids"][index] = false_id
+                return end
+            grow(0, 0)
+        return a, w
+
+    def inputs(rows, features, nan=True):
+        x = np.round(t.standard_normal((rows, features)), 1).astype(np.float32)  # hits thresholds exactly
+        if nan:
+            x[t.random((rows, features)) < 0.15] = np.nan
+        return x
+
+    def ml_case(name, op, attrs, x, outputs, ml_opset=3, x_type=TensorProto.FLOAT):
+        node = helper.make_node(op, ["X"], outputs, name=name, domain="ai.onnx.ml", **attrs)
+        graph = helper.make_graph([node], name, [helper.make_tensor_value_info("X", x_type, list(x.shape))],
+                                  [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None) for o in outputs])
+        m = helper.make_model(graph, opset_imports=[helper.make_opsetid("ai.onnx.ml", ml_opset)], producer_name="fulcrum-fixtures")
+        m.ir_version = 8
+        m = onnx.shape_inference.infer_shapes(m)
+        save(os.path.join("ops", name), m, {"X": x})
+
+    def regressor(name, trees, depth, features, targets, use_modes, x, tracks=False, per_leaf=1, **extra):
+        a, w = forest(trees, depth, features, targets, use_modes, tracks, per_leaf)
+        attrs = dict(a, n_targets=targets, target_treeids=w["treeids"], target_nodeids=w["nodeids"],
+                     target_ids=w["ids"], target_weights=w["weights"], **extra)
+        ml_case(name, "TreeEnsembleRegressor", attrs, x, ["Y"])
+
+    def classifier(name, trees, depth, features, labels, use_modes, x, weight_classes=None, per_leaf=1, **extra):
+        a, w = forest(trees, depth, features, len(labels), use_modes, per_leaf=per_leaf, classes=weight_classes)
+        attrs = dict(a, classlabels_int64s=labels, class_treeids=w["treeids"], class_nodeids=w["nodeids"],
+                     class_ids=w["ids"], class_weights=w["weights"], **extra)
+        ml_case(name, "TreeEnsembleClassifier", attrs, x, ["label", "probabilities"])
+
+    regressor("tree_regressor_leq_sum", 6, 4, 5, 1, ["BRANCH_LEQ"], inputs(9, 5, nan=False), base_values=[0.25])
+    regressor("tree_regressor_missing", 6, 4, 5, 1, ["BRANCH_LEQ", "BRANCH_LT"], inputs(11, 5), tracks=True)
+    regressor("tree_regressor_modes_average", 8, 3, 4, 3, modes, inputs(13, 4), tracks=True, per_leaf=2,
+              aggregate_function="AVERAGE", base_values=[0.5, -1.0, 2.0])
+    for agg in ("MIN", "MAX"):
+        regressor(f"tree_regressor_{agg.lower()}", 5, 3, 4, 2, modes, inputs(9, 4), aggregate_function=agg, base_values=[1.0, -1.0])
+        regressor(f"tree_regressor_{agg.lower()}_one", 5, 3, 4, 1, modes, inputs(7, 4), aggregate_function=agg, base_values=[0.5])
+    for post in ("LOGISTIC", "SOFTMAX", "SOFTMAX_ZERO"):
+        regressor(f"tree_regressor_{post.lower()}", 4, 3, 4, 3, ["BRANCH_LEQ", "BRANCH_GT"], inputs(8, 4), post_transform=post)
+    # PROBIT (one target): leaf sums kept inside (0, 1).
+    a, w = forest(5, 3, 4, 1, ["BRANCH_LEQ"])
+    ml_case("tree_regressor_probit", "TreeEnsembleRegressor",
+            dict(a, n_targets=1, target_treeids=w["treeids"], target_nodeids=w["nodeids"], target_ids=w["ids"],
+                 target_weights=[0.1 + v / 50 for v in w["weights"]], base_values=[0.05], post_transform="PROBIT"),
+            inputs(9, 4, nan=False), ["Y"])
+    # Thresholds and weights as double tensors.
+    a, w = forest(4, 3, 4, 1, ["BRANCH_LT"])
+    values = a.pop("nodes_values")
+    attrs = dict(a, n_targets=1, target_treeids=w["treeids"], target_nodeids=w["nodeids"], target_ids=w["ids"],
+                 nodes_values_as_tensor=numpy_helper.from_array(np.array(values, np.float64) + 1e-9, "v"),
+                 target_weights_as_tensor=numpy_helper.from_array(np.array(w["weights"], np.float64), "w"))
+    ml_case("tree_regressor_as_tensor", "TreeEnsembleRegressor", attrs, np.round(inputs(7, 4, nan=False).astype(np.float64) * 8) / 8, ["Y"],
+            x_type=TensorProto.DOUBLE)
+    # Double input.
+    a, w = forest(4, 3, 4, 1, ["BRANCH_LEQ"])
+    ml_case("tree_regressor_fp64_input", "TreeEnsembleRegressor",
+            dict(a, n_targets=1, target_treeids=w["treeids"], target_nodeids=w["nodeids"], target_ids=w["ids"], target_weights=w["weights"]),
+            # Multiples of 1/8: exact in JSON (Foundation's JSON reader rounds some doubles).
+            np.round(inputs(6, 4).astype(np.float64) * 8) / 8, ["Y"], x_type=TensorProto.DOUBLE)
+
+    classifier("tree_classifier_softmax", 6, 3, 5, [0, 1, 2], ["BRANCH_LEQ", "BRANCH_LT"], inputs(12, 5),
+               post_transform="SOFTMAX", base_values=[0.1, -0.2, 0.3])
+    classifier("tree_classifier_untouched_class", 3, 2, 4, [3, 5, 7, 9], ["BRANCH_LEQ"], inputs(10, 4), weight_classes=[0, 2])
+    classifier("tree_classifier_logistic_multi", 4, 3, 4, [0, 1, 2], modes, inputs(9, 4), per_leaf=2, post_transform="LOGISTIC")
+    # Two classes, all weights for one class: the converters' binary convention.
+    for label, kw in {"positive": dict(), "logistic_base1": dict(post_transform="LOGISTIC", base_values=[0.3]),
+                      "logistic_nobase": dict(post_transform="LOGISTIC"), "base2": dict(base_values=[0.2, 0.2])}.items():
+        a, w = forest(5, 3, 4, 2, ["BRANCH_LEQ"], classes=[0])
+        weights = [abs(v) / 5 for v in w["weights"]] if label == "positive" else w["weights"]
+        attrs = dict(a, classlabels_int64s=[0, 1], class_treeids=w["treeids"], class_nodeids=w["nodeids"],
+                     class_ids=w["ids"], class_weights=weights, **kw)
+        ml_case(f"tree_classifier_binary_{label}", "TreeEnsembleClassifier", attrs, inputs(10, 4, nan=False), ["label", "probabilities"])
+    # Two classes with weights for both.
+    classifier("tree_classifier_two_classes", 4, 3, 4, [0, 1], ["BRANCH_LEQ"], inputs(9, 4), base_values=[0.1, 0.2])
+    classifier("tree_classifier_two_classes_nobase", 4, 3, 4, [4, 8], ["BRANCH_LEQ"], inputs(9, 4), post_transform="SOFTMAX")
+
+    # TreeEnsemble (ml opset 5): two trees, one BRANCH_MEMBER node, missing tracking, 2 targets.
+    x = np.array([[1, 0.5, 3], [2, -1, np.nan], [7, 2.5, 0], [np.nan, 0.1, 1], [4, 9, -2]], np.float32)
+    attrs = dict(
+        n_targets=2, aggregate_function=1, post_transform=0, tree_roots=[0, 2],
+        nodes_modes=numpy_helper.from_array(np.array([6, 0, 3], np.uint8), "m"),
+        nodes_featureids=[0, 1, 2], nodes_splits=numpy_helper.from_array(np.array([0, 0.5, 0.5], np.float32), "s"),
+        nodes_truenodeids=[0, 1, 3], nodes_trueleafs=[1, 1, 1], nodes_falsenodeids=[1, 2, 4], nodes_falseleafs=[0, 1, 1],
+        nodes_missing_value_tracks_true=[0, 1, 0],
+        membership_values=numpy_helper.from_array(np.array([1, 4, 7, np.nan], np.float32), "mv"),
+        leaf_targetids=[0, 1, 0, 0, 1], leaf_weights=numpy_helper.from_array(np.array([1, 2, 3, 4, 5], np.float32), "lw"))
+    ml_case("tree_ensemble_opset5", "TreeEnsemble", attrs, x, ["Y"], ml_opset=5)
+
+
 def model_io():
     """Inputs and onnxruntime's outputs for the example models (tests load examples/models)."""
     os.makedirs(os.path.join(OUT, "models"), exist_ok=True)
@@ -377,6 +507,7 @@ def main():
 
     # After the cases above, so adding cases here never changes their random values.
     operator_cases()
+    tree_cases()
     model_io()
 
 

@@ -35,9 +35,12 @@ enum Fixtures {
             var result: [String: Tensor] = [:]
             for (name, entry) in entries {
                 let shape = try #require(entry["shape"] as? [Int])
-                let values = try #require(entry["data"] as? [NSNumber])
+                // JSON has no NaN: the fixtures write it as the string "nan".
+                let raw = try #require(entry["data"] as? [Any])
+                let values = raw.map { ($0 as? NSNumber) ?? NSNumber(value: Float.nan) }
                 switch entry["dtype"] as? String {
                 case "FP32": result[name] = Tensor(shape: shape, scalars: values.map(\.floatValue))
+                case "FP64": result[name] = Tensor(shape: shape, scalars: values.map(\.doubleValue))
                 case "INT32": result[name] = Tensor(shape: shape, scalars: values.map(\.int32Value))
                 case "INT64": result[name] = Tensor(shape: shape, scalars: values.map(\.int64Value))
                 case "BOOL": result[name] = Tensor(shape: shape, scalars: values.map { $0.intValue != 0 })

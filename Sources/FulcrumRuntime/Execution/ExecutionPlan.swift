@@ -38,7 +38,10 @@ struct ExecutionPlan: Sendable {
     var inputs: [GraphTensor] = []
     var outputs: [GraphTensor] = []
     var nodes: [Node] = []
+    /// The default domain's opset (0: the model imports none).
     var opset: Int = 0
+    /// The `ai.onnx.ml` opset (0: the model imports none).
+    var mlOpset: Int = 0
     /// Nodes evaluated once at load because all their inputs were constants.
     var foldedNodeCount = 0
     /// Patterns fused into one node (e.g. `MatMul + Add + Relu`), for logs and tests.
@@ -59,15 +62,24 @@ struct ExecutionPlan: Sendable {
         guard model.irVersion >= 3 else {
             throw invalid("ir_version \(model.irVersion) is not supported (need 3 or later; is this an ONNX file?)")
         }
-        guard let opsetEntry = model.opsetImport.first(where: { $0.domain.isEmpty || $0.domain == "ai.onnx" }) else {
-            throw invalid("the model imports no opset for the default ONNX domain")
+        // The default domain's opset; a model of `ai.onnx.ml` operators alone (an XGBoost export)
+        // may import none, and then may use no default-domain operator.
+        if let opsetEntry = model.opsetImport.first(where: { $0.domain.isEmpty || $0.domain == "ai.onnx" }) {
+            guard let opset = Int(exactly: opsetEntry.version), OperatorRegistry.supportedOpsets.contains(opset) else {
+                throw RuntimeError(
+                    code: .unsupportedOperator,
+                    message: "opset \(opsetEntry.version) is not supported (supported: \(OperatorRegistry.supportedOpsets.lowerBound)...\(OperatorRegistry.supportedOpsets.upperBound)); re-export the model with a supported opset")
+            }
+            self.opset = opset
         }
-        guard let opset = Int(exactly: opsetEntry.version), OperatorRegistry.supportedOpsets.contains(opset) else {
-            throw RuntimeError(
-                code: .unsupportedOperator,
-                message: "opset \(opsetEntry.version) is not supported (supported: \(OperatorRegistry.supportedOpsets.lowerBound)...\(OperatorRegistry.supportedOpsets.upperBound)); re-export the model with a supported opset")
+        if let mlEntry = model.opsetImport.first(where: { $0.domain == OperatorRegistry.mlDomain }) {
+            guard let opset = Int(exactly: mlEntry.version), OperatorRegistry.supportedMLOpsets.contains(opset) else {
+                throw RuntimeError(
+                    code: .unsupportedOperator,
+                    message: "opset \(mlEntry.version) of domain \(OperatorRegistry.mlDomain) is not supported (supported: \(OperatorRegistry.supportedMLOpsets.lowerBound)...\(OperatorRegistry.supportedMLOpsets.upperBound))")
+            }
+            mlOpset = opset
         }
-        self.opset = opset
         guard model.hasGraph else { throw invalid("the model has no graph") }
         let graph = model.graph
 
@@ -167,6 +179,7 @@ struct ExecutionPlan: Sendable {
         for index in order {
             let (node, outs) = pending[index]
             let label = "node '\(node.name)' (\(node.opType))"
+            let opset = node.domain == OperatorRegistry.mlDomain ? mlOpset : self.opset
             let op: any Operator
             do throws(RuntimeError) {
                 op = try OperatorRegistry.make(node: node, opset: opset, backend: backend)
@@ -227,11 +240,17 @@ struct ExecutionPlan: Sendable {
             guard declared.dataType == valueTypes[id].dataType else {
                 throw invalid("graph output '\(output.name)' is declared \(declared.dataType.rawValue) but computed as \(valueTypes[id].dataType.rawValue)")
             }
-            // Prefer the declared shape where inference could not tell.
+            // Prefer the declared shape where inference could not tell, except a first dimension
+            // that varies with the batch: when every input's first dimension is variable and
+            // inference leaves the output's open, a fixed size declared there is wrong (onnxmltools
+            // declares LightGBM's label output [1]; onnxruntime only warns).
             var type = valueTypes[id]
+            let batchedInputs = !inputs.isEmpty && inputs.allSatisfy { ($0.declared.shape?.first ?? 0) < 0 }
             if let declaredShape = declared.shape {
                 if let inferred = type.shape, inferred.count == declaredShape.count {
-                    type.shape = zip(inferred, declaredShape).map { $0 >= 0 ? $0 : $1 }
+                    type.shape = zip(inferred, declaredShape).enumerated().map { index, dims in
+                        dims.0 >= 0 || (index == 0 && batchedInputs) ? dims.0 : dims.1
+                    }
                 } else if type.shape == nil {
                     type.shape = declaredShape
                 }

@@ -37,6 +37,28 @@ struct NodeAttributes {
     /// Whether the node sets `name`.
     func has(_ name: String) -> Bool { attributes[name] != nil }
 
+    /// The names of the attributes the node sets.
+    var names: [String] { attributes.keys.sorted() }
+
+    func strings(_ name: String) throws(RuntimeError) -> [String]? {
+        guard let attribute = attributes[name] else { return nil }
+        guard attribute.type == .strings || attribute.type == .undefined else { throw wrongType(name, "STRINGS") }
+        return attribute.strings.map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// A list of reals given either as FLOATS `name` or as a FLOAT/DOUBLE tensor `name_as_tensor`
+    /// (the tree ensembles' two spellings); nil when neither is set, refused when both are.
+    func reals(_ name: String) throws(RuntimeError) -> [Double]? {
+        let floats = try floats(name)
+        guard let tensor = try tensor(name + "_as_tensor") else { return floats.map { $0.map(Double.init) } }
+        guard floats == nil else { throw RuntimeError(code: .invalidModel, message: "attributes '\(name)' and '\(name)_as_tensor' are both set") }
+        switch tensor.type.dataType {
+        case .fp64: return tensor.bytes.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+        case .fp32: return tensor.bytes.withUnsafeBytes { $0.bindMemory(to: Float.self).map(Double.init) }
+        default: throw wrongType(name + "_as_tensor", "a FLOAT or DOUBLE tensor")
+        }
+    }
+
     func floats(_ name: String) throws(RuntimeError) -> [Float]? {
         guard let attribute = attributes[name] else { return nil }
         guard attribute.type == .floats || attribute.type == .undefined else { throw wrongType(name, "FLOATS") }

@@ -11,9 +11,20 @@ enum OperatorRegistry {
     /// Opsets Fulcrum accepts for the default domain.
     static let supportedOpsets = 7...21
 
-    /// Builds the operator for `node` under `opset`, checking `backend.supports(op:)`.
+    /// The domain of the classic machine-learning operators (trees, linear models, scalers).
+    static let mlDomain = "ai.onnx.ml"
+    /// Opsets Fulcrum accepts for `ai.onnx.ml`.
+    static let supportedMLOpsets = 1...5
+
+    /// Builds the operator for `node` under `opset` (its domain's), checking `backend.supports(op:)`.
     static func make(node: Onnx_NodeProto, opset: Int, backend: some Backend) throws(RuntimeError) -> any Operator {
         let op = node.opType
+        if node.domain == mlDomain { return try makeML(node: node, opset: opset) }
+        guard opset > 0 else {
+            throw RuntimeError(
+                code: .invalidModel,
+                message: "operator '\(op)' (node '\(node.name)') is in the default ONNX domain, and the model imports no opset for it")
+        }
         guard node.domain.isEmpty || node.domain == "ai.onnx", backend.supports(op: op) else {
             let domain = node.domain.isEmpty ? "" : " in domain '\(node.domain)'"
             throw RuntimeError(
@@ -89,10 +100,44 @@ enum OperatorRegistry {
         }
     }
 
+    /// `ai.onnx.ml` operators: CPU kernels only (a Vulkan plan refuses them per node).
+    private static func makeML(node: Onnx_NodeProto, opset: Int) throws(RuntimeError) -> any Operator {
+        guard opset > 0 else {
+            throw RuntimeError(code: .invalidModel, message: "operator '\(node.opType)' (node '\(node.name)') is in domain \(mlDomain), and the model imports no opset for it")
+        }
+        let attributes = NodeAttributes(node)
+        // A refusal names the node, operator, domain and opset (the plan adds them only to
+        // malformed-model errors).
+        func named(_ make: () throws(RuntimeError) -> any Operator) throws(RuntimeError) -> any Operator {
+            do throws(RuntimeError) { return try make() } catch {
+                guard error.code == .unsupportedOperator else { throw error }
+                throw RuntimeError(code: error.code, message: "node '\(node.name)' (\(node.opType), domain \(mlDomain), opset \(opset)): \(error.message)")
+            }
+        }
+        switch node.opType {
+        case "TreeEnsembleRegressor": return try named { () throws(RuntimeError) in try TreeEnsembleOperator(regressor: attributes) }
+        case "TreeEnsembleClassifier": return try named { () throws(RuntimeError) in try TreeEnsembleOperator(classifier: attributes) }
+        case "TreeEnsemble":
+            guard opset >= 5 else { throw versionTooOld(node, opset, since: 5, domain: mlDomain) }
+            return try named { () throws(RuntimeError) in try TreeEnsembleOperator(opset5: attributes) }
+        case "ZipMap":
+            throw RuntimeError(
+                code: .unsupportedOperator,
+                message: "operator 'ZipMap' in domain \(mlDomain) (node '\(node.name)', opset \(opset)) turns probabilities into a sequence of maps, which the inference protocol cannot carry; export without it: skl2onnx `to_onnx(model, X, options={'zipmap': False})`, onnxmltools `convert_lightgbm(model, ..., zipmap=False)`")
+        default:
+            throw RuntimeError(
+                code: .unsupportedOperator,
+                message: "operator '\(node.opType)' in domain \(mlDomain) (node '\(node.name)', opset \(opset)) is not supported; supported in \(mlDomain): \(mlOperators.joined(separator: ", "))")
+        }
+    }
+
+    /// The `ai.onnx.ml` operators `makeML` builds.
+    static let mlOperators = ["TreeEnsemble", "TreeEnsembleClassifier", "TreeEnsembleRegressor"]
+
     /// The refusal for an operator used before the opset that introduced it.
-    private static func versionTooOld(_ node: Onnx_NodeProto, _ opset: Int, since: Int) -> RuntimeError {
+    private static func versionTooOld(_ node: Onnx_NodeProto, _ opset: Int, since: Int, domain: String = "the default domain") -> RuntimeError {
         RuntimeError(
             code: .unsupportedOperator,
-            message: "operator '\(node.opType)' (node '\(node.name)', opset \(opset)) exists in the default domain from opset \(since); re-export with opset \(since) or later")
+            message: "operator '\(node.opType)' (node '\(node.name)', opset \(opset)) exists in \(domain) from opset \(since); re-export with opset \(since) or later")
     }
 }
