@@ -79,8 +79,25 @@ public struct TreeEnsemble: Sendable {
         var memberSet: UInt16
     }
 
+    /// A node of the compact layout. The true child of a branch is the next node (depth-first
+    /// order); `next` is the false child, or for a leaf the index of its `Node`.
+    struct CompactNode {
+        var threshold: Float
+        var feature: UInt32
+        var next: UInt32
+        /// Bit 0: leaf; bit 1: a missing (NaN) feature goes to the true child.
+        var flags: UInt8
+    }
+
     let nodes: [Node]
+    /// The same trees in 16 bytes a node, for the common case: FP32 thresholds, one comparison
+    /// for every branch (LEQ, LT, GTE or GT, as exporters write them). nil otherwise.
+    let compact: [CompactNode]?
+    /// The comparison every branch of `compact` makes.
+    let compactMode: Mode
     let roots: [Int32]
+    /// Each tree's depth: the steps a walk from its root takes at most.
+    let depths: [Int32]
     let weightOutputs: [Int32]
     let weightValues: [Double]
     let memberSets: [Set<Double>]
@@ -223,6 +240,36 @@ public struct TreeEnsemble: Sendable {
             }
         }
         nodes = laid
+        let branchModes = Set(laid.lazy.filter { $0.mode != .leaf }.map(\.mode))
+        let uniform = branchModes.count <= 1 ? (branchModes.first ?? .lessOrEqual) : .member
+        let floatExact = laid.allSatisfy { $0.mode == .leaf || Double(Float($0.threshold)) == $0.threshold }
+        if [.lessOrEqual, .less, .greaterOrEqual, .greater].contains(uniform), floatExact {
+            compact = laid.enumerated().map { index, node in
+                // A leaf points at itself with a NaN threshold (every comparison false): a walk
+                // that has arrived stays, so lanes can take a fixed number of steps.
+                node.mode == .leaf
+                    ? CompactNode(threshold: .nan, feature: 0, next: UInt32(index), flags: 1)
+                    : CompactNode(threshold: Float(node.threshold), feature: UInt32(node.feature), next: UInt32(node.falseChild), flags: node.missingGoesTrue ? 2 : 0)
+            }
+        } else {
+            compact = nil
+        }
+        compactMode = uniform
+        // Each tree's depth (steps from its root to its deepest leaf), from the depth-first layout.
+        var depths: [Int32] = []
+        for (t, root) in roots.enumerated() {
+            let end = t + 1 < roots.count ? Int(roots[t + 1]) : laid.count
+            var level = [Int32](repeating: 0, count: end - Int(root))
+            var deepest: Int32 = 0
+            for i in Int(root)..<end where laid[i].mode != .leaf {
+                let l = level[i - Int(root)] + 1
+                level[Int(laid[i].trueChild) - Int(root)] = l
+                level[Int(laid[i].falseChild) - Int(root)] = l
+                deepest = max(deepest, l)
+            }
+            depths.append(deepest)
+        }
+        self.depths = depths
         self.roots = roots
         weightOutputs = outputs
         weightValues = values
@@ -268,10 +315,127 @@ public struct TreeEnsemble: Sendable {
     }
 
     /// Adds every tree's leaf weights into `scores` (`rows × outputCount`, reset first), for a
-    /// row-major input with `stride` columns (at least `featureCount`), in `T`'s precision.
-    public func accumulate<T: BinaryFloatingPoint>(_ input: UnsafePointer<T>, rows: Int, stride: Int, into scores: UnsafeMutablePointer<Score>) {
+    /// row-major FP32 input with `stride` columns (at least `featureCount`), in FP32 arithmetic.
+    public func accumulate(_ input: UnsafePointer<Float>, rows: Int, stride: Int, into scores: UnsafeMutablePointer<Score>) {
+        guard let compact else { return accumulateGeneral(input, rows: rows, stride: stride, into: scores, single: true) }
+        switch compactMode {
+        case .less: accumulateCompact(compact, Less.self, input, rows: rows, stride: stride, into: scores)
+        case .greaterOrEqual: accumulateCompact(compact, GreaterOrEqual.self, input, rows: rows, stride: stride, into: scores)
+        case .greater: accumulateCompact(compact, Greater.self, input, rows: rows, stride: stride, into: scores)
+        default: accumulateCompact(compact, LessOrEqual.self, input, rows: rows, stride: stride, into: scores)
+        }
+    }
+
+    /// The same for an FP64 input, in FP64 arithmetic.
+    public func accumulate(_ input: UnsafePointer<Double>, rows: Int, stride: Int, into scores: UnsafeMutablePointer<Score>) {
+        accumulateGeneral(input, rows: rows, stride: stride, into: scores, single: false)
+    }
+
+    /// The walk and the sums for any node modes and threshold precision.
+    private func accumulateGeneral<T: BinaryFloatingPoint>(
+        _ input: UnsafePointer<T>, rows: Int, stride: Int, into scores: UnsafeMutablePointer<Score>, single: Bool
+    ) {
+        nodes.withUnsafeBufferPointer { nodeBuffer in
+            let base = nodeBuffer.baseAddress!
+            accumulateLeaves(rows: rows, into: scores, single: single) { root, row in
+                Self.leaf(base, root, input + row * stride, memberSets)
+            }
+        }
+    }
+
+    /// The walk for the compact layout: one comparison per level, no switch, and `lanes`
+    /// independent walks interleaved (a walk is a chain of dependent loads; several chains keep
+    /// the core busy): eight rows through one tree, or for fewer rows, eight trees for one row.
+    /// Leaves loop on themselves, so every lane takes the group's largest depth in steps and the
+    /// loop has no data-dependent branch.
+    private func accumulateCompact<C: Comparison>(
+        _ compact: [CompactNode], _: C.Type, _ input: UnsafePointer<Float>, rows: Int, stride: Int, into scores: UnsafeMutablePointer<Score>
+    ) {
         let outputs = outputCount
-        let single = T.self == Float.self
+        scores.update(repeating: Score(), count: rows * outputs)
+        compact.withUnsafeBufferPointer { buffer in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: Self.lanes) { index in
+                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: Self.lanes) { row in
+                    let base = buffer.baseAddress!
+                    let index = index.baseAddress!
+                    let row = row.baseAddress!
+                    // One step of lane k, without a branch: true child (the next node) or `next`.
+                    @inline(__always) func step(_ k: Int) {
+                        let at = index[k]
+                        let node = base[at]
+                        let value = row[k][Int(node.feature)]
+                        let holds: Int = C.holds(value, node.threshold) ? 1 : 0
+                        let missing: Int = value.isNaN ? Int(node.flags >> 1) : 0
+                        let next = Int(node.next)
+                        index[k] = next &+ ((holds | missing) & 1) &* (at &+ 1 &- next)
+                    }
+                    @inline(__always) func walk(_ count: Int, steps: Int32) {
+                        if count == Self.lanes {
+                            for _ in 0..<steps { for k in 0..<Self.lanes { step(k) } }
+                        } else {
+                            for _ in 0..<steps { for k in 0..<count { step(k) } }
+                        }
+                    }
+                    if rows >= Self.lanes {
+                        for (t, root) in roots.enumerated() {
+                            for first in Swift.stride(from: 0, to: rows, by: Self.lanes) {
+                                let count = min(Self.lanes, rows - first)
+                                for k in 0..<count {
+                                    index[k] = Int(root)
+                                    row[k] = input + (first + k) * stride
+                                }
+                                walk(count, steps: depths[t])
+                                for k in 0..<count { add(leaf: index[k], to: scores + (first + k) * outputs) }
+                            }
+                        }
+                    } else {
+                        for r in 0..<rows {
+                            for first in Swift.stride(from: 0, to: roots.count, by: Self.lanes) {
+                                let count = min(Self.lanes, roots.count - first)
+                                var steps: Int32 = 0
+                                for k in 0..<count {
+                                    index[k] = Int(roots[first + k])
+                                    row[k] = input + r * stride
+                                    steps = max(steps, depths[first + k])
+                                }
+                                walk(count, steps: steps)
+                                // In tree order, as onnxruntime sums.
+                                for k in 0..<count { add(leaf: index[k], to: scores + r * outputs) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Walks interleaved by `accumulateCompact`.
+    static let lanes = 8
+
+    /// Adds the weights of leaf `leaf` (an index in `nodes`) to one row's scores, in FP32.
+    @inline(__always)
+    private func add(leaf: Int, to row: UnsafeMutablePointer<Score>) {
+        nodes.withUnsafeBufferPointer { nodes in
+            let node = nodes[leaf]
+            if outputCount == 1 {
+                combine(&row[0], node.threshold, always: true, single: true)
+                return
+            }
+            weightOutputs.withUnsafeBufferPointer { weightOutput in
+                weightValues.withUnsafeBufferPointer { weightValue in
+                    for k in Int(node.trueChild)..<Int(node.trueChild + node.falseChild) {
+                        combine(&row[Int(weightOutput[k])], weightValue[k], always: false, single: true)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tree by tree, every row: `leafOf(root, row)` gives the index (in `nodes`) of the leaf the
+    /// row reaches; its weights go into the row's scores.
+    @inline(__always)
+    private func accumulateLeaves(rows: Int, into scores: UnsafeMutablePointer<Score>, single: Bool, _ leafOf: (Int32, Int) -> Int) {
+        let outputs = outputCount
         scores.update(repeating: Score(), count: rows * outputs)
         nodes.withUnsafeBufferPointer { nodeBuffer in
             weightOutputs.withUnsafeBufferPointer { weightOutput in
@@ -279,7 +443,7 @@ public struct TreeEnsemble: Sendable {
                     let base = nodeBuffer.baseAddress!
                     for root in roots {
                         for r in 0..<rows {
-                            let leaf = base[Self.leaf(base, root, input + r * stride, memberSets)]
+                            let leaf = base[leafOf(root, r)]
                             let row = scores + r * outputs
                             if outputs == 1 {
                                 // One output: the leaf's weights are summed already (a leaf without weights adds 0).
@@ -314,6 +478,13 @@ public struct TreeEnsemble: Sendable {
             score.present = true
         }
     }
+
+    /// A branch comparison, for the compact walk's specialisations.
+    protocol Comparison { static func holds(_ x: Float, _ t: Float) -> Bool }
+    enum LessOrEqual: Comparison { @inline(__always) static func holds(_ x: Float, _ t: Float) -> Bool { x <= t } }
+    enum Less: Comparison { @inline(__always) static func holds(_ x: Float, _ t: Float) -> Bool { x < t } }
+    enum GreaterOrEqual: Comparison { @inline(__always) static func holds(_ x: Float, _ t: Float) -> Bool { x >= t } }
+    enum Greater: Comparison { @inline(__always) static func holds(_ x: Float, _ t: Float) -> Bool { x > t } }
 
     // MARK: - Regression
 
