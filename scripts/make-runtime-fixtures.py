@@ -288,7 +288,8 @@ def tree_cases():
     def ml_case(name, op, attrs, x, outputs, ml_opset=3, x_type=TensorProto.FLOAT):
         node = helper.make_node(op, ["X"], outputs, name=name, domain="ai.onnx.ml", **attrs)
         graph = helper.make_graph([node], name, [helper.make_tensor_value_info("X", x_type, list(x.shape))],
-                                  [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None) for o in outputs])
+                                  [helper.make_tensor_value_info(o, TensorProto.INT64 if o == "label" else TensorProto.FLOAT, None)
+                                   for o in outputs])
         m = helper.make_model(graph, opset_imports=[helper.make_opsetid("ai.onnx.ml", ml_opset)], producer_name="fulcrum-fixtures")
         m.ir_version = 8
         m = onnx.shape_inference.infer_shapes(m)
@@ -363,6 +364,30 @@ def tree_cases():
         membership_values=numpy_helper.from_array(np.array([1, 4, 7, np.nan], np.float32), "mv"),
         leaf_targetids=[0, 1, 0, 0, 1], leaf_weights=numpy_helper.from_array(np.array([1, 2, 3, 4, 5], np.float32), "lw"))
     ml_case("tree_ensemble_opset5", "TreeEnsemble", attrs, x, ["Y"], ml_opset=5)
+
+    # Linear models, Scaler, Normalizer (ml opset 1).
+    lin = lambda *s: [float(v) for v in np.float32(t.standard_normal(s)).reshape(-1)]
+    x = np.round(t.standard_normal((7, 5)), 2).astype(np.float32)
+    ml_case("linear_regressor", "LinearRegressor", dict(coefficients=lin(3, 5), intercepts=lin(3), targets=3), x, ["Y"], ml_opset=1)
+    ml_case("linear_regressor_softmax", "LinearRegressor", dict(coefficients=lin(3, 5), intercepts=lin(3), targets=3,
+            post_transform="SOFTMAX"), x, ["Y"], ml_opset=1)
+    ml_case("linear_regressor_one_target", "LinearRegressor", dict(coefficients=lin(1, 5), intercepts=lin(1)), x, ["Y"], ml_opset=1)
+    ml_case("linear_classifier_multiclass", "LinearClassifier", dict(coefficients=lin(3, 5), intercepts=lin(3),
+            classlabels_ints=[2, 4, 6], post_transform="SOFTMAX", multi_class=1), x, ["label", "probabilities"], ml_opset=1)
+    ml_case("linear_classifier_logistic", "LinearClassifier", dict(coefficients=lin(3, 5), intercepts=lin(3),
+            classlabels_ints=[0, 1, 2], post_transform="LOGISTIC"), x, ["label", "probabilities"], ml_opset=1)
+    ml_case("linear_classifier_binary", "LinearClassifier", dict(coefficients=lin(1, 5), intercepts=lin(1),
+            classlabels_ints=[0, 1]), x, ["label", "probabilities"], ml_opset=1)
+    ml_case("linear_classifier_int64_input", "LinearClassifier", dict(coefficients=lin(2, 5), intercepts=lin(2),
+            classlabels_ints=[7, 9]), t.integers(-5, 5, (6, 5)).astype(np.int64), ["label", "probabilities"], ml_opset=1,
+            x_type=TensorProto.INT64)
+    ml_case("scaler_per_feature", "Scaler", dict(offset=lin(5), scale=lin(5)), x, ["Y"], ml_opset=1)
+    ml_case("scaler_one", "Scaler", dict(offset=[0.5], scale=[2.0]), np.round(x.astype(np.float64) * 8) / 8, ["Y"],
+            ml_opset=1, x_type=TensorProto.DOUBLE)
+    for norm in ("MAX", "L1", "L2"):
+        z = x.copy()
+        z[2] = 0  # a zero row stays as it is
+        ml_case(f"normalizer_{norm.lower()}", "Normalizer", dict(norm=norm), z, ["Y"], ml_opset=1)
 
 
 def model_io():

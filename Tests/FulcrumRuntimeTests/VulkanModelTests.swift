@@ -187,7 +187,7 @@ enum VulkanPlacement {
     static func expectedOnDevice(_ name: String) -> Bool {
         // TopK, ArgMax, Pow; INT64 arithmetic; MatMul whose batch dimensions broadcast partially;
         // the ai.onnx.ml tree ensembles (branchy per-row walks: CPU kernels only).
-        let hostOnly = ["topk", "argmax", "pow", "add_int64", "sub_int64", "mul_int64", "div_int64", "matmul_broadcast_batch", "tree_"]
+        let hostOnly = ["topk", "argmax", "pow", "add_int64", "sub_int64", "mul_int64", "div_int64", "matmul_broadcast_batch", "tree_", "linear_", "scaler_", "normalizer_"]
         return !hostOnly.contains { name.contains($0) }
     }
 

@@ -38,7 +38,7 @@ public struct TreeEnsemble: Sendable {
 
     public enum Aggregate: Sendable { case sum, average, minimum, maximum }
 
-    public enum PostTransform: Sendable { case none, softmax, logistic, softmaxZero, probit }
+    public typealias PostTransform = ScoreTransform
 
     /// The nodes of every tree as ONNX lists them: tuples spread over parallel arrays.
     public struct Description: Sendable {
@@ -620,58 +620,13 @@ public struct TreeEnsemble: Sendable {
         }
     }
 
-    // MARK: - Transforms (in Float, as onnxruntime computes them)
+    // MARK: - Transforms
 
     static func transform(_ row: UnsafeMutablePointer<Score>, count: Int, _ post: PostTransform, into out: UnsafeMutablePointer<Float>) {
         for j in 0..<count { out[j] = row[j].present ? Float(row[j].value) : 0 }
-        switch post {
-        case .none: break
-        case .probit: for j in 0..<count { out[j] = probit(out[j]) }
-        case .logistic: for j in 0..<count { out[j] = logistic(out[j]) }
-        case .softmax:
-            var top = -Float.greatestFiniteMagnitude
-            for j in 0..<count { top = max(top, out[j]) }
-            var sum: Float = 0
-            for j in 0..<count {
-                out[j] = expf(out[j] - top)
-                sum += out[j]
-            }
-            for j in 0..<count { out[j] /= sum }
-        case .softmaxZero:
-            // Zeros stay (near) zero: they are scaled, not exponentiated.
-            var top = -Float.greatestFiniteMagnitude
-            for j in 0..<count { top = max(top, out[j]) }
-            let scale = expf(-top)
-            var sum: Float = 0
-            for j in 0..<count {
-                if out[j] > 0.0000001 || out[j] < -0.0000001 {
-                    out[j] = expf(out[j] - top)
-                    sum += out[j]
-                } else {
-                    out[j] *= scale
-                }
-            }
-            for j in 0..<count { out[j] /= sum }
-        }
+        post.apply(to: out, count: count)
     }
 
-    static func logistic(_ x: Float) -> Float {
-        let v = 1 / (1 + expf(-abs(x)))
-        return x < 0 ? 1 - v : v
-    }
-
-    /// √2 · erf⁻¹(2x − 1), by Newton's method on `erf` from a rational first guess.
-    static func probit(_ x: Float) -> Float {
-        let y = 2 * Double(x) - 1
-        guard y > -1 else { return -.infinity }
-        guard y < 1 else { return .infinity }
-        let w = -log((1 - y) * (1 + y))
-        var z = y * (w < 5 ? 0.886 + 0.2 * w / 5 : 1.2 + 0.05 * (w - 5)) // rough start
-        for _ in 0..<40 {
-            let e = erf(z) - y
-            z -= e / (2 / Double.pi.squareRoot() * exp(-z * z))
-            if abs(e) < 1e-15 { break }
-        }
-        return Float(2.0.squareRoot() * z)
-    }
+    static func logistic(_ x: Float) -> Float { ScoreTransform.logistic(x) }
+    static func probit(_ x: Float) -> Float { ScoreTransform.probit(x) }
 }

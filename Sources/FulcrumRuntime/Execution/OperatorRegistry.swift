@@ -120,6 +120,10 @@ enum OperatorRegistry {
         case "TreeEnsemble":
             guard opset >= 5 else { throw versionTooOld(node, opset, since: 5, domain: mlDomain) }
             return try named { () throws(RuntimeError) in try TreeEnsembleOperator(opset5: attributes) }
+        case "LinearClassifier": return try named { () throws(RuntimeError) in try LinearClassifierOperator(attributes: attributes) }
+        case "LinearRegressor": return try named { () throws(RuntimeError) in try LinearRegressorOperator(attributes: attributes) }
+        case "Scaler": return try named { () throws(RuntimeError) in try ScalerOperator(attributes: attributes) }
+        case "Normalizer": return try named { () throws(RuntimeError) in try NormalizerOperator(attributes: attributes) }
         case "ZipMap":
             throw RuntimeError(
                 code: .unsupportedOperator,
@@ -132,7 +136,9 @@ enum OperatorRegistry {
     }
 
     /// The `ai.onnx.ml` operators `makeML` builds.
-    static let mlOperators = ["TreeEnsemble", "TreeEnsembleClassifier", "TreeEnsembleRegressor"]
+    static let mlOperators = [
+        "LinearClassifier", "LinearRegressor", "Normalizer", "Scaler", "TreeEnsemble", "TreeEnsembleClassifier", "TreeEnsembleRegressor",
+    ]
 
     /// The refusal for an operator used before the opset that introduced it.
     private static func versionTooOld(_ node: Onnx_NodeProto, _ opset: Int, since: Int, domain: String = "the default domain") -> RuntimeError {

@@ -33,14 +33,10 @@ struct TreeEnsembleOperator: Operator {
     }
 
     private static func postTransform(_ name: String) throws(RuntimeError) -> TreeEnsemble.PostTransform {
-        switch name {
-        case "NONE": .none
-        case "SOFTMAX": .softmax
-        case "LOGISTIC": .logistic
-        case "SOFTMAX_ZERO": .softmaxZero
-        case "PROBIT": .probit
-        default: throw RuntimeError(code: .invalidModel, message: "post_transform '\(name)' is not NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO or PROBIT")
+        guard let transform = ScoreTransform(name: name) else {
+            throw RuntimeError(code: .invalidModel, message: "post_transform '\(name)' is not NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO or PROBIT")
         }
+        return transform
     }
 
     /// The node tuples shared by the opset 1/3 regressor and classifier.

@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
-"""Trains tree ensembles with the real libraries and exports them with the real converters into a
-Triton-layout model repository: what a user arrives with, made at test time, never committed.
+"""Trains classic ML models with the real libraries and exports them with the real converters into
+a Triton-layout model repository: what a user arrives with, made at test time, never committed.
 
   scikit-learn RandomForest / GradientBoosting  -> skl2onnx   (TreeEnsembleClassifier/Regressor)
+  scikit-learn LogisticRegression, LinearRegression, StandardScaler/Normalizer/MinMaxScaler
+  pipelines                                     -> skl2onnx   (LinearClassifier/Regressor,
+                                                                Scaler, Normalizer)
   XGBoost classifier / regressor               -> onnxmltools (imports only ai.onnx.ml)
   LightGBM classifier / regressor              -> onnxmltools (missing-value tracking)
 
 Classifiers are exported without ZipMap (skl2onnx `options={'zipmap': False}`, onnxmltools
 `zipmap=False`): Fulcrum refuses ZipMap, whose maps the inference protocol cannot carry.
 
-    .venv/bin/python scripts/make-tree-models.py DEST            # the test suite's models
-    .venv/bin/python scripts/make-tree-models.py DEST --bench    # + xgboost_bench: 500 trees,
+    .venv/bin/python scripts/make-ml-models.py DEST            # the test suite's models
+    .venv/bin/python scripts/make-ml-models.py DEST --bench    # + xgboost_bench: 500 trees,
                                                                  #   depth 6, 100 features
 Each model gets config.pbtxt (max_batch_size 256, dynamic batching) and a meta.json saying how
 it was made and which inputs may hold NaN.
@@ -55,6 +58,9 @@ def make(dest, bench=False):
     from skl2onnx import to_onnx
     from sklearn.ensemble import (GradientBoostingClassifier, GradientBoostingRegressor, RandomForestClassifier,
                                   RandomForestRegressor)
+    from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, Normalizer, StandardScaler
 
     rng = np.random.default_rng(2026)
     made = []
@@ -88,6 +94,11 @@ def make(dest, bench=False):
     sklearn("sklearn_gradient_boosting_multiclass", GradientBoostingClassifier(n_estimators=20, max_depth=3, random_state=4), "multiclass")
     sklearn("sklearn_random_forest_regressor", RandomForestRegressor(n_estimators=25, max_depth=6, random_state=5), "regression")
     sklearn("sklearn_gradient_boosting_regressor", GradientBoostingRegressor(n_estimators=30, max_depth=3, random_state=6), "regression")
+    sklearn("sklearn_logistic_binary", LogisticRegression(), "binary")
+    sklearn("sklearn_logistic_multiclass", LogisticRegression(), "multiclass")
+    sklearn("sklearn_scaled_logistic_pipeline", make_pipeline(StandardScaler(), Normalizer(), LogisticRegression()), "multiclass")
+    sklearn("sklearn_linear_regression", LinearRegression(), "regression")
+    sklearn("sklearn_minmax_ridge_pipeline", make_pipeline(MinMaxScaler(), Ridge()), "regression")
     onnxmltools("xgboost_binary", "xgboost", xgboost.XGBClassifier(n_estimators=40, max_depth=4, n_jobs=1), "binary")
     onnxmltools("xgboost_multiclass", "xgboost", xgboost.XGBClassifier(n_estimators=20, max_depth=4, n_jobs=1), "multiclass")
     onnxmltools("xgboost_regressor", "xgboost", xgboost.XGBRegressor(n_estimators=40, max_depth=4, n_jobs=1), "regression")

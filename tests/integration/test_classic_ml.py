@@ -1,5 +1,6 @@
-"""Tree ensembles as users bring them: scikit-learn, XGBoost and LightGBM models trained and
-exported by the real converters at test time (scripts/make-tree-models.py), served through the
+"""Classic ML models as users bring them: scikit-learn (trees, logistic and linear regression,
+scaler/normalizer pipelines), XGBoost and LightGBM models trained and exported by the real
+converters at test time (scripts/make-ml-models.py), served through the
 whole cluster and checked against onnxruntime on the same inputs, NaN (missing values) included:
 identical labels, probabilities within 1e-6, regressions within 1e-5 relative."""
 
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("make_tree_models", ROOT / "scripts" / "make-tree-models.py")
+    spec = importlib.util.spec_from_file_location("make_ml_models", ROOT / "scripts" / "make-ml-models.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -28,20 +29,22 @@ def _generator():
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("tree-models")
+    folder = tmp_path_factory.mktemp("ml-models")
     _generator().make(str(folder))
     return folder
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, repo):
-    with running_cluster(tmp_path_factory, "trees", model_repository=repo, workers=1) as c:
+    with running_cluster(tmp_path_factory, "classic-ml", model_repository=repo, workers=1) as c:
         yield c
 
 
 MODELS = [
     "sklearn_random_forest_multiclass", "sklearn_random_forest_binary", "sklearn_gradient_boosting_binary",
     "sklearn_gradient_boosting_multiclass", "sklearn_random_forest_regressor", "sklearn_gradient_boosting_regressor",
+    "sklearn_logistic_binary", "sklearn_logistic_multiclass", "sklearn_scaled_logistic_pipeline",
+    "sklearn_linear_regression", "sklearn_minmax_ridge_pipeline",
     "xgboost_binary", "xgboost_multiclass", "xgboost_regressor",
     "lightgbm_binary", "lightgbm_multiclass", "lightgbm_regressor",
 ]
