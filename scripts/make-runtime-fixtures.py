@@ -390,6 +390,46 @@ def tree_cases():
         ml_case(f"normalizer_{norm.lower()}", "Normalizer", dict(norm=norm), z, ["Y"], ml_opset=1)
 
 
+def cnn_cases():
+    """Convolution and pooling (2-D, NCHW): pads, strides, dilations, groups, depthwise, 1×1,
+    auto_pad, ceil_mode, count_include_pad; and Conv → BatchNormalization → Relu, which the
+    runtime folds into one node. Its own generator, so other fixtures do not change."""
+    c = np.random.default_rng(2024)
+    x = lambda *s: c.standard_normal(s).astype(np.float32)
+    op_case("conv_basic", "Conv", {"X": x(2, 3, 9, 9)}, [("W", x(4, 3, 3, 3)), ("B", x(4))], pads=[1, 1, 1, 1])
+    op_case("conv_stride_dilation", "Conv", {"X": x(1, 4, 11, 10)}, [("W", x(6, 4, 3, 2))],
+            strides=[2, 1], dilations=[2, 1], pads=[1, 0, 2, 1])
+    op_case("conv_groups", "Conv", {"X": x(1, 6, 8, 8)}, [("W", x(4, 3, 3, 3)), ("B", x(4))], group=2)
+    op_case("conv_depthwise", "Conv", {"X": x(2, 5, 7, 7)}, [("W", x(5, 1, 3, 3)), ("B", x(5))], group=5,
+            pads=[1, 1, 1, 1], strides=[2, 2])
+    op_case("conv_pointwise", "Conv", {"X": x(2, 8, 5, 6)}, [("W", x(3, 8, 1, 1)), ("B", x(3))])
+    for mode in ("SAME_UPPER", "SAME_LOWER", "VALID"):
+        op_case(f"conv_{mode.lower()}", "Conv", {"X": x(1, 2, 7, 8)}, [("W", x(3, 2, 4, 3))], strides=[2, 2], auto_pad=mode)
+    op_case("maxpool", "MaxPool", {"X": x(2, 3, 9, 9)}, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    op_case("maxpool_ceil", "MaxPool", {"X": x(1, 2, 8, 7)}, kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+    op_case("maxpool_dilation", "MaxPool", {"X": x(1, 2, 9, 9)}, kernel_shape=[2, 2], dilations=[2, 2], opset=17)
+    op_case("maxpool_same_upper", "MaxPool", {"X": x(1, 2, 7, 6)}, kernel_shape=[3, 2], strides=[2, 2], auto_pad="SAME_UPPER")
+    op_case("averagepool", "AveragePool", {"X": x(2, 3, 9, 9)}, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    op_case("averagepool_include_pad", "AveragePool", {"X": x(1, 3, 8, 8)}, kernel_shape=[3, 3], strides=[2, 2],
+            pads=[1, 1, 1, 1], count_include_pad=1)
+    op_case("averagepool_ceil", "AveragePool", {"X": x(1, 2, 8, 7)}, kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1,
+            pads=[0, 1, 0, 1], count_include_pad=1)
+    op_case("global_average_pool", "GlobalAveragePool", {"X": x(2, 4, 5, 6)})
+    op_case("global_max_pool", "GlobalMaxPool", {"X": x(2, 4, 5, 6)})
+    op_case("hardsigmoid", "HardSigmoid", {"X": x(3, 17) * 4}, alpha=0.3, beta=0.4)
+    op_case("hardswish", "HardSwish", {"X": x(3, 17) * 5})
+    bn = [("gamma", x(4) + 1.5), ("beta", x(4)), ("mean", x(4)), ("var", np.abs(x(4)) + 0.5)]
+    graph_case("conv_bn_relu", [
+        helper.make_node("Conv", ["X", "W", "B"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c", "gamma", "beta", "mean", "var"], ["n"], epsilon=1e-3),
+        helper.make_node("Relu", ["n"], ["Y"])], {"X": x(2, 3, 6, 6)}, [("W", x(4, 3, 3, 3)), ("B", x(4))] + bn)
+    graph_case("conv_relu_maxpool", [
+        helper.make_node("Conv", ["X", "W"], ["c"], strides=[2, 2], pads=[3, 3, 3, 3]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("MaxPool", ["r"], ["Y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])],
+        {"X": x(1, 3, 32, 32)}, [("W", x(8, 3, 7, 7))])
+
+
 def model_io():
     """Inputs and onnxruntime's outputs for the example models (tests load examples/models)."""
     os.makedirs(os.path.join(OUT, "models"), exist_ok=True)
@@ -507,9 +547,9 @@ def main():
 
     # Refusals.
     onnx.save(model(
-        [helper.make_node("Conv", ["x", "w"], ["y"], name="conv0")],
+        [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="deconv0")],
         [vi("x", TensorProto.FLOAT, [1, 1, 4, 4]), vi("w", TensorProto.FLOAT, [1, 1, 3, 3])],
-        [vi("y", TensorProto.FLOAT, [1, 1, 2, 2])]), os.path.join(OUT, "unsupported_conv.onnx"))
+        [vi("y", TensorProto.FLOAT, [1, 1, 6, 6])]), os.path.join(OUT, "unsupported_op.onnx"))
     onnx.save(model(
         [helper.make_node("Add", ["x", "b"], ["a"], name="first"),
          helper.make_node("Relu", ["a"], ["b"], name="second"),
@@ -533,6 +573,7 @@ def main():
     # After the cases above, so adding cases here never changes their random values.
     operator_cases()
     tree_cases()
+    cnn_cases()
     model_io()
 
 

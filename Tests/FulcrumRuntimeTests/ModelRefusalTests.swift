@@ -16,8 +16,8 @@ struct ModelRefusalTests {
 
     @Test("an unsupported operator names the op, node and opset")
     func unsupportedOperator() throws {
-        let error = try loadError("unsupported_conv.onnx")
-        #expect(error.matches(.unsupportedOperator, "'Conv'", "node 'conv0'", "opset 17"), "\(error)")
+        let error = try loadError("unsupported_op.onnx")
+        #expect(error.matches(.unsupportedOperator, "'ConvTranspose'", "node 'deconv0'", "opset 17"), "\(error)")
     }
 
     @Test("a cycle is an invalid model")

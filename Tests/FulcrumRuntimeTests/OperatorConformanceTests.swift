@@ -26,11 +26,13 @@ struct OperatorConformanceTests {
         let cases = Fixtures.operatorCases.joined(separator: " ")
         let names: [String: String] = [
             "LayerNormalization": "layernorm", "BatchNormalization": "batchnorm", "ConstantOfShape": "constant_of_shape",
-            "LogSoftmax": "logsoftmax", "LeakyRelu": "leaky_relu",
+            "LogSoftmax": "logsoftmax", "LeakyRelu": "leaky_relu", "GlobalAveragePool": "global_average_pool",
+            "GlobalMaxPool": "global_max_pool",
         ]
-        for op in ["Abs", "Add", "ArgMax", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape",
-                   "Div", "Equal", "Erf", "Exp", "Expand", "Flatten", "Gather", "Gelu", "Gemm", "Greater",
-                   "LayerNormalization", "LeakyRelu", "Less", "Log", "LogSoftmax", "MatMul", "Mul", "Neg", "Pow",
+        for op in ["Abs", "Add", "ArgMax", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape",
+                   "Conv", "Div", "Equal", "Erf", "Exp", "Expand", "Flatten", "Gather", "Gelu", "Gemm", "GlobalAveragePool",
+                   "GlobalMaxPool", "Greater", "HardSigmoid", "HardSwish",
+                   "LayerNormalization", "LeakyRelu", "Less", "Log", "LogSoftmax", "MatMul", "MaxPool", "Mul", "Neg", "Pow",
                    "ReduceMax", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax",
                    "Split", "Sqrt", "Squeeze", "Sub", "Tanh", "TopK", "Transpose", "Unsqueeze", "Where"] {
             let key = names[op] ?? op.lowercased()

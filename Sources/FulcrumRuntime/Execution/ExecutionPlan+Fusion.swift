@@ -14,6 +14,11 @@ import FulcrumKernels
 ///   MatMul(·, V)`, with Transposes directly before Q, Kᵀ, V or after the context, becomes one
 ///   `AttentionOperator` node: no scores tensor, no transposed copies.
 ///
+/// - **Convolution**: `Conv` with constant weights followed by `BatchNormalization` with constant
+///   statistics becomes one Conv with folded weights and bias (`W·s`, `(B − mean)·s + β`,
+///   `s = γ / √(var + ε)`, computed in double once at load), and an activation after the Conv (or
+///   the folded pair) runs in the same pass over the output.
+///
 /// A pattern fuses only when its intermediate values have exactly one reader and are not graph
 /// outputs, so nothing observable changes.
 extension ExecutionPlan {
@@ -21,6 +26,7 @@ extension ExecutionPlan {
         if attention { fuseAttention() }
         fuseGelu()
         fuseDense()
+        fuseConvolution()
     }
 
     /// Readers of each value (node indices), graph outputs counted as an extra reader.
@@ -307,6 +313,71 @@ extension ExecutionPlan {
             }
             let last = chain.max()!
             nodes[last] = Node(name: node.name, opType: names.joined(separator: "+"), op: op, inputs: inputs, outputs: [result])
+            removed.insert(index)
+            removed.formUnion(chain.filter { $0 != last })
+            fusions.append("\(names.joined(separator: " + ")) → one node (\(node.name))")
+        }
+        nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    /// Defines a new constant FP32 value (for folded weights).
+    private mutating func addConstant(_ name: String, shape: [Int], _ values: [Float]) -> Int {
+        let id = valueNames.count
+        valueNames.append(name)
+        valueTypes.append(ValueType(dataType: .fp32, shape: shape))
+        constants[id] = TensorBuffer(bytes: values.withUnsafeBytes { Array($0) })
+        return id
+    }
+
+    private func floats(_ id: Int) -> [Float]? {
+        guard id >= 0, let buffer = constants[id], valueTypes[id].dataType == .fp32, let count = valueTypes[id].elementCount else { return nil }
+        return Array(UnsafeBufferPointer(start: buffer.pointer.assumingMemoryBound(to: Float.self), count: count))
+    }
+
+    private mutating func fuseConvolution() {
+        let readers = readers()
+        var removed: Set<Int> = []
+        for (index, node) in nodes.enumerated() where !removed.contains(index) {
+            guard node.opType == "Conv", var conv = node.op as? ConvOperator, var result = node.outputs.first, result >= 0,
+                  node.inputs.count >= 2
+            else { continue }
+            var chain: [Int] = []
+            var names = ["Conv"]
+            var inputs = node.inputs
+            if let (bnIndex, slot) = soleConsumer(of: result, readers, removed), slot == 0,
+               let bn = nodes[bnIndex].op as? BatchNormalizationOperator, nodes[bnIndex].inputs.count == 5,
+               let gamma = floats(nodes[bnIndex].inputs[1]), let beta = floats(nodes[bnIndex].inputs[2]),
+               let mean = floats(nodes[bnIndex].inputs[3]), let variance = floats(nodes[bnIndex].inputs[4]),
+               let weights = floats(inputs[1]), let wShape = valueTypes[inputs[1]].shape, wShape.count == 4
+            {
+                let m = wShape[0]
+                let bias = inputs.count > 2 && inputs[2] >= 0 ? floats(inputs[2]) : [Float](repeating: 0, count: m)
+                if let bias, bias.count == m, [gamma, beta, mean, variance].allSatisfy({ $0.count == m }) {
+                    let perFilter = weights.count / m
+                    var folded = weights
+                    var foldedBias = bias
+                    for f in 0..<m {
+                        let s = Double(gamma[f]) / (Double(variance[f]) + Double(bn.epsilon)).squareRoot()
+                        for i in (f * perFilter)..<((f + 1) * perFilter) { folded[i] = Float(Double(weights[i]) * s) }
+                        foldedBias[f] = Float((Double(bias[f]) - Double(mean[f])) * s + Double(beta[f]))
+                    }
+                    let w = addConstant(valueNames[inputs[1]] + "·bn", shape: wShape, folded)
+                    let b = addConstant(valueNames[inputs[1]] + "·bn.bias", shape: [m], foldedBias)
+                    inputs = [inputs[0], w, b]
+                    chain.append(bnIndex)
+                    result = nodes[bnIndex].outputs[0]
+                    names.append("BatchNormalization")
+                }
+            }
+            if let (actIndex, _) = soleConsumer(of: result, readers, removed), let a = activation(of: nodes[actIndex]) {
+                conv = conv.with(activation: a)
+                chain.append(actIndex)
+                result = nodes[actIndex].outputs[0]
+                names.append(nodes[actIndex].opType)
+            }
+            guard !chain.isEmpty else { continue }
+            let last = chain.max()!
+            nodes[last] = Node(name: node.name, opType: names.joined(separator: "+"), op: conv, inputs: inputs, outputs: [result])
             removed.insert(index)
             removed.formUnion(chain.filter { $0 != last })
             fusions.append("\(names.joined(separator: " + ")) → one node (\(node.name))")

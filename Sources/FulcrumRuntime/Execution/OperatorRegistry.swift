@@ -92,6 +92,15 @@ enum OperatorRegistry {
             return try LayerNormalizationOperator(attributes: attributes)
         case "BatchNormalization": return try BatchNormalizationOperator(attributes: attributes, outputCount: node.output.filter { !$0.isEmpty }.count)
         case "ArgMax": return try ArgMaxOperator(attributes: attributes, opset: opset)
+        case "Conv": return try ConvOperator(attributes: attributes)
+        case "MaxPool": return try PoolOperator(kind: .max, attributes: attributes, outputCount: node.output.filter { !$0.isEmpty }.count)
+        case "AveragePool": return try PoolOperator(kind: .average, attributes: attributes, outputCount: 1)
+        case "GlobalMaxPool": return try PoolOperator(kind: .globalMax, attributes: attributes, outputCount: 1)
+        case "GlobalAveragePool": return try PoolOperator(kind: .globalAverage, attributes: attributes, outputCount: 1)
+        case "HardSigmoid": return try HardSigmoidOperator(attributes: attributes, swish: false)
+        case "HardSwish":
+            guard opset >= 14 else { throw versionTooOld(node, opset, since: 14) }
+            return try HardSigmoidOperator(attributes: attributes, swish: true)
         case "TopK": return try TopKOperator(attributes: attributes, opset: opset)
         default:
             throw RuntimeError(

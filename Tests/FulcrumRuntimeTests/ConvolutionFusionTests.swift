@@ -1,0 +1,17 @@
+@testable import FulcrumRuntime
+import Testing
+
+/// Conv → BatchNormalization → Relu loads as one node (weights folded at load); the conformance
+/// suite checks the folded node's outputs against onnxruntime (Fixtures/ops/conv_bn_relu).
+@Suite("convolution fusion")
+struct ConvolutionFusionTests {
+    @Test func batchNormalizationAndTheActivationFoldIntoTheConvolution() throws {
+        let repo = try TemporaryRepository()
+        try repo.add(model: "m", fixture: "ops/conv_bn_relu.onnx")
+        let plan = try repo.loadOne("m").get().plan
+        #expect(plan.nodes.map(\.opType) == ["Conv+BatchNormalization+Relu"], "\(plan.fusions)")
+        let other = try TemporaryRepository()
+        try other.add(model: "m", fixture: "ops/conv_relu_maxpool.onnx")
+        #expect(try other.loadOne("m").get().plan.nodes.map(\.opType) == ["Conv+Relu", "MaxPool"])
+    }
+}

@@ -1,0 +1,50 @@
+"""Convolutional networks at realistic sizes through the whole cluster: a ResNet-18-shaped network
+(7×7/2 stem, max pool, four stages of basic blocks with 1×1 downsampling shortcuts, global
+average pool, 1000-way Gemm) and a MobileNet-style one (depthwise-separable blocks, HardSwish,
+AveragePool, HardSigmoid gate), built with the onnx helper at test time
+(scripts/make-ml-models.py --cnn), 224×224 RGB, checked against onnxruntime: relative error
+≤ 1e-5. Conv → BatchNormalization → activation is folded into one node at load."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from conftest import RPC_TIMEOUT, running_cluster, tensor
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    spec = importlib.util.spec_from_file_location("make_ml_models", ROOT / "scripts" / "make-ml-models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    folder = tmp_path_factory.mktemp("cnn-models")
+    module.make_cnns(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, repo):
+    with running_cluster(tmp_path_factory, "cnn", model_repository=repo, workers=1) as c:
+        yield c
+
+
+@pytest.mark.parametrize("name", ["resnet18_shaped", "mobilenet_style"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_cnn_matches_onnxruntime_through_the_cluster(cluster, repo, name, batch):
+    x = np.random.default_rng(batch).standard_normal((batch, 3, 224, 224)).astype(np.float32)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    expected = ort.InferenceSession(str(repo / name / "1" / "model.onnx"), options,
+                                    providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    actual = cluster.client().infer(name, [tensor("image", x)], client_timeout=RPC_TIMEOUT).as_numpy("logits")
+    assert actual.shape == expected.shape == (batch, 1000)
+    error = float(np.linalg.norm(actual.astype(np.float64) - expected) / np.linalg.norm(expected))
+    assert error <= 1e-5, error
+    np.testing.assert_array_equal(np.argmax(actual, axis=1), np.argmax(expected, axis=1))
