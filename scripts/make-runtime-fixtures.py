@@ -419,6 +419,25 @@ def cnn_cases():
     op_case("hardsigmoid", "HardSigmoid", {"X": x(3, 17) * 4}, alpha=0.3, beta=0.4)
     op_case("hardswish", "HardSwish", {"X": x(3, 17) * 5})
     bn = [("gamma", x(4) + 1.5), ("beta", x(4)), ("mean", x(4)), ("var", np.abs(x(4)) + 0.5)]
+    # ConvTranspose: PaddleOCR's 2×2/2 upsampling, pads with output_padding, groups, dilation.
+    op_case("convtranspose_k2s2", "ConvTranspose", {"X": x(1, 6, 5, 4)}, [("W", x(6, 3, 2, 2))], strides=[2, 2])
+    op_case("convtranspose_pads", "ConvTranspose", {"X": x(2, 4, 5, 5)}, [("W", x(4, 2, 3, 3)), ("B", x(2))],
+            strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1])
+    op_case("convtranspose_groups", "ConvTranspose", {"X": x(1, 4, 3, 4)}, [("W", x(4, 3, 3, 2)), ("B", x(6))],
+            group=2, dilations=[2, 1], pads=[0, 1, 1, 0])
+    # Resize: constant scales or sizes, nearest with each rounding, linear with each coordinate mode.
+    empty = np.array([], np.float32)
+    for coords, rounding in [("asymmetric", "floor"), ("half_pixel", "round_prefer_floor"), ("align_corners", "round_prefer_ceil"),
+                             ("tf_half_pixel_for_nn", "ceil")]:
+        op_case(f"resize_nearest_{coords}", "Resize", {"X": x(1, 2, 5, 4)},
+                [("roi", empty), ("scales", np.array([1, 1, 2, 1.5], np.float32))],
+                mode="nearest", coordinate_transformation_mode=coords, nearest_mode=rounding)
+    for coords in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"):
+        op_case(f"resize_linear_{coords}", "Resize", {"X": x(2, 3, 4, 5)},
+                [("roi", empty), ("scales", np.array([1, 1, 1.75, 0.6], np.float32))],
+                mode="linear", coordinate_transformation_mode=coords)
+    op_case("resize_linear_sizes", "Resize", {"X": x(1, 2, 6, 7)},
+            [("roi", empty), ("", None), ("sizes", np.array([1, 2, 9, 3], np.int64))], mode="linear")
     graph_case("conv_bn_relu", [
         helper.make_node("Conv", ["X", "W", "B"], ["c"], pads=[1, 1, 1, 1]),
         helper.make_node("BatchNormalization", ["c", "gamma", "beta", "mean", "var"], ["n"], epsilon=1e-3),
@@ -547,9 +566,9 @@ def main():
 
     # Refusals.
     onnx.save(model(
-        [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="deconv0")],
-        [vi("x", TensorProto.FLOAT, [1, 1, 4, 4]), vi("w", TensorProto.FLOAT, [1, 1, 3, 3])],
-        [vi("y", TensorProto.FLOAT, [1, 1, 6, 6])]), os.path.join(OUT, "unsupported_op.onnx"))
+        [helper.make_node("GridSample", ["x", "grid"], ["y"], name="sampler0")],
+        [vi("x", TensorProto.FLOAT, [1, 1, 4, 4]), vi("grid", TensorProto.FLOAT, [1, 2, 2, 2])],
+        [vi("y", TensorProto.FLOAT, [1, 1, 2, 2])]), os.path.join(OUT, "unsupported_op.onnx"))
     onnx.save(model(
         [helper.make_node("Add", ["x", "b"], ["a"], name="first"),
          helper.make_node("Relu", ["a"], ["b"], name="second"),

@@ -100,8 +100,8 @@ struct ExecutionPlan: Sendable {
             let (type, bytes) = try initializer.decoded(modelDirectory: modelDirectory)
             let buffer = TensorBuffer(bytes: bytes)
             var known = type
-            if let count = type.elementCount, count <= ValueType.maximumKnownValues {
-                known.values = BoundValue(dataType: type.dataType, shape: type.shape ?? [], pointer: buffer.pointer).integers()
+            if type.elementCount != nil {
+                known.learn(BoundValue(dataType: type.dataType, shape: type.shape ?? [], pointer: buffer.pointer))
             }
             let id = define(initializer.name, known)
             constants[id] = buffer

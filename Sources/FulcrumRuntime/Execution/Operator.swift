@@ -18,6 +18,16 @@ struct BoundValue {
     func int32s() -> UnsafeMutablePointer<Int32> { pointer.assumingMemoryBound(to: Int32.self) }
     func int64s() -> UnsafeMutablePointer<Int64> { pointer.assumingMemoryBound(to: Int64.self) }
 
+    /// The elements of an FP32 or FP64 tensor as `Double`s; `nil` for other types.
+    func reals() -> [Double]? {
+        let count = elementCount
+        switch dataType {
+        case .fp32: return (0..<count).map { Double(floats()[$0]) }
+        case .fp64: return (0..<count).map { pointer.load(fromByteOffset: $0 * 8, as: Double.self) }
+        default: return nil
+        }
+    }
+
     /// The elements of an integer (INT64, INT32, BOOL, INT8, UINT8) tensor as `Int`s; `nil` for
     /// other types.
     func integers() -> [Int]? {

@@ -93,6 +93,10 @@ enum OperatorRegistry {
         case "BatchNormalization": return try BatchNormalizationOperator(attributes: attributes, outputCount: node.output.filter { !$0.isEmpty }.count)
         case "ArgMax": return try ArgMaxOperator(attributes: attributes, opset: opset)
         case "Conv": return try ConvOperator(attributes: attributes)
+        case "ConvTranspose": return try ConvTransposeOperator(attributes: attributes)
+        case "Resize":
+            guard opset >= 10 else { throw versionTooOld(node, opset, since: 10) }
+            return try ResizeOperator(attributes: attributes, opset: opset)
         case "MaxPool": return try PoolOperator(kind: .max, attributes: attributes, outputCount: node.output.filter { !$0.isEmpty }.count)
         case "AveragePool": return try PoolOperator(kind: .average, attributes: attributes, outputCount: 1)
         case "GlobalMaxPool": return try PoolOperator(kind: .globalMax, attributes: attributes, outputCount: 1)

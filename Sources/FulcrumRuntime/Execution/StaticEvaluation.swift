@@ -26,9 +26,7 @@ enum StaticEvaluation {
             let kernel = try op.makeKernel(inputs: inputs, outputs: results.map(\.value), backend: backend)
             try kernel()
         }
-        for index in results.indices where results[index].value.elementCount <= ValueType.maximumKnownValues {
-            results[index].type.values = results[index].value.integers()
-        }
+        for index in results.indices { results[index].type.learn(results[index].value) }
         return results
     }
 }

@@ -13,6 +13,8 @@ struct ValueType: Sendable, Equatable, CustomStringConvertible {
     var shape: [Int]?
     /// The elements of an INT64/INT32/BOOL tensor known at planning time (row-major), if any.
     var values: [Int]? = nil
+    /// The elements of a small FP32/FP64 tensor known at planning time (Resize's scales).
+    var reals: [Double]? = nil
 
     init(dataType: DataType, shape: [Int]?, values: [Int]? = nil) {
         self.dataType = dataType
@@ -34,6 +36,13 @@ struct ValueType: Sendable, Equatable, CustomStringConvertible {
 
     /// The same type without known values (an operator's output type usually).
     var withoutValues: ValueType { ValueType(dataType: dataType, shape: shape) }
+
+    /// Fills `values` or `reals` from a small constant's bytes.
+    mutating func learn(_ value: BoundValue) {
+        guard value.elementCount <= Self.maximumKnownValues else { return }
+        values = value.integers()
+        reals = value.reals()
+    }
 
     /// The largest integer tensor whose contents planning keeps in `values`.
     static let maximumKnownValues = 4096

@@ -244,3 +244,262 @@ struct HardSigmoidOperator: Operator {
         }
     }
 }
+
+/// ConvTranspose (2-D, NCHW, FP32): groups, strides, dilations, pads, output_padding, bias.
+/// Per image and group `Wᵀ · X` by sgemm gives every kernel tap's contribution per input pixel;
+/// col2im adds them into the output. `output_shape` and `auto_pad` are refused (not written).
+struct ConvTransposeOperator: Operator {
+    let strides: [Int]
+    let dilations: [Int]
+    let pads: [Int]
+    let outputPadding: [Int]
+    let groups: Int
+
+    init(attributes: NodeAttributes) throws(RuntimeError) {
+        strides = try attributes.ints("strides") ?? [1, 1]
+        dilations = try attributes.ints("dilations") ?? [1, 1]
+        pads = try attributes.ints("pads") ?? [0, 0, 0, 0]
+        outputPadding = try attributes.ints("output_padding") ?? [0, 0]
+        groups = try attributes.int("group", default: 1)
+        if attributes.has("output_shape") {
+            throw RuntimeError(code: .unsupportedOperator, message: "attribute 'output_shape' is not supported; give pads and output_padding")
+        }
+        if try attributes.string("auto_pad", default: "NOTSET") != "NOTSET" {
+            throw RuntimeError(code: .unsupportedOperator, message: "attribute 'auto_pad' other than NOTSET is not supported; give pads")
+        }
+        guard strides.count == 2, dilations.count == 2, pads.count == 4, outputPadding.count == 2 else {
+            throw RuntimeError(code: .unsupportedOperator, message: "only 2-D (NCHW) ConvTranspose is supported")
+        }
+        guard groups >= 1, strides.allSatisfy({ 1...(1 << 16) ~= $0 }), dilations.allSatisfy({ 1...(1 << 16) ~= $0 }),
+              pads.allSatisfy({ 0...(1 << 16) ~= $0 }), outputPadding.allSatisfy({ 0...(1 << 16) ~= $0 }) else {
+            throw RuntimeError(code: .invalidModel, message: "group, strides, dilations, pads or output_padding out of range")
+        }
+    }
+
+    func outputSize(_ input: Int, _ axis: Int, _ kernel: Int) -> Int {
+        strides[axis] * (input - 1) + outputPadding[axis] + (kernel - 1) * dilations[axis] + 1 - pads[axis] - pads[axis + 2]
+    }
+
+    func inferTypes(_ inputs: [ValueType?]) throws(RuntimeError) -> [ValueType] {
+        let x = try required(inputs, 0, "X")
+        let w = try required(inputs, 1, "W")
+        guard x.dataType == .fp32, w.dataType == .fp32 else { throw unsupported(x.dataType == .fp32 ? w.dataType : x.dataType, "FP32") }
+        guard let ws = w.shape, ws.count == 4, ws.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }) else {
+            throw failure("W must be [C, M/group, kH, kW] (2-D)")
+        }
+        let m = ws[1] * groups
+        if let b = optional(inputs, 2), b.shape != nil, b.shape! != [m] { throw failure("B must be [\(m)]") }
+        guard let xs = x.shape else { return [ValueType(dataType: .fp32, shape: nil)] }
+        guard xs.count == 4 else { throw failure("X has rank \(xs.count); ConvTranspose takes [N, C, H, W]") }
+        if xs[1] >= 0, xs[1] != ws[0] { throw failure("X has \(xs[1]) channels, W \(ws[0])") }
+        guard ws[0] % groups == 0 else { throw failure("W's \(ws[0]) input channels are not a multiple of group \(groups)") }
+        guard xs[2] >= 1, xs[3] >= 1 else { return [ValueType(dataType: .fp32, shape: [xs[0], m, -1, -1])] }
+        let (oh, ow) = (outputSize(xs[2], 0, ws[2]), outputSize(xs[3], 1, ws[3]))
+        guard oh >= 1, ow >= 1 else { throw failure("pads leave no output for a \(xs[2])×\(xs[3]) input") }
+        return [ValueType(dataType: .fp32, shape: [xs[0], m, oh, ow])]
+    }
+
+    func makeKernel(inputs: [BoundValue?], outputs: [BoundValue], backend: CPUBackend) throws(RuntimeError) -> Kernel {
+        let (x, w, y) = (inputs[0]!, inputs[1]!, outputs[0])
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (mg, kh, kw) = (w.shape[1], w.shape[2], w.shape[3])
+        let (oh, ow) = (y.shape[2], y.shape[3])
+        let cg = c / groups
+        var columns = 1
+        for factor in [mg, kh, kw, h, wd] {
+            let (next, overflow) = columns.multipliedReportingOverflow(by: factor)
+            guard !overflow, next <= ConvOperator.maximumScratchFloats else {
+                throw RuntimeError(code: .invalidInput, message: "a \(h)×\(wd) input needs more than \(ConvOperator.maximumScratchFloats) floats of scratch")
+            }
+            columns = next
+        }
+        let scratch = TensorBuffer(byteCount: columns * 4)
+        let col = scratch.pointer.assumingMemoryBound(to: Float.self)
+        let (input, weights, out) = (UnsafePointer(x.floats()), UnsafePointer(w.floats()), y.floats())
+        let bias = inputs.count > 2 ? inputs[2].map { UnsafePointer($0.floats()) } : nil
+        let (groups, strides, dilations, pads) = (groups, strides, dilations, pads)
+        return {
+            _ = scratch
+            let m = mg * groups
+            for image in 0..<n {
+                let target = out + image * m * oh * ow
+                for channel in 0..<m {
+                    (target + channel * oh * ow).update(repeating: bias?[channel] ?? 0, count: oh * ow)
+                }
+                for g in 0..<groups {
+                    backend.sgemm(
+                        transposeA: true, transposeB: false, m: mg * kh * kw, n: h * wd, k: cg, alpha: 1,
+                        a: weights + g * cg * mg * kh * kw, lda: mg * kh * kw,
+                        b: input + (image * c + g * cg) * h * wd, ldb: h * wd, beta: 0, c: col, ldc: h * wd)
+                    // col2im: row (m, kh, kw), column (i, j) lands on (i·s − pad + kh·d, j·s − pad + kw·d).
+                    for om in 0..<mg {
+                        let plane = target + (g * mg + om) * oh * ow
+                        for a in 0..<kh {
+                            for b in 0..<kw {
+                                let row = col + ((om * kh + a) * kw + b) * h * wd
+                                for i in 0..<h {
+                                    let oi = i * strides[0] - pads[0] + a * dilations[0]
+                                    guard oi >= 0, oi < oh else { continue }
+                                    for j in 0..<wd {
+                                        let oj = j * strides[1] - pads[1] + b * dilations[1]
+                                        if oj >= 0, oj < ow { plane[oi * ow + oj] += row[i * wd + j] }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Resize (opsets 10–19) on the last two axes of a 4-D FP32 tensor: `nearest` (round_prefer_floor,
+/// round_prefer_ceil, floor, ceil) and `linear` (bilinear), coordinate transformation modes
+/// half_pixel, pytorch_half_pixel, align_corners, asymmetric, tf_half_pixel_for_nn. Scales or
+/// sizes must be known while planning (constants). Others (cubic, tf_crop_and_resize,
+/// antialias, axes, keep_aspect_ratio_policy) are refused by name.
+struct ResizeOperator: Operator {
+    enum Mode: String { case nearest, linear }
+    enum Rounding: String { case roundPreferFloor = "round_prefer_floor", roundPreferCeil = "round_prefer_ceil", floor, ceil }
+    enum Coordinates: String {
+        case halfPixel = "half_pixel", pytorchHalfPixel = "pytorch_half_pixel", alignCorners = "align_corners"
+        case asymmetric, tfHalfPixelForNN = "tf_half_pixel_for_nn"
+    }
+    let mode: Mode
+    let rounding: Rounding
+    let coordinates: Coordinates
+    let opset: Int
+
+    init(attributes: NodeAttributes, opset: Int) throws(RuntimeError) {
+        self.opset = opset
+        let modeName = try attributes.string("mode", default: "nearest")
+        guard let mode = Mode(rawValue: modeName) else {
+            throw RuntimeError(code: .unsupportedOperator, message: "mode '\(modeName)' is not supported (supported: nearest, linear)")
+        }
+        self.mode = mode
+        let roundingName = try attributes.string("nearest_mode", default: "round_prefer_floor")
+        guard let rounding = Rounding(rawValue: roundingName) else {
+            throw RuntimeError(code: .invalidModel, message: "nearest_mode '\(roundingName)' is not round_prefer_floor, round_prefer_ceil, floor or ceil")
+        }
+        self.rounding = rounding
+        let defaultCoordinates = opset >= 11 ? "half_pixel" : "asymmetric"
+        let coordinateName = try attributes.string("coordinate_transformation_mode", default: defaultCoordinates)
+        guard let coordinates = Coordinates(rawValue: coordinateName) else {
+            throw RuntimeError(code: .unsupportedOperator, message: "coordinate_transformation_mode '\(coordinateName)' is not supported (supported: half_pixel, pytorch_half_pixel, align_corners, asymmetric, tf_half_pixel_for_nn)")
+        }
+        self.coordinates = coordinates
+        if try attributes.int("antialias", default: 0) != 0 { throw RuntimeError(code: .unsupportedOperator, message: "attribute 'antialias' 1 is not supported") }
+        if attributes.has("axes") { throw RuntimeError(code: .unsupportedOperator, message: "attribute 'axes' is not supported; give scales for every axis") }
+        if try attributes.string("keep_aspect_ratio_policy", default: "stretch") != "stretch" {
+            throw RuntimeError(code: .unsupportedOperator, message: "keep_aspect_ratio_policy other than 'stretch' is not supported")
+        }
+    }
+
+    /// Scales (per axis) and output shape from the known scales or sizes input.
+    func plan(_ inputs: [ValueType?], shape: [Int]) throws(RuntimeError) -> (scales: [Double], out: [Int])? {
+        let scalesInput = opset < 11 ? optional(inputs, 1) : optional(inputs, 2)
+        let sizesInput = opset < 11 ? nil : optional(inputs, 3)
+        if let sizes = sizesInput, sizes.shape?.reduce(1, *) ?? 1 > 0 {
+            guard let values = sizes.values else { return nil }
+            guard values.count == shape.count, values.allSatisfy({ $0 >= 1 && $0 <= 1 << 24 }) else { throw failure("sizes \(values) do not fit X's rank \(shape.count)") }
+            return (zip(values, shape).map { Double($0) / Double(max($1, 1)) }, values)
+        }
+        guard let scales = scalesInput, let values = scales.reals else { return nil }
+        guard values.count == shape.count, values.allSatisfy({ $0 > 0 && $0 <= 65536 }) else {
+            throw failure("scales \(values) do not fit X's rank \(shape.count)")
+        }
+        var out: [Int] = []
+        for (scale, size) in zip(values, shape) {
+            let value = (Double(size) * scale).rounded(.down)
+            guard value >= 1, value <= Double(1 << 24) else { throw failure("scale \(scale) gives an output size of \(value)") }
+            out.append(Int(value))
+        }
+        return (values, out)
+    }
+
+    func inferTypes(_ inputs: [ValueType?]) throws(RuntimeError) -> [ValueType] {
+        let x = try required(inputs, 0, "X")
+        guard x.dataType == .fp32 else { throw unsupported(x.dataType, "FP32") }
+        guard let shape = x.shape else { return [ValueType(dataType: .fp32, shape: nil)] }
+        guard shape.count == 4 else { throw failure("X has rank \(shape.count); Resize takes [N, C, H, W]") }
+        guard shape.allSatisfy({ $0 >= 0 }), let planned = try plan(inputs, shape: shape) else {
+            return [ValueType(dataType: .fp32, shape: [shape[0], shape[1], -1, -1])]
+        }
+        guard planned.out[0] == shape[0], planned.out[1] == shape[1] else { throw failure("only the last two axes may be resized (scales \(planned.scales))") }
+        return [ValueType(dataType: .fp32, shape: planned.out)]
+    }
+
+    func makeKernel(inputs: [BoundValue?], outputs: [BoundValue], backend: CPUBackend) throws(RuntimeError) -> Kernel {
+        let x = inputs[0]!
+        let types = inputs.map { value -> ValueType? in
+            guard let value else { return nil }
+            var type = ValueType(dataType: value.dataType, shape: value.shape)
+            type.learn(value)
+            return type
+        }
+        guard let planned = try plan(types, shape: x.shape) else { throw failure("scales or sizes must be known while planning (a constant)") }
+        let (h, w, oh, ow) = (x.shape[2], x.shape[3], planned.out[2], planned.out[3])
+        // Source coordinate of each output row and column (onnxruntime uses the given scales).
+        func source(_ o: Int, scale: Double, input: Int, output: Int) -> Double {
+            let x = Double(o)
+            switch coordinates {
+            case .halfPixel: return (x + 0.5) / scale - 0.5
+            case .pytorchHalfPixel: return output > 1 ? (x + 0.5) / scale - 0.5 : 0
+            case .alignCorners: return output == 1 ? 0 : x * Double(input - 1) / Double(output - 1)
+            case .asymmetric: return x / scale
+            case .tfHalfPixelForNN: return (x + 0.5) / scale
+            }
+        }
+        let rows = (0..<oh).map { source($0, scale: planned.scales[2], input: h, output: oh) }
+        let columns = (0..<ow).map { source($0, scale: planned.scales[3], input: w, output: ow) }
+        let planes = x.shape[0] * x.shape[1]
+        let (input, out) = (UnsafePointer(x.floats()), outputs[0].floats())
+        switch mode {
+        case .nearest:
+            func nearest(_ v: Double, _ limit: Int) -> Int {
+                let index: Double
+                switch rounding {
+                case .roundPreferFloor: index = v == v.rounded(.down) + 0.5 ? v.rounded(.down) : v.rounded()
+                case .roundPreferCeil: index = v == v.rounded(.down) + 0.5 ? v.rounded(.up) : v.rounded()
+                case .floor: index = v.rounded(.down)
+                case .ceil: index = v.rounded(.up)
+                }
+                return Swift.min(Swift.max(Int(index), 0), limit - 1)
+            }
+            let r = rows.map { nearest($0, h) }
+            let c = columns.map { nearest($0, w) }
+            return {
+                for p in 0..<planes {
+                    let (src, dst) = (input + p * h * w, out + p * oh * ow)
+                    for i in 0..<oh {
+                        let line = src + r[i] * w
+                        for j in 0..<ow { dst[i * ow + j] = line[c[j]] }
+                    }
+                }
+            }
+        case .linear:
+            func taps(_ v: Double, _ limit: Int) -> (Int, Int, Float) {
+                let clamped = Swift.min(Swift.max(v, 0), Double(limit - 1))
+                let low = Int(clamped.rounded(.down))
+                return (low, Swift.min(low + 1, limit - 1), Float(clamped - Double(low)))
+            }
+            let r = rows.map { taps($0, h) }
+            let c = columns.map { taps($0, w) }
+            return {
+                for p in 0..<planes {
+                    let (src, dst) = (input + p * h * w, out + p * oh * ow)
+                    for i in 0..<oh {
+                        let (r0, r1, fy) = r[i]
+                        for j in 0..<ow {
+                            let (c0, c1, fx) = c[j]
+                            let top = src[r0 * w + c0] * (1 - fx) + src[r0 * w + c1] * fx
+                            let bottom = src[r1 * w + c0] * (1 - fx) + src[r1 * w + c1] * fx
+                            dst[i * ow + j] = top * (1 - fy) + bottom * fy
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
