@@ -41,6 +41,9 @@ struct SpatialAttributes: Sendable {
         guard k.0 >= 1, k.1 >= 1, k.0 <= 1 << 16, k.1 <= 1 << 16 else {
             throw RuntimeError(code: .invalidModel, message: "kernel \(k.0)×\(k.1) is out of range")
         }
+        guard height <= ConvOperator.maximumSide, width <= ConvOperator.maximumSide else {
+            throw RuntimeError(code: .invalidModel, message: "a \(height)×\(width) plane is larger than \(ConvOperator.maximumSide) on a side")
+        }
         var p = (pads[0], pads[1], pads[2], pads[3])
         let extent = ((k.0 - 1) * dilations[0] + 1, (k.1 - 1) * dilations[1] + 1)
         func size(_ input: Int, _ before: Int, _ after: Int, _ extent: Int, _ stride: Int) -> Int {
@@ -81,6 +84,8 @@ struct SpatialAttributes: Sendable {
 struct ConvOperator: Operator {
     /// The most scratch (padded input + im2col matrix) one convolution may take: 1 GiB.
     static let maximumScratchFloats = 1 << 28
+    /// The largest plane side and group count accepted (sizes from a model file are outside input).
+    static let maximumSide = 1 << 24
 
     let spatial: SpatialAttributes
     let groups: Int
@@ -89,7 +94,7 @@ struct ConvOperator: Operator {
     init(attributes: NodeAttributes) throws(RuntimeError) {
         spatial = try SpatialAttributes(attributes, kernelRequired: false)
         groups = try attributes.int("group", default: 1)
-        guard groups >= 1 else { throw RuntimeError(code: .invalidModel, message: "group \(groups) must be at least 1") }
+        guard groups >= 1, groups <= 1 << 16 else { throw RuntimeError(code: .invalidModel, message: "group \(groups) is out of range (1...65536)") }
     }
 
     func with(activation: Activation) -> ConvOperator {
@@ -102,7 +107,9 @@ struct ConvOperator: Operator {
         let x = try required(inputs, 0, "X")
         let w = try required(inputs, 1, "W")
         guard x.dataType == .fp32, w.dataType == .fp32 else { throw unsupported(x.dataType == .fp32 ? w.dataType : x.dataType, "FP32") }
-        guard let ws = w.shape, ws.count == 4 else { throw failure("W must be [M, C/group, kH, kW] (2-D convolution)") }
+        guard let ws = w.shape, ws.count == 4, ws.allSatisfy({ $0 >= 0 && $0 <= Self.maximumSide }) else {
+            throw failure("W must be [M, C/group, kH, kW] (2-D convolution)")
+        }
         if let b = optional(inputs, 2) {
             guard b.dataType == .fp32, b.shape == nil || b.shape! == [ws[0]] else { throw failure("B must be FP32 [\(ws[0])]") }
         }
@@ -270,7 +277,7 @@ struct ConvTransposeOperator: Operator {
         guard strides.count == 2, dilations.count == 2, pads.count == 4, outputPadding.count == 2 else {
             throw RuntimeError(code: .unsupportedOperator, message: "only 2-D (NCHW) ConvTranspose is supported")
         }
-        guard groups >= 1, strides.allSatisfy({ 1...(1 << 16) ~= $0 }), dilations.allSatisfy({ 1...(1 << 16) ~= $0 }),
+        guard 1...(1 << 16) ~= groups, strides.allSatisfy({ 1...(1 << 16) ~= $0 }), dilations.allSatisfy({ 1...(1 << 16) ~= $0 }),
               pads.allSatisfy({ 0...(1 << 16) ~= $0 }), outputPadding.allSatisfy({ 0...(1 << 16) ~= $0 }) else {
             throw RuntimeError(code: .invalidModel, message: "group, strides, dilations, pads or output_padding out of range")
         }
@@ -294,6 +301,9 @@ struct ConvTransposeOperator: Operator {
         if xs[1] >= 0, xs[1] != ws[0] { throw failure("X has \(xs[1]) channels, W \(ws[0])") }
         guard ws[0] % groups == 0 else { throw failure("W's \(ws[0]) input channels are not a multiple of group \(groups)") }
         guard xs[2] >= 1, xs[3] >= 1 else { return [ValueType(dataType: .fp32, shape: [xs[0], m, -1, -1])] }
+        guard xs[2] <= ConvOperator.maximumSide, xs[3] <= ConvOperator.maximumSide else {
+            throw failure("a \(xs[2])×\(xs[3]) plane is larger than \(ConvOperator.maximumSide) on a side")
+        }
         let (oh, ow) = (outputSize(xs[2], 0, ws[2]), outputSize(xs[3], 1, ws[3]))
         guard oh >= 1, ow >= 1 else { throw failure("pads leave no output for a \(xs[2])×\(xs[3]) input") }
         return [ValueType(dataType: .fp32, shape: [xs[0], m, oh, ow])]

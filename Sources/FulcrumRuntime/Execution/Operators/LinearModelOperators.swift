@@ -95,7 +95,7 @@ struct LinearRegressorOperator: Operator {
         try checkMatrix(self, x)
         guard let shape = x.shape else { return [ValueType(dataType: .fp32, shape: nil)] }
         let features = shape.last ?? 0
-        if features >= 0, features * targets != coefficients.count {
+        if features >= 0, features.multipliedReportingOverflow(by: targets) != (coefficients.count, false) {
             throw failure("X has \(features) features, the model \(coefficients.count / targets) (\(coefficients.count) coefficients for \(targets) targets)")
         }
         return [ValueType(dataType: .fp32, shape: [shape.count == 1 ? 1 : shape[0], targets])]
@@ -160,7 +160,7 @@ struct LinearClassifierOperator: Operator {
         let columns = secondClass ? 2 : scoreCount
         guard let shape = x.shape else { return [ValueType(dataType: .int64, shape: nil), ValueType(dataType: .fp32, shape: nil)] }
         let features = shape.last ?? 0
-        if features >= 0, features * scoreCount != coefficients.count {
+        if features >= 0, features.multipliedReportingOverflow(by: scoreCount) != (coefficients.count, false) {
             throw failure("X has \(features) features, the model \(coefficients.count / scoreCount)")
         }
         let rows = shape.count == 1 ? 1 : shape[0]

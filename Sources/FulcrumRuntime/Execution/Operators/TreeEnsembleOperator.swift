@@ -177,11 +177,10 @@ struct TreeEnsembleOperator: Operator {
                 owner[node] = tree
                 guard node < branches else { continue }
                 for (child, isLeaf) in [(trueIDs[node], trueLeafs[node]), (falseIDs[node], falseLeafs[node])] {
-                    let id = isLeaf != 0 ? branches + child : child
-                    guard child >= 0, id < owner.count, (isLeaf != 0) == (id >= branches) else {
+                    guard child >= 0, child < (isLeaf != 0 ? leafWeights.count : branches) else {
                         throw RuntimeError(code: .invalidModel, message: "branch \(node) names a child (\(child), leaf \(isLeaf != 0)) that does not exist")
                     }
-                    stack.append(id)
+                    stack.append(isLeaf != 0 ? branches + child : child)
                 }
             }
         }
