@@ -1,3 +1,4 @@
+import FulcrumKernels
 import FulcrumSchema
 import ONNXFormat
 
@@ -46,17 +47,40 @@ struct NodeAttributes {
         return attribute.strings.map { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// Refuses any attribute outside `known` (for operators that many exporters write, where
+    /// an ignored attribute would silently change results).
+    func refuseUnknown(known: [String]) throws(RuntimeError) {
+        if let unknown = names.first(where: { !known.contains($0) }) {
+            throw RuntimeError(code: .unsupportedOperator, message: "attribute '\(unknown)' is not supported (supported: \(known.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    /// The `post_transform` of the classic machine-learning operators (default NONE).
+    func scoreTransform() throws(RuntimeError) -> ScoreTransform {
+        let name = try string("post_transform", default: "NONE")
+        guard let transform = ScoreTransform(name: name) else {
+            throw RuntimeError(code: .invalidModel, message: "post_transform '\(name)' is not NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO or PROBIT")
+        }
+        return transform
+    }
+
+    /// A FLOAT or DOUBLE tensor attribute's elements.
+    func realTensor(_ name: String) throws(RuntimeError) -> [Double]? {
+        guard let tensor = try tensor(name) else { return nil }
+        switch tensor.type.dataType {
+        case .fp64: return tensor.bytes.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+        case .fp32: return tensor.bytes.withUnsafeBytes { $0.bindMemory(to: Float.self).map(Double.init) }
+        default: throw wrongType(name, "a FLOAT or DOUBLE tensor")
+        }
+    }
+
     /// A list of reals given either as FLOATS `name` or as a FLOAT/DOUBLE tensor `name_as_tensor`
     /// (the tree ensembles' two spellings); nil when neither is set, refused when both are.
     func reals(_ name: String) throws(RuntimeError) -> [Double]? {
         let floats = try floats(name)
-        guard let tensor = try tensor(name + "_as_tensor") else { return floats.map { $0.map(Double.init) } }
+        guard let tensor = try realTensor(name + "_as_tensor") else { return floats.map { $0.map(Double.init) } }
         guard floats == nil else { throw RuntimeError(code: .invalidModel, message: "attributes '\(name)' and '\(name)_as_tensor' are both set") }
-        switch tensor.type.dataType {
-        case .fp64: return tensor.bytes.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
-        case .fp32: return tensor.bytes.withUnsafeBytes { $0.bindMemory(to: Float.self).map(Double.init) }
-        default: throw wrongType(name + "_as_tensor", "a FLOAT or DOUBLE tensor")
-        }
+        return tensor
     }
 
     func floats(_ name: String) throws(RuntimeError) -> [Float]? {

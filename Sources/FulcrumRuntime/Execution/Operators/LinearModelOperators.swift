@@ -25,21 +25,6 @@ private func checkMatrix(_ op: some Operator, _ x: ValueType) throws(RuntimeErro
     }
 }
 
-/// Refuses attributes the operator does not read (`ai.onnx.ml` models come from many exporters).
-private func refuseUnknown(_ attributes: NodeAttributes, known: [String]) throws(RuntimeError) {
-    if let unknown = attributes.names.first(where: { !known.contains($0) }) {
-        throw RuntimeError(code: .unsupportedOperator, message: "attribute '\(unknown)' is not supported (supported: \(known.sorted().joined(separator: ", ")))")
-    }
-}
-
-private func transform(_ attributes: NodeAttributes) throws(RuntimeError) -> ScoreTransform {
-    let name = try attributes.string("post_transform", default: "NONE")
-    guard let transform = ScoreTransform(name: name) else {
-        throw RuntimeError(code: .invalidModel, message: "post_transform '\(name)' is not NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO or PROBIT")
-    }
-    return transform
-}
-
 /// `X · coefficientsᵀ + intercepts` into `y` (`rows × targets`), by sgemm on FP32 (onnxruntime
 /// computes these models with its GEMM on FP32, other input types cast first).
 private func linearScores(
@@ -75,7 +60,7 @@ struct LinearRegressorOperator: Operator {
     let post: ScoreTransform
 
     init(attributes: NodeAttributes) throws(RuntimeError) {
-        try refuseUnknown(attributes, known: ["coefficients", "intercepts", "post_transform", "targets"])
+        try attributes.refuseUnknown(known: ["coefficients", "intercepts", "post_transform", "targets"])
         guard let coefficients = try attributes.floats("coefficients"), !coefficients.isEmpty else {
             throw RuntimeError(code: .invalidModel, message: "attribute 'coefficients' is required")
         }
@@ -86,7 +71,7 @@ struct LinearRegressorOperator: Operator {
         self.coefficients = coefficients
         let given = try attributes.floats("intercepts") ?? []
         intercepts = given.count == targets ? given : nil  // onnxruntime ignores intercepts of another length
-        post = try transform(attributes)
+        post = try attributes.scoreTransform()
     }
 
     func inferTypes(_ inputs: [ValueType?]) throws(RuntimeError) -> [ValueType] {
@@ -132,7 +117,7 @@ struct LinearClassifierOperator: Operator {
     var secondClass: Bool { scoreCount == 1 && labels.count == 2 }
 
     init(attributes: NodeAttributes) throws(RuntimeError) {
-        try refuseUnknown(attributes, known: ["classlabels_ints", "classlabels_strings", "coefficients", "intercepts", "multi_class", "post_transform"])
+        try attributes.refuseUnknown(known: ["classlabels_ints", "classlabels_strings", "coefficients", "intercepts", "multi_class", "post_transform"])
         if attributes.has("classlabels_strings") {
             throw RuntimeError(
                 code: .unsupportedOperator,
@@ -151,7 +136,7 @@ struct LinearClassifierOperator: Operator {
         self.coefficients = coefficients
         self.intercepts = intercepts
         self.labels = labels
-        post = try transform(attributes)
+        post = try attributes.scoreTransform()
     }
 
     func inferTypes(_ inputs: [ValueType?]) throws(RuntimeError) -> [ValueType] {
@@ -212,7 +197,7 @@ struct ScalerOperator: Operator {
     let scale: [Float]
 
     init(attributes: NodeAttributes) throws(RuntimeError) {
-        try refuseUnknown(attributes, known: ["offset", "scale"])
+        try attributes.refuseUnknown(known: ["offset", "scale"])
         scale = try attributes.floats("scale") ?? []
         offset = try attributes.floats("offset") ?? []
         guard !scale.isEmpty, scale.count == offset.count else {
@@ -262,7 +247,7 @@ struct NormalizerOperator: Operator {
     let norm: Norm
 
     init(attributes: NodeAttributes) throws(RuntimeError) {
-        try refuseUnknown(attributes, known: ["norm"])
+        try attributes.refuseUnknown(known: ["norm"])
         switch try attributes.string("norm", default: "MAX") {
         case "MAX": norm = .max
         case "L1": norm = .l1

@@ -21,22 +21,9 @@ struct TreeEnsembleOperator: Operator {
         "post_transform", "base_values", "base_values_as_tensor",
     ]
 
-    private static func refuseUnknown(_ attributes: NodeAttributes, known: [String]) throws(RuntimeError) {
-        if let unknown = attributes.names.first(where: { !known.contains($0) }) {
-            throw RuntimeError(code: .unsupportedOperator, message: "attribute '\(unknown)' is not supported (supported: \(known.sorted().joined(separator: ", ")))")
-        }
-    }
-
     private static func required<T>(_ value: T?, _ name: String) throws(RuntimeError) -> T {
         guard let value else { throw RuntimeError(code: .invalidModel, message: "attribute '\(name)' is required") }
         return value
-    }
-
-    private static func postTransform(_ name: String) throws(RuntimeError) -> TreeEnsemble.PostTransform {
-        guard let transform = ScoreTransform(name: name) else {
-            throw RuntimeError(code: .invalidModel, message: "post_transform '\(name)' is not NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO or PROBIT")
-        }
-        return transform
     }
 
     /// The node tuples shared by the opset 1/3 regressor and classifier.
@@ -58,7 +45,7 @@ struct TreeEnsembleOperator: Operator {
         d.modes = modes
         d.missingGoesTrue = try attributes.ints("nodes_missing_value_tracks_true")?.map { $0 != 0 } ?? []
         d.baseValues = try attributes.reals("base_values") ?? []
-        d.postTransform = try postTransform(attributes.string("post_transform", default: "NONE"))
+        d.postTransform = try attributes.scoreTransform()
         return d
     }
 
@@ -72,7 +59,7 @@ struct TreeEnsembleOperator: Operator {
 
     /// TreeEnsembleRegressor.
     init(regressor attributes: NodeAttributes) throws(RuntimeError) {
-        try Self.refuseUnknown(attributes, known: Self.nodeAttributes + [
+        try attributes.refuseUnknown(known: Self.nodeAttributes + [
             "aggregate_function", "n_targets", "target_ids", "target_nodeids", "target_treeids", "target_weights", "target_weights_as_tensor",
         ])
         var d = try Self.nodes(attributes)
@@ -94,7 +81,7 @@ struct TreeEnsembleOperator: Operator {
 
     /// TreeEnsembleClassifier (integer labels).
     init(classifier attributes: NodeAttributes) throws(RuntimeError) {
-        try Self.refuseUnknown(attributes, known: Self.nodeAttributes + [
+        try attributes.refuseUnknown(known: Self.nodeAttributes + [
             "class_ids", "class_nodeids", "class_treeids", "class_weights", "class_weights_as_tensor", "classlabels_int64s", "classlabels_strings",
         ])
         if attributes.has("classlabels_strings") {
@@ -119,18 +106,13 @@ struct TreeEnsembleOperator: Operator {
 
     /// TreeEnsemble (ml opset 5): branch and leaf arrays apart, trees listed by their roots.
     init(opset5 attributes: NodeAttributes) throws(RuntimeError) {
-        try Self.refuseUnknown(attributes, known: [
+        try attributes.refuseUnknown(known: [
             "aggregate_function", "leaf_targetids", "leaf_weights", "membership_values", "n_targets", "nodes_falseleafs",
             "nodes_falsenodeids", "nodes_featureids", "nodes_hitrates", "nodes_missing_value_tracks_true", "nodes_modes",
             "nodes_splits", "nodes_trueleafs", "nodes_truenodeids", "post_transform", "tree_roots",
         ])
         func reals(_ name: String) throws(RuntimeError) -> [Double] {
-            guard let tensor = try attributes.tensor(name) else { throw RuntimeError(code: .invalidModel, message: "attribute '\(name)' is required") }
-            switch tensor.type.dataType {
-            case .fp64: return tensor.bytes.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
-            case .fp32: return tensor.bytes.withUnsafeBytes { $0.bindMemory(to: Float.self).map(Double.init) }
-            default: throw RuntimeError(code: .unsupportedOperator, message: "attribute '\(name)': type \(tensor.type.dataType.rawValue) is not supported (supported: FP32, FP64)")
-            }
+            try Self.required(attributes.realTensor(name), name)
         }
         let splits = try reals("nodes_splits")
         let branches = splits.count
