@@ -438,6 +438,13 @@ def cnn_cases():
                 mode="linear", coordinate_transformation_mode=coords)
     op_case("resize_linear_sizes", "Resize", {"X": x(1, 2, 6, 7)},
             [("roi", empty), ("", None), ("sizes", np.array([1, 2, 9, 3], np.int64))], mode="linear")
+    # Pad: constant (attribute form before 11, inputs after), reflect, edge, negative pads, axes (18).
+    op_case("pad_constant_opset2", "Pad", {"X": x(2, 3, 4)}, pads=[0, 1, 2, 0, 2, 1], value=1.5, opset=10)
+    op_case("pad_constant", "Pad", {"X": x(1, 2, 4, 5)}, [("pads", i64(0, 0, 1, 2, 0, 0, 3, 1)),
+            ("value", np.array(-2, np.float32))])
+    op_case("pad_reflect", "Pad", {"X": x(1, 2, 4, 5)}, [("pads", i64(0, 0, 3, 2, 0, 0, 2, 4))], mode="reflect")
+    op_case("pad_edge_crop", "Pad", {"X": x(1, 2, 4, 5)}, [("pads", i64(0, 0, -1, 2, 0, 0, 2, -2))], mode="edge")
+    op_case("pad_axes", "Pad", {"X": x(2, 3, 4)}, [("pads", i64(1, 2, 3, 0)), ("", None), ("axes", i64(-1, 0))], opset=18)
     graph_case("conv_bn_relu", [
         helper.make_node("Conv", ["X", "W", "B"], ["c"], pads=[1, 1, 1, 1]),
         helper.make_node("BatchNormalization", ["c", "gamma", "beta", "mean", "var"], ["n"], epsilon=1e-3),

@@ -188,7 +188,7 @@ enum VulkanPlacement {
         // TopK, ArgMax, Pow; INT64 arithmetic; MatMul whose batch dimensions broadcast partially;
         // the ai.onnx.ml operators; convolution and pooling (CPU kernels only so far).
         let hostOnly = ["topk", "argmax", "pow", "add_int64", "sub_int64", "mul_int64", "div_int64", "matmul_broadcast_batch", "tree_", "linear_", "scaler_", "normalizer_",
-                        "conv_", "convtranspose", "resize", "pool", "hardsigmoid", "hardswish"]
+                        "conv_", "convtranspose", "resize", "pool", "hardsigmoid", "hardswish", "pad_"]
         return !hostOnly.contains { name.contains($0) }
     }
 

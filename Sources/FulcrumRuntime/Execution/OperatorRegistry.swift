@@ -94,6 +94,7 @@ enum OperatorRegistry {
         case "ArgMax": return try ArgMaxOperator(attributes: attributes, opset: opset)
         case "Conv": return try ConvOperator(attributes: attributes)
         case "ConvTranspose": return try ConvTransposeOperator(attributes: attributes)
+        case "Pad": return try PadOperator(attributes: attributes, opset: opset)
         case "Resize":
             guard opset >= 10 else { throw versionTooOld(node, opset, since: 10) }
             return try ResizeOperator(attributes: attributes, opset: opset)
