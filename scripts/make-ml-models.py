@@ -40,13 +40,13 @@ def dataset(rng, rows, features, kind):
     return x, (3 * score + 1).astype(np.float32)
 
 
-def write(dest, name, model, meta):
+def write(dest, name, model, meta, batching="max_batch_size: 256\ndynamic_batching { }\n"):
     import onnx
     folder = os.path.join(dest, name)
     os.makedirs(os.path.join(folder, "1"), exist_ok=True)
     onnx.save(model, os.path.join(folder, "1", "model.onnx"))
     with open(os.path.join(folder, "config.pbtxt"), "w") as f:
-        f.write(f'name: "{name}"\nplatform: "onnxruntime_onnx"\nmax_batch_size: 256\ndynamic_batching {{ }}\n')
+        f.write(f'name: "{name}"\nplatform: "onnxruntime_onnx"\n{batching}')
     with open(os.path.join(folder, "meta.json"), "w") as f:
         json.dump(meta, f)
 
@@ -117,7 +117,6 @@ def make(dest, bench=False):
 def make_cnns(dest):
     """ResNet-18's layer shapes and a MobileNet-style net, built with the onnx helper (He-initialised
     random weights, BatchNormalization with random statistics), 224×224 RGB input, batch up to 8."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(18)
@@ -151,13 +150,7 @@ def make_cnns(dest):
                                   [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1000])], initializer=inits)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name=producer)
         model.ir_version = 8
-        folder = os.path.join(dest, name)
-        os.makedirs(os.path.join(folder, "1"), exist_ok=True)
-        onnx.save(model, os.path.join(folder, "1", "model.onnx"))
-        with open(os.path.join(folder, "config.pbtxt"), "w") as f:
-            f.write(f'name: "{name}"\nplatform: "onnxruntime_onnx"\nmax_batch_size: 8\n')
-        with open(os.path.join(folder, "meta.json"), "w") as f:
-            json.dump({"library": "onnx.helper", "kind": "cnn", "input": "image"}, f)
+        write(dest, name, model, {"library": "onnx.helper", "kind": "cnn", "input": "image"}, batching="max_batch_size: 8\n")
 
     # ResNet-18: 7×7/2 stem, 3×3/2 max pool, four stages of two basic blocks (64, 128, 256, 512).
     x = conv("image", "stem", 3, 64, 7, stride=2, pad=3)

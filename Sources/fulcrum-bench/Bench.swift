@@ -109,7 +109,7 @@ struct Bench {
         emit("Command: `\(kernels.operatorCore.map { "OPENBLAS_CORETYPE=\($0) " } ?? "")\(command)`")
         emit()
         if let device { emit("Backend: vulkan on \(device.info.description)\n") }
-        emit("CPU kernels: \(kernels), CPU: \(cpuName()), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        emit("CPU kernels: \(kernels), CPU: \(kernels.features?.modelName ?? "unknown"), \(ProcessInfo.processInfo.activeProcessorCount) cores")
         emit()
         // On a device, every batch's outputs are also checked against the CPU backend's.
         let cpuInstance = try device == nil ? nil : ModelRepository(path: options.repository).load(options.model).last?.result.get().makeInstance()
@@ -165,13 +165,6 @@ struct Bench {
 
     static func format(_ value: Double) -> String {
         value >= 1000 ? String(format: "%.0f", value) : String(format: "%.1f", value)
-    }
-
-    static func cpuName() -> String {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") })
-        else { return "unknown" }
-        return line.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
     }
 
     /// Inputs for one batch by the documented rule.

@@ -5,56 +5,66 @@
 /// output channel per group) run a direct loop instead, where a one-row `sgemm` would waste
 /// its packing. Threading is OpenBLAS's inside `sgemm` (BLASThreading); the loops here run on
 /// the calling thread.
-public struct Convolution2D: Sendable, Equatable {
-    public var channels: Int
+/// A 2-D sliding window over one plane: its geometry and the output size it gives (computed
+/// once, by whoever resolves the operator's attributes: floor or ceil mode, auto_pad).
+public struct Window2D: Sendable {
     public var height: Int
     public var width: Int
-    public var outputChannels: Int
-    public var groups: Int
     public var kernel: (h: Int, w: Int)
     public var stride: (h: Int, w: Int)
     public var dilation: (h: Int, w: Int)
     /// Top, left, bottom, right.
     public var pads: (top: Int, left: Int, bottom: Int, right: Int)
+    public var outputHeight: Int
+    public var outputWidth: Int
 
-    public init(channels: Int, height: Int, width: Int, outputChannels: Int, groups: Int, kernel: (h: Int, w: Int),
-                stride: (h: Int, w: Int), dilation: (h: Int, w: Int), pads: (top: Int, left: Int, bottom: Int, right: Int)) {
-        self.channels = channels
+    public init(height: Int, width: Int, kernel: (h: Int, w: Int), stride: (h: Int, w: Int), dilation: (h: Int, w: Int),
+                pads: (top: Int, left: Int, bottom: Int, right: Int), outputHeight: Int, outputWidth: Int) {
         self.height = height
         self.width = width
-        self.outputChannels = outputChannels
-        self.groups = groups
         self.kernel = kernel
         self.stride = stride
         self.dilation = dilation
         self.pads = pads
+        self.outputHeight = outputHeight
+        self.outputWidth = outputWidth
     }
 
-    public static func == (a: Self, b: Self) -> Bool {
-        a.channels == b.channels && a.height == b.height && a.width == b.width && a.outputChannels == b.outputChannels
-            && a.groups == b.groups && a.kernel == b.kernel && a.stride == b.stride && a.dilation == b.dilation && a.pads == b.pads
-    }
+    /// The input plane with its padding around it.
+    public var paddedHeight: Int { height + pads.top + pads.bottom }
+    public var paddedWidth: Int { width + pads.left + pads.right }
+    public var isPadded: Bool { pads != (0, 0, 0, 0) }
+}
 
-    /// Output rows and columns: `⌊(in + pads − dilation·(k − 1) − 1) / stride⌋ + 1`.
-    public var outputHeight: Int { (height + pads.top + pads.bottom - dilation.h * (kernel.h - 1) - 1) / stride.h + 1 }
-    public var outputWidth: Int { (width + pads.left + pads.right - dilation.w * (kernel.w - 1) - 1) / stride.w + 1 }
+/// A convolution's channels over a window.
+public struct Convolution2D: Sendable {
+    public var channels: Int
+    public var outputChannels: Int
+    public var groups: Int
+    public var window: Window2D
+
+    public init(channels: Int, outputChannels: Int, groups: Int, window: Window2D) {
+        self.channels = channels
+        self.outputChannels = outputChannels
+        self.groups = groups
+        self.window = window
+    }
 
     /// Whether every group maps one input channel to one output channel (depthwise).
     public var isDepthwise: Bool { groups == channels && outputChannels == channels && groups > 1 }
     /// Whether the convolution is a plain matrix product per image (1×1, stride 1, no padding).
     public var isPointwise: Bool {
-        kernel == (1, 1) && stride == (1, 1) && pads == (0, 0, 0, 0)
+        window.kernel == (1, 1) && window.stride == (1, 1) && !window.isPadded
     }
 
-    /// The input plane with its padding around it.
-    var paddedHeight: Int { height + pads.top + pads.bottom }
-    var paddedWidth: Int { width + pads.left + pads.right }
-    var isPadded: Bool { pads != (0, 0, 0, 0) }
-
     /// FP32 elements of the im2col matrix one group needs (0 when none is used).
-    var columnCount: Int { isDepthwise || isPointwise ? 0 : (channels / groups) * kernel.h * kernel.w * outputHeight * outputWidth }
+    var columnCount: Int {
+        isDepthwise || isPointwise ? 0 : (channels / groups) * window.kernel.h * window.kernel.w * window.outputHeight * window.outputWidth
+    }
     /// FP32 elements of one group's (or, depthwise, one channel's) zero-padded input.
-    var paddedCount: Int { isPadded && !isPointwise ? (isDepthwise ? 1 : channels / groups) * paddedHeight * paddedWidth : 0 }
+    var paddedCount: Int {
+        window.isPadded && !isPointwise ? (isDepthwise ? 1 : channels / groups) * window.paddedHeight * window.paddedWidth : 0
+    }
 
     /// FP32 elements of scratch `convolve` needs: the padded input, then the im2col matrix.
     public var scratchCount: Int { paddedCount + columnCount }
@@ -68,19 +78,19 @@ extension CPUBackend {
         _ shape: Convolution2D, batch: Int, x: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
         y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>?, activation: Activation
     ) {
-        let (oh, ow) = (shape.outputHeight, shape.outputWidth)
+        let (oh, ow) = (shape.window.outputHeight, shape.window.outputWidth)
         let plane = oh * ow
-        let inPlane = shape.height * shape.width
+        let inPlane = shape.window.height * shape.window.width
         let cg = shape.channels / shape.groups
         let mg = shape.outputChannels / shape.groups
-        let k = cg * shape.kernel.h * shape.kernel.w
+        let k = cg * shape.window.kernel.h * shape.window.kernel.w
         for n in 0..<batch {
             let image = x + n * shape.channels * inPlane
             let out = y + n * shape.outputChannels * plane
             if shape.isDepthwise {
                 for c in 0..<shape.channels {
                     let source = padded(shape, image + c * inPlane, channels: 1, scratch: scratch)
-                    depthwise(shape, input: source, filter: weights + c * shape.kernel.h * shape.kernel.w,
+                    depthwise(shape, input: source, filter: weights + c * shape.window.kernel.h * shape.window.kernel.w,
                               bias: bias?[c] ?? 0, output: out + c * plane)
                 }
             } else {
@@ -110,13 +120,13 @@ extension CPUBackend {
     /// `channels` planes with their zero padding written around them (at the start of
     /// `scratch`), or the planes themselves when the convolution has no padding.
     private func padded(_ s: Convolution2D, _ planes: UnsafePointer<Float>, channels: Int, scratch: UnsafeMutablePointer<Float>?) -> UnsafePointer<Float> {
-        guard s.isPadded, let scratch else { return planes }
-        let (ph, pw) = (s.paddedHeight, s.paddedWidth)
+        guard s.window.isPadded, let scratch else { return planes }
+        let (ph, pw) = (s.window.paddedHeight, s.window.paddedWidth)
         scratch.update(repeating: 0, count: channels * ph * pw)
         for c in 0..<channels {
-            for h in 0..<s.height {
-                (scratch + c * ph * pw + (h + s.pads.top) * pw + s.pads.left)
-                    .update(from: planes + c * s.height * s.width + h * s.width, count: s.width)
+            for h in 0..<s.window.height {
+                (scratch + c * ph * pw + (h + s.window.pads.top) * pw + s.window.pads.left)
+                    .update(from: planes + c * s.window.height * s.window.width + h * s.window.width, count: s.window.width)
             }
         }
         return UnsafePointer(scratch)
@@ -125,20 +135,20 @@ extension CPUBackend {
     /// Rows `(c, kh, kw)`, columns `(oh, ow)`: the value each kernel tap sees, read from the
     /// zero-padded planes (no bounds checks; a stride of 1 copies whole rows).
     private func im2col(_ s: Convolution2D, padded input: UnsafePointer<Float>, channels: Int, into columns: UnsafeMutablePointer<Float>) {
-        let (oh, ow) = (s.outputHeight, s.outputWidth)
-        let (ph, pw) = s.isPadded ? (s.paddedHeight, s.paddedWidth) : (s.height, s.width)
+        let (oh, ow) = (s.window.outputHeight, s.window.outputWidth)
+        let (ph, pw) = s.window.isPadded ? (s.window.paddedHeight, s.window.paddedWidth) : (s.window.height, s.window.width)
         var row = columns
         for c in 0..<channels {
             let channel = input + c * ph * pw
-            for kh in 0..<s.kernel.h {
-                for kw in 0..<s.kernel.w {
+            for kh in 0..<s.window.kernel.h {
+                for kw in 0..<s.window.kernel.w {
                     for i in 0..<oh {
-                        let line = channel + (i * s.stride.h + kh * s.dilation.h) * pw + kw * s.dilation.w
+                        let line = channel + (i * s.window.stride.h + kh * s.window.dilation.h) * pw + kw * s.window.dilation.w
                         let target = row + i * ow
-                        if s.stride.w == 1 {
+                        if s.window.stride.w == 1 {
                             target.update(from: line, count: ow)
                         } else {
-                            for j in 0..<ow { target[j] = line[j * s.stride.w] }
+                            for j in 0..<ow { target[j] = line[j * s.window.stride.w] }
                         }
                     }
                     row += oh * ow
@@ -149,19 +159,19 @@ extension CPUBackend {
 
     /// One depthwise channel over its zero-padded plane.
     private func depthwise(_ s: Convolution2D, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, bias: Float, output: UnsafeMutablePointer<Float>) {
-        let (oh, ow) = (s.outputHeight, s.outputWidth)
-        let pw = s.isPadded ? s.paddedWidth : s.width
+        let (oh, ow) = (s.window.outputHeight, s.window.outputWidth)
+        let pw = s.window.isPadded ? s.window.paddedWidth : s.window.width
         output.update(repeating: bias, count: oh * ow)
-        for kh in 0..<s.kernel.h {
-            for kw in 0..<s.kernel.w {
-                let weight = filter[kh * s.kernel.w + kw]
+        for kh in 0..<s.window.kernel.h {
+            for kw in 0..<s.window.kernel.w {
+                let weight = filter[kh * s.window.kernel.w + kw]
                 for i in 0..<oh {
-                    let line = input + (i * s.stride.h + kh * s.dilation.h) * pw + kw * s.dilation.w
+                    let line = input + (i * s.window.stride.h + kh * s.window.dilation.h) * pw + kw * s.window.dilation.w
                     let target = output + i * ow
-                    if s.stride.w == 1 {
+                    if s.window.stride.w == 1 {
                         for j in 0..<ow { target[j] += weight * line[j] }
                     } else {
-                        for j in 0..<ow { target[j] += weight * line[j * s.stride.w] }
+                        for j in 0..<ow { target[j] += weight * line[j * s.window.stride.w] }
                     }
                 }
             }
@@ -169,30 +179,15 @@ extension CPUBackend {
     }
 }
 
-/// Max and average pooling windows over NCHW FP32 (planes = batch × channels).
+/// Max and average pooling over a window (planes = batch × channels).
 public struct Pooling2D: Sendable {
     public enum Kind: Sendable, Equatable { case max, average(countIncludePad: Bool) }
     public var kind: Kind
-    public var height: Int
-    public var width: Int
-    public var kernel: (h: Int, w: Int)
-    public var stride: (h: Int, w: Int)
-    public var dilation: (h: Int, w: Int)
-    public var pads: (top: Int, left: Int, bottom: Int, right: Int)
-    public var outputHeight: Int
-    public var outputWidth: Int
+    public var window: Window2D
 
-    public init(kind: Kind, height: Int, width: Int, kernel: (h: Int, w: Int), stride: (h: Int, w: Int), dilation: (h: Int, w: Int),
-                pads: (top: Int, left: Int, bottom: Int, right: Int), outputHeight: Int, outputWidth: Int) {
+    public init(kind: Kind, window: Window2D) {
         self.kind = kind
-        self.height = height
-        self.width = width
-        self.kernel = kernel
-        self.stride = stride
-        self.dilation = dilation
-        self.pads = pads
-        self.outputHeight = outputHeight
-        self.outputWidth = outputWidth
+        self.window = window
     }
 }
 
@@ -201,35 +196,35 @@ extension CPUBackend {
     /// without `countIncludePad` divides by the taps inside the input; with it, by the taps
     /// inside the padded input (onnxruntime's rule, which leaves out a ceil_mode overhang).
     public func pool(_ p: Pooling2D, planes: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        let (oh, ow) = (p.outputHeight, p.outputWidth)
+        let (oh, ow) = (p.window.outputHeight, p.window.outputWidth)
         for plane in 0..<planes {
-            let input = x + plane * p.height * p.width
+            let input = x + plane * p.window.height * p.window.width
             let output = y + plane * oh * ow
             for i in 0..<oh {
                 for j in 0..<ow {
-                    let h0 = i * p.stride.h - p.pads.top
-                    let w0 = j * p.stride.w - p.pads.left
+                    let h0 = i * p.window.stride.h - p.window.pads.top
+                    let w0 = j * p.window.stride.w - p.window.pads.left
                     switch p.kind {
                     case .max:
                         var best = -Float.infinity
-                        for kh in 0..<p.kernel.h {
-                            let h = h0 + kh * p.dilation.h
-                            guard h >= 0, h < p.height else { continue }
-                            for kw in 0..<p.kernel.w {
-                                let w = w0 + kw * p.dilation.w
-                                if w >= 0, w < p.width { best = max(best, input[h * p.width + w]) }
+                        for kh in 0..<p.window.kernel.h {
+                            let h = h0 + kh * p.window.dilation.h
+                            guard h >= 0, h < p.window.height else { continue }
+                            for kw in 0..<p.window.kernel.w {
+                                let w = w0 + kw * p.window.dilation.w
+                                if w >= 0, w < p.window.width { best = max(best, input[h * p.window.width + w]) }
                             }
                         }
                         output[i * ow + j] = best
                     case .average(let includePad):
-                        let hEnd = min(h0 + p.kernel.h, p.height + p.pads.bottom)
-                        let wEnd = min(w0 + p.kernel.w, p.width + p.pads.right)
+                        let hEnd = min(h0 + p.window.kernel.h, p.window.height + p.window.pads.bottom)
+                        let wEnd = min(w0 + p.window.kernel.w, p.window.width + p.window.pads.right)
                         let padded = (hEnd - h0) * (wEnd - w0)
-                        let (hs, ws, he, we) = (max(h0, 0), max(w0, 0), min(hEnd, p.height), min(wEnd, p.width))
+                        let (hs, ws, he, we) = (max(h0, 0), max(w0, 0), min(hEnd, p.window.height), min(wEnd, p.window.width))
                         var sum: Float = 0
                         if hs < he, ws < we {
                             for h in hs..<he {
-                                for w in ws..<we { sum += input[h * p.width + w] }
+                                for w in ws..<we { sum += input[h * p.window.width + w] }
                             }
                         }
                         let count = includePad ? padded : max(0, he - hs) * max(0, we - ws)

@@ -298,7 +298,7 @@ extension ExecutionPlan {
                 continue
             }
             var act = Activation.none
-            if let (actIndex, _) = soleConsumer(of: result, readers, removed), let a = activation(of: nodes[actIndex]) {
+            if let (actIndex, a) = trailingActivation(of: result, readers, removed) {
                 act = a
                 chain.append(actIndex)
                 result = nodes[actIndex].outputs[0]
@@ -311,13 +311,26 @@ extension ExecutionPlan {
             } else {
                 op = MatMulOperator(bias: bias, activation: act)
             }
-            let last = chain.max()!
-            nodes[last] = Node(name: node.name, opType: names.joined(separator: "+"), op: op, inputs: inputs, outputs: [result])
-            removed.insert(index)
-            removed.formUnion(chain.filter { $0 != last })
-            fusions.append("\(names.joined(separator: " + ")) → one node (\(node.name))")
+            place(index, chain: chain, names: names, op: op, inputs: inputs, output: result, removed: &removed)
         }
         nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    /// The activation node that alone reads `result`, when a fused epilogue can run it.
+    private func trailingActivation(of result: Int, _ readers: [Int: Int], _ removed: Set<Int>) -> (node: Int, activation: Activation)? {
+        guard let (index, _) = soleConsumer(of: result, readers, removed), let activation = activation(of: nodes[index]) else { return nil }
+        return (index, activation)
+    }
+
+    /// Puts the fused node for `head` and the nodes of `chain` at the chain's last position (where
+    /// every input of them is available), marks the others removed and records the fusion.
+    private mutating func place(_ head: Int, chain: [Int], names: [String], op: any Operator, inputs: [Int], output: Int, removed: inout Set<Int>) {
+        let name = nodes[head].name
+        let last = chain.max()!
+        nodes[last] = Node(name: name, opType: names.joined(separator: "+"), op: op, inputs: inputs, outputs: [output])
+        removed.insert(head)
+        removed.formUnion(chain.filter { $0 != last })
+        fusions.append("\(names.joined(separator: " + ")) → one node (\(name))")
     }
 
     /// Defines a new constant FP32 value (for folded weights).
@@ -369,18 +382,14 @@ extension ExecutionPlan {
                     names.append("BatchNormalization")
                 }
             }
-            if let (actIndex, _) = soleConsumer(of: result, readers, removed), let a = activation(of: nodes[actIndex]) {
+            if let (actIndex, a) = trailingActivation(of: result, readers, removed) {
                 conv = conv.with(activation: a)
                 chain.append(actIndex)
                 result = nodes[actIndex].outputs[0]
                 names.append(nodes[actIndex].opType)
             }
             guard !chain.isEmpty else { continue }
-            let last = chain.max()!
-            nodes[last] = Node(name: node.name, opType: names.joined(separator: "+"), op: conv, inputs: inputs, outputs: [result])
-            removed.insert(index)
-            removed.formUnion(chain.filter { $0 != last })
-            fusions.append("\(names.joined(separator: " + ")) → one node (\(node.name))")
+            place(index, chain: chain, names: names, op: conv, inputs: inputs, output: result, removed: &removed)
         }
         nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }

@@ -37,6 +37,13 @@ struct ValueType: Sendable, Equatable, CustomStringConvertible {
     /// The same type without known values (an operator's output type usually).
     var withoutValues: ValueType { ValueType(dataType: dataType, shape: shape) }
 
+    /// A bound value's type with its contents when small (what `inferTypes` saw while planning,
+    /// for operators that re-read shape-like inputs at bind time).
+    init(known value: BoundValue) {
+        self.init(dataType: value.dataType, shape: value.shape)
+        learn(value)
+    }
+
     /// Fills `values` or `reals` from a small constant's bytes.
     mutating func learn(_ value: BoundValue) {
         guard value.elementCount <= Self.maximumKnownValues else { return }

@@ -37,7 +37,7 @@ struct SpatialAttributes: Sendable {
 
     /// Pads and output sizes for an input `height × width` and window `kernel` (checked: a
     /// window larger than the padded input is refused, sizes overflow nothing).
-    func resolve(height: Int, width: Int, kernel k: (Int, Int)) throws(RuntimeError) -> (pads: (Int, Int, Int, Int), out: (Int, Int)) {
+    func resolve(height: Int, width: Int, kernel k: (Int, Int)) throws(RuntimeError) -> Window2D {
         guard k.0 >= 1, k.1 >= 1, k.0 <= 1 << 16, k.1 <= 1 << 16 else {
             throw RuntimeError(code: .invalidModel, message: "kernel \(k.0)×\(k.1) is out of range")
         }
@@ -74,7 +74,9 @@ struct SpatialAttributes: Sendable {
         guard oh >= 1, ow >= 1 else {
             throw RuntimeError(code: .invalidModel, message: "a \(k.0)×\(k.1) window (dilations \(dilations)) does not fit the \(height)×\(width) input with pads \(pads)")
         }
-        return (p, (oh, ow))
+        return Window2D(
+            height: height, width: width, kernel: k, stride: (strides[0], strides[1]), dilation: (dilations[0], dilations[1]),
+            pads: p, outputHeight: oh, outputWidth: ow)
     }
 }
 
@@ -84,6 +86,22 @@ struct SpatialAttributes: Sendable {
 struct ConvOperator: Operator {
     /// The most scratch (padded input + im2col matrix) one convolution may take: 1 GiB.
     static let maximumScratchFloats = 1 << 28
+    /// The product of `factors` (scratch floats for an input of `shape`), checked for overflow
+    /// and against `maximumScratchFloats` before anything is allocated.
+    static func scratchFloats(_ factors: [Int], _ shape: [Int]) throws(RuntimeError) -> Int {
+        var product = 1
+        for factor in factors {
+            let (next, overflow) = product.multipliedReportingOverflow(by: factor)
+            guard !overflow, next <= maximumScratchFloats else { throw scratchTooLarge(shape) }
+            product = next
+        }
+        return product
+    }
+
+    static func scratchTooLarge(_ shape: [Int]) -> RuntimeError {
+        RuntimeError(code: .invalidInput, message: "an input of shape \(shape) needs more than \(maximumScratchFloats) floats of convolution scratch")
+    }
+
     /// The largest plane side and group count accepted (sizes from a model file are outside input).
     static let maximumSide = 1 << 24
 
@@ -123,35 +141,19 @@ struct ConvOperator: Operator {
             throw failure("X has \(xs[1]) channels; W expects \(ws[1]) per group × \(groups) groups")
         }
         guard xs[2] >= 0, xs[3] >= 0 else { return [ValueType(dataType: .fp32, shape: [xs[0], ws[0], -1, -1])] }
-        let (_, out) = try spatial.resolve(height: xs[2], width: xs[3], kernel: (ws[2], ws[3]))
-        return [ValueType(dataType: .fp32, shape: [xs[0], ws[0], out.0, out.1])]
+        let window = try spatial.resolve(height: xs[2], width: xs[3], kernel: (ws[2], ws[3]))
+        return [ValueType(dataType: .fp32, shape: [xs[0], ws[0], window.outputHeight, window.outputWidth])]
     }
 
     func makeKernel(inputs: [BoundValue?], outputs: [BoundValue], backend: CPUBackend) throws(RuntimeError) -> Kernel {
         let (x, w) = (inputs[0]!, inputs[1]!)
-        let (pads, _) = try spatial.resolve(height: x.shape[2], width: x.shape[3], kernel: (w.shape[2], w.shape[3]))
-        let shape = Convolution2D(
-            channels: x.shape[1], height: x.shape[2], width: x.shape[3], outputChannels: w.shape[0], groups: groups,
-            kernel: (w.shape[2], w.shape[3]), stride: (spatial.strides[0], spatial.strides[1]),
-            dilation: (spatial.dilations[0], spatial.dilations[1]), pads: pads)
+        let window = try spatial.resolve(height: x.shape[2], width: x.shape[3], kernel: (w.shape[2], w.shape[3]))
+        let shape = Convolution2D(channels: x.shape[1], outputChannels: w.shape[0], groups: groups, window: window)
         // The scratch size from shapes a request chose: multiplied with overflow checks first.
-        let (oh, ow) = (shape.outputHeight, shape.outputWidth)
         let cg = shape.channels / groups
-        var floats = 0
-        for factors in [[cg, shape.kernel.h, shape.kernel.w, oh, ow], [cg, x.shape[2] + pads.0 + pads.2, x.shape[3] + pads.1 + pads.3]] {
-            var product = 1
-            for factor in factors {
-                let (next, overflow) = product.multipliedReportingOverflow(by: factor)
-                guard !overflow, next <= Self.maximumScratchFloats else {
-                    throw RuntimeError(code: .invalidInput, message: "a \(x.shape[2])×\(x.shape[3]) input needs more than \(Self.maximumScratchFloats) floats of convolution scratch")
-                }
-                product = next
-            }
-            floats += product
-        }
-        guard floats <= Self.maximumScratchFloats else {
-            throw RuntimeError(code: .invalidInput, message: "a \(x.shape[2])×\(x.shape[3]) input needs more than \(Self.maximumScratchFloats) floats of convolution scratch")
-        }
+        let columns = try Self.scratchFloats([cg, window.kernel.h, window.kernel.w, window.outputHeight, window.outputWidth], x.shape)
+        let padded = try Self.scratchFloats([cg, window.paddedHeight, window.paddedWidth], x.shape)
+        guard columns + padded <= Self.maximumScratchFloats else { throw Self.scratchTooLarge(x.shape) }
         let scratch = TensorBuffer(byteCount: shape.scratchCount * 4)
         let scratchPointer = shape.scratchCount > 0 ? scratch.pointer.assumingMemoryBound(to: Float.self) : nil
         let (input, weights, bias, y) = (UnsafePointer(x.floats()), UnsafePointer(w.floats()), inputs.count > 2 ? inputs[2].map { UnsafePointer($0.floats()) } : nil, outputs[0].floats())
@@ -197,27 +199,23 @@ struct PoolOperator: Operator {
         guard xs.count == 4 else { throw failure("X has rank \(xs.count); 2-D pooling takes [N, C, H, W]") }
         guard let spatial, let kernel = spatial.kernel else { return [ValueType(dataType: .fp32, shape: [xs[0], xs[1], 1, 1])] }
         guard xs[2] >= 0, xs[3] >= 0 else { return [ValueType(dataType: .fp32, shape: [xs[0], xs[1], -1, -1])] }
-        let (_, out) = try spatial.resolve(height: xs[2], width: xs[3], kernel: (kernel[0], kernel[1]))
-        return [ValueType(dataType: .fp32, shape: [xs[0], xs[1], out.0, out.1])]
+        let window = try spatial.resolve(height: xs[2], width: xs[3], kernel: (kernel[0], kernel[1]))
+        return [ValueType(dataType: .fp32, shape: [xs[0], xs[1], window.outputHeight, window.outputWidth])]
     }
 
     func makeKernel(inputs: [BoundValue?], outputs: [BoundValue], backend: CPUBackend) throws(RuntimeError) -> Kernel {
         let x = inputs[0]!
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let window: Pooling2D
+        let pooling: Pooling2D
         if let spatial, let kernel = spatial.kernel {
-            let (pads, out) = try spatial.resolve(height: h, width: w, kernel: (kernel[0], kernel[1]))
-            window = Pooling2D(
-                kind: kind == .max ? .max : .average(countIncludePad: countIncludePad), height: h, width: w,
-                kernel: (kernel[0], kernel[1]), stride: (spatial.strides[0], spatial.strides[1]),
-                dilation: (spatial.dilations[0], spatial.dilations[1]), pads: pads, outputHeight: out.0, outputWidth: out.1)
+            let window = try spatial.resolve(height: h, width: w, kernel: (kernel[0], kernel[1]))
+            pooling = Pooling2D(kind: kind == .max ? .max : .average(countIncludePad: countIncludePad), window: window)
         } else {
-            window = Pooling2D(
-                kind: kind == .globalMax ? .max : .average(countIncludePad: false), height: h, width: w, kernel: (h, w),
-                stride: (1, 1), dilation: (1, 1), pads: (0, 0, 0, 0), outputHeight: 1, outputWidth: 1)
+            let whole = Window2D(height: h, width: w, kernel: (h, w), stride: (1, 1), dilation: (1, 1), pads: (0, 0, 0, 0), outputHeight: 1, outputWidth: 1)
+            pooling = Pooling2D(kind: kind == .globalMax ? .max : .average(countIncludePad: false), window: whole)
         }
         let (input, y) = (UnsafePointer(x.floats()), outputs[0].floats())
-        return { backend.pool(window, planes: n * c, x: input, y: y) }
+        return { backend.pool(pooling, planes: n * c, x: input, y: y) }
     }
 }
 
@@ -315,14 +313,7 @@ struct ConvTransposeOperator: Operator {
         let (mg, kh, kw) = (w.shape[1], w.shape[2], w.shape[3])
         let (oh, ow) = (y.shape[2], y.shape[3])
         let cg = c / groups
-        var columns = 1
-        for factor in [mg, kh, kw, h, wd] {
-            let (next, overflow) = columns.multipliedReportingOverflow(by: factor)
-            guard !overflow, next <= ConvOperator.maximumScratchFloats else {
-                throw RuntimeError(code: .invalidInput, message: "a \(h)×\(wd) input needs more than \(ConvOperator.maximumScratchFloats) floats of scratch")
-            }
-            columns = next
-        }
+        let columns = try ConvOperator.scratchFloats([mg, kh, kw, h, wd], x.shape)
         let scratch = TensorBuffer(byteCount: columns * 4)
         let col = scratch.pointer.assumingMemoryBound(to: Float.self)
         let (input, weights, out) = (UnsafePointer(x.floats()), UnsafePointer(w.floats()), y.floats())
@@ -442,12 +433,7 @@ struct ResizeOperator: Operator {
 
     func makeKernel(inputs: [BoundValue?], outputs: [BoundValue], backend: CPUBackend) throws(RuntimeError) -> Kernel {
         let x = inputs[0]!
-        let types = inputs.map { value -> ValueType? in
-            guard let value else { return nil }
-            var type = ValueType(dataType: value.dataType, shape: value.shape)
-            type.learn(value)
-            return type
-        }
+        let types = inputs.map { $0.map(ValueType.init(known:)) }
         guard let planned = try plan(types, shape: x.shape) else { throw failure("scales or sizes must be known while planning (a constant)") }
         let (h, w, oh, ow) = (x.shape[2], x.shape[3], planned.out[2], planned.out[3])
         // Source coordinate of each output row and column (onnxruntime uses the given scales).

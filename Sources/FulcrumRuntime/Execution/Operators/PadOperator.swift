@@ -76,12 +76,7 @@ struct PadOperator: Operator {
 
     func makeKernel(inputs: [BoundValue?], outputs: [BoundValue], backend: CPUBackend) throws(RuntimeError) -> Kernel {
         let x = inputs[0]!
-        let types = inputs.map { value -> ValueType? in
-            guard let value else { return nil }
-            var type = ValueType(dataType: value.dataType, shape: value.shape)
-            type.learn(value)
-            return type
-        }
+        let types = inputs.map { $0.map(ValueType.init(known:)) }
         guard let (begin, _) = try pads(types, rank: x.shape.count) else { throw failure("pads must be known while planning (a constant)") }
         var value = attributeValue
         if opset >= 11, let constant = optional(types, 2) {
@@ -111,22 +106,24 @@ struct PadOperator: Operator {
         let outShape = out.shape
         return {
             guard count > 0 else { return }
-            var index = [Int](repeating: 0, count: rank)
-            for o in 0..<count {
-                var source = 0
-                var inside = true
-                for axis in 0..<rank {
-                    let i = maps[axis][index[axis]]
-                    if i < 0 { inside = false; break }
-                    source += i * inputStrides[axis]
-                }
-                output[o] = inside ? input[source] : value
-                var axis = rank - 1
-                while axis >= 0 {
-                    index[axis] += 1
-                    if index[axis] < outShape[axis] { break }
-                    index[axis] = 0
-                    axis -= 1
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: rank) { index in
+                index.initialize(repeating: 0)
+                for o in 0..<count {
+                    var source = 0
+                    var inside = true
+                    for axis in 0..<rank {
+                        let i = maps[axis][index[axis]]
+                        if i < 0 { inside = false; break }
+                        source += i * inputStrides[axis]
+                    }
+                    output[o] = inside ? input[source] : value
+                    var axis = rank - 1
+                    while axis >= 0 {
+                        index[axis] += 1
+                        if index[axis] < outShape[axis] { break }
+                        index[axis] = 0
+                        axis -= 1
+                    }
                 }
             }
         }
