@@ -1,4 +1,5 @@
 import FulcrumMetrics
+import FulcrumSchema
 import FulcrumService
 import Metrics
 import Foundation
@@ -21,11 +22,14 @@ public enum Frontend {
         if let apiKeys {
             logger.info("API keys from \(apiKeys.path): \(apiKeys.tenants.count) tenant(s); SIGHUP reloads them")
         }
+        let local = try configuration.modelRepository.map { path throws(FulcrumSchema.RuntimeError) in
+            try FrontendModels(repository: path, kinds: configuration.processors, logger: logger)
+        } ?? FrontendModels()
         let inference = FrontendInferenceService(
             view: view, clients: clients, network: network, limit: MessageLimit(bytes: configuration.maxMessageBytes),
             control: configuration.modelControl,
             admission: Admission(maxRequests: configuration.maxInFlight, maxBytes: configuration.maxInFlightBytes ?? Admission.defaultMaxBytes),
-            apiKeys: apiKeys, logger: logger)
+            apiKeys: apiKeys, local: local, logger: logger)
         let health = HealthService(services: ["inference.GRPCInferenceService"]) { view.isReady }
         var expected: Set<String> = configuration.http == nil ? ["grpc"] : ["grpc", "http"]
         if configuration.metrics != nil { expected.insert("metrics") }

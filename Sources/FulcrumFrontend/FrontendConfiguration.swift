@@ -33,6 +33,11 @@ public struct FrontendConfiguration: Sendable {
     /// Connections, timeouts and bytes still arriving, for the gRPC edge (the idle timeout also
     /// for HTTP).
     public var edgeLimits = EdgeLimits()
+    /// The model repository whose pipelines and processors this frontend runs
+    /// (`--model-repository`); nil: none.
+    public var modelRepository: String? = nil
+    /// The processor kinds config.pbtxt may name: the built-in ones, and a custom frontend's own.
+    public var processors: [ProcessorKind] = ProcessorKind.builtIn
     /// The API keys file (`--api-keys`); nil: no keys needed.
     public var apiKeysFile: String? = nil
     /// The cluster's mutual TLS for the connections to workers and the balancer (nil: plaintext).

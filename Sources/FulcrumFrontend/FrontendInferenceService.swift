@@ -26,14 +26,18 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
     let admission: Admission
     /// Who may call (nil: anyone).
     let apiKeys: APIKeys?
+    /// The pipelines and processors this frontend runs itself (`--model-repository`).
+    let local: FrontendModels
     let logger: Logger
     private let router = Router()
     private let metrics = FrontendMetrics()
 
     init(
         view: PoolView, clients: WorkerClients, network: NetworkStatistics = NetworkStatistics(), limit: MessageLimit,
-        control: ModelControl = .disabled, admission: Admission = Admission(), apiKeys: APIKeys? = nil, logger: Logger
+        control: ModelControl = .disabled, admission: Admission = Admission(), apiKeys: APIKeys? = nil,
+        local: FrontendModels = FrontendModels(), logger: Logger
     ) {
+        self.local = local
         self.apiKeys = apiKeys
         self.admission = admission
         self.network = network
@@ -155,13 +159,22 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
     /// Whether a snapshot has arrived and some worker is ready.
     var isReady: Bool { view.isReady }
 
-    /// Whether some worker serves `name` at `version` ("" = any).
+    /// Whether some worker serves `name` at `version` ("" = any); a pipeline is ready when every
+    /// model its steps call is.
     func isModelReady(_ name: String, version: String) -> Bool {
-        (try? replicas(name, version: version)) != nil
+        switch try? local.local(name, version: version) {
+        case .pipeline(let pipeline)?: return pipeline.steps.allSatisfy { isModelReady($0.model, version: $0.version) }
+        case .processor?: return true
+        case nil: if local.entries[name] != nil { return false }
+        }
+        return (try? replicas(name, version: version)) != nil
     }
 
     /// The ModelMetadata answer for `name` at `version` ("" = newest).
     func metadata(_ name: String, version: String) async throws -> Inference_ModelMetadataResponse {
+        if let model = try local.local(name, version: version) {
+            return model.signature.metadata(versions: [model.signature.version])
+        }
         let (placement, chosen) = try replicas(name, version: version)
         let entry = try await signature(for: chosen)
         return entry.signature.metadata(versions: placement.versions)
@@ -169,12 +182,21 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
 
     /// The model's configuration as its workers report it.
     func config(_ name: String, version: String) async throws -> Inference_ModelConfig {
+        if let model = try local.local(name, version: version) { return model.configuration.wire }
         let (_, chosen) = try replicas(name, version: version)
         return try await signature(for: chosen).config
     }
 
     /// Statistics summed over the ready workers ("" name = every model).
     func statistics(_ name: String, version: String) async throws -> Inference_ModelStatisticsResponse {
+        var response = Inference_ModelStatisticsResponse()
+        if local.entries[name] != nil {
+            response.modelStats = local.statistics(name: name, version: version)
+            guard !response.modelStats.isEmpty else {
+                throw RPCError(code: .notFound, message: "unknown version '\(version)' of model '\(name)'")
+            }
+            return response
+        }
         if !name.isEmpty {
             _ = try replicas(name, version: version)
         }
@@ -189,8 +211,7 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
                 continue
             }
         }
-        var response = Inference_ModelStatisticsResponse()
-        response.modelStats = merged.result
+        response.modelStats = merged.result + (name.isEmpty ? local.statistics(name: "", version: "") : [])
         return response
     }
 
@@ -199,6 +220,24 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         let hosted = view.snapshot.workers.filter { $0.state == .ready }.flatMap(\.models)
         var response = Inference_RepositoryIndexResponse()
         response.models = RepositoryIndexing.entries(hosted, readyOnly: readyOnly)
+        for entry in local.entries.values.sorted(by: { $0.name < $1.name }) {
+            var index = Inference_RepositoryIndexResponse.ModelIndex()
+            index.name = entry.name
+            index.version = entry.version
+            switch entry {
+            case .processor:
+                index.state = "READY"
+            case .pipeline(let pipeline):
+                let waiting = pipeline.models.sorted().filter { !isModelReady($0, version: "") }
+                index.state = waiting.isEmpty ? "READY" : "UNAVAILABLE"
+                index.reason = waiting.isEmpty ? "" : "waiting for \(waiting.map { "'\($0)'" }.joined(separator: ", ")) in the pool"
+            case .failed(_, _, let reason):
+                index.state = "UNAVAILABLE"
+                index.reason = reason
+            }
+            if !readyOnly || index.state == "READY" { response.models.append(index) }
+        }
+        response.models.sort { ($0.name, Int($0.version) ?? -1) < ($1.name, Int($1.version) ?? -1) }
         return response
     }
 
@@ -245,7 +284,13 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         do {
             try admission.enter(bytes: bytes)
             defer { admission.leave(bytes: bytes) }
-            let response = try await forward(request, payloadBytes: bytes, timeout: timeout, started: started)
+            let response: Inference_ModelInferResponse
+            if let model = try local.local(request.modelName, version: request.modelVersion) {
+                try limit.check(payloadBytes: bytes)
+                response = try await run(model, request, timeout: timeout, started: started)
+            } else {
+                response = try await forward(request, payloadBytes: bytes, timeout: timeout, started: started)
+            }
             let handles = metrics.model(request.modelName)
             handles.answered.increment()
             handles.seconds.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
@@ -263,6 +308,37 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         } catch {
             let code = (error as? RPCError).map { "\($0.code)" } ?? "internal"
             Counter(label: "fulcrum_frontend_requests_total", dimensions: [("model", request.modelName), ("code", code)]).increment()
+            throw error
+        }
+    }
+
+    /// Runs a pipeline or a processor here. A pipeline's steps that name pool models are
+    /// forwarded as requests of their own (validated, routed, retried); those that name a
+    /// processor or a pipeline run here.
+    private func run(
+        _ model: FrontendModels.Local, _ request: Inference_ModelInferRequest, timeout: Duration?, started: UInt64
+    ) async throws -> Inference_ModelInferResponse {
+        do {
+            let (response, outcome) = try await withSpan("\(model.kind) \(model.name)", ofKind: .internal) { _ in
+                switch model {
+                case .processor(let processor):
+                    return try await PipelineRunner.run(processor, request: request, timeout: timeout, started: started)
+                case .pipeline(let pipeline):
+                    return try await PipelineRunner.run(pipeline, request: request, timeout: timeout, started: started) { step, remaining in
+                        let now = DispatchTime.now().uptimeNanoseconds
+                        if let nested = try local.local(step.modelName, version: step.modelVersion) {
+                            return try await run(nested, step, timeout: remaining, started: now)
+                        }
+                        return try await forward(step, payloadBytes: MessageLimit.payloadBytes(step), timeout: remaining, started: now)
+                    }
+                }
+            }
+            local.record(
+                model.name, batch: outcome.batch, succeeded: true, nanoseconds: DispatchTime.now().uptimeNanoseconds - started,
+                queue: outcome.queueNanoseconds, compute: outcome.computeNanoseconds)
+            return response
+        } catch {
+            local.record(model.name, batch: 0, succeeded: false, nanoseconds: DispatchTime.now().uptimeNanoseconds - started, queue: 0, compute: 0)
             throw error
         }
     }

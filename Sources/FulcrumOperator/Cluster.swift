@@ -134,6 +134,7 @@ public final class Cluster: @unchecked Sendable {
             "--host", options.host, "--grpc-port", String(options.grpcPort), "--http-port", String(options.httpPort),
             "--balancer", balancerAddress,
             "--max-message-bytes", String(options.maxMessageBytes), "--id", "frontend-1",
+            "--model-repository", repository,
         ] + tlsArguments.frontend + metricsArguments + tracingArguments + options.modelControlArguments + options.frontendArguments)
 
         let frontendAddresses = try await signals.race { try await frontend.waitForAddress(timeout: .seconds(30)) }

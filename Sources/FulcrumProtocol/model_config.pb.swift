@@ -467,6 +467,37 @@ public nonisolated struct Inference_ModelResponseCache: Sendable {
   public init() {}
 }
 
+/// A pipeline's steps (platform "ensemble"), run by Fulcrum's frontends.
+public nonisolated struct Inference_ModelEnsembling: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var step: [Inference_ModelEnsembling.Step] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated struct Step: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var modelName: String = String()
+
+    public var modelVersion: Int64 = 0
+
+    public var inputMap: Dictionary<String,String> = [:]
+
+    public var outputMap: Dictionary<String,String> = [:]
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public init() {}
+}
+
 public nonisolated struct Inference_ModelConfig: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -534,6 +565,14 @@ public nonisolated struct Inference_ModelConfig: @unchecked Sendable {
     set {_uniqueStorage()._schedulingChoice = .dynamicBatching(newValue)}
   }
 
+  public var ensembleScheduling: Inference_ModelEnsembling {
+    get {
+      if case .ensembleScheduling(let v)? = _storage._schedulingChoice {return v}
+      return Inference_ModelEnsembling()
+    }
+    set {_uniqueStorage()._schedulingChoice = .ensembleScheduling(newValue)}
+  }
+
   public var parameters: Dictionary<String,Inference_ModelParameter> {
     get {_storage._parameters}
     set {_uniqueStorage()._parameters = newValue}
@@ -552,6 +591,7 @@ public nonisolated struct Inference_ModelConfig: @unchecked Sendable {
 
   public nonisolated enum OneOf_SchedulingChoice: Equatable, Sendable {
     case dynamicBatching(Inference_ModelDynamicBatching)
+    case ensembleScheduling(Inference_ModelEnsembling)
 
   }
 
@@ -1100,9 +1140,84 @@ nonisolated extension Inference_ModelResponseCache: SwiftProtobuf.Message, Swift
   }
 }
 
+nonisolated extension Inference_ModelEnsembling: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ModelEnsembling"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}step\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.step) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.step.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.step, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Inference_ModelEnsembling, rhs: Inference_ModelEnsembling) -> Bool {
+    if lhs.step != rhs.step {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Inference_ModelEnsembling.Step: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Inference_ModelEnsembling.protoMessageName + ".Step"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}model_version\0\u{3}input_map\0\u{3}output_map\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.modelName) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.modelVersion) }()
+      case 3: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.inputMap) }()
+      case 4: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.outputMap) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.modelName.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelName, fieldNumber: 1)
+    }
+    if self.modelVersion != 0 {
+      try visitor.visitSingularInt64Field(value: self.modelVersion, fieldNumber: 2)
+    }
+    if !self.inputMap.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.inputMap, fieldNumber: 3)
+    }
+    if !self.outputMap.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.outputMap, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Inference_ModelEnsembling.Step, rhs: Inference_ModelEnsembling.Step) -> Bool {
+    if lhs.modelName != rhs.modelName {return false}
+    if lhs.modelVersion != rhs.modelVersion {return false}
+    if lhs.inputMap != rhs.inputMap {return false}
+    if lhs.outputMap != rhs.outputMap {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Inference_ModelConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}platform\0\u{3}version_policy\0\u{3}max_batch_size\0\u{1}input\0\u{1}output\0\u{3}instance_group\0\u{3}default_model_filename\0\u{4}\u{3}dynamic_batching\0\u{2}\u{3}parameters\0\u{2}\u{3}backend\0\u{4}\u{7}response_cache\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}platform\0\u{3}version_policy\0\u{3}max_batch_size\0\u{1}input\0\u{1}output\0\u{3}instance_group\0\u{3}default_model_filename\0\u{4}\u{3}dynamic_batching\0\u{2}\u{3}parameters\0\u{3}ensemble_scheduling\0\u{2}\u{2}backend\0\u{4}\u{7}response_cache\0")
 
   fileprivate class _StorageClass {
     var _name: String = String()
@@ -1179,6 +1294,19 @@ nonisolated extension Inference_ModelConfig: SwiftProtobuf.Message, SwiftProtobu
           }
         }()
         case 14: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Inference_ModelParameter>.self, value: &_storage._parameters) }()
+        case 15: try {
+          var v: Inference_ModelEnsembling?
+          var hadOneofValue = false
+          if let current = _storage._schedulingChoice {
+            hadOneofValue = true
+            if case .ensembleScheduling(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._schedulingChoice = .ensembleScheduling(v)
+          }
+        }()
         case 17: try { try decoder.decodeSingularStringField(value: &_storage._backend) }()
         case 24: try { try decoder.decodeSingularMessageField(value: &_storage._responseCache) }()
         default: break
@@ -1223,6 +1351,9 @@ nonisolated extension Inference_ModelConfig: SwiftProtobuf.Message, SwiftProtobu
       if !_storage._parameters.isEmpty {
         try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Inference_ModelParameter>.self, value: _storage._parameters, fieldNumber: 14)
       }
+      try { if case .ensembleScheduling(let v)? = _storage._schedulingChoice {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      } }()
       if !_storage._backend.isEmpty {
         try visitor.visitSingularStringField(value: _storage._backend, fieldNumber: 17)
       }

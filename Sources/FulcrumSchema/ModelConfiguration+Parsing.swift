@@ -2,7 +2,7 @@ extension ModelConfiguration {
     /// Triton `ModelConfig` fields Fulcrum recognises but does not implement; naming them gives a
     /// clearer error than "unknown field".
     private static let unsupportedFields: Set<String> = [
-        "sequence_batching", "ensemble_scheduling", "optimization", "model_warmup",
+        "sequence_batching", "optimization", "model_warmup",
         "model_operations", "model_transaction_policy", "model_repository_agents", "cc_model_filenames",
         "metric_tags", "batch_input", "batch_output", "runtime",
     ]
@@ -42,6 +42,7 @@ extension ModelConfiguration {
                 let (key, value) = try parseParameter(reader.message(field), file: file, line: field.line)
                 config.parameters[key] = value
                 parameterLines[key] = field.line
+            case "ensemble_scheduling": config.ensembleSteps = try parseEnsemble(reader.message(field), file: file)
             case "response_cache":
                 let sub = TextMessageReader(try reader.message(field), typeName: "ModelResponseCache", file: file)
                 try sub.forEach { f throws(RuntimeError) in
@@ -52,6 +53,7 @@ extension ModelConfiguration {
                 throw reader.unknown(field, unsupported: unsupportedFields)
             }
         }
+        try checkPipeline(config, file: file)
         config.fulcrum = try FulcrumSettings(parameters: config.parameters) { key, message in
             RuntimeError(code: .invalidConfiguration, message: "\(file):\(parameterLines[key] ?? 0): \(message)")
         }
@@ -259,5 +261,90 @@ extension ModelConfiguration {
             throw RuntimeError(code: .invalidConfiguration, message: "\(file):\(line): field 'parameters': entry has no 'key'")
         }
         return (key, value)
+    }
+
+    /// `ensemble_scheduling { step [ { model_name, model_version, input_map, output_map } ] }`.
+    private static func parseEnsemble(_ message: TextMessage, file: String) throws(RuntimeError) -> [EnsembleStep] {
+        let reader = TextMessageReader(message, typeName: "ModelEnsembling", file: file, repeated: ["step"])
+        var steps: [EnsembleStep] = []
+        try reader.forEach { field throws(RuntimeError) in
+            guard field.name == "step" else { throw reader.unknown(field) }
+            steps.append(try parseStep(reader.message(field), file: file, line: field.line))
+        }
+        guard !steps.isEmpty else {
+            throw RuntimeError(code: .invalidConfiguration, message: "\(file):\(message.line): ensemble_scheduling has no step")
+        }
+        return steps
+    }
+
+    private static func parseStep(_ message: TextMessage, file: String, line: Int) throws(RuntimeError) -> EnsembleStep {
+        let reader = TextMessageReader(message, typeName: "ModelEnsembling.Step", file: file, repeated: ["input_map", "output_map"])
+        var step = EnsembleStep(modelName: "", inputMap: [:], outputMap: [:], line: line)
+        try reader.forEach { field throws(RuntimeError) in
+            switch field.name {
+            case "model_name": step.modelName = try reader.string(field)
+            case "model_version":
+                step.modelVersion = try reader.integer(field, as: Int64.self)
+                guard step.modelVersion >= -1 else {
+                    throw reader.error(field, "field 'model_version': \(step.modelVersion) is not a version (-1 = the newest)")
+                }
+            case "input_map", "output_map":
+                let entry = TextMessageReader(try reader.message(field), typeName: "ModelEnsembling.Step.\(field.name)", file: file)
+                var key = ""
+                var value = ""
+                try entry.forEach { f throws(RuntimeError) in
+                    switch f.name {
+                    case "key": key = try entry.string(f)
+                    case "value": value = try entry.string(f)
+                    default: throw entry.unknown(f)
+                    }
+                }
+                guard !key.isEmpty, !value.isEmpty else {
+                    throw reader.error(field, "field '\(field.name)': an entry needs a non-empty 'key' (the step model's tensor) and 'value' (the pipeline's tensor)")
+                }
+                if field.name == "input_map" {
+                    guard step.inputMap.updateValue(value, forKey: key) == nil else {
+                        throw reader.error(field, "field 'input_map': input '\(key)' is mapped twice")
+                    }
+                } else {
+                    guard step.outputMap.updateValue(value, forKey: key) == nil else {
+                        throw reader.error(field, "field 'output_map': output '\(key)' is mapped twice")
+                    }
+                }
+            case "model_namespace":
+                throw reader.error(field, "field 'model_namespace' in ModelEnsembling.Step is not supported by Fulcrum (one namespace per repository)")
+            default: throw reader.unknown(field)
+            }
+        }
+        guard !step.modelName.isEmpty else {
+            throw RuntimeError(code: .invalidConfiguration, message: "\(file):\(line): an ensemble step has no 'model_name'")
+        }
+        guard !step.outputMap.isEmpty else {
+            throw RuntimeError(code: .invalidConfiguration, message: "\(file):\(line): step '\(step.modelName)' has no output_map: a step whose outputs go nowhere does nothing")
+        }
+        return step
+    }
+
+    /// A pipeline's own fields fit together: the platform and `ensemble_scheduling` go together,
+    /// it declares its inputs and outputs, and nothing about execution on a worker applies to it.
+    private static func checkPipeline(_ config: ModelConfiguration, file: String) throws(RuntimeError) {
+        func fail(_ text: String) -> RuntimeError {
+            RuntimeError(code: .invalidConfiguration, message: "\(file): \(text)")
+        }
+        switch (config.platform == ensemblePlatform, config.ensembleSteps != nil) {
+        case (false, false): return
+        case (true, false): throw fail("platform \"ensemble\" needs ensemble_scheduling { step [ ... ] }")
+        case (false, true): throw fail("ensemble_scheduling is for platform \"ensemble\", not \"\(config.platform)\"")
+        case (true, true): break
+        }
+        if config.dynamicBatching != nil {
+            throw fail("a pipeline cannot have dynamic_batching (its steps' models batch on the workers)")
+        }
+        if !config.instanceGroups.isEmpty {
+            throw fail("a pipeline cannot have instance_group (it runs in the frontends)")
+        }
+        guard !config.inputs.isEmpty, !config.outputs.isEmpty else {
+            throw fail("a pipeline must list its inputs and outputs")
+        }
     }
 }

@@ -144,6 +144,33 @@ public struct ModelConfiguration: Sendable, Equatable {
         }
     }
 
+    /// One step of a pipeline (`ensemble_scheduling { step [...] }`): a model (or another
+    /// pipeline, or a processor) called with some of the pipeline's tensors, producing others.
+    public struct EnsembleStep: Sendable, Equatable {
+        /// The model the step calls.
+        public var modelName: String
+        /// The version it calls; -1 = the newest the pool serves.
+        public var modelVersion: Int64
+        /// The step model's input name → the pipeline tensor fed to it.
+        public var inputMap: [String: String]
+        /// The step model's output name → the pipeline tensor it becomes.
+        public var outputMap: [String: String]
+        /// The line of config.pbtxt the step starts on (for errors); 0 when not from a file.
+        public var line: Int
+
+        /// Creates a step.
+        public init(modelName: String, modelVersion: Int64 = -1, inputMap: [String: String], outputMap: [String: String], line: Int = 0) {
+            self.modelName = modelName
+            self.modelVersion = modelVersion
+            self.inputMap = inputMap
+            self.outputMap = outputMap
+            self.line = line
+        }
+    }
+
+    /// The platform of a pipeline, as Triton names it.
+    public static let ensemblePlatform = "ensemble"
+
     /// The model's name (the folder name when omitted).
     public var name: String
     /// `platform`, e.g. `onnxruntime_onnx`.
@@ -170,6 +197,18 @@ public struct ModelConfiguration: Sendable, Equatable {
     public var fulcrum: FulcrumSettings
     /// `response_cache { enable: true }`.
     public var responseCacheEnabled: Bool
+    /// A pipeline's steps (`platform: "ensemble"` with `ensemble_scheduling`); nil for a model.
+    /// Pipelines run in the frontends; workers skip them.
+    public var ensembleSteps: [EnsembleStep]?
+
+    /// Whether this is a pipeline, served by the frontends rather than the compute pool.
+    public var isPipeline: Bool { platform == Self.ensemblePlatform || ensembleSteps != nil }
+
+    /// The platform prefix of processors: logic the frontends run (`fulcrum_pooling`, ...).
+    public static let processorPlatformPrefix = "fulcrum_"
+
+    /// Whether the frontends serve this (a pipeline or a processor) and the workers skip it.
+    public var isServedByFrontends: Bool { isPipeline || platform.hasPrefix(Self.processorPlatformPrefix) }
 
     /// Creates a configuration (defaults as in Triton).
     public init(
@@ -177,8 +216,10 @@ public struct ModelConfiguration: Sendable, Equatable {
         inputs: [TensorConfiguration] = [], outputs: [TensorConfiguration] = [],
         versionPolicy: VersionPolicy = .latest(1), instanceGroups: [InstanceGroup] = [],
         defaultModelFilename: String = "", dynamicBatching: DynamicBatching? = nil,
-        parameters: [String: String] = [:], fulcrum: FulcrumSettings = FulcrumSettings(), responseCacheEnabled: Bool = false
+        parameters: [String: String] = [:], fulcrum: FulcrumSettings = FulcrumSettings(), responseCacheEnabled: Bool = false,
+        ensembleSteps: [EnsembleStep]? = nil
     ) {
+        self.ensembleSteps = ensembleSteps
         self.name = name
         self.platform = platform
         self.backend = backend

@@ -78,6 +78,18 @@ extension ModelConfiguration {
             return parameter
         }
         if responseCacheEnabled { config.responseCache.enable = true }
+        if let steps = ensembleSteps {
+            var ensembling = Inference_ModelEnsembling()
+            ensembling.step = steps.map { step in
+                var wire = Inference_ModelEnsembling.Step()
+                wire.modelName = step.modelName
+                wire.modelVersion = step.modelVersion
+                wire.inputMap = step.inputMap
+                wire.outputMap = step.outputMap
+                return wire
+            }
+            config.ensembleScheduling = ensembling
+        }
         return config
     }
 
@@ -124,6 +136,12 @@ extension ModelConfiguration {
                 priorityQueuePolicy: wire.priorityQueuePolicy.mapValues(QueuePolicy.init(wire:))
             )
         }
+        var steps: [EnsembleStep]? = nil
+        if case .ensembleScheduling(let wire) = config.schedulingChoice {
+            steps = wire.step.map {
+                EnsembleStep(modelName: $0.modelName, modelVersion: $0.modelVersion, inputMap: $0.inputMap, outputMap: $0.outputMap)
+            }
+        }
         self.init(
             name: config.name,
             platform: config.platform,
@@ -145,7 +163,8 @@ extension ModelConfiguration {
             defaultModelFilename: config.defaultModelFilename,
             dynamicBatching: batching,
             parameters: config.parameters.mapValues(\.stringValue),
-            responseCacheEnabled: config.hasResponseCache && config.responseCache.enable
+            responseCacheEnabled: config.hasResponseCache && config.responseCache.enable,
+            ensembleSteps: steps
         )
     }
 }

@@ -51,6 +51,9 @@ struct FrontendCommand: LayeredCommand {
     @Option(name: .long, help: "A JSON file of API keys ({\"keys\": [{\"key\", \"tenant\", \"models\", \"rate\", \"burst\"}]}): every call but health checks and repository control then needs one ('authorization: Bearer KEY' or 'x-api-key: KEY'); SIGHUP reloads the file. Unset: no keys needed.")
     var apiKeys: String?
 
+    @Option(name: .long, help: "A model repository (Triton's layout) whose pipelines (config.pbtxt with platform \"ensemble\" and ensemble_scheduling) this frontend runs; the workers serve the models their steps call. Read once at start. Unset: no pipelines.")
+    var modelRepository: String?
+
     @Option(name: .long, help: "An id for logs and the balancer's status (default frontend-<pid>).")
     var id: String = ""
 
@@ -117,6 +120,12 @@ struct FrontendCommand: LayeredCommand {
         }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
         guard idleTimeoutS >= 1, requestReadTimeoutS >= 1 else { throw ValidationError("--idle-timeout-s and --request-read-timeout-s must be at least 1") }
+        if let modelRepository {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: modelRepository, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--model-repository: '\(modelRepository)' is not a directory")
+            }
+        }
         guard maxInflight >= 1 else { throw ValidationError("--max-inflight must be at least 1") }
         if let maxInflightBytes, maxInflightBytes < 1 { throw ValidationError("--max-inflight-bytes must be positive") }
     }
@@ -153,6 +162,7 @@ struct FrontendCommand: LayeredCommand {
         configuration.maxInFlight = maxInflight
         configuration.maxInFlightBytes = maxInflightBytes
         configuration.apiKeysFile = apiKeys
+        configuration.modelRepository = modelRepository
         configuration.tls = try tls.setting(listening: [configuration.balancer.host])
         if let edgeTlsCert, let edgeTlsKey {
             configuration.edgeTLS = .init(certificate: edgeTlsCert, key: edgeTlsKey)

@@ -37,7 +37,7 @@ public struct ModelRepository: Sendable {
     }
 
     /// Model folder names (sorted) under `path`: folders holding config.pbtxt or a numeric
-    /// version folder. Hidden folders are skipped. Throws `.notFound` when `path` is not a folder.
+    /// version folder. Hidden folders, pipelines and processors (which the frontends serve) are skipped. Throws `.notFound` when `path` is not a folder.
     public func modelNames() throws(RuntimeError) -> [String] {
         guard isDirectory(path) else {
             throw RuntimeError(code: .notFound, message: "model repository \(path) is not a folder")
@@ -50,7 +50,10 @@ public struct ModelRepository: Sendable {
             let hasVersion = ((try? contents(folder)) ?? []).contains {
                 Self.isVersionName($0) && isDirectory((folder as NSString).appendingPathComponent($0))
             }
-            if hasConfig || hasVersion { names.append(entry) }
+            guard hasConfig || hasVersion else { continue }
+            // Pipelines and processors run in the frontends, not here.
+            if hasConfig, (try? readConfiguration(folder: folder))?.configuration.isServedByFrontends == true { continue }
+            names.append(entry)
         }
         return names.sorted()
     }
@@ -69,24 +72,20 @@ public struct ModelRepository: Sendable {
             throw RuntimeError(code: .notFound, message: "model '\(name)' not found: \(folder) is not a folder")
         }
         let configPath = (folder as NSString).appendingPathComponent("config.pbtxt")
-        var configText: String?
-        if FileManager.default.fileExists(atPath: configPath) {
-            guard let data = FileManager.default.contents(atPath: configPath) else {
-                throw RuntimeError(code: .invalidConfiguration, message: "cannot read \(configPath)")
-            }
-            guard let text = String(data: data, encoding: .utf8) else {
-                throw RuntimeError(code: .invalidConfiguration, message: "\(configPath) is not UTF-8 text")
-            }
-            configText = text
-        }
         var config: ModelConfiguration?
-        if let configText {
-            var parsed = try ModelConfiguration.parse(text: configText, file: configPath)
+        let read = try readConfiguration(folder: folder)
+        let configText = read?.text
+        if var parsed = read?.configuration {
             if parsed.name.isEmpty { parsed.name = name }
             guard parsed.name == name else {
                 throw RuntimeError(
                     code: .invalidConfiguration,
                     message: "\(configPath): name '\(parsed.name)' does not match the model folder '\(name)'")
+            }
+            guard !parsed.isServedByFrontends else {
+                throw RuntimeError(
+                    code: .invalidConfiguration,
+                    message: "'\(name)' has platform \"\(parsed.platform)\": the frontends run it, not the workers")
             }
             config = try parsed.withONNXPlatform(file: configPath)
         }
@@ -120,6 +119,19 @@ public struct ModelRepository: Sendable {
                 return ModelVersionLoad(version: version, result: .failure(error))
             }
         }
+    }
+
+    /// `<folder>/config.pbtxt`, its text and parsed configuration; nil when the folder has none.
+    private func readConfiguration(folder: String) throws(RuntimeError) -> (text: String, configuration: ModelConfiguration)? {
+        let configPath = (folder as NSString).appendingPathComponent("config.pbtxt")
+        guard FileManager.default.fileExists(atPath: configPath) else { return nil }
+        guard let data = FileManager.default.contents(atPath: configPath) else {
+            throw RuntimeError(code: .invalidConfiguration, message: "cannot read \(configPath)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw RuntimeError(code: .invalidConfiguration, message: "\(configPath) is not UTF-8 text")
+        }
+        return (text, try ModelConfiguration.parse(text: text, file: configPath))
     }
 
     private func modelFilename(_ config: ModelConfiguration) -> String {

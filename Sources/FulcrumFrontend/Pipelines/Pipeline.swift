@@ -1,0 +1,137 @@
+import FulcrumSchema
+import FulcrumService
+
+/// A pipeline (Triton's ensemble: `platform: "ensemble"` with `ensemble_scheduling`) checked at
+/// load: every step's model exists, every tensor a step reads is a pipeline input or some earlier
+/// step's output, no tensor has two producers, every pipeline output is produced, and the steps
+/// form no cycle. The frontend runs it (`PipelineRunner`); its intermediate tensors never leave
+/// the frontend.
+struct Pipeline: Sendable {
+    /// One of the step model's tensors bound to one of the pipeline's.
+    struct Binding: Sendable, Equatable {
+        /// The name in the step model.
+        var name: String
+        /// The pipeline tensor.
+        var tensor: String
+    }
+
+    /// A step, ready to run once the steps it depends on have finished.
+    struct Step: Sendable {
+        /// Its position in config.pbtxt, from 0 (responses and errors count from 1).
+        var index: Int
+        /// The model (or nested pipeline) it calls.
+        var model: String
+        /// The version it calls; "" = the newest the pool serves.
+        var version: String
+        /// The step model's inputs, by name.
+        var inputs: [Binding]
+        /// The step model's outputs it keeps, by name.
+        var outputs: [Binding]
+        /// The steps whose outputs it reads.
+        var dependencies: [Int]
+
+        /// How responses, logs and errors name the step: "step 2 ('simple')".
+        var label: String { "step \(index + 1) ('\(model)')" }
+    }
+
+    /// The pipeline's name.
+    let name: String
+    /// The version it is served as (its highest numeric folder, "1" when it has none).
+    let version: String
+    /// Its configuration as written.
+    let configuration: ModelConfiguration
+    /// What requests are validated against (its declared inputs and outputs).
+    let signature: ModelSignature
+    /// Its steps, in config.pbtxt's order.
+    let steps: [Step]
+
+    /// Every model the steps call directly.
+    var models: Set<String> { Set(steps.map(\.model)) }
+
+    /// Checks `configuration` (a pipeline's) and builds the graph. `exists` says whether a model
+    /// of that name is in the repository (pool models and pipelines alike). Errors name the step.
+    init(configuration: ModelConfiguration, version: String, file: String, exists: (String) -> Bool) throws(RuntimeError) {
+        func fail(_ text: String) -> RuntimeError {
+            RuntimeError(code: .invalidConfiguration, message: "\(file): pipeline '\(configuration.name)': \(text)")
+        }
+        guard let written = configuration.ensembleSteps, !written.isEmpty else {
+            throw fail("it has no steps")
+        }
+        let inputs = Set(configuration.inputs.map(\.name))
+        var producer: [String: Int] = [:]
+        var steps: [Step] = []
+        for (index, step) in written.enumerated() {
+            let built = Step(
+                index: index, model: step.modelName, version: step.modelVersion < 0 ? "" : String(step.modelVersion),
+                inputs: step.inputMap.map { Binding(name: $0.key, tensor: $0.value) }.sorted { $0.name < $1.name },
+                outputs: step.outputMap.map { Binding(name: $0.key, tensor: $0.value) }.sorted { $0.name < $1.name },
+                dependencies: [])
+            let at = step.line > 0 ? " (line \(step.line))" : ""
+            guard step.modelName != configuration.name else {
+                throw fail("\(built.label)\(at) calls the pipeline itself")
+            }
+            guard exists(step.modelName) else {
+                throw fail("\(built.label)\(at) names model '\(step.modelName)', which is not in the model repository")
+            }
+            for output in built.outputs {
+                if inputs.contains(output.tensor) {
+                    throw fail("\(built.label)\(at) writes '\(output.tensor)', which is an input of the pipeline")
+                }
+                if let other = producer.updateValue(index, forKey: output.tensor) {
+                    throw fail("\(built.label)\(at) and \(steps[other].label) both write '\(output.tensor)'")
+                }
+            }
+            steps.append(built)
+        }
+        for index in steps.indices {
+            var dependencies = Set<Int>()
+            for input in steps[index].inputs {
+                if inputs.contains(input.tensor) { continue }
+                guard let from = producer[input.tensor] else {
+                    throw fail("\(steps[index].label) reads '\(input.tensor)', which is neither an input of the pipeline nor written by any step")
+                }
+                guard from != index else {
+                    throw fail("\(steps[index].label) reads '\(input.tensor)', which it writes itself")
+                }
+                dependencies.insert(from)
+            }
+            steps[index].dependencies = dependencies.sorted()
+        }
+        for output in configuration.outputs where producer[output.name] == nil {
+            throw fail("no step writes its output '\(output.name)'")
+        }
+        if let cycle = Self.cycle(steps) {
+            throw fail("the steps form a cycle: \(cycle.map { steps[$0].label }.joined(separator: " → "))")
+        }
+        self.name = configuration.name
+        self.version = version
+        self.configuration = configuration
+        self.signature = ModelSignature(configuration: configuration, version: version)
+        self.steps = steps
+    }
+
+    /// A cycle among the steps' dependencies (as step indices, the first repeated at the end), or
+    /// nil when they form a DAG.
+    static func cycle(_ steps: [Step]) -> [Int]? {
+        // 0 unvisited, 1 on the current path, 2 done.
+        var state = [UInt8](repeating: 0, count: steps.count)
+        var path: [Int] = []
+        func visit(_ node: Int) -> [Int]? {
+            state[node] = 1
+            path.append(node)
+            for next in steps[node].dependencies {
+                if state[next] == 1, let start = path.firstIndex(of: next) {
+                    return Array(path[start...]) + [next]
+                }
+                if state[next] == 0, let found = visit(next) { return found }
+            }
+            path.removeLast()
+            state[node] = 2
+            return nil
+        }
+        for node in steps.indices where state[node] == 0 {
+            if let found = visit(node) { return found.reversed() }
+        }
+        return nil
+    }
+}
