@@ -238,7 +238,7 @@ let package = Package(
         .testTarget(
             name: "FulcrumFrontendTests",
             dependencies: [
-                "FulcrumFrontend", "FulcrumService", "FulcrumProtocol", grpcCore, grpcHTTP2, logging,
+                "FulcrumFrontend", "FulcrumService", "FulcrumSchema", "FulcrumProtocol", grpcCore, grpcHTTP2, logging,
                 .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP2", package: "swift-nio-http2"),
             ],
             swiftSettings: swiftSettings

@@ -42,6 +42,26 @@ import Testing
         #expect(back.parameters == configuration.parameters)
     }
 
+    @Test func roundTripsAPipeline() throws {
+        let text = """
+            name: "chain"
+            platform: "ensemble"
+            max_batch_size: 4
+            input [ { name: "A" data_type: TYPE_INT32 dims: [ 16 ] } ]
+            output [ { name: "Y" data_type: TYPE_INT32 dims: [ 16 ] } ]
+            ensemble_scheduling { step [ { model_name: "simple" model_version: 3 input_map { key: "INPUT0" value: "A" } output_map { key: "OUTPUT0" value: "Y" } } ] }
+            """
+        let configuration = try ModelConfiguration.parse(text: text, file: "config.pbtxt")
+        let wire = configuration.wire
+        #expect(wire.ensembleScheduling.step.count == 1)
+        #expect(wire.ensembleScheduling.step[0].modelVersion == 3)
+        #expect(wire.ensembleScheduling.step[0].inputMap == ["INPUT0": "A"])
+        let back = try ModelConfiguration(wire: wire)
+        #expect(back.ensembleSteps?.map(\.modelName) == ["simple"])
+        #expect(back.ensembleSteps?[0].outputMap == ["OUTPUT0": "Y"])
+        #expect(back.isPipeline)
+    }
+
     @Test func dataTypesMapBothWays() {
         for type in DataType.allCases {
             #expect(DataType(wire: type.wire) == type)
