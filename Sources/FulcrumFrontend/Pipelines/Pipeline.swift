@@ -51,8 +51,9 @@ struct Pipeline: Sendable {
     /// Checks `configuration` (a pipeline's) and builds the graph. `exists` says whether a model
     /// of that name is in the repository (pool models and pipelines alike). Errors name the step.
     init(configuration: ModelConfiguration, version: String, file: String, exists: (String) -> Bool) throws(RuntimeError) {
-        func fail(_ text: String) -> RuntimeError {
-            RuntimeError(code: .invalidConfiguration, message: "\(file): pipeline '\(configuration.name)': \(text)")
+        func fail(_ text: String, line: Int = 0) -> RuntimeError {
+            let place = line > 0 ? "\(file):\(line)" : file
+            return RuntimeError(code: .invalidConfiguration, message: "\(place): pipeline '\(configuration.name)': \(text)")
         }
         guard let written = configuration.ensembleSteps, !written.isEmpty else {
             throw fail("it has no steps")
@@ -66,19 +67,18 @@ struct Pipeline: Sendable {
                 inputs: step.inputMap.map { Binding(name: $0.key, tensor: $0.value) }.sorted { $0.name < $1.name },
                 outputs: step.outputMap.map { Binding(name: $0.key, tensor: $0.value) }.sorted { $0.name < $1.name },
                 dependencies: [])
-            let at = step.line > 0 ? " (line \(step.line))" : ""
             guard step.modelName != configuration.name else {
-                throw fail("\(built.label)\(at) calls the pipeline itself")
+                throw fail("\(built.label) calls the pipeline itself", line: step.line)
             }
             guard exists(step.modelName) else {
-                throw fail("\(built.label)\(at) names model '\(step.modelName)', which is not in the model repository")
+                throw fail("\(built.label) names model '\(step.modelName)', which is not in the model repository", line: step.line)
             }
             for output in built.outputs {
                 if inputs.contains(output.tensor) {
-                    throw fail("\(built.label)\(at) writes '\(output.tensor)', which is an input of the pipeline")
+                    throw fail("\(built.label) writes '\(output.tensor)', which is an input of the pipeline", line: step.line)
                 }
                 if let other = producer.updateValue(index, forKey: output.tensor) {
-                    throw fail("\(built.label)\(at) and \(steps[other].label) both write '\(output.tensor)'")
+                    throw fail("\(built.label) and \(steps[other].label) both write '\(output.tensor)'", line: step.line)
                 }
             }
             steps.append(built)
