@@ -123,6 +123,14 @@ public enum Infer {
                 "timing: frontend \(us(ResponseParameters.frontend)), network \(us(ResponseParameters.network)), queue \(us(ResponseParameters.queue)), compute \(us(ResponseParameters.compute)) (worker \(worker))"
             )
         }
+        // A pipeline's answer: each step's round trip, in step order.
+        let steps = response.parameters.keys.compactMap { key -> (Int, String)? in
+            guard key.hasPrefix("fulcrum.step."), key.hasSuffix("_us") else { return nil }
+            let rest = key.dropFirst("fulcrum.step.".count).dropLast(3)
+            guard let dot = rest.firstIndex(of: "."), let index = Int(rest[..<dot]) else { return nil }
+            return (index, "step \(index) \(rest[rest.index(after: dot)...]) \(us(key))")
+        }.sorted { $0.0 < $1.0 }.map(\.1)
+        if !steps.isEmpty { lines.append("steps: " + steps.joined(separator: ", ")) }
         return lines.joined(separator: "\n")
     }
 
@@ -144,6 +152,23 @@ public enum Infer {
         case "UINT32": return values(UInt32.self).map { "\($0)" }
         case "UINT64": return values(UInt64.self).map { "\($0)" }
         case "BOOL": return data.map { $0 != 0 ? "true" : "false" }
+        case "BYTES":
+            // Each element: a 4-byte little-endian length, then its bytes; shown quoted when UTF-8.
+            var elements: [String] = []
+            var offset = data.startIndex
+            while data.endIndex - offset >= 4 {
+                let length = data[offset..<(offset + 4)].reversed().reduce(0) { $0 << 8 | Int($1) }
+                offset += 4
+                guard length <= data.endIndex - offset else { return ["<\(data.count) bytes, malformed>"] }
+                let element = data[offset..<(offset + length)]
+                offset += length
+                if let text = String(data: element, encoding: .utf8) {
+                    elements.append("\"\(text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"")
+                } else {
+                    elements.append("<\(length) bytes>")
+                }
+            }
+            return offset == data.endIndex ? elements : ["<\(data.count) bytes, malformed>"]
         default: return ["<\(data.count) bytes>"]
         }
     }

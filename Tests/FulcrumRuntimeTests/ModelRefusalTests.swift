@@ -125,6 +125,23 @@ struct ModelRefusalTests {
         do { _ = try repo.repository.load("absent") } catch { #expect(error.code == .notFound) }
     }
 
+    @Test("pipelines and processors are the frontends' to run: the worker lists neither and refuses to load them")
+    func frontendModels() throws {
+        let repo = try TemporaryRepository()
+        try repo.add(model: "model", fixture: "mlp.onnx")
+        let pipeline = """
+            platform: "ensemble"
+            input [ { name: "x" data_type: TYPE_FP32 dims: [ 1 ] } ]
+            output [ { name: "y" data_type: TYPE_FP32 dims: [ 1 ] } ]
+            ensemble_scheduling { step [ { model_name: "model" input_map { key: "a" value: "x" } output_map { key: "b" value: "y" } } ] }
+            """
+        try repo.add(model: "chain", fixture: "mlp.onnx", versions: [], config: pipeline)
+        try repo.add(model: "pool", fixture: "mlp.onnx", versions: [], config: "platform: \"fulcrum_pooling\"")
+        #expect(try repo.repository.modelNames() == ["model"])
+        do { _ = try repo.repository.load("chain") } catch { #expect(error.matches(.invalidConfiguration, "the frontends run it")) }
+        do { _ = try repo.repository.load("pool") } catch { #expect(error.matches(.invalidConfiguration, "fulcrum_pooling", "the frontends run it")) }
+    }
+
     @Test("version policies pick versions; names list model folders")
     func versions() throws {
         let repo = try TemporaryRepository()
