@@ -53,6 +53,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", exact: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-asn1", exact: "1.7.4"),
+        // The frontend's feature_lookup processor reads an online feature store in PostgreSQL.
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
     ],
     targets: [
         // System libraries.
@@ -139,6 +141,8 @@ let package = Package(
                 // The frontend's own ModelInfer client to workers, on raw HTTP/2 frames (WorkerLink).
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"), .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                // The feature_lookup processor's PostgreSQL client (connection pool included).
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 // The HTTP edge's read deadline sees Hummingbird's decoded request parts.
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"), .product(name: "HTTPTypes", package: "swift-http-types"),
             ],

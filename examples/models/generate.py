@@ -13,6 +13,9 @@ Models (see README.md):
                residuals) -> masked mean pooling -> embedding FP32 [128]
   sklearn_classifier   features FP32 [4] -> StandardScaler (Sub/Div) -> Gemm -> Softmax ->
                probabilities FP32 [3] (labels.txt) and ArgMax -> label INT64 [1]
+  recommender  user FP32 [1, 32] and items FP32 [N, 64] (no batch dimension: one request is one
+               user and its candidates) -> the user row repeated N times (Expand) beside each item
+               (Concat) -> Gemm 128 + Relu -> Gemm 1 -> Sigmoid -> score FP32 [N, 1]
 
 The output is deterministic: the same onnx/numpy versions write byte-identical files. Every model
 is checked with onnx.checker and run once through onnxruntime against a numpy reference.
@@ -410,6 +413,38 @@ def build_sklearn_classifier() -> onnx.ModelProto:
     return model
 
 
+REC_USER, REC_ITEM, REC_HIDDEN = 32, 64, 128
+
+
+def build_recommender() -> onnx.ModelProto:
+    """Scores every candidate item for one user: [user ‖ item] -> MLP -> Sigmoid."""
+    rng = np.random.default_rng(SEED + 11)
+    w1, b1 = _dense_layer(rng, REC_USER + REC_ITEM, REC_HIDDEN)
+    w2, b2 = _dense_layer(rng, REC_HIDDEN, 1, gain=1.0)
+    inits = [numpy_helper.from_array(v, name=k) for k, v in (
+        ("fc1.weight", w1), ("fc1.bias", b1), ("fc2.weight", w2), ("fc2.bias", b2),
+        ("zero", np.array([0], dtype=np.int64)), ("one", np.array([1], dtype=np.int64)),
+        ("user_width", np.array([REC_USER], dtype=np.int64)))]
+    nodes = [
+        helper.make_node("Shape", ["items"], ["items_shape"], name="items_shape"),
+        helper.make_node("Slice", ["items_shape", "zero", "one"], ["n"], name="candidates"),
+        helper.make_node("Concat", ["n", "user_width"], ["user_rows_shape"], name="user_rows_shape", axis=0),
+        helper.make_node("Expand", ["user", "user_rows_shape"], ["user_rows"], name="repeat_user"),
+        helper.make_node("Concat", ["user_rows", "items"], ["pairs"], name="pairs", axis=1),
+        helper.make_node("Gemm", ["pairs", "fc1.weight", "fc1.bias"], ["h1"], name="fc1"),
+        helper.make_node("Relu", ["h1"], ["a1"], name="relu1"),
+        helper.make_node("Gemm", ["a1", "fc2.weight", "fc2.bias"], ["logit"], name="fc2"),
+        helper.make_node("Sigmoid", ["logit"], ["score"], name="sigmoid"),
+    ]
+    graph = helper.make_graph(
+        nodes, "recommender",
+        [helper.make_tensor_value_info("user", TensorProto.FLOAT, [1, REC_USER]),
+         helper.make_tensor_value_info("items", TensorProto.FLOAT, ["candidates", REC_ITEM])],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["candidates", 1])],
+        initializer=inits)
+    return _model(graph)
+
+
 def _config(name, max_batch, inputs, outputs):
     def tensor(entry):
         tname, dtype, dims = entry[:3]
@@ -432,6 +467,10 @@ SKLEARN_CONFIG = _config("sklearn_classifier", SK_MAX_BATCH,
                          [("features", "TYPE_FP32", [SK_FEATURES])],
                          [("probabilities", "TYPE_FP32", [len(SK_LABELS)], "labels.txt"), ("label", "TYPE_INT64", [1])])
 
+
+RECOMMENDER_CONFIG = _config("recommender", 0,
+                              [("user", "TYPE_FP32", [1, REC_USER]), ("items", "TYPE_FP32", [-1, REC_ITEM])],
+                              [("score", "TYPE_FP32", [-1, 1])])
 
 WIDE_MLP_CONFIG = _config("wide_mlp", WIDE_MAX_BATCH, [("features", "TYPE_FP32", [WIDE_IN])],
                           [("score", "TYPE_FP32", [1])]) + (
@@ -489,6 +528,16 @@ def self_check(out_dir: str) -> None:
     assert len(set(label[:, 0].tolist())) > 1
     (wide,) = run("wide_mlp", {"features": rng.standard_normal((32, WIDE_IN)).astype(np.float32)})
     assert wide.shape == (32, 1) and np.isfinite(wide).all() and wide.std() > 0.02, wide.std()
+    user = rng.standard_normal((1, REC_USER)).astype(np.float32)
+    items = rng.standard_normal((100, REC_ITEM)).astype(np.float32)
+    (rec,) = run("recommender", {"user": user, "items": items})
+    rs = np.random.default_rng(SEED + 11)
+    w1, b1 = _dense_layer(rs, REC_USER + REC_ITEM, REC_HIDDEN)
+    w2, b2 = _dense_layer(rs, REC_HIDDEN, 1, gain=1.0)
+    pairs = np.concatenate([np.repeat(user, 100, axis=0), items], axis=1).astype(np.float64)
+    expected = 1 / (1 + np.exp(-(np.maximum(pairs @ w1 + b1, 0) @ w2 + b2)))
+    np.testing.assert_allclose(rec, expected, rtol=1e-5, atol=1e-6)
+    assert rec.std() > 0.02, rec.std()
     # The example must be informative: scores spread out, not all saturated at 0 or 1.
     assert 0.02 < score.min() and score.max() < 0.98 and score.std() > 0.05, (
         f"scores saturated or flat: min {score.min()} max {score.max()} std {score.std()}")
@@ -515,6 +564,7 @@ def main(argv=None) -> int:
         "transformer_encoder": (build_transformer_encoder(), TRANSFORMER_CONFIG),
         "sklearn_classifier": (build_sklearn_classifier(), SKLEARN_CONFIG),
         "wide_mlp": (build_wide_mlp(), WIDE_MLP_CONFIG),
+        "recommender": (build_recommender(), RECOMMENDER_CONFIG),
     }
     for name, (model, config) in models.items():
         write(os.path.join(args.out, name, "config.pbtxt"), config.encode())

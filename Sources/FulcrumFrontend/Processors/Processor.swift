@@ -145,5 +145,5 @@ public struct ProcessorKind: Sendable {
     }
 
     /// The processors every frontend has.
-    public static let builtIn: [ProcessorKind] = [PoolingProcessor.kind, ClassifyProcessor.kind, RankProcessor.kind]
+    public static let builtIn: [ProcessorKind] = [PoolingProcessor.kind, ClassifyProcessor.kind, RankProcessor.kind, FeatureLookupProcessor.kind]
 }
