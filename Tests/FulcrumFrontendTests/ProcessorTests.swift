@@ -116,4 +116,52 @@ import Testing
             #expect(reason.contains(fragment), "\(reason)")
         }
     }
+
+    @Test func theFeatureCacheNeverServesPastItsTTLAndStaysBounded() {
+        let cache = FeatureCache(ttl: .milliseconds(100), capacity: 3)
+        let second: UInt64 = 1_000_000_000
+        cache.store([.int(1): [1], .int(2): [2]], now: 10 * second)
+        #expect(cache.values(for: [.int(1), .int(2), .int(3)], now: 10 * second + 99_000_000) == [.int(1): [1], .int(2): [2]])
+        #expect(cache.values(for: [.int(1)], now: 10 * second + 100_000_000).isEmpty)
+        // Capacity: the oldest insertions go first.
+        cache.store([.int(3): [3]], now: 11 * second)
+        cache.store([.int(4): [4]], now: 11 * second + 1)
+        cache.store([.int(5): [5]], now: 11 * second + 2)
+        cache.store([.text("six"): [6]], now: 11 * second + 3)
+        #expect(cache.count <= 3)
+        let held = cache.values(for: [.int(3), .int(4), .int(5), .text("six")], now: 11 * second + 4)
+        #expect(held == [.int(4): [4], .int(5): [5], .text("six"): [6]])
+        // A TTL of 0 turns the cache off.
+        let off = FeatureCache(ttl: .zero, capacity: 10)
+        off.store([.int(1): [1]], now: second)
+        #expect(off.values(for: [.int(1)], now: second).isEmpty)
+    }
+
+    @Test func featureLookupRefusesUnsafeNamesAndMissingSettings() throws {
+        let base = """
+            platform: "fulcrum_feature_lookup"
+            input [ { name: "ids" data_type: TYPE_INT64 dims: [ -1 ] } ]
+            output [ { name: "f" data_type: TYPE_FP32 dims: [ -1, 4 ] } ]
+            parameters { key: "database" value: { string_value: "features" } }
+            parameters { key: "user" value: { string_value: "fulcrum" } }
+            parameters { key: "key_column" value: { string_value: "id" } }
+            parameters { key: "value_column" value: { string_value: "v" } }
+            """
+        for (extra, fragment) in [
+            ("parameters { key: \"table\" value: { string_value: \"t; DROP TABLE x\" } }", "is not a plain SQL name"),
+            ("parameters { key: \"table\" value: { string_value: \"a.b.\" } }", "is not a plain SQL name"),
+            ("", "needs the parameter 'table'"),
+            ("parameters { key: \"table\" value: { string_value: \"t\" } } parameters { key: \"url_env\" value: { string_value: \"FULCRUM_TEST_UNSET_VARIABLE\" } }",
+             "FULCRUM_TEST_UNSET_VARIABLE is not set"),
+            ("parameters { key: \"table\" value: { string_value: \"t\" } } parameters { key: \"missing\" value: { string_value: \"ignore\" } }",
+             "'missing': 'ignore' is not one of error, default"),
+        ] {
+            do {
+                _ = try FeatureLookupProcessor(Self.setup(base + "\n" + extra))
+                Issue.record("accepted: \(extra)")
+            } catch let error as ProcessorError {
+                #expect(error.message.contains(fragment), "\(error.message)")
+            }
+        }
+    }
 }
