@@ -22,10 +22,14 @@ public struct LoadRecorder: Sendable {
     public struct Breakdown: Sendable, Equatable {
         /// Microseconds per part, in `BreakdownPart` order; nil where the server sent none.
         public var micros: [BreakdownPart: UInt64]
+        /// A pipeline's steps (`fulcrum.step.<n>.<model>_us`): round trip per step, keyed
+        /// `<n>.<model>`; empty for a model.
+        public var steps: [String: UInt64]
 
         /// A breakdown from its parts.
-        public init(_ micros: [BreakdownPart: UInt64]) {
+        public init(_ micros: [BreakdownPart: UInt64], steps: [String: UInt64] = [:]) {
             self.micros = micros
+            self.steps = steps
         }
     }
 
@@ -60,6 +64,8 @@ public struct LoadRecorder: Sendable {
     public private(set) var errorLatency = LoadRecorder.histogram()
     /// Breakdown parts of measured successes, µs.
     public private(set) var breakdown: [BreakdownPart: Histogram<UInt64>] = [:]
+    /// A pipeline's steps in measured successes (key `<n>.<model>`), µs.
+    public private(set) var steps: [String: Histogram<UInt64>] = [:]
     /// Measured successes.
     public private(set) var ok = 0
     /// Measured failures by status code name.
@@ -120,6 +126,9 @@ public struct LoadRecorder: Sendable {
                 for (part, value) in parts.micros {
                     _ = breakdown[part, default: Self.histogram()].record(max(1, value))
                 }
+                for (step, value) in parts.steps {
+                    _ = steps[step, default: Self.histogram()].record(max(1, value))
+                }
             }
         case .failed(let code):
             errors[code, default: 0] += 1
@@ -141,6 +150,9 @@ public struct LoadRecorder: Sendable {
         errorLatency.add(other.errorLatency)
         for (part, histogram) in other.breakdown {
             breakdown[part, default: Self.histogram()].add(histogram)
+        }
+        for (step, histogram) in other.steps {
+            steps[step, default: Self.histogram()].add(histogram)
         }
         ok += other.ok
         errors.merge(other.errors, uniquingKeysWith: +)

@@ -105,6 +105,9 @@ public struct LoadResult: Sendable, Codable {
     public var errorLatencyUs: Percentiles?
     /// Fulcrum's breakdown (absent parts: the server did not send them).
     public var breakdownUs: [String: Part]
+    /// A pipeline's steps, keyed `<n>.<model>`: each step's round trip as the frontend saw it
+    /// (nil for a model).
+    public var stepsUs: [String: Part]?
     public var warmup: Warmup
     public var generator: Generator
     public var timeSeries: [Second]
@@ -154,6 +157,11 @@ public struct LoadResult: Sendable, Codable {
             parts[part.rawValue] = Part(count: Int(histogram.totalCount), mean: histogram.mean, p99: histogram.valueAtPercentile(99))
         }
         breakdownUs = parts
+        var steps: [String: Part] = [:]
+        for (step, histogram) in recorder.steps where histogram.totalCount > 0 {
+            steps[step] = Part(count: Int(histogram.totalCount), mean: histogram.mean, p99: histogram.valueAtPercentile(99))
+        }
+        stepsUs = steps.isEmpty ? nil : steps
         warmup = Warmup(seconds: options.warmup, completed: recorder.warmupCompleted, dropped: recorder.warmupDropped)
         let sent = requests + recorder.warmupCompleted
         generator = Generator(

@@ -118,6 +118,18 @@ public enum ReportWriter {
             }
             lines.append("")
         }
+        if let steps = result.stepsUs, !steps.isEmpty {
+            lines += [
+                "Pipeline steps (each step's round trip as the frontend saw it, ms; a pool step includes its network, queue and compute, a processor step its own work in the frontend):",
+                "", "| step | mean | p99 |", "|---|---:|---:|",
+            ]
+            let ordered = steps.keys.sorted { (Int($0.prefix { $0 != "." }) ?? 0, $0) < (Int($1.prefix { $0 != "." }) ?? 0, $1) }
+            for step in ordered {
+                let value = steps[step]!
+                lines.append("| \(step) | \(ms(value.mean)) | \(ms(value.p99)) |")
+            }
+            lines.append("")
+        }
         if let pool = result.pool, !pool.isEmpty {
             lines.append("Pool size: \(pool.map(\.workers).min() ?? 0)–\(pool.map(\.workers).max() ?? 0) workers over the test (pool.svg).")
             lines.append("")

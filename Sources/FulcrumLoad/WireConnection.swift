@@ -229,7 +229,13 @@ final class WireConnection: ChannelInboundHandler, @unchecked Sendable {
         for part in BreakdownPart.allCases {
             if let value = response.parameters[part.parameterKey]?.integerValue, value >= 0 { micros[part] = UInt64(value) }
         }
-        return LoadRecorder.Breakdown(micros)
+        var steps: [String: UInt64] = [:]
+        for (key, parameter) in response.parameters where key.hasPrefix("fulcrum.step.") && key.hasSuffix("_us") {
+            if let value = parameter.integerValue, value >= 0 {
+                steps[String(key.dropFirst("fulcrum.step.".count).dropLast(3))] = UInt64(value)
+            }
+        }
+        return LoadRecorder.Breakdown(micros, steps: steps)
     }
 
     /// grpc-swift's spelling of a status code, as the gRPC-client path recorded them.

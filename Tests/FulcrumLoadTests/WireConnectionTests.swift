@@ -95,6 +95,8 @@ import Testing
         var response = Inference_ModelInferResponse()
         response.parameters[ResponseParameters.compute] = .int64(40)
         response.parameters[ResponseParameters.queue] = .int64(7)
+        response.parameters["fulcrum.step.1.simple_us"] = .int64(120)
+        response.parameters["fulcrum.step.2.rank_top_us"] = .int64(30)
         // Stream 1: 200, a message in two DATA frames, trailers with grpc-status 0.
         var message = try grpcMessage(response)
         let first = message.readSlice(length: 3)!
@@ -112,7 +114,7 @@ import Testing
 
         let all = outcomes.all
         #expect(all.map(\.0) == [0, 1, 2, 3] && all.map(\.1) == [0, 1, 2, 3])
-        #expect(all[0].2 == .ok(LoadRecorder.Breakdown([.compute: 40, .queue: 7])))
+        #expect(all[0].2 == .ok(LoadRecorder.Breakdown([.compute: 40, .queue: 7], steps: ["1.simple": 120, "2.rank_top": 30])))
         #expect(all[1].2 == .failed(code: "unavailable"))
         #expect(all[2].2 == .failed(code: "unavailable"))
         #expect(all[3].2 == .failed(code: "http(503)"))
