@@ -9,7 +9,7 @@ import FulcrumSchema
 /// or directly like any model.
 ///
 /// Built-in kinds are in `ProcessorKind.builtIn`; a custom frontend registers its own kinds with
-/// `Frontend.run(_:processors:)`.
+/// `FrontendConfiguration.processors` before `Frontend.run`.
 public protocol Processor: Sendable {
     /// Computes the outputs from the inputs. `inputs` holds the request's tensors by name, already
     /// checked against the processor's configuration (names, datatypes, shapes, batch size);
@@ -145,5 +145,7 @@ public struct ProcessorKind: Sendable {
     }
 
     /// The processors every frontend has.
-    public static let builtIn: [ProcessorKind] = [PoolingProcessor.kind, ClassifyProcessor.kind, RankProcessor.kind, FeatureLookupProcessor.kind]
+    public static let builtIn: [ProcessorKind] = [
+        TokenizerProcessor.kind, PoolingProcessor.kind, ClassifyProcessor.kind, RankProcessor.kind, FeatureLookupProcessor.kind,
+    ]
 }
