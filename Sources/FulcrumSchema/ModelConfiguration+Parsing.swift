@@ -279,7 +279,8 @@ extension ModelConfiguration {
 
     private static func parseStep(_ message: TextMessage, file: String, line: Int) throws(RuntimeError) -> EnsembleStep {
         let reader = TextMessageReader(message, typeName: "ModelEnsembling.Step", file: file, repeated: ["input_map", "output_map"])
-        var step = EnsembleStep(modelName: "", inputMap: [:], outputMap: [:], line: line)
+        // model_version left out is 0, as protobuf decodes it; 0 and -1 both mean the newest.
+        var step = EnsembleStep(modelName: "", modelVersion: 0, inputMap: [:], outputMap: [:], line: line)
         try reader.forEach { field throws(RuntimeError) in
             switch field.name {
             case "model_name": step.modelName = try reader.string(field)

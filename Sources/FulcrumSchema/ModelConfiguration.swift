@@ -149,7 +149,7 @@ public struct ModelConfiguration: Sendable, Equatable {
     public struct EnsembleStep: Sendable, Equatable {
         /// The model the step calls.
         public var modelName: String
-        /// The version it calls; -1 = the newest the pool serves.
+        /// The version it calls; -1 or 0 (left out) = the newest the pool serves.
         public var modelVersion: Int64
         /// The step model's input name → the pipeline tensor fed to it.
         public var inputMap: [String: String]

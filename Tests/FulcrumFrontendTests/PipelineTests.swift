@@ -143,7 +143,7 @@ import Testing
         let started = Mutex(0)
         let calls = Mutex<[String]>([])
         let (response, outcome) = try await PipelineRunner.run(
-            pipeline, request: Self.int32Request("p", ["A": [1, 2, 3, 4], "B": [10, 20, 30, 40]]), timeout: .seconds(30),
+            pipeline, request: Self.int32Request("p", ["A": [1, 2, 3, 4], "B": [10, 20, 30, 40]]), timeout: .seconds(3600),
             started: DispatchTime.now().uptimeNanoseconds
         ) { request, remaining in
             #expect(remaining != nil)

@@ -63,7 +63,7 @@ struct Pipeline: Sendable {
         var steps: [Step] = []
         for (index, step) in written.enumerated() {
             let built = Step(
-                index: index, model: step.modelName, version: step.modelVersion < 0 ? "" : String(step.modelVersion),
+                index: index, model: step.modelName, version: step.modelVersion <= 0 ? "" : String(step.modelVersion),
                 inputs: step.inputMap.map { Binding(name: $0.key, tensor: $0.value) }.sorted { $0.name < $1.name },
                 outputs: step.outputMap.map { Binding(name: $0.key, tensor: $0.value) }.sorted { $0.name < $1.name },
                 dependencies: [])
