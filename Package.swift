@@ -29,6 +29,8 @@ let package = Package(
         .executable(name: "fulcrum-balancer", targets: ["fulcrum-balancer"]),
         .executable(name: "fulcrum-bench", targets: ["fulcrum-bench"]),
         .executable(name: "fulcrum-fuzz", targets: ["fulcrum-fuzz"]),
+        // For custom frontends with their own processors (examples/custom-frontend).
+        .library(name: "FulcrumFrontend", targets: ["FulcrumFrontend", "FulcrumFrontendCommand", "FulcrumCommandLine", "FulcrumSchema"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2", exact: "2.4.3"),
@@ -198,9 +200,15 @@ let package = Package(
             dependencies: ["FulcrumWorker", "FulcrumKernels", "FulcrumRuntime", "FulcrumService", "FulcrumMetrics", "FulcrumCommandLine", argumentParser, logging],
             swiftSettings: swiftSettings
         ),
+        // The frontend's options and start-up, shared by fulcrum-frontend and custom frontends.
+        .target(
+            name: "FulcrumFrontendCommand",
+            dependencies: ["FulcrumFrontend", "FulcrumService", "FulcrumMetrics", "FulcrumCommandLine", argumentParser, logging],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "fulcrum-frontend",
-            dependencies: ["FulcrumFrontend", "FulcrumService", "FulcrumMetrics", "FulcrumCommandLine", argumentParser, logging],
+            dependencies: ["FulcrumFrontendCommand", "FulcrumCommandLine", argumentParser],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
