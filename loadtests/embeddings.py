@@ -36,10 +36,35 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "loadtests" / "lib"))
 from proc_cpu import tree_cpu  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
 WORDS = ("the model serves predictions on accelerators while the frontend keeps business logic "
          "close to the client and every request crosses the network between the tiers once "
          "tokenizers pooling embeddings latency throughput caches deadlines").split()
+
+
+def cpu_by_process(root: int) -> dict[str, float]:
+    """CPU seconds (user + system) of `root` and its descendants, summed by process name."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents, info = {}, {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            text = open(f"/proc/{name}/stat").read()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1:text.rindex(")")]
+        fields = text[text.rindex(")") + 2:].split()
+        parents[int(name)] = int(fields[1])
+        info[int(name)] = (comm, sum(int(x) for x in fields[11:15]) / ticks)
+    totals: dict[str, float] = {}
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        if pid in info:
+            comm, seconds = info[pid]
+            totals[comm] = totals.get(comm, 0) + seconds
+        todo.extend(child for child, parent in parents.items() if parent == pid)
+    return totals
 
 
 def free_port() -> int:
@@ -112,40 +137,44 @@ def main() -> int:
                    "--connections", "1", "--duration", str(args.duration + args.warmup), "--warmup", str(args.warmup),
                    "--input-data", str(data), "--output", str(work / tag)]
             commands.append(" ".join(cmd).replace(str(work), "$WORK").replace(str(ROOT) + "/", ""))
-            before = tree_cpu(pid)
+            before, parts_before = tree_cpu(pid), cpu_by_process(pid)
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            after = tree_cpu(pid)
+            after, parts_after = tree_cpu(pid), cpu_by_process(pid)
             result = json.loads((work / tag / "result.json").read_text())
             shutil.copy(work / tag / "result.json", output / "raw" / f"{tag}.json")
             shutil.copy(work / tag / "summary.md", output / "raw" / f"{tag}.md")
             sent = result["requests"] + result["warmup"]["completed"]
             rows.append({
-                "server": server, "c": c, "rate": result["achievedRate"], "errors": result["errors"],
-                "p50": result["latencyUs"]["p50"], "p99": result["latencyUs"]["p99"],
-                "cpu_us": (after - before) / TICKS * 1e6 / max(sent, 1),
-                "steps": result.get("stepsUs") or {}, "breakdown": result.get("breakdownUs") or {},
+                "server": server, "c": c, "rate": result["achieved_rate"], "errors": result["errors"],
+                "p50": result["latency_us"]["p50"], "p99": result["latency_us"]["p99"],
+                "cpu_us": (after - before) * 1e6 / max(sent, 1),
+                "cpu_parts": {name: (parts_after[name] - parts_before.get(name, 0)) * 1e6 / max(sent, 1)
+                              for name in parts_after if name != "fulcrum"},
+                "steps": result.get("steps_us") or {}, "breakdown": result.get("breakdown_us") or {},
             })
             time.sleep(1)
 
-    # Fulcrum: fulcrum up --workers 1 with its defaults.
-    endpoints = work / "endpoints.json"
-    log = open(output / "raw" / "fulcrum.log", "wb")
-    up = subprocess.Popen([str(bin_dir / "fulcrum"), "up", "--model-repository", str(repo), "--workers", "1",
-                           "--grpc-port", "0", "--http-port", "0", "--balancer-port", "0", "--log-level", "warning",
-                           "--endpoints-file", str(endpoints)], stdout=log, stderr=log, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while not (endpoints.exists() and endpoints.stat().st_size > 0):
-            if up.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("fulcrum up did not start; see raw/fulcrum.log")
-            time.sleep(0.2)
-        address = json.loads(endpoints.read_text())["grpc"]
-        wait_ready(address)
-        measure("fulcrum", address, up.pid)
-    finally:
-        stop(up)
-        log.close()
-    time.sleep(2)
+    # Fulcrum: fulcrum up --workers 1 with its defaults (the worker gets the machine's cores as
+    # OpenBLAS threads), and with one thread, as onnxruntime runs in the peer.
+    for server, extra in (("fulcrum", []), ("fulcrum-1-thread", ["--threads-per-worker", "1"])):
+        endpoints = work / f"{server}-endpoints.json"
+        log = open(output / "raw" / f"{server}.log", "wb")
+        up = subprocess.Popen([str(bin_dir / "fulcrum"), "up", "--model-repository", str(repo), "--workers", "1",
+                               "--grpc-port", "0", "--http-port", "0", "--balancer-port", "0", "--log-level", "warning",
+                               "--endpoints-file", str(endpoints), *extra], stdout=log, stderr=log, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 180
+            while not (endpoints.exists() and endpoints.stat().st_size > 0):
+                if up.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"fulcrum up did not start; see raw/{server}.log")
+                time.sleep(0.2)
+            address = json.loads(endpoints.read_text())["grpc"]
+            wait_ready(address)
+            measure(server, address, up.pid)
+        finally:
+            stop(up)
+            log.close()
+        time.sleep(2)
 
     # KServe: one process.
     grpc_port, http_port = free_port(), free_port()
@@ -174,25 +203,27 @@ def main() -> int:
         "Both serve `embed` on the published paraphrase-MiniLM-L3-v2 ONNX file and its tokenizer.json "
         "(truncation 128, padding to the batch's longest), one sentence of 6–40 words a request, closed loop over one "
         f"gRPC connection, {args.duration:g} s measured after {args.warmup:g} s warm-up. Fulcrum: `fulcrum up --workers 1` "
-        "(frontend: tokenizer and mean pooling; worker: MiniLM; mutual TLS between them). KServe: tokenizers + "
+        "(frontend: tokenizer and mean pooling; worker: MiniLM; mutual TLS between them), with its default of one "
+        "OpenBLAS thread per core for the lone worker (`fulcrum`) and with `--threads-per-worker 1` (`fulcrum-1-thread`). KServe: tokenizers + "
         "onnxruntime (1 intra-op thread) + NumPy in one process. CPU: the server's process tree from /proc.", "",
-        "| server | C | req/s | p50 ms | p99 ms | errors | server CPU µs/req |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| server | C | req/s | p50 ms | p99 ms | errors | server CPU µs/req | of which, by process |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['server']} | {r['c']} | {r['rate']:.1f} | {r['p50'] / 1000:.2f} | {r['p99'] / 1000:.2f} | {r['errors']} | {r['cpu_us']:,.0f} |")
+        parts = ", ".join(f"{name} {value:,.0f}" for name, value in sorted(r["cpu_parts"].items()) if value >= 1) if r["server"].startswith("fulcrum") else "one process"
+        lines.append(f"| {r['server']} | {r['c']} | {r['rate']:.1f} | {r['p50'] / 1000:.2f} | {r['p99'] / 1000:.2f} | {r['errors']} | {r['cpu_us']:,.0f} | {parts} |")
     lines += ["", "Where Fulcrum's time went (each step's round trip as the frontend saw it, and the response's breakdown; mean / p99 ms):", "",
-              "| C | " + " | ".join(["tokenizer", "minilm (pool)", "pooling", "frontend", "network", "queue", "compute"]) + " |",
-              "|---:|" + "---:|" * 7]
+              "| server | C | " + " | ".join(["tokenizer", "minilm (pool)", "pooling", "frontend", "network", "queue", "compute"]) + " |",
+              "|---|---:|" + "---:|" * 7]
     for r in rows:
-        if r["server"] != "fulcrum":
+        if not r["server"].startswith("fulcrum"):
             continue
         def part(d, k):
             v = d.get(k)
             return f"{v['mean'] / 1000:.2f} / {v['p99'] / 1000:.2f}" if v else "–"
         cells = [part(r["steps"], "1.sentence_tokenizer"), part(r["steps"], "2.minilm"), part(r["steps"], "3.sentence_pooling")]
         cells += [part(r["breakdown"], k) for k in ("frontend", "network", "queue", "compute")]
-        lines.append(f"| {r['c']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['server']} | {r['c']} | " + " | ".join(cells) + " |")
     lines += ["", "Commands (`$WORK` is a temporary folder):", "", "```"] + commands + ["```", ""]
     (output / "summary.md").write_text("\n".join(lines))
     print((output / "summary.md").read_text())
