@@ -87,6 +87,21 @@ parameters { key: "key_column" value: { string_value: "id" } }
 parameters { key: "value_column" value: { string_value: "v" } }
 parameters { key: "timeout_ms" value: { string_value: "300" } }
 """,
+    "silent": """
+platform: "fulcrum_feature_lookup"
+max_batch_size: 0
+input [ { name: "ids" data_type: TYPE_INT64 dims: [ -1 ] } ]
+output [ { name: "features" data_type: TYPE_FP32 dims: [ -1, 4 ] } ]
+parameters { key: "host" value: { string_value: "127.0.0.1" } }
+parameters { key: "port" value: { string_value: "%s" } }
+parameters { key: "database" value: { string_value: "features" } }
+parameters { key: "user" value: { string_value: "fulcrum" } }
+parameters { key: "tls" value: { string_value: "disable" } }
+parameters { key: "table" value: { string_value: "anything" } }
+parameters { key: "key_column" value: { string_value: "id" } }
+parameters { key: "value_column" value: { string_value: "v" } }
+parameters { key: "timeout_ms" value: { string_value: "400" } }
+""",
     "bad_table": """
 platform: "fulcrum_feature_lookup"
 max_batch_size: 0
@@ -110,13 +125,41 @@ def closed_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
+def silent_server():
+    """A TCP server that accepts connections and never answers: a store that hangs."""
+    import socket
+    import threading
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held, stop = [], threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    for connection in held:
+        connection.close()
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, silent_server) -> Path:
     folder = make_repository(tmp_path_factory.mktemp("features"))
     for name in ("recommender", "rank_top", "user_features", "item_features", "recommend"):
         shutil.copytree(EXAMPLES / name, folder / name)
     for name, text in EXTRA.items():
         (folder / name / "1").mkdir(parents=True)
-        (folder / name / "config.pbtxt").write_text(text.replace("%d", str(closed_port())))
+        (folder / name / "config.pbtxt").write_text(text.replace("%d", str(closed_port())).replace("%s", str(silent_server)))
     return folder
 
 
@@ -198,6 +241,28 @@ def test_a_store_that_is_not_there_fails_within_the_timeout(client):
     # Bounded by timeout_ms (300 ms), not by a connect timeout or the client's deadline: a
     # generous bound, since this is a correctness property (no hang), not a speed claim.
     assert time.monotonic() - started < 10
+
+
+def test_a_store_that_hangs_fails_within_the_timeout_not_never(client):
+    for _ in range(2):  # the second request finds the pool still waiting on the first connection
+        started = time.monotonic()
+        expect_error(lambda: client.infer("silent", [tensor("ids", np.array([1, 2], dtype=np.int64))], client_timeout=RPC_TIMEOUT),
+                     "UNAVAILABLE", "did not answer within 400 ms")
+        assert time.monotonic() - started < 10
+
+
+def test_recommend_over_http(cluster, repo):
+    import tritonclient.http as httpclient
+    http = httpclient.InferenceServerClient(cluster.endpoints["http"], network_timeout=RPC_TIMEOUT)
+    item_ids = np.arange(200, 260, dtype=np.int64)
+    user = httpclient.InferInput("user_id", [1], "INT64")
+    user.set_data_from_numpy(np.array([9], dtype=np.int64), binary_data=False)
+    items = httpclient.InferInput("item_ids", [len(item_ids)], "INT64")
+    items.set_data_from_numpy(item_ids, binary_data=True)
+    result = http.infer("recommend", [user, items])
+    ids, scores = reference_top(repo, 9, item_ids)
+    np.testing.assert_array_equal(result.as_numpy("top_ids"), ids)
+    np.testing.assert_allclose(result.as_numpy("top_scores"), scores, rtol=1e-5, atol=1e-6)
 
 
 def test_nothing_is_served_past_its_ttl(client, store):

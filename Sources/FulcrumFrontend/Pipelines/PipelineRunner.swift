@@ -95,10 +95,7 @@ enum PipelineRunner {
         response.id = request.id
         try TensorCodec.encodeOutputs(outputs, requested: request.outputs, signature: pipeline.signature, into: &response)
         let wall = Int64((DispatchTime.now().uptimeNanoseconds - started) / 1000)
-        response.parameters[ResponseParameters.frontend] = .int64(max(0, wall - Int64(covered(spans) / 1000)))
-        response.parameters[ResponseParameters.network] = .int64(network)
-        response.parameters[ResponseParameters.queue] = .int64(queue)
-        response.parameters[ResponseParameters.compute] = .int64(compute)
+        setBreakdown(of: &response, frontend: wall - Int64(covered(spans) / 1000), network: network, queue: queue, compute: compute)
         for step in pipeline.steps {
             response.parameters[stepParameter(step)] = .int64(stepMicros[step.index] ?? 0)
         }
@@ -150,6 +147,14 @@ enum PipelineRunner {
             let output = response.outputs[position]
             values[binding.tensor] = Value(datatype: output.datatype, shape: output.shape, data: response.rawOutputContents[position])
         }
+    }
+
+    /// Fulcrum's timing breakdown, µs (negative values, from clock granularity, become 0).
+    static func setBreakdown(of response: inout Inference_ModelInferResponse, frontend: Int64, network: Int64, queue: Int64, compute: Int64) {
+        response.parameters[ResponseParameters.frontend] = .int64(max(0, frontend))
+        response.parameters[ResponseParameters.network] = .int64(max(0, network))
+        response.parameters[ResponseParameters.queue] = .int64(max(0, queue))
+        response.parameters[ResponseParameters.compute] = .int64(max(0, compute))
     }
 
     /// The time left before the client's deadline, or DEADLINE_EXCEEDED.
@@ -220,10 +225,7 @@ enum PipelineRunner {
         try TensorCodec.encodeOutputs(outputs, requested: request.outputs, signature: model.signature, into: &response)
         let wall = Int64((DispatchTime.now().uptimeNanoseconds - started) / 1000)
         let compute = Int64(computeNs / 1000)
-        response.parameters[ResponseParameters.frontend] = .int64(max(0, wall - compute))
-        response.parameters[ResponseParameters.network] = .int64(0)
-        response.parameters[ResponseParameters.queue] = .int64(0)
-        response.parameters[ResponseParameters.compute] = .int64(compute)
+        setBreakdown(of: &response, frontend: wall - compute, network: 0, queue: 0, compute: compute)
         return (response, Outcome(batch: batch, queueNanoseconds: 0, computeNanoseconds: computeNs))
     }
 }
