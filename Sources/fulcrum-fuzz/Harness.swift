@@ -47,7 +47,9 @@ enum Harness {
             let headerLength: Int? = first == 0xFF ? nil : min(Int(first) * 4, body.count)
             if let request = FrontendFuzzing.restRequest(body, headerLength: headerLength) { validate(request) }
         case "config":
-            _ = try? ModelConfiguration.parse(text: String(decoding: bytes, as: UTF8.self), file: "fuzz/config.pbtxt")
+            if let configuration = try? ModelConfiguration.parse(text: String(decoding: bytes, as: UTF8.self), file: "fuzz/config.pbtxt") {
+                FrontendFuzzing.pipeline(configuration)
+            }
         case "onnx":
             try? RuntimeFuzzing.planONNX(Data(bytes))
         default:

@@ -93,6 +93,25 @@ import Testing
         }
     }
 
+    @Test("a long chain of steps is checked without recursion; a cycle through it is named in short")
+    func longChains() throws {
+        let n = 50_000
+        var chain = [Self.step("simple", ["x": "A"], ["y": "T0"])]
+        for i in 1..<n { chain.append(Self.step("simple", ["x": "T\(i - 1)"], ["y": "T\(i)"])) }
+        chain.append(Self.step("simple", ["x": "T\(n - 1)"], ["y": "Y"]))
+        let pipeline = try Self.build(chain)
+        #expect(pipeline.steps.count == n + 1)
+        // Close the loop: the first step now also reads the last tensor of the chain.
+        chain[0] = Self.step("simple", ["x": "A", "z": "T\(n - 1)"], ["y": "T0"])
+        do throws(FulcrumSchema.RuntimeError) {
+            _ = try Self.build(chain)
+            Issue.record("accepted a cycle")
+        } catch {
+            #expect(error.message.contains("the steps form a cycle: step 1 ('simple') → step 2 ('simple') → "), "\(error.message)")
+            #expect(error.message.hasSuffix("… (\(n) steps)"), "\(error.message)")
+        }
+    }
+
     @Test func coveredTimeIsTheUnionOfTheSpans() {
         #expect(PipelineRunner.covered([]) == 0)
         #expect(PipelineRunner.covered([(10, 20), (15, 30), (40, 45)]) == 25)

@@ -101,7 +101,8 @@ struct Pipeline: Sendable {
             throw fail("no step writes its output '\(output.name)'")
         }
         if let cycle = Self.cycle(steps) {
-            throw fail("the steps form a cycle: \(cycle.map { steps[$0].label }.joined(separator: " → "))")
+            let shown = cycle.count <= 9 ? cycle.map { steps[$0].label } : cycle.prefix(8).map { steps[$0].label } + ["… (\(cycle.count - 1) steps)"]
+            throw fail("the steps form a cycle: \(shown.joined(separator: " → "))")
         }
         self.name = configuration.name
         self.version = version
@@ -111,27 +112,38 @@ struct Pipeline: Sendable {
     }
 
     /// A cycle among the steps' dependencies (as step indices, the first repeated at the end), or
-    /// nil when they form a DAG.
+    /// nil when they form a DAG. Iterative (Kahn's algorithm, then a walk among what is left), so
+    /// a configuration with many steps cannot exhaust the stack.
     static func cycle(_ steps: [Step]) -> [Int]? {
-        // 0 unvisited, 1 on the current path, 2 done.
-        var state = [UInt8](repeating: 0, count: steps.count)
-        var path: [Int] = []
-        func visit(_ node: Int) -> [Int]? {
-            state[node] = 1
-            path.append(node)
-            for next in steps[node].dependencies {
-                if state[next] == 1, let start = path.firstIndex(of: next) {
-                    return Array(path[start...]) + [next]
-                }
-                if state[next] == 0, let found = visit(next) { return found }
+        var waiting = steps.map { Set($0.dependencies).count }
+        var dependents = [[Int]](repeating: [], count: steps.count)
+        for step in steps {
+            for dependency in Set(step.dependencies) { dependents[dependency].append(step.index) }
+        }
+        var ready = steps.indices.filter { waiting[$0] == 0 }
+        var done = Set<Int>()
+        while let node = ready.popLast() {
+            done.insert(node)
+            for next in dependents[node] {
+                waiting[next] -= 1
+                if waiting[next] == 0 { ready.append(next) }
             }
-            path.removeLast()
-            state[node] = 2
-            return nil
         }
-        for node in steps.indices where state[node] == 0 {
-            if let found = visit(node) { return found.reversed() }
+        guard done.count < steps.count, let start = steps.indices.first(where: { !done.contains($0) }) else { return nil }
+        // Every step left waits for another step left: follow those waits until one repeats.
+        var path: [Int] = []
+        var position: [Int: Int] = [:]
+        var node = start
+        while position[node] == nil {
+            position[node] = path.count
+            path.append(node)
+            node = steps[node].dependencies.first { !done.contains($0) }!
         }
-        return nil
+        // `path[i]` reads what `path[i + 1]` writes: the cycle in the order data flows, from its
+        // first step in config.pbtxt, back to that step.
+        let flow = Array(path[position[node]!...].reversed())
+        let first = flow.firstIndex(of: flow.min()!)!
+        let rotated = Array(flow[first...] + flow[..<first])
+        return rotated + [rotated[0]]
     }
 }
