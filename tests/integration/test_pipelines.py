@@ -94,7 +94,7 @@ def repo(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, repo):
-    with running_cluster(tmp_path_factory, "pipelines", model_repository=repo, workers=2) as c:
+    with running_cluster(tmp_path_factory, "pipelines", model_repository=repo, workers=2, extra_args=("--metrics",)) as c:
         yield c
 
 
@@ -286,3 +286,16 @@ def test_the_workers_skip_pipelines_and_processors(cluster):
     assert "processor 'rank_top' version 1 (fulcrum_rank)" in log
     # A worker that tried to load one would have logged its refusal.
     assert "the frontends run it" not in log
+
+
+def test_each_step_is_a_prometheus_histogram(cluster, client, rng):
+    import urllib.request
+    a, b = ints(rng, 1)
+    client.infer("simple_chain", [tensor("A", a), tensor("B", b)], client_timeout=RPC_TIMEOUT)
+    address = cluster.endpoints["metrics"]["frontend"]
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=RPC_TIMEOUT) as response:
+        text = response.read().decode()
+    counts = [l for l in text.splitlines() if l.startswith("fulcrum_pipeline_step_seconds_count")]
+    for step in ("1", "2", "3"):
+        assert any('pipeline="simple_chain"' in l and f'step="{step}"' in l and 'model="simple"' in l and float(l.split()[-1]) >= 1
+                   for l in counts), counts

@@ -1,5 +1,6 @@
 import FulcrumSchema
 import FulcrumService
+import Metrics
 
 /// A pipeline (Triton's ensemble: `platform: "ensemble"` with `ensemble_scheduling`) checked at
 /// load: every step's model exists, every tensor a step reads is a pipeline input or some earlier
@@ -44,6 +45,9 @@ struct Pipeline: Sendable {
     let signature: ModelSignature
     /// Its steps, in config.pbtxt's order.
     let steps: [Step]
+    /// `fulcrum_pipeline_step_seconds{pipeline, step, model}`: each step's round trip, one handle
+    /// per step made at load (Prometheus, with `--metrics-port`).
+    let stepTimers: [Metrics.Timer]
 
     /// Every model the steps call directly.
     var models: Set<String> { Set(steps.map(\.model)) }
@@ -109,6 +113,9 @@ struct Pipeline: Sendable {
         self.configuration = configuration
         self.signature = ModelSignature(configuration: configuration, version: version)
         self.steps = steps
+        self.stepTimers = steps.map {
+            Metrics.Timer(label: "fulcrum_pipeline_step_seconds", dimensions: [("pipeline", configuration.name), ("step", String($0.index + 1)), ("model", $0.model)])
+        }
     }
 
     /// A cycle among the steps' dependencies (as step indices, the first repeated at the end), or

@@ -78,6 +78,7 @@ enum PipelineRunner {
                 try absorb(response, of: step, pipeline: pipeline.name, into: &values)
                 spans.append((sent, received))
                 stepMicros[index] = Int64((received - sent) / 1000)
+                pipeline.stepTimers[index].recordNanoseconds(Int64(received - sent))
                 network += response.parameters[ResponseParameters.network]?.integerValue ?? 0
                 queue += response.parameters[ResponseParameters.queue]?.integerValue ?? 0
                 compute += response.parameters[ResponseParameters.compute]?.integerValue ?? 0
