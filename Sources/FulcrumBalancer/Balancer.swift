@@ -18,6 +18,11 @@ public enum Balancer {
         "fulcrum.control.v1.Balancer/WatchPool": [.frontend],
         "fulcrum.control.v1.Balancer/ReportFrontend": [.frontend],
         "fulcrum.control.v1.Balancer/Status": [.admin],
+        "fulcrum.control.v1.Balancer/GetRoutes": [.admin],
+        "fulcrum.control.v1.Balancer/SetRoute": [.admin],
+        "fulcrum.control.v1.Balancer/RollbackRoute": [.admin],
+        "fulcrum.control.v1.Balancer/ClearRoute": [.admin],
+        "fulcrum.control.v1.Balancer/ShiftRoute": [.admin],
     ]
 
     /// Runs until SIGTERM/SIGINT (or the parent exits).
@@ -28,7 +33,8 @@ public enum Balancer {
         let metricsBound = OnceValue<HostPort>()
         let control = ControlService(
             lease: configuration.lease, reportInterval: configuration.reportInterval, capacity: capacity,
-            placement: configuration.placement == .demand ? PlacementCoordinator() : nil, logger: logger
+            placement: configuration.placement == .demand ? PlacementCoordinator() : nil,
+            routes: try RouteStore(directory: configuration.stateDirectory), logger: logger
         )
         let scaler: any Scaler
         switch configuration.scaler {
@@ -100,6 +106,7 @@ struct LeaseSweeper: Service {
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 control.expireLeases()
+                control.advanceRollouts()
                 try? await Task.sleep(for: .milliseconds(250))
             }
         } onGracefulShutdown: {

@@ -10,6 +10,9 @@ import Synchronization
 final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, Sendable {
     private let registry: Mutex<Registry>
     private let hub = SnapshotHub()
+    private let routes: RouteStore
+    /// Each running rollout's answers since its last step, from the frontends' reports.
+    private let rolloutWindows = Mutex<[String: Rollout.Window]>([:])
     private let capacity: CapacityState
     /// Set under `--placement demand`.
     private let placement: PlacementCoordinator?
@@ -19,8 +22,14 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
     let reportIntervalMs: UInt32
     let leaseMs: UInt32
 
-    init(lease: Duration, reportInterval: Duration, capacity: CapacityState, placement: PlacementCoordinator? = nil, logger: Logger) {
-        self.registry = Mutex(Registry(lease: lease))
+    init(
+        lease: Duration, reportInterval: Duration, capacity: CapacityState, placement: PlacementCoordinator? = nil,
+        routes: RouteStore = try! RouteStore(directory: nil), logger: Logger
+    ) {
+        var registry = Registry(lease: lease)
+        registry.routes = routes.routes.map(\.wire)
+        self.registry = Mutex(registry)
+        self.routes = routes
         self.capacity = capacity
         self.placement = placement
         self.logger = logger
@@ -124,7 +133,120 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
         request: Fulcrum_Control_V1_FrontendReport, context: ServerContext
     ) async throws -> Fulcrum_Control_V1_FrontendReportResponse {
         capacity.record(NetworkReport(request))
+        if !request.versions.isEmpty {
+            let rolling = Dictionary(routes.routes.compactMap { route in route.rollingOut.map { (route.model, $0) } }, uniquingKeysWith: { a, _ in a })
+            rolloutWindows.withLock { windows in
+                for sample in request.versions where rolling[sample.model] == sample.version {
+                    windows[sample.model, default: Rollout.Window()].add(
+                        requests: sample.requests, errors: sample.errors, latency: LatencyHistogram(counts: sample.latencyBuckets))
+                }
+            }
+        }
         return Fulcrum_Control_V1_FrontendReportResponse()
+    }
+
+    // MARK: Routes
+
+    func getRoutes(request: Fulcrum_Control_V1_GetRoutesRequest, context: ServerContext) async throws -> Fulcrum_Control_V1_RoutesResponse {
+        var response = Fulcrum_Control_V1_RoutesResponse()
+        if request.model.isEmpty {
+            response.routes = routes.routes.map(\.wire)
+        } else if let route = routes.route(for: request.model) {
+            response.routes = [route.wire]
+        }
+        return response
+    }
+
+    func setRoute(request: Fulcrum_Control_V1_SetRouteRequest, context: ServerContext) async throws -> Fulcrum_Control_V1_RoutesResponse {
+        let route = TrafficRoute(request.route)
+        let served = registry.withLock { $0.hostedVersions(of: route.model) }
+        let stored = try changeRoutes { table throws(TrafficRoute.Refusal) in
+            try table.set(route, served: served, nowMs: Self.wallClockMs())
+        }
+        logger.notice("route for \(stored.model) set (revision \(stored.revision)): \(stored.weightsText)\(stored.pins.isEmpty ? "" : "; pins \(stored.pinsText)")")
+        var response = Fulcrum_Control_V1_RoutesResponse()
+        response.routes = [stored.wire]
+        return response
+    }
+
+    func rollbackRoute(request: Fulcrum_Control_V1_RollbackRouteRequest, context: ServerContext) async throws -> Fulcrum_Control_V1_RoutesResponse {
+        let restored = try changeRoutes { table throws(TrafficRoute.Refusal) in
+            try table.rollback(model: request.model, nowMs: Self.wallClockMs())
+        }
+        logger.notice("route for \(request.model) rolled back: \(restored.map { "\($0.weightsText) (revision \($0.revision))" } ?? "no route (newest version)")")
+        var response = Fulcrum_Control_V1_RoutesResponse()
+        response.routes = restored.map { [$0.wire] } ?? []
+        return response
+    }
+
+    func clearRoute(request: Fulcrum_Control_V1_ClearRouteRequest, context: ServerContext) async throws -> Fulcrum_Control_V1_RoutesResponse {
+        try changeRoutes { table throws(TrafficRoute.Refusal) in try table.clear(model: request.model) }
+        logger.notice("route for \(request.model) cleared: unversioned requests go to the newest version")
+        return Fulcrum_Control_V1_RoutesResponse()
+    }
+
+    func shiftRoute(request: Fulcrum_Control_V1_ShiftRouteRequest, context: ServerContext) async throws -> Fulcrum_Control_V1_RoutesResponse {
+        let rollout = Rollout(request.rollout)
+        let served = registry.withLock { $0.hostedVersions(of: request.model) }
+        let stored = try changeRoutes { table throws(TrafficRoute.Refusal) in
+            try table.startRollout(model: request.model, rollout, served: served, nowMs: Self.wallClockMs())
+        }
+        rolloutWindows.withLock { $0[request.model] = Rollout.Window() }
+        logger.notice("route for \(stored.model): rollout of version \(rollout.version) started (revision \(stored.revision)): \(stored.weightsText)")
+        var response = Fulcrum_Control_V1_RoutesResponse()
+        response.routes = [stored.wire]
+        return response
+    }
+
+    /// Takes each running rollout's next step when it is due (or halts it); called periodically
+    /// by `LeaseSweeper`.
+    func advanceRollouts() {
+        let now = Self.wallClockMs()
+        let running = routes.routes.filter { $0.rollingOut != nil }
+        let models = Set(running.map(\.model))
+        let windows = rolloutWindows.withLock { windows in
+            windows = windows.filter { models.contains($0.key) }
+            return windows
+        }
+        for route in running {
+            guard let rollout = route.rollout else { continue }
+            let decision = rollout.judge(windows[route.model] ?? Rollout.Window(), share: route.share(of: rollout.version), nowMs: now)
+            switch decision {
+            case .wait: continue
+            case .hold(let reason) where reason == rollout.reason: continue
+            default: break
+            }
+            let changed = try? changeRoutes { table throws(TrafficRoute.Refusal) in table.apply(decision, model: route.model, nowMs: now) }
+            guard let changed = changed ?? nil, let outcome = changed.rollout else { continue }
+            switch decision {
+            case .advance:
+                rolloutWindows.withLock { $0[route.model] = Rollout.Window() }
+                logger.notice("route for \(route.model): \(outcome.reason) (revision \(changed.revision)): \(changed.weightsText)")
+            case .halt:
+                logger.warning("route for \(route.model): rollout of version \(outcome.version) \(outcome.reason); route now \(changed.weightsText)")
+            default:
+                logger.info("route for \(route.model): rollout of version \(outcome.version): \(outcome.reason)")
+            }
+        }
+    }
+
+    /// Applies a change to the stored routes and publishes the new snapshot; a refused change is
+    /// INVALID_ARGUMENT (FAILED_PRECONDITION when the state file cannot be written).
+    private func changeRoutes<T>(_ change: (inout RouteTable) throws(TrafficRoute.Refusal) -> T) throws(RPCError) -> T {
+        let result: T
+        do {
+            result = try routes.update(change)
+        } catch {
+            let code: RPCError.Code = error.description.hasPrefix("the route was not changed") ? .failedPrecondition : .invalidArgument
+            throw RPCError(code: code, message: error.description)
+        }
+        let wire = routes.routes.map(\.wire)
+        let snapshot = registry.withLock { r in
+            r.routes = wire
+            return r.snapshot
+        }
+        hub.publish(snapshot)
+        return result
     }
 
     /// The pool now.

@@ -96,10 +96,27 @@ public struct Registry: Sendable {
         didSet { if unloading != oldValue { generation += 1 } }
     }
 
+    /// The traffic routes frontends apply (the balancer's `RouteStore` sets them).
+    public var routes: [Fulcrum_Control_V1_ModelRoute] = [] {
+        didSet { if routes != oldValue { generation += 1 } }
+    }
+
+    /// The versions of `model` some member hosts (any state but UNAVAILABLE).
+    public func hostedVersions(of model: String) -> Set<String> {
+        var versions = Set<String>()
+        for member in members.values {
+            for hosted in member.info.models where hosted.name == model && hosted.state != "UNAVAILABLE" {
+                versions.insert(hosted.version)
+            }
+        }
+        return versions
+    }
+
     /// The pool as frontends and the CLI see it, workers sorted by id.
     public var snapshot: Fulcrum_Control_V1_PoolSnapshot {
         var snapshot = Fulcrum_Control_V1_PoolSnapshot()
         snapshot.generation = generation
+        snapshot.routes = routes
         snapshot.workers = members.values.map(\.info).sorted { $0.workerID < $1.workerID }
         for index in snapshot.workers.indices {
             guard let models = unloading[snapshot.workers[index].workerID] else { continue }

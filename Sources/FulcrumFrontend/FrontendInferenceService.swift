@@ -347,9 +347,32 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         _ request: Inference_ModelInferRequest, payloadBytes: Int, timeout: Duration?, started: UInt64
     ) async throws -> Inference_ModelInferResponse {
         try limit.check(payloadBytes: payloadBytes)
-        let (_, chosen) = try replicas(request.modelName, version: request.modelVersion)
-        let entry = try await signature(for: chosen)
-        try InferRequestValidator.validate(request, against: entry.signature)
+        // The versions to try: the one the request names, or its route's choice and then the
+        // route's other versions (a version that fails on every worker hands over to the next).
+        let (plan, watched) = routedVersions(request)
+        // A version in a progressive rollout is judged by what its requests got: an answer from
+        // it counts with its latency; a request routed to it that failed, or that another version
+        // had to answer, counts as its error.
+        guard let watched, plan.first == watched else {
+            return try await forward(request, plan: plan, timeout: timeout, started: started)
+        }
+        do {
+            let response = try await forward(request, plan: plan, timeout: timeout, started: started)
+            let elapsed = (DispatchTime.now().uptimeNanoseconds - started) / 1000
+            network.recordVersion(model: request.modelName, version: watched, microseconds: elapsed, failed: response.modelVersion != watched)
+            return response
+        } catch let error as RPCError where error.code != .invalidArgument && error.code != .notFound {
+            network.recordVersion(model: request.modelName, version: watched, microseconds: 0, failed: true)
+            throw error
+        }
+    }
+
+    private func forward(
+        _ request: Inference_ModelInferRequest, plan: [String], timeout: Duration?, started: UInt64
+    ) async throws -> Inference_ModelInferResponse {
+        var plan = plan
+        var (_, chosen) = try replicas(request.modelName, version: plan.removeFirst())
+        try InferRequestValidator.validate(request, against: try await signature(for: chosen).signature)
 
         var forwarded = request
         forwarded.modelVersion = chosen[0].version
@@ -357,7 +380,18 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         var lastError: RPCError? = nil
         for attempt in 0..<2 {
             // Re-read the placement on a retry: the failed worker may already be gone.
-            let candidates = attempt == 0 ? chosen : ((try? replicas(request.modelName, version: forwarded.modelVersion).1) ?? chosen)
+            var candidates = attempt == 0 ? chosen : ((try? replicas(request.modelName, version: forwarded.modelVersion).1) ?? chosen)
+            if attempt > 0, !candidates.contains(where: { !excluded.contains($0.workerID) }), let next = plan.first {
+                // Every worker of this version failed: the route's next version takes the request.
+                plan.removeFirst()
+                if let (_, others) = try? replicas(request.modelName, version: next),
+                    let nextEntry = try? await signature(for: others),
+                    (try? InferRequestValidator.validate(request, against: nextEntry.signature)) != nil
+                {
+                    (chosen, candidates) = (others, others)
+                    forwarded.modelVersion = next
+                }
+            }
             var random = SystemRandomNumberGenerator()
             let pick = router.choose(
                 from: candidates.map {
@@ -463,6 +497,34 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
             throw RPCError(code: .unavailable, message: "model '\(name)'\(which) is not available on any worker: \(failed.reason)")
         }
         throw RPCError(code: .notFound, message: "unknown version '\(version)' of model '\(name)'")
+    }
+
+    /// The versions to try for `request`, best first: the version it names; else, when its model
+    /// has a route, the route's choice for it (a pin on its parameters, or the share its id's
+    /// hash falls in; requests without an id are split at random) and then the route's other
+    /// served versions; else "" (the newest version).
+    /// `watched`: the version of a rollout in progress, whose answers the balancer judges.
+    private func routedVersions(_ request: Inference_ModelInferRequest) -> (plan: [String], watched: String?) {
+        guard request.modelVersion.isEmpty, let route = view.route(for: request.modelName),
+            let placement = view.placement(of: request.modelName)
+        else { return ([request.modelVersion], nil) }
+        let bucket =
+            request.id.isEmpty
+            ? Int.random(in: 0..<TrafficRoute.wholeBasisPoints) : TrafficRoute.bucket(model: request.modelName, requestID: request.id)
+        let order = route.preference(
+            bucket: bucket,
+            parameters: { name in
+                switch request.parameters[name]?.parameterChoice {
+                case .stringParam(let value)?: value
+                case .int64Param(let value)?: String(value)
+                case .uint64Param(let value)?: String(value)
+                case .boolParam(let value)?: String(value)
+                default: nil
+                }
+            },
+            served: Set(placement.replicas.map(\.version))
+        )
+        return (order.isEmpty ? [""] : order, route.rollingOut)
     }
 
     private func signature(for replicas: [PoolView.Replica]) async throws -> SignatureCache.Entry {

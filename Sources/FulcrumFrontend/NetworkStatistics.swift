@@ -1,4 +1,5 @@
 import FulcrumProtocol
+import FulcrumService
 import Synchronization
 
 /// What this frontend measured of the network to the workers, per model, since it last told the
@@ -29,6 +30,50 @@ final class NetworkStatistics: Sendable {
     static let kept = 4096
 
     private let totals = Mutex<[String: Totals]>([:])
+
+    private struct VersionTotals {
+        var requests: UInt64 = 0
+        var errors: UInt64 = 0
+        var latency = LatencyHistogram()
+    }
+
+    private struct VersionKey: Hashable {
+        var model: String
+        var version: String
+    }
+
+    /// Answers per version of a model in a progressive rollout (only those are recorded).
+    private let versions = Mutex<[VersionKey: VersionTotals]>([:])
+
+    /// Adds one request routed to a version in a rollout: its latency in the frontend, or a failure.
+    func recordVersion(model: String, version: String, microseconds: UInt64, failed: Bool) {
+        versions.withLock { versions in
+            let key = VersionKey(model: model, version: version)
+            versions[key, default: VersionTotals()].requests += 1
+            if failed {
+                versions[key, default: VersionTotals()].errors += 1
+            } else {
+                versions[key, default: VersionTotals()].latency.record(microseconds: microseconds)
+            }
+        }
+    }
+
+    /// The version samples since the previous call, and a reset.
+    func takeVersions() -> [Fulcrum_Control_V1_VersionSample] {
+        let taken = versions.withLock { versions -> [VersionKey: VersionTotals] in
+            defer { versions.removeAll(keepingCapacity: true) }
+            return versions
+        }
+        return taken.sorted { ($0.key.model, $0.key.version) < ($1.key.model, $1.key.version) }.map { key, totals in
+            var sample = Fulcrum_Control_V1_VersionSample()
+            sample.model = key.model
+            sample.version = key.version
+            sample.requests = totals.requests
+            sample.errors = totals.errors
+            sample.latencyBuckets = totals.latency.counts
+            return sample
+        }
+    }
 
     /// Adds one forwarded request's network time.
     func record(model: String, networkMicroseconds: Int64) {

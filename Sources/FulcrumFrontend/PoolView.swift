@@ -44,6 +44,7 @@ final class PoolView: Sendable {
         var models: [String: ModelPlacement] = [:]
         var readyWorkers: [String: HostPort] = [:]
         var suspectUntil: [String: ContinuousClock.Instant] = [:]
+        var routes: [String: TrafficRoute] = [:]
     }
 
     private let state = Mutex(State())
@@ -95,12 +96,25 @@ final class PoolView: Sendable {
                 }
             }
         }
+        // Routes were checked by the balancer; one that fails the same checks here (a newer or
+        // older balancer) is left out rather than half applied.
+        var routes: [String: TrafficRoute] = [:]
+        for wire in snapshot.routes {
+            let route = TrafficRoute(wire)
+            if (try? route.check()) != nil { routes[route.model] = route }
+        }
         state.withLock {
             $0.snapshot = effective
             $0.received = true
             $0.models = models
             $0.readyWorkers = ready
+            $0.routes = routes
         }
+    }
+
+    /// The traffic route for `model`, if the balancer set one.
+    func route(for model: String) -> TrafficRoute? {
+        state.withLock { $0.routes.isEmpty ? nil : $0.routes[model] }
     }
 
     /// Whether a snapshot has arrived from the balancer.

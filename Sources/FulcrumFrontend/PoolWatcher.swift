@@ -29,10 +29,12 @@ struct PoolWatcher: Service {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: Self.networkReportInterval)
                         let samples = network.take()
-                        guard !samples.isEmpty else { continue }
+                        let versions = network.takeVersions()
+                        guard !samples.isEmpty || !versions.isEmpty else { continue }
                         var report = Fulcrum_Control_V1_FrontendReport()
                         report.frontendID = frontendID
                         report.models = samples
+                        report.versions = versions
                         var options = CallOptions.defaults
                         options.timeout = .seconds(1)
                         _ = try? await control.reportFrontend(report, options: options)

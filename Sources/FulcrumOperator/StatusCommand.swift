@@ -61,6 +61,13 @@ public enum Status {
             "balancer_version": response.balancerVersion,
             "workers": workers,
             "models": models,
+            "routes": response.pool.routes.map { route in
+                [
+                    "model": route.model, "revision": Int(route.revision), "note": route.note,
+                    "weights": Dictionary(route.weights.map { ($0.version, Double($0.basisPoints) / 100) }, uniquingKeysWith: +),
+                    "pins": route.rules.map { ["parameter": $0.parameter, "value": $0.value, "version": $0.version] },
+                ] as [String: Any]
+            },
             "scaling": [
                 "scaler": s.scaler, "min_workers": Int(s.minWorkers), "max_workers": Int(s.maxWorkers),
                 "current": Int(s.current), "desired": Int(s.desired), "latest": decision(s.latest),
@@ -112,6 +119,11 @@ public enum Status {
             for row in capacity {
                 lines.append(row.enumerated().map { $1.padding(toLength: capacityWidths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
             }
+        }
+        if !response.pool.routes.isEmpty {
+            lines.append("")
+            lines.append("routes (requests that name no version):")
+            lines.append(Routes.table(response.pool.routes.map(TrafficRoute.init)))
         }
         let s = response.scaling
         if !s.scaler.isEmpty {

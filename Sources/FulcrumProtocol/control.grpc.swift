@@ -88,13 +88,83 @@ public enum Fulcrum_Control_V1_Balancer: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "GetRoutes" metadata.
+        public enum GetRoutes: Sendable {
+            /// Request type for "GetRoutes".
+            public typealias Input = Fulcrum_Control_V1_GetRoutesRequest
+            /// Response type for "GetRoutes".
+            public typealias Output = Fulcrum_Control_V1_RoutesResponse
+            /// Descriptor for "GetRoutes".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fulcrum.control.v1.Balancer"),
+                method: "GetRoutes",
+                type: .unary
+            )
+        }
+        /// Namespace for "SetRoute" metadata.
+        public enum SetRoute: Sendable {
+            /// Request type for "SetRoute".
+            public typealias Input = Fulcrum_Control_V1_SetRouteRequest
+            /// Response type for "SetRoute".
+            public typealias Output = Fulcrum_Control_V1_RoutesResponse
+            /// Descriptor for "SetRoute".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fulcrum.control.v1.Balancer"),
+                method: "SetRoute",
+                type: .unary
+            )
+        }
+        /// Namespace for "RollbackRoute" metadata.
+        public enum RollbackRoute: Sendable {
+            /// Request type for "RollbackRoute".
+            public typealias Input = Fulcrum_Control_V1_RollbackRouteRequest
+            /// Response type for "RollbackRoute".
+            public typealias Output = Fulcrum_Control_V1_RoutesResponse
+            /// Descriptor for "RollbackRoute".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fulcrum.control.v1.Balancer"),
+                method: "RollbackRoute",
+                type: .unary
+            )
+        }
+        /// Namespace for "ClearRoute" metadata.
+        public enum ClearRoute: Sendable {
+            /// Request type for "ClearRoute".
+            public typealias Input = Fulcrum_Control_V1_ClearRouteRequest
+            /// Response type for "ClearRoute".
+            public typealias Output = Fulcrum_Control_V1_RoutesResponse
+            /// Descriptor for "ClearRoute".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fulcrum.control.v1.Balancer"),
+                method: "ClearRoute",
+                type: .unary
+            )
+        }
+        /// Namespace for "ShiftRoute" metadata.
+        public enum ShiftRoute: Sendable {
+            /// Request type for "ShiftRoute".
+            public typealias Input = Fulcrum_Control_V1_ShiftRouteRequest
+            /// Response type for "ShiftRoute".
+            public typealias Output = Fulcrum_Control_V1_RoutesResponse
+            /// Descriptor for "ShiftRoute".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fulcrum.control.v1.Balancer"),
+                method: "ShiftRoute",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "fulcrum.control.v1.Balancer" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Join.descriptor,
             Report.descriptor,
             WatchPool.descriptor,
             Status.descriptor,
-            ReportFrontend.descriptor
+            ReportFrontend.descriptor,
+            GetRoutes.descriptor,
+            SetRoute.descriptor,
+            RollbackRoute.descriptor,
+            ClearRoute.descriptor,
+            ShiftRoute.descriptor
         ]
     }
 }
@@ -213,6 +283,99 @@ extension Fulcrum_Control_V1_Balancer {
             request: GRPCCore.StreamingServerRequest<Fulcrum_Control_V1_FrontendReport>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Fulcrum_Control_V1_FrontendReportResponse>
+
+        /// Handle the "GetRoutes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Traffic routes (operators only): which versions of a model answer requests that name no
+        /// > version. Routes are the balancer's state (kept in its --state-dir) and travel to frontends
+        /// > in every pool snapshot.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fulcrum_Control_V1_GetRoutesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fulcrum_Control_V1_RoutesResponse` messages.
+        func getRoutes(
+            request: GRPCCore.StreamingServerRequest<Fulcrum_Control_V1_GetRoutesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fulcrum_Control_V1_RoutesResponse>
+
+        /// Handle the "SetRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces a model's route; the one it replaces is kept for RollbackRoute.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fulcrum_Control_V1_SetRouteRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fulcrum_Control_V1_RoutesResponse` messages.
+        func setRoute(
+            request: GRPCCore.StreamingServerRequest<Fulcrum_Control_V1_SetRouteRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fulcrum_Control_V1_RoutesResponse>
+
+        /// Handle the "RollbackRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Puts back the route a model had before its latest change (or none).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fulcrum_Control_V1_RollbackRouteRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fulcrum_Control_V1_RoutesResponse` messages.
+        func rollbackRoute(
+            request: GRPCCore.StreamingServerRequest<Fulcrum_Control_V1_RollbackRouteRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fulcrum_Control_V1_RoutesResponse>
+
+        /// Handle the "ClearRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes a model's route: unversioned requests go to the newest version again.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fulcrum_Control_V1_ClearRouteRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fulcrum_Control_V1_RoutesResponse` messages.
+        func clearRoute(
+            request: GRPCCore.StreamingServerRequest<Fulcrum_Control_V1_ClearRouteRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fulcrum_Control_V1_RoutesResponse>
+
+        /// Handle the "ShiftRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Starts a progressive rollout: the balancer raises a version's share step by step and rolls
+        /// > the route back by itself when the version's measured p99 or error rate breaks the bounds.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fulcrum_Control_V1_ShiftRouteRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fulcrum_Control_V1_RoutesResponse` messages.
+        func shiftRoute(
+            request: GRPCCore.StreamingServerRequest<Fulcrum_Control_V1_ShiftRouteRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fulcrum_Control_V1_RoutesResponse>
     }
 
     /// Service protocol for the "fulcrum.control.v1.Balancer" service.
@@ -315,6 +478,99 @@ extension Fulcrum_Control_V1_Balancer {
             request: GRPCCore.ServerRequest<Fulcrum_Control_V1_FrontendReport>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Fulcrum_Control_V1_FrontendReportResponse>
+
+        /// Handle the "GetRoutes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Traffic routes (operators only): which versions of a model answer requests that name no
+        /// > version. Routes are the balancer's state (kept in its --state-dir) and travel to frontends
+        /// > in every pool snapshot.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fulcrum_Control_V1_GetRoutesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fulcrum_Control_V1_RoutesResponse` message.
+        func getRoutes(
+            request: GRPCCore.ServerRequest<Fulcrum_Control_V1_GetRoutesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fulcrum_Control_V1_RoutesResponse>
+
+        /// Handle the "SetRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces a model's route; the one it replaces is kept for RollbackRoute.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fulcrum_Control_V1_SetRouteRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fulcrum_Control_V1_RoutesResponse` message.
+        func setRoute(
+            request: GRPCCore.ServerRequest<Fulcrum_Control_V1_SetRouteRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fulcrum_Control_V1_RoutesResponse>
+
+        /// Handle the "RollbackRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Puts back the route a model had before its latest change (or none).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fulcrum_Control_V1_RollbackRouteRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fulcrum_Control_V1_RoutesResponse` message.
+        func rollbackRoute(
+            request: GRPCCore.ServerRequest<Fulcrum_Control_V1_RollbackRouteRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fulcrum_Control_V1_RoutesResponse>
+
+        /// Handle the "ClearRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes a model's route: unversioned requests go to the newest version again.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fulcrum_Control_V1_ClearRouteRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fulcrum_Control_V1_RoutesResponse` message.
+        func clearRoute(
+            request: GRPCCore.ServerRequest<Fulcrum_Control_V1_ClearRouteRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fulcrum_Control_V1_RoutesResponse>
+
+        /// Handle the "ShiftRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Starts a progressive rollout: the balancer raises a version's share step by step and rolls
+        /// > the route back by itself when the version's measured p99 or error rate breaks the bounds.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fulcrum_Control_V1_ShiftRouteRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fulcrum_Control_V1_RoutesResponse` message.
+        func shiftRoute(
+            request: GRPCCore.ServerRequest<Fulcrum_Control_V1_ShiftRouteRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fulcrum_Control_V1_RoutesResponse>
     }
 
     /// Simple service protocol for the "fulcrum.control.v1.Balancer" service.
@@ -417,6 +673,99 @@ extension Fulcrum_Control_V1_Balancer {
             request: Fulcrum_Control_V1_FrontendReport,
             context: GRPCCore.ServerContext
         ) async throws -> Fulcrum_Control_V1_FrontendReportResponse
+
+        /// Handle the "GetRoutes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Traffic routes (operators only): which versions of a model answer requests that name no
+        /// > version. Routes are the balancer's state (kept in its --state-dir) and travel to frontends
+        /// > in every pool snapshot.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fulcrum_Control_V1_GetRoutesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fulcrum_Control_V1_RoutesResponse` to respond with.
+        func getRoutes(
+            request: Fulcrum_Control_V1_GetRoutesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fulcrum_Control_V1_RoutesResponse
+
+        /// Handle the "SetRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces a model's route; the one it replaces is kept for RollbackRoute.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fulcrum_Control_V1_SetRouteRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fulcrum_Control_V1_RoutesResponse` to respond with.
+        func setRoute(
+            request: Fulcrum_Control_V1_SetRouteRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fulcrum_Control_V1_RoutesResponse
+
+        /// Handle the "RollbackRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Puts back the route a model had before its latest change (or none).
+        ///
+        /// - Parameters:
+        ///   - request: A `Fulcrum_Control_V1_RollbackRouteRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fulcrum_Control_V1_RoutesResponse` to respond with.
+        func rollbackRoute(
+            request: Fulcrum_Control_V1_RollbackRouteRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fulcrum_Control_V1_RoutesResponse
+
+        /// Handle the "ClearRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes a model's route: unversioned requests go to the newest version again.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fulcrum_Control_V1_ClearRouteRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fulcrum_Control_V1_RoutesResponse` to respond with.
+        func clearRoute(
+            request: Fulcrum_Control_V1_ClearRouteRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fulcrum_Control_V1_RoutesResponse
+
+        /// Handle the "ShiftRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Starts a progressive rollout: the balancer raises a version's share step by step and rolls
+        /// > the route back by itself when the version's measured p99 or error rate breaks the bounds.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fulcrum_Control_V1_ShiftRouteRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fulcrum_Control_V1_RoutesResponse` to respond with.
+        func shiftRoute(
+            request: Fulcrum_Control_V1_ShiftRouteRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fulcrum_Control_V1_RoutesResponse
     }
 }
 
@@ -479,6 +828,61 @@ extension Fulcrum_Control_V1_Balancer.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Fulcrum_Control_V1_Balancer.Method.GetRoutes.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fulcrum_Control_V1_GetRoutesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fulcrum_Control_V1_RoutesResponse>(),
+            handler: { request, context in
+                try await self.getRoutes(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Fulcrum_Control_V1_Balancer.Method.SetRoute.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fulcrum_Control_V1_SetRouteRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fulcrum_Control_V1_RoutesResponse>(),
+            handler: { request, context in
+                try await self.setRoute(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Fulcrum_Control_V1_Balancer.Method.RollbackRoute.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fulcrum_Control_V1_RollbackRouteRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fulcrum_Control_V1_RoutesResponse>(),
+            handler: { request, context in
+                try await self.rollbackRoute(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Fulcrum_Control_V1_Balancer.Method.ClearRoute.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fulcrum_Control_V1_ClearRouteRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fulcrum_Control_V1_RoutesResponse>(),
+            handler: { request, context in
+                try await self.clearRoute(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Fulcrum_Control_V1_Balancer.Method.ShiftRoute.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fulcrum_Control_V1_ShiftRouteRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fulcrum_Control_V1_RoutesResponse>(),
+            handler: { request, context in
+                try await self.shiftRoute(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -523,6 +927,61 @@ extension Fulcrum_Control_V1_Balancer.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Fulcrum_Control_V1_FrontendReportResponse> {
         let response = try await self.reportFrontend(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getRoutes(
+        request: GRPCCore.StreamingServerRequest<Fulcrum_Control_V1_GetRoutesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fulcrum_Control_V1_RoutesResponse> {
+        let response = try await self.getRoutes(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func setRoute(
+        request: GRPCCore.StreamingServerRequest<Fulcrum_Control_V1_SetRouteRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fulcrum_Control_V1_RoutesResponse> {
+        let response = try await self.setRoute(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func rollbackRoute(
+        request: GRPCCore.StreamingServerRequest<Fulcrum_Control_V1_RollbackRouteRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fulcrum_Control_V1_RoutesResponse> {
+        let response = try await self.rollbackRoute(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func clearRoute(
+        request: GRPCCore.StreamingServerRequest<Fulcrum_Control_V1_ClearRouteRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fulcrum_Control_V1_RoutesResponse> {
+        let response = try await self.clearRoute(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func shiftRoute(
+        request: GRPCCore.StreamingServerRequest<Fulcrum_Control_V1_ShiftRouteRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fulcrum_Control_V1_RoutesResponse> {
+        let response = try await self.shiftRoute(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -599,6 +1058,71 @@ extension Fulcrum_Control_V1_Balancer.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Fulcrum_Control_V1_FrontendReportResponse> {
         return GRPCCore.ServerResponse<Fulcrum_Control_V1_FrontendReportResponse>(
             message: try await self.reportFrontend(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getRoutes(
+        request: GRPCCore.ServerRequest<Fulcrum_Control_V1_GetRoutesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fulcrum_Control_V1_RoutesResponse> {
+        return GRPCCore.ServerResponse<Fulcrum_Control_V1_RoutesResponse>(
+            message: try await self.getRoutes(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func setRoute(
+        request: GRPCCore.ServerRequest<Fulcrum_Control_V1_SetRouteRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fulcrum_Control_V1_RoutesResponse> {
+        return GRPCCore.ServerResponse<Fulcrum_Control_V1_RoutesResponse>(
+            message: try await self.setRoute(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func rollbackRoute(
+        request: GRPCCore.ServerRequest<Fulcrum_Control_V1_RollbackRouteRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fulcrum_Control_V1_RoutesResponse> {
+        return GRPCCore.ServerResponse<Fulcrum_Control_V1_RoutesResponse>(
+            message: try await self.rollbackRoute(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func clearRoute(
+        request: GRPCCore.ServerRequest<Fulcrum_Control_V1_ClearRouteRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fulcrum_Control_V1_RoutesResponse> {
+        return GRPCCore.ServerResponse<Fulcrum_Control_V1_RoutesResponse>(
+            message: try await self.clearRoute(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func shiftRoute(
+        request: GRPCCore.ServerRequest<Fulcrum_Control_V1_ShiftRouteRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fulcrum_Control_V1_RoutesResponse> {
+        return GRPCCore.ServerResponse<Fulcrum_Control_V1_RoutesResponse>(
+            message: try await self.shiftRoute(
                 request: request.message,
                 context: context
             ),
@@ -732,6 +1256,124 @@ extension Fulcrum_Control_V1_Balancer {
             deserializer: some GRPCCore.MessageDeserializer<Fulcrum_Control_V1_FrontendReportResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_FrontendReportResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetRoutes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Traffic routes (operators only): which versions of a model answer requests that name no
+        /// > version. Routes are the balancer's state (kept in its --state-dir) and travel to frontends
+        /// > in every pool snapshot.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fulcrum_Control_V1_GetRoutesRequest` message.
+        ///   - serializer: A serializer for `Fulcrum_Control_V1_GetRoutesRequest` messages.
+        ///   - deserializer: A deserializer for `Fulcrum_Control_V1_RoutesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getRoutes<Result>(
+            request: GRPCCore.ClientRequest<Fulcrum_Control_V1_GetRoutesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fulcrum_Control_V1_GetRoutesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fulcrum_Control_V1_RoutesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces a model's route; the one it replaces is kept for RollbackRoute.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fulcrum_Control_V1_SetRouteRequest` message.
+        ///   - serializer: A serializer for `Fulcrum_Control_V1_SetRouteRequest` messages.
+        ///   - deserializer: A deserializer for `Fulcrum_Control_V1_RoutesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setRoute<Result>(
+            request: GRPCCore.ClientRequest<Fulcrum_Control_V1_SetRouteRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fulcrum_Control_V1_SetRouteRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fulcrum_Control_V1_RoutesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RollbackRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Puts back the route a model had before its latest change (or none).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fulcrum_Control_V1_RollbackRouteRequest` message.
+        ///   - serializer: A serializer for `Fulcrum_Control_V1_RollbackRouteRequest` messages.
+        ///   - deserializer: A deserializer for `Fulcrum_Control_V1_RoutesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func rollbackRoute<Result>(
+            request: GRPCCore.ClientRequest<Fulcrum_Control_V1_RollbackRouteRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fulcrum_Control_V1_RollbackRouteRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fulcrum_Control_V1_RoutesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ClearRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes a model's route: unversioned requests go to the newest version again.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fulcrum_Control_V1_ClearRouteRequest` message.
+        ///   - serializer: A serializer for `Fulcrum_Control_V1_ClearRouteRequest` messages.
+        ///   - deserializer: A deserializer for `Fulcrum_Control_V1_RoutesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func clearRoute<Result>(
+            request: GRPCCore.ClientRequest<Fulcrum_Control_V1_ClearRouteRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fulcrum_Control_V1_ClearRouteRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fulcrum_Control_V1_RoutesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ShiftRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Starts a progressive rollout: the balancer raises a version's share step by step and rolls
+        /// > the route back by itself when the version's measured p99 or error rate breaks the bounds.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fulcrum_Control_V1_ShiftRouteRequest` message.
+        ///   - serializer: A serializer for `Fulcrum_Control_V1_ShiftRouteRequest` messages.
+        ///   - deserializer: A deserializer for `Fulcrum_Control_V1_RoutesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func shiftRoute<Result>(
+            request: GRPCCore.ClientRequest<Fulcrum_Control_V1_ShiftRouteRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fulcrum_Control_V1_ShiftRouteRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fulcrum_Control_V1_RoutesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -919,6 +1561,179 @@ extension Fulcrum_Control_V1_Balancer {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "GetRoutes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Traffic routes (operators only): which versions of a model answer requests that name no
+        /// > version. Routes are the balancer's state (kept in its --state-dir) and travel to frontends
+        /// > in every pool snapshot.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fulcrum_Control_V1_GetRoutesRequest` message.
+        ///   - serializer: A serializer for `Fulcrum_Control_V1_GetRoutesRequest` messages.
+        ///   - deserializer: A deserializer for `Fulcrum_Control_V1_RoutesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getRoutes<Result>(
+            request: GRPCCore.ClientRequest<Fulcrum_Control_V1_GetRoutesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fulcrum_Control_V1_GetRoutesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fulcrum_Control_V1_RoutesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fulcrum_Control_V1_Balancer.Method.GetRoutes.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SetRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces a model's route; the one it replaces is kept for RollbackRoute.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fulcrum_Control_V1_SetRouteRequest` message.
+        ///   - serializer: A serializer for `Fulcrum_Control_V1_SetRouteRequest` messages.
+        ///   - deserializer: A deserializer for `Fulcrum_Control_V1_RoutesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setRoute<Result>(
+            request: GRPCCore.ClientRequest<Fulcrum_Control_V1_SetRouteRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fulcrum_Control_V1_SetRouteRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fulcrum_Control_V1_RoutesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fulcrum_Control_V1_Balancer.Method.SetRoute.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RollbackRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Puts back the route a model had before its latest change (or none).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fulcrum_Control_V1_RollbackRouteRequest` message.
+        ///   - serializer: A serializer for `Fulcrum_Control_V1_RollbackRouteRequest` messages.
+        ///   - deserializer: A deserializer for `Fulcrum_Control_V1_RoutesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func rollbackRoute<Result>(
+            request: GRPCCore.ClientRequest<Fulcrum_Control_V1_RollbackRouteRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fulcrum_Control_V1_RollbackRouteRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fulcrum_Control_V1_RoutesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fulcrum_Control_V1_Balancer.Method.RollbackRoute.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ClearRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes a model's route: unversioned requests go to the newest version again.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fulcrum_Control_V1_ClearRouteRequest` message.
+        ///   - serializer: A serializer for `Fulcrum_Control_V1_ClearRouteRequest` messages.
+        ///   - deserializer: A deserializer for `Fulcrum_Control_V1_RoutesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func clearRoute<Result>(
+            request: GRPCCore.ClientRequest<Fulcrum_Control_V1_ClearRouteRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fulcrum_Control_V1_ClearRouteRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fulcrum_Control_V1_RoutesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fulcrum_Control_V1_Balancer.Method.ClearRoute.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ShiftRoute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Starts a progressive rollout: the balancer raises a version's share step by step and rolls
+        /// > the route back by itself when the version's measured p99 or error rate breaks the bounds.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fulcrum_Control_V1_ShiftRouteRequest` message.
+        ///   - serializer: A serializer for `Fulcrum_Control_V1_ShiftRouteRequest` messages.
+        ///   - deserializer: A deserializer for `Fulcrum_Control_V1_RoutesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func shiftRoute<Result>(
+            request: GRPCCore.ClientRequest<Fulcrum_Control_V1_ShiftRouteRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fulcrum_Control_V1_ShiftRouteRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fulcrum_Control_V1_RoutesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fulcrum_Control_V1_Balancer.Method.ShiftRoute.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1064,6 +1879,154 @@ extension Fulcrum_Control_V1_Balancer.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Fulcrum_Control_V1_FrontendReport>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Fulcrum_Control_V1_FrontendReportResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetRoutes" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Traffic routes (operators only): which versions of a model answer requests that name no
+    /// > version. Routes are the balancer's state (kept in its --state-dir) and travel to frontends
+    /// > in every pool snapshot.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fulcrum_Control_V1_GetRoutesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getRoutes<Result>(
+        request: GRPCCore.ClientRequest<Fulcrum_Control_V1_GetRoutesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getRoutes(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fulcrum_Control_V1_GetRoutesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fulcrum_Control_V1_RoutesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetRoute" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Replaces a model's route; the one it replaces is kept for RollbackRoute.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fulcrum_Control_V1_SetRouteRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setRoute<Result>(
+        request: GRPCCore.ClientRequest<Fulcrum_Control_V1_SetRouteRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setRoute(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fulcrum_Control_V1_SetRouteRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fulcrum_Control_V1_RoutesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RollbackRoute" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Puts back the route a model had before its latest change (or none).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fulcrum_Control_V1_RollbackRouteRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func rollbackRoute<Result>(
+        request: GRPCCore.ClientRequest<Fulcrum_Control_V1_RollbackRouteRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.rollbackRoute(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fulcrum_Control_V1_RollbackRouteRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fulcrum_Control_V1_RoutesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ClearRoute" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Removes a model's route: unversioned requests go to the newest version again.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fulcrum_Control_V1_ClearRouteRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func clearRoute<Result>(
+        request: GRPCCore.ClientRequest<Fulcrum_Control_V1_ClearRouteRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.clearRoute(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fulcrum_Control_V1_ClearRouteRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fulcrum_Control_V1_RoutesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ShiftRoute" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Starts a progressive rollout: the balancer raises a version's share step by step and rolls
+    /// > the route back by itself when the version's measured p99 or error rate breaks the bounds.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fulcrum_Control_V1_ShiftRouteRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func shiftRoute<Result>(
+        request: GRPCCore.ClientRequest<Fulcrum_Control_V1_ShiftRouteRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.shiftRoute(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fulcrum_Control_V1_ShiftRouteRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fulcrum_Control_V1_RoutesResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1232,6 +2195,174 @@ extension Fulcrum_Control_V1_Balancer.ClientProtocol {
             metadata: metadata
         )
         return try await self.reportFrontend(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetRoutes" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Traffic routes (operators only): which versions of a model answer requests that name no
+    /// > version. Routes are the balancer's state (kept in its --state-dir) and travel to frontends
+    /// > in every pool snapshot.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getRoutes<Result>(
+        _ message: Fulcrum_Control_V1_GetRoutesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fulcrum_Control_V1_GetRoutesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getRoutes(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetRoute" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Replaces a model's route; the one it replaces is kept for RollbackRoute.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setRoute<Result>(
+        _ message: Fulcrum_Control_V1_SetRouteRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fulcrum_Control_V1_SetRouteRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setRoute(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RollbackRoute" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Puts back the route a model had before its latest change (or none).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func rollbackRoute<Result>(
+        _ message: Fulcrum_Control_V1_RollbackRouteRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fulcrum_Control_V1_RollbackRouteRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.rollbackRoute(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ClearRoute" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Removes a model's route: unversioned requests go to the newest version again.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func clearRoute<Result>(
+        _ message: Fulcrum_Control_V1_ClearRouteRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fulcrum_Control_V1_ClearRouteRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.clearRoute(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ShiftRoute" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Starts a progressive rollout: the balancer raises a version's share step by step and rolls
+    /// > the route back by itself when the version's measured p99 or error rate breaks the bounds.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func shiftRoute<Result>(
+        _ message: Fulcrum_Control_V1_ShiftRouteRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fulcrum_Control_V1_RoutesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fulcrum_Control_V1_ShiftRouteRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.shiftRoute(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -77,6 +77,240 @@ public nonisolated enum Fulcrum_Control_V1_WorkerState: SwiftProtobuf.Enum, Swif
 
 }
 
+/// One version's share of a model's unversioned requests, in hundredths of a percent (10000 in all).
+public nonisolated struct Fulcrum_Control_V1_VersionWeight: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var version: String = String()
+
+  public var basisPoints: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Requests whose parameter `parameter` equals `value` go to `version`, whatever the weights say.
+public nonisolated struct Fulcrum_Control_V1_RouteRule: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var parameter: String = String()
+
+  public var value: String = String()
+
+  public var version: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Which versions of `model` answer the requests that name no version.
+public nonisolated struct Fulcrum_Control_V1_ModelRoute: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var model: String {
+    get {_storage._model}
+    set {_uniqueStorage()._model = newValue}
+  }
+
+  public var weights: [Fulcrum_Control_V1_VersionWeight] {
+    get {_storage._weights}
+    set {_uniqueStorage()._weights = newValue}
+  }
+
+  public var rules: [Fulcrum_Control_V1_RouteRule] {
+    get {_storage._rules}
+    set {_uniqueStorage()._rules = newValue}
+  }
+
+  /// Increases with every change of this model's route (a rollback is a change too).
+  public var revision: UInt64 {
+    get {_storage._revision}
+    set {_uniqueStorage()._revision = newValue}
+  }
+
+  public var updatedUnixMs: Int64 {
+    get {_storage._updatedUnixMs}
+    set {_uniqueStorage()._updatedUnixMs = newValue}
+  }
+
+  /// How the route came to be, e.g. "set" or "rolled back to revision 2".
+  public var note: String {
+    get {_storage._note}
+    set {_uniqueStorage()._note = newValue}
+  }
+
+  /// The progressive rollout driving this route, or its outcome (absent: none).
+  public var rollout: Fulcrum_Control_V1_Rollout {
+    get {_storage._rollout ?? Fulcrum_Control_V1_Rollout()}
+    set {_uniqueStorage()._rollout = newValue}
+  }
+  /// Returns true if `rollout` has been explicitly set.
+  public var hasRollout: Bool {_storage._rollout != nil}
+  /// Clears the value of `rollout`. Subsequent reads from it will return its default value.
+  public mutating func clearRollout() {_uniqueStorage()._rollout = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Fulcrum_Control_V1_Rollout: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var version: String = String()
+
+  /// The share the version is raised to, and by how much each step, in basis points.
+  public var targetBasisPoints: UInt32 = 0
+
+  public var stepBasisPoints: UInt32 = 0
+
+  public var everyMs: UInt32 = 0
+
+  /// Bounds on the version's measured answers (absent: no bound). Error rate as a fraction.
+  public var maxP99Ms: Double {
+    get {_maxP99Ms ?? 0}
+    set {_maxP99Ms = newValue}
+  }
+  /// Returns true if `maxP99Ms` has been explicitly set.
+  public var hasMaxP99Ms: Bool {self._maxP99Ms != nil}
+  /// Clears the value of `maxP99Ms`. Subsequent reads from it will return its default value.
+  public mutating func clearMaxP99Ms() {self._maxP99Ms = nil}
+
+  public var maxErrorRate: Double {
+    get {_maxErrorRate ?? 0}
+    set {_maxErrorRate = newValue}
+  }
+  /// Returns true if `maxErrorRate` has been explicitly set.
+  public var hasMaxErrorRate: Bool {self._maxErrorRate != nil}
+  /// Clears the value of `maxErrorRate`. Subsequent reads from it will return its default value.
+  public mutating func clearMaxErrorRate() {self._maxErrorRate = nil}
+
+  /// running, completed, halted.
+  public var state: String = String()
+
+  public var reason: String = String()
+
+  public var lastStepUnixMs: Int64 = 0
+
+  /// The shares the version's share is taken from (the route before the rollout, or the newest
+  /// other version alone); put back if the rollout halts.
+  public var baselineWeights: [Fulcrum_Control_V1_VersionWeight] = []
+
+  public var baselineRules: [Fulcrum_Control_V1_RouteRule] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _maxP99Ms: Double? = nil
+  fileprivate var _maxErrorRate: Double? = nil
+}
+
+public nonisolated struct Fulcrum_Control_V1_ShiftRouteRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var model: String = String()
+
+  public var rollout: Fulcrum_Control_V1_Rollout {
+    get {_rollout ?? Fulcrum_Control_V1_Rollout()}
+    set {_rollout = newValue}
+  }
+  /// Returns true if `rollout` has been explicitly set.
+  public var hasRollout: Bool {self._rollout != nil}
+  /// Clears the value of `rollout`. Subsequent reads from it will return its default value.
+  public mutating func clearRollout() {self._rollout = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _rollout: Fulcrum_Control_V1_Rollout? = nil
+}
+
+public nonisolated struct Fulcrum_Control_V1_GetRoutesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Empty: every model's route.
+  public var model: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fulcrum_Control_V1_SetRouteRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var route: Fulcrum_Control_V1_ModelRoute {
+    get {_route ?? Fulcrum_Control_V1_ModelRoute()}
+    set {_route = newValue}
+  }
+  /// Returns true if `route` has been explicitly set.
+  public var hasRoute: Bool {self._route != nil}
+  /// Clears the value of `route`. Subsequent reads from it will return its default value.
+  public mutating func clearRoute() {self._route = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _route: Fulcrum_Control_V1_ModelRoute? = nil
+}
+
+public nonisolated struct Fulcrum_Control_V1_RollbackRouteRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var model: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fulcrum_Control_V1_ClearRouteRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var model: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fulcrum_Control_V1_RoutesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var routes: [Fulcrum_Control_V1_ModelRoute] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Fulcrum_Control_V1_FrontendReport: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -85,6 +319,31 @@ public nonisolated struct Fulcrum_Control_V1_FrontendReport: Sendable {
   public var frontendID: String = String()
 
   public var models: [Fulcrum_Control_V1_NetworkSample] = []
+
+  /// Answers per model version since the previous report, for versions in a progressive rollout.
+  public var versions: [Fulcrum_Control_V1_VersionSample] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// What a frontend saw of one model version: requests answered, failures, and the requests'
+/// latencies in the frontend (arrival to answer) as counts per bucket of LatencyHistogram's bounds.
+public nonisolated struct Fulcrum_Control_V1_VersionSample: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var model: String = String()
+
+  public var version: String = String()
+
+  public var requests: UInt64 = 0
+
+  public var errors: UInt64 = 0
+
+  public var latencyBuckets: [UInt64] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -506,6 +765,9 @@ public nonisolated struct Fulcrum_Control_V1_PoolSnapshot: Sendable {
 
   public var workers: [Fulcrum_Control_V1_WorkerInfo] = []
 
+  /// The traffic routes in force, by model.
+  public var routes: [Fulcrum_Control_V1_ModelRoute] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -521,44 +783,55 @@ public nonisolated struct Fulcrum_Control_V1_StatusRequest: Sendable {
   public init() {}
 }
 
-public nonisolated struct Fulcrum_Control_V1_StatusResponse: Sendable {
+public nonisolated struct Fulcrum_Control_V1_StatusResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var pool: Fulcrum_Control_V1_PoolSnapshot {
-    get {_pool ?? Fulcrum_Control_V1_PoolSnapshot()}
-    set {_pool = newValue}
+    get {_storage._pool ?? Fulcrum_Control_V1_PoolSnapshot()}
+    set {_uniqueStorage()._pool = newValue}
   }
   /// Returns true if `pool` has been explicitly set.
-  public var hasPool: Bool {self._pool != nil}
+  public var hasPool: Bool {_storage._pool != nil}
   /// Clears the value of `pool`. Subsequent reads from it will return its default value.
-  public mutating func clearPool() {self._pool = nil}
+  public mutating func clearPool() {_uniqueStorage()._pool = nil}
 
-  public var balancerVersion: String = String()
+  public var balancerVersion: String {
+    get {_storage._balancerVersion}
+    set {_uniqueStorage()._balancerVersion = newValue}
+  }
 
-  public var startedUnixMs: Int64 = 0
+  public var startedUnixMs: Int64 {
+    get {_storage._startedUnixMs}
+    set {_uniqueStorage()._startedUnixMs = newValue}
+  }
 
-  public var watchingFrontends: UInt32 = 0
+  public var watchingFrontends: UInt32 {
+    get {_storage._watchingFrontends}
+    set {_uniqueStorage()._watchingFrontends = newValue}
+  }
 
   /// The capacity model per model and the autoscaler's state.
-  public var models: [Fulcrum_Control_V1_ModelCapacity] = []
+  public var models: [Fulcrum_Control_V1_ModelCapacity] {
+    get {_storage._models}
+    set {_uniqueStorage()._models = newValue}
+  }
 
   public var scaling: Fulcrum_Control_V1_Scaling {
-    get {_scaling ?? Fulcrum_Control_V1_Scaling()}
-    set {_scaling = newValue}
+    get {_storage._scaling ?? Fulcrum_Control_V1_Scaling()}
+    set {_uniqueStorage()._scaling = newValue}
   }
   /// Returns true if `scaling` has been explicitly set.
-  public var hasScaling: Bool {self._scaling != nil}
+  public var hasScaling: Bool {_storage._scaling != nil}
   /// Clears the value of `scaling`. Subsequent reads from it will return its default value.
-  public mutating func clearScaling() {self._scaling = nil}
+  public mutating func clearScaling() {_uniqueStorage()._scaling = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _pool: Fulcrum_Control_V1_PoolSnapshot? = nil
-  fileprivate var _scaling: Fulcrum_Control_V1_Scaling? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// What the balancer knows about one model's demand and cost, and the pool it plans for it.
@@ -670,9 +943,473 @@ nonisolated extension Fulcrum_Control_V1_WorkerState: SwiftProtobuf._ProtoNamePr
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0WORKER_STATE_UNSPECIFIED\0\u{1}WORKER_STATE_STARTING\0\u{1}WORKER_STATE_READY\0\u{1}WORKER_STATE_DRAINING\0\u{1}WORKER_STATE_UNREADY\0")
 }
 
+nonisolated extension Fulcrum_Control_V1_VersionWeight: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VersionWeight"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{3}basis_points\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.basisPoints) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.version.isEmpty {
+      try visitor.visitSingularStringField(value: self.version, fieldNumber: 1)
+    }
+    if self.basisPoints != 0 {
+      try visitor.visitSingularUInt32Field(value: self.basisPoints, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fulcrum_Control_V1_VersionWeight, rhs: Fulcrum_Control_V1_VersionWeight) -> Bool {
+    if lhs.version != rhs.version {return false}
+    if lhs.basisPoints != rhs.basisPoints {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fulcrum_Control_V1_RouteRule: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RouteRule"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}parameter\0\u{1}value\0\u{1}version\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.parameter) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.value) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.parameter.isEmpty {
+      try visitor.visitSingularStringField(value: self.parameter, fieldNumber: 1)
+    }
+    if !self.value.isEmpty {
+      try visitor.visitSingularStringField(value: self.value, fieldNumber: 2)
+    }
+    if !self.version.isEmpty {
+      try visitor.visitSingularStringField(value: self.version, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fulcrum_Control_V1_RouteRule, rhs: Fulcrum_Control_V1_RouteRule) -> Bool {
+    if lhs.parameter != rhs.parameter {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fulcrum_Control_V1_ModelRoute: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ModelRoute"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}weights\0\u{1}rules\0\u{1}revision\0\u{3}updated_unix_ms\0\u{1}note\0\u{1}rollout\0")
+
+  fileprivate class _StorageClass {
+    var _model: String = String()
+    var _weights: [Fulcrum_Control_V1_VersionWeight] = []
+    var _rules: [Fulcrum_Control_V1_RouteRule] = []
+    var _revision: UInt64 = 0
+    var _updatedUnixMs: Int64 = 0
+    var _note: String = String()
+    var _rollout: Fulcrum_Control_V1_Rollout? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _model = source._model
+      _weights = source._weights
+      _rules = source._rules
+      _revision = source._revision
+      _updatedUnixMs = source._updatedUnixMs
+      _note = source._note
+      _rollout = source._rollout
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._model) }()
+        case 2: try { try decoder.decodeRepeatedMessageField(value: &_storage._weights) }()
+        case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._rules) }()
+        case 4: try { try decoder.decodeSingularUInt64Field(value: &_storage._revision) }()
+        case 5: try { try decoder.decodeSingularInt64Field(value: &_storage._updatedUnixMs) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._note) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._rollout) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._model.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._model, fieldNumber: 1)
+      }
+      if !_storage._weights.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._weights, fieldNumber: 2)
+      }
+      if !_storage._rules.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._rules, fieldNumber: 3)
+      }
+      if _storage._revision != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._revision, fieldNumber: 4)
+      }
+      if _storage._updatedUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._updatedUnixMs, fieldNumber: 5)
+      }
+      if !_storage._note.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._note, fieldNumber: 6)
+      }
+      try { if let v = _storage._rollout {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fulcrum_Control_V1_ModelRoute, rhs: Fulcrum_Control_V1_ModelRoute) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._model != rhs_storage._model {return false}
+        if _storage._weights != rhs_storage._weights {return false}
+        if _storage._rules != rhs_storage._rules {return false}
+        if _storage._revision != rhs_storage._revision {return false}
+        if _storage._updatedUnixMs != rhs_storage._updatedUnixMs {return false}
+        if _storage._note != rhs_storage._note {return false}
+        if _storage._rollout != rhs_storage._rollout {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fulcrum_Control_V1_Rollout: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Rollout"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{3}target_basis_points\0\u{3}step_basis_points\0\u{3}every_ms\0\u{3}max_p99_ms\0\u{3}max_error_rate\0\u{1}state\0\u{1}reason\0\u{3}last_step_unix_ms\0\u{3}baseline_weights\0\u{3}baseline_rules\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.targetBasisPoints) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.stepBasisPoints) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.everyMs) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self._maxP99Ms) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self._maxErrorRate) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.state) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 9: try { try decoder.decodeSingularInt64Field(value: &self.lastStepUnixMs) }()
+      case 10: try { try decoder.decodeRepeatedMessageField(value: &self.baselineWeights) }()
+      case 11: try { try decoder.decodeRepeatedMessageField(value: &self.baselineRules) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.version.isEmpty {
+      try visitor.visitSingularStringField(value: self.version, fieldNumber: 1)
+    }
+    if self.targetBasisPoints != 0 {
+      try visitor.visitSingularUInt32Field(value: self.targetBasisPoints, fieldNumber: 2)
+    }
+    if self.stepBasisPoints != 0 {
+      try visitor.visitSingularUInt32Field(value: self.stepBasisPoints, fieldNumber: 3)
+    }
+    if self.everyMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.everyMs, fieldNumber: 4)
+    }
+    try { if let v = self._maxP99Ms {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 5)
+    } }()
+    try { if let v = self._maxErrorRate {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 6)
+    } }()
+    if !self.state.isEmpty {
+      try visitor.visitSingularStringField(value: self.state, fieldNumber: 7)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 8)
+    }
+    if self.lastStepUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.lastStepUnixMs, fieldNumber: 9)
+    }
+    if !self.baselineWeights.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.baselineWeights, fieldNumber: 10)
+    }
+    if !self.baselineRules.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.baselineRules, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fulcrum_Control_V1_Rollout, rhs: Fulcrum_Control_V1_Rollout) -> Bool {
+    if lhs.version != rhs.version {return false}
+    if lhs.targetBasisPoints != rhs.targetBasisPoints {return false}
+    if lhs.stepBasisPoints != rhs.stepBasisPoints {return false}
+    if lhs.everyMs != rhs.everyMs {return false}
+    if lhs._maxP99Ms != rhs._maxP99Ms {return false}
+    if lhs._maxErrorRate != rhs._maxErrorRate {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.lastStepUnixMs != rhs.lastStepUnixMs {return false}
+    if lhs.baselineWeights != rhs.baselineWeights {return false}
+    if lhs.baselineRules != rhs.baselineRules {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fulcrum_Control_V1_ShiftRouteRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ShiftRouteRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}rollout\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.model) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._rollout) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.model.isEmpty {
+      try visitor.visitSingularStringField(value: self.model, fieldNumber: 1)
+    }
+    try { if let v = self._rollout {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fulcrum_Control_V1_ShiftRouteRequest, rhs: Fulcrum_Control_V1_ShiftRouteRequest) -> Bool {
+    if lhs.model != rhs.model {return false}
+    if lhs._rollout != rhs._rollout {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fulcrum_Control_V1_GetRoutesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetRoutesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.model) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.model.isEmpty {
+      try visitor.visitSingularStringField(value: self.model, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fulcrum_Control_V1_GetRoutesRequest, rhs: Fulcrum_Control_V1_GetRoutesRequest) -> Bool {
+    if lhs.model != rhs.model {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fulcrum_Control_V1_SetRouteRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetRouteRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}route\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._route) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._route {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fulcrum_Control_V1_SetRouteRequest, rhs: Fulcrum_Control_V1_SetRouteRequest) -> Bool {
+    if lhs._route != rhs._route {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fulcrum_Control_V1_RollbackRouteRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RollbackRouteRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.model) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.model.isEmpty {
+      try visitor.visitSingularStringField(value: self.model, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fulcrum_Control_V1_RollbackRouteRequest, rhs: Fulcrum_Control_V1_RollbackRouteRequest) -> Bool {
+    if lhs.model != rhs.model {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fulcrum_Control_V1_ClearRouteRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ClearRouteRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.model) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.model.isEmpty {
+      try visitor.visitSingularStringField(value: self.model, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fulcrum_Control_V1_ClearRouteRequest, rhs: Fulcrum_Control_V1_ClearRouteRequest) -> Bool {
+    if lhs.model != rhs.model {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fulcrum_Control_V1_RoutesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RoutesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}routes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.routes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.routes.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.routes, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fulcrum_Control_V1_RoutesResponse, rhs: Fulcrum_Control_V1_RoutesResponse) -> Bool {
+    if lhs.routes != rhs.routes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Fulcrum_Control_V1_FrontendReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FrontendReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}frontend_id\0\u{1}models\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}frontend_id\0\u{1}models\0\u{1}versions\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -682,6 +1419,7 @@ nonisolated extension Fulcrum_Control_V1_FrontendReport: SwiftProtobuf.Message, 
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.frontendID) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.models) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.versions) }()
       default: break
       }
     }
@@ -694,12 +1432,66 @@ nonisolated extension Fulcrum_Control_V1_FrontendReport: SwiftProtobuf.Message, 
     if !self.models.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.models, fieldNumber: 2)
     }
+    if !self.versions.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.versions, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Fulcrum_Control_V1_FrontendReport, rhs: Fulcrum_Control_V1_FrontendReport) -> Bool {
     if lhs.frontendID != rhs.frontendID {return false}
     if lhs.models != rhs.models {return false}
+    if lhs.versions != rhs.versions {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fulcrum_Control_V1_VersionSample: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VersionSample"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}version\0\u{1}requests\0\u{1}errors\0\u{3}latency_buckets\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.model) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.requests) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.errors) }()
+      case 5: try { try decoder.decodeRepeatedUInt64Field(value: &self.latencyBuckets) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.model.isEmpty {
+      try visitor.visitSingularStringField(value: self.model, fieldNumber: 1)
+    }
+    if !self.version.isEmpty {
+      try visitor.visitSingularStringField(value: self.version, fieldNumber: 2)
+    }
+    if self.requests != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requests, fieldNumber: 3)
+    }
+    if self.errors != 0 {
+      try visitor.visitSingularUInt64Field(value: self.errors, fieldNumber: 4)
+    }
+    if !self.latencyBuckets.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.latencyBuckets, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fulcrum_Control_V1_VersionSample, rhs: Fulcrum_Control_V1_VersionSample) -> Bool {
+    if lhs.model != rhs.model {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.requests != rhs.requests {return false}
+    if lhs.errors != rhs.errors {return false}
+    if lhs.latencyBuckets != rhs.latencyBuckets {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1531,7 +2323,7 @@ nonisolated extension Fulcrum_Control_V1_WatchPoolRequest: SwiftProtobuf.Message
 
 nonisolated extension Fulcrum_Control_V1_PoolSnapshot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PoolSnapshot"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}generation\0\u{1}workers\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}generation\0\u{1}workers\0\u{1}routes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1541,6 +2333,7 @@ nonisolated extension Fulcrum_Control_V1_PoolSnapshot: SwiftProtobuf.Message, Sw
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.generation) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.workers) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.routes) }()
       default: break
       }
     }
@@ -1553,12 +2346,16 @@ nonisolated extension Fulcrum_Control_V1_PoolSnapshot: SwiftProtobuf.Message, Sw
     if !self.workers.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.workers, fieldNumber: 2)
     }
+    if !self.routes.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.routes, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Fulcrum_Control_V1_PoolSnapshot, rhs: Fulcrum_Control_V1_PoolSnapshot) -> Bool {
     if lhs.generation != rhs.generation {return false}
     if lhs.workers != rhs.workers {return false}
+    if lhs.routes != rhs.routes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1587,56 +2384,102 @@ nonisolated extension Fulcrum_Control_V1_StatusResponse: SwiftProtobuf.Message, 
   public static let protoMessageName: String = _protobuf_package + ".StatusResponse"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}pool\0\u{3}balancer_version\0\u{3}started_unix_ms\0\u{3}watching_frontends\0\u{1}models\0\u{1}scaling\0")
 
+  fileprivate class _StorageClass {
+    var _pool: Fulcrum_Control_V1_PoolSnapshot? = nil
+    var _balancerVersion: String = String()
+    var _startedUnixMs: Int64 = 0
+    var _watchingFrontends: UInt32 = 0
+    var _models: [Fulcrum_Control_V1_ModelCapacity] = []
+    var _scaling: Fulcrum_Control_V1_Scaling? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _pool = source._pool
+      _balancerVersion = source._balancerVersion
+      _startedUnixMs = source._startedUnixMs
+      _watchingFrontends = source._watchingFrontends
+      _models = source._models
+      _scaling = source._scaling
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._pool) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.balancerVersion) }()
-      case 3: try { try decoder.decodeSingularInt64Field(value: &self.startedUnixMs) }()
-      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.watchingFrontends) }()
-      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.models) }()
-      case 6: try { try decoder.decodeSingularMessageField(value: &self._scaling) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._pool) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._balancerVersion) }()
+        case 3: try { try decoder.decodeSingularInt64Field(value: &_storage._startedUnixMs) }()
+        case 4: try { try decoder.decodeSingularUInt32Field(value: &_storage._watchingFrontends) }()
+        case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._models) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._scaling) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._pool {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    if !self.balancerVersion.isEmpty {
-      try visitor.visitSingularStringField(value: self.balancerVersion, fieldNumber: 2)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._pool {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if !_storage._balancerVersion.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._balancerVersion, fieldNumber: 2)
+      }
+      if _storage._startedUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._startedUnixMs, fieldNumber: 3)
+      }
+      if _storage._watchingFrontends != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._watchingFrontends, fieldNumber: 4)
+      }
+      if !_storage._models.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._models, fieldNumber: 5)
+      }
+      try { if let v = _storage._scaling {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
     }
-    if self.startedUnixMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.startedUnixMs, fieldNumber: 3)
-    }
-    if self.watchingFrontends != 0 {
-      try visitor.visitSingularUInt32Field(value: self.watchingFrontends, fieldNumber: 4)
-    }
-    if !self.models.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.models, fieldNumber: 5)
-    }
-    try { if let v = self._scaling {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Fulcrum_Control_V1_StatusResponse, rhs: Fulcrum_Control_V1_StatusResponse) -> Bool {
-    if lhs._pool != rhs._pool {return false}
-    if lhs.balancerVersion != rhs.balancerVersion {return false}
-    if lhs.startedUnixMs != rhs.startedUnixMs {return false}
-    if lhs.watchingFrontends != rhs.watchingFrontends {return false}
-    if lhs.models != rhs.models {return false}
-    if lhs._scaling != rhs._scaling {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._pool != rhs_storage._pool {return false}
+        if _storage._balancerVersion != rhs_storage._balancerVersion {return false}
+        if _storage._startedUnixMs != rhs_storage._startedUnixMs {return false}
+        if _storage._watchingFrontends != rhs_storage._watchingFrontends {return false}
+        if _storage._models != rhs_storage._models {return false}
+        if _storage._scaling != rhs_storage._scaling {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -70,7 +70,7 @@ struct BalancerCommand: LayeredCommand {
     @Option(name: .long, help: "process scaler: one more argument for every worker (repeat; e.g. --worker-arg=--emulate --worker-arg=5+1).")
     var workerArg: [String] = []
 
-    @Option(name: .long, help: "process scaler: a directory where the balancer records its workers (workers.json), so a balancer restarted on it adopts the ones still running instead of starting new ones (`fulcrum up` sets it).")
+    @Option(name: .long, help: "A directory for the balancer's state: the traffic routes (routes.json, read at start, written on every change; without this directory routes are lost when the balancer stops) and, with the process scaler, its workers (workers.json), so a balancer restarted on it adopts the ones still running instead of starting new ones (`fulcrum up` sets it).")
     var stateDir: String?
 
     @Option(name: .long, help: "Write the bound address as JSON to this file once listening.")
@@ -169,6 +169,7 @@ struct BalancerCommand: LayeredCommand {
             )
         configuration.placement = placementMode
         configuration.tls = try tls.setting(listening: [host])
+        configuration.stateDirectory = stateDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         try await Balancer.run(configuration)
     }
 }

@@ -11,7 +11,7 @@ struct FulcrumCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fulcrum",
         abstract: "Operate a Fulcrum prediction cluster: start one on this machine, send predictions, inspect the pool.",
-        subcommands: [Up.self, InferCommand.self, StatusCommand.self, PlanCommand.self, LoadtestCommand.self, CertsCommand.self]
+        subcommands: [Up.self, InferCommand.self, StatusCommand.self, RouteCommand.self, PlanCommand.self, LoadtestCommand.self, CertsCommand.self]
     )
 }
 
