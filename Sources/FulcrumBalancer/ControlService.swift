@@ -13,6 +13,9 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
     private let routes: RouteStore
     /// Each running rollout's answers since its last step, from the frontends' reports.
     private let rolloutWindows = Mutex<[String: Rollout.Window]>([:])
+    /// Shadow comparisons per model and shadow version, summed over frontends since the version
+    /// became a shadow.
+    private let shadowTotals = Mutex<[String: Fulcrum_Control_V1_ShadowSample]>([:])
     private let capacity: CapacityState
     /// Set under `--placement demand`.
     private let placement: PlacementCoordinator?
@@ -126,6 +129,7 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
         response.startedUnixMs = startedMs
         response.watchingFrontends = UInt32(hub.count)
         (response.models, response.scaling) = capacity.wire
+        response.shadows = shadowTotals.withLock { $0.sorted { $0.key < $1.key }.map(\.value) }
         return response
     }
 
@@ -139,6 +143,16 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
                 for sample in request.versions where rolling[sample.model] == sample.version {
                     windows[sample.model, default: Rollout.Window()].add(
                         requests: sample.requests, errors: sample.errors, latency: LatencyHistogram(counts: sample.latencyBuckets))
+                }
+            }
+        }
+        if !request.shadows.isEmpty {
+            let shadowing = Set(routes.routes.flatMap { route in route.shadows.map { route.model + "\u{0}" + $0.version } })
+            shadowTotals.withLock { totals in
+                for sample in request.shadows {
+                    let key = sample.model + "\u{0}" + sample.version
+                    guard shadowing.contains(key) else { continue }
+                    totals[key] = Self.add(sample, to: totals[key])
                 }
             }
         }
@@ -198,6 +212,27 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
         return response
     }
 
+    /// Two shadow samples summed: counts added, error maxima kept, latency histograms merged.
+    static func add(_ sample: Fulcrum_Control_V1_ShadowSample, to total: Fulcrum_Control_V1_ShadowSample?) -> Fulcrum_Control_V1_ShadowSample {
+        guard var total else { return sample }
+        total.compared &+= sample.compared
+        total.identical &+= sample.identical
+        total.failed &+= sample.failed
+        total.dropped &+= sample.dropped
+        total.maxAbsError = max(total.maxAbsError, sample.maxAbsError)
+        total.maxRelError = max(total.maxRelError, sample.maxRelError)
+        total.argmaxRows &+= sample.argmaxRows
+        total.argmaxAgreed &+= sample.argmaxAgreed
+        total.incomparable &+= sample.incomparable
+        var served = LatencyHistogram(counts: total.servedLatencyBuckets)
+        served.merge(LatencyHistogram(counts: sample.servedLatencyBuckets))
+        total.servedLatencyBuckets = served.counts
+        var shadow = LatencyHistogram(counts: total.shadowLatencyBuckets)
+        shadow.merge(LatencyHistogram(counts: sample.shadowLatencyBuckets))
+        total.shadowLatencyBuckets = shadow.counts
+        return total
+    }
+
     /// Takes each running rollout's next step when it is due (or halts it); called periodically
     /// by `LeaseSweeper`.
     func advanceRollouts() {
@@ -240,7 +275,10 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
             let code: RPCError.Code = error.description.hasPrefix("the route was not changed") ? .failedPrecondition : .invalidArgument
             throw RPCError(code: code, message: error.description)
         }
-        let wire = routes.routes.map(\.wire)
+        let current = routes.routes
+        let shadowing = Set(current.flatMap { route in route.shadows.map { route.model + "\u{0}" + $0.version } })
+        shadowTotals.withLock { $0 = $0.filter { shadowing.contains($0.key) } }
+        let wire = current.map(\.wire)
         let snapshot = registry.withLock { r in
             r.routes = wire
             return r.snapshot

@@ -349,23 +349,36 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         try limit.check(payloadBytes: payloadBytes)
         // The versions to try: the one the request names, or its route's choice and then the
         // route's other versions (a version that fails on every worker hands over to the next).
-        let (plan, watched) = routedVersions(request)
+        let routing = routedVersions(request)
+        guard routing.watched != nil || !routing.shadows.isEmpty else {
+            return try await forward(request, plan: routing.plan, timeout: timeout, started: started)
+        }
         // A version in a progressive rollout is judged by what its requests got: an answer from
         // it counts with its latency; a request routed to it that failed, or that another version
         // had to answer, counts as its error.
-        guard let watched, plan.first == watched else {
-            return try await forward(request, plan: plan, timeout: timeout, started: started)
-        }
+        let watched = routing.watched.flatMap { $0 == routing.plan.first ? $0 : nil }
+        let response: Inference_ModelInferResponse
         do {
-            let response = try await forward(request, plan: plan, timeout: timeout, started: started)
-            let elapsed = (DispatchTime.now().uptimeNanoseconds - started) / 1000
-            network.recordVersion(model: request.modelName, version: watched, microseconds: elapsed, failed: response.modelVersion != watched)
-            return response
+            response = try await forward(request, plan: routing.plan, timeout: timeout, started: started)
         } catch let error as RPCError where error.code != .invalidArgument && error.code != .notFound {
-            network.recordVersion(model: request.modelName, version: watched, microseconds: 0, failed: true)
+            if let watched { network.recordVersion(model: request.modelName, version: watched, microseconds: 0, failed: true) }
             throw error
         }
+        let elapsed = (DispatchTime.now().uptimeNanoseconds - started) / 1000
+        if let watched {
+            network.recordVersion(model: request.modelName, version: watched, microseconds: elapsed, failed: response.modelVersion != watched)
+        }
+        if !routing.shadows.isEmpty {
+            let service = self
+            network.shadows.copy(request, answeredBy: response, servedMicroseconds: elapsed, shadows: routing.shadows) { copy in
+                try await service.forward(copy, plan: [copy.modelVersion], timeout: Self.shadowTimeout, started: DispatchTime.now().uptimeNanoseconds)
+            }
+        }
+        return response
     }
+
+    /// How long a shadow copy may take before it counts as failed.
+    static let shadowTimeout: Duration = .seconds(10)
 
     private func forward(
         _ request: Inference_ModelInferRequest, plan: [String], timeout: Duration?, started: UInt64
@@ -503,11 +516,13 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
     /// has a route, the route's choice for it (a pin on its parameters, or the share its id's
     /// hash falls in; requests without an id are split at random) and then the route's other
     /// served versions; else "" (the newest version).
-    /// `watched`: the version of a rollout in progress, whose answers the balancer judges.
-    private func routedVersions(_ request: Inference_ModelInferRequest) -> (plan: [String], watched: String?) {
+    /// `watched`: the version of a rollout in progress, whose answers the balancer judges;
+    /// `shadows`: the route's shadow versions that some worker serves now.
+    private func routedVersions(_ request: Inference_ModelInferRequest) -> (plan: [String], watched: String?, shadows: [TrafficRoute.Split]) {
         guard request.modelVersion.isEmpty, let route = view.route(for: request.modelName),
             let placement = view.placement(of: request.modelName)
-        else { return ([request.modelVersion], nil) }
+        else { return ([request.modelVersion], nil, []) }
+        let served = Set(placement.replicas.map(\.version))
         let bucket =
             request.id.isEmpty
             ? Int.random(in: 0..<TrafficRoute.wholeBasisPoints) : TrafficRoute.bucket(model: request.modelName, requestID: request.id)
@@ -522,9 +537,9 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
                 default: nil
                 }
             },
-            served: Set(placement.replicas.map(\.version))
+            served: served
         )
-        return (order.isEmpty ? [""] : order, route.rollingOut)
+        return (order.isEmpty ? [""] : order, route.rollingOut, route.shadows.filter { served.contains($0.version) })
     }
 
     private func signature(for replicas: [PoolView.Replica]) async throws -> SignatureCache.Entry {

@@ -31,6 +31,9 @@ final class NetworkStatistics: Sendable {
 
     private let totals = Mutex<[String: Totals]>([:])
 
+    /// Shadow copies and their comparisons (reported with the rest).
+    let shadows = ShadowTraffic()
+
     private struct VersionTotals {
         var requests: UInt64 = 0
         var errors: UInt64 = 0

@@ -30,11 +30,13 @@ struct PoolWatcher: Service {
                         try? await Task.sleep(for: Self.networkReportInterval)
                         let samples = network.take()
                         let versions = network.takeVersions()
-                        guard !samples.isEmpty || !versions.isEmpty else { continue }
+                        let shadows = network.shadows.take()
+                        guard !samples.isEmpty || !versions.isEmpty || !shadows.isEmpty else { continue }
                         var report = Fulcrum_Control_V1_FrontendReport()
                         report.frontendID = frontendID
                         report.models = samples
                         report.versions = versions
+                        report.shadows = shadows
                         var options = CallOptions.defaults
                         options.timeout = .seconds(1)
                         _ = try? await control.reportFrontend(report, options: options)

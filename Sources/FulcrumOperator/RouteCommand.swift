@@ -64,6 +64,7 @@ public enum Routes {
                 "model": route.model, "revision": Int(route.revision), "updated_unix_ms": Int(route.updatedUnixMs), "note": route.note,
                 "weights": Dictionary(uniqueKeysWithValues: route.splits.map { ($0.version, Double($0.basisPoints) / 100) }),
                 "pins": route.pins.map { ["parameter": $0.parameter, "value": $0.value, "version": $0.version] },
+                "shadows": Dictionary(uniqueKeysWithValues: route.shadows.map { ($0.version, Double($0.basisPoints) / 100) }),
                 "rollout": route.rollout.map { r -> Any in
                     [
                         "version": r.version, "target": Double(r.targetBasisPoints) / 100, "step": Double(r.stepBasisPoints) / 100,
@@ -79,13 +80,14 @@ public enum Routes {
 
     /// One line per route: model, revision, weights, pins, when and how it was set.
     public static func table(_ routes: [TrafficRoute]) -> String {
-        var rows = [["MODEL", "REVISION", "WEIGHTS", "PINS", "UPDATED", "NOTE"]]
+        var rows = [["MODEL", "REVISION", "WEIGHTS", "PINS", "SHADOWS", "UPDATED", "NOTE"]]
         let formatter = ISO8601DateFormatter()
         for route in routes {
             rows.append([
                 route.model, String(route.revision),
                 route.splits.map { "\($0.version)=\(TrafficRoute.percent($0.basisPoints))%" }.joined(separator: " "),
                 route.pins.isEmpty ? "-" : route.pins.map { "\($0.parameter)=\($0.value)→\($0.version)" }.joined(separator: " "),
+                route.shadows.isEmpty ? "-" : route.shadows.map { "\($0.version)@\(TrafficRoute.percent($0.basisPoints))%" }.joined(separator: " "),
                 formatter.string(from: Date(timeIntervalSince1970: Double(route.updatedUnixMs) / 1000)),
                 route.note,
             ])
@@ -111,6 +113,34 @@ public enum Routes {
         return "rollout of version \(rollout.version) to \(TrafficRoute.percent(rollout.targetBasisPoints))% in steps of "
             + "\(TrafficRoute.percent(rollout.stepBasisPoints))% every \(every)\(bounds.isEmpty ? "" : " (\(bounds.joined(separator: ", ")))"): "
             + "\(rollout.state.rawValue), \(rollout.reason)"
+    }
+
+    /// One line per shadow version: how its answers compared with the served version's.
+    public static func shadowTable(_ shadows: [Fulcrum_Control_V1_ShadowSample]) -> String {
+        var rows = [["MODEL", "SHADOW", "COMPARED", "IDENTICAL", "MAX ABS ERR", "MAX REL ERR", "ARGMAX AGREE", "FAILED", "DROPPED", "SERVED P99 ms", "SHADOW P99 ms"]]
+        for s in shadows {
+            let p99 = { (buckets: [UInt64]) in LatencyHistogram(counts: buckets).quantileMilliseconds(0.99).map { String(format: "%.2f", $0) } ?? "-" }
+            rows.append([
+                s.model, s.version, String(s.compared), String(s.identical), String(format: "%.3g", s.maxAbsError), String(format: "%.3g", s.maxRelError),
+                s.argmaxRows == 0 ? "-" : String(format: "%.1f%% of %llu", Double(s.argmaxAgreed) / Double(s.argmaxRows) * 100, s.argmaxRows),
+                String(s.failed), String(s.dropped), p99(s.servedLatencyBuckets), p99(s.shadowLatencyBuckets),
+            ])
+        }
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }.joined(separator: "\n")
+    }
+
+    /// The JSON form of one shadow summary.
+    public static func shadowJSON(_ s: Fulcrum_Control_V1_ShadowSample) -> [String: Any] {
+        let p99 = { (buckets: [UInt64]) -> Any in LatencyHistogram(counts: buckets).quantileMilliseconds(0.99) ?? NSNull() }
+        return [
+            "model": s.model, "version": s.version, "compared": Int(s.compared), "identical": Int(s.identical), "failed": Int(s.failed),
+            "dropped": Int(s.dropped), "max_abs_error": s.maxAbsError, "max_rel_error": s.maxRelError, "argmax_rows": Int(s.argmaxRows),
+            "argmax_agreed": Int(s.argmaxAgreed), "incomparable": Int(s.incomparable),
+            "served_p99_ms": p99(s.servedLatencyBuckets), "shadow_p99_ms": p99(s.shadowLatencyBuckets),
+        ]
     }
 
     /// "30s", "500ms", "2m", "1h" → milliseconds.

@@ -61,6 +61,7 @@ public enum Status {
             "balancer_version": response.balancerVersion,
             "workers": workers,
             "models": models,
+            "shadows": response.shadows.map(Routes.shadowJSON),
             "routes": response.pool.routes.map { route in
                 [
                     "model": route.model, "revision": Int(route.revision), "note": route.note,
@@ -124,6 +125,11 @@ public enum Status {
             lines.append("")
             lines.append("routes (requests that name no version):")
             lines.append(Routes.table(response.pool.routes.map(TrafficRoute.init)))
+        }
+        if !response.shadows.isEmpty {
+            lines.append("")
+            lines.append("shadow versions (answers compared with the served ones, never returned):")
+            lines.append(Routes.shadowTable(response.shadows))
         }
         let s = response.scaling
         if !s.scaler.isEmpty {

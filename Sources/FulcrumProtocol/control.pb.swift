@@ -157,6 +157,13 @@ public nonisolated struct Fulcrum_Control_V1_ModelRoute: @unchecked Sendable {
   /// Clears the value of `rollout`. Subsequent reads from it will return its default value.
   public mutating func clearRollout() {_uniqueStorage()._rollout = nil}
 
+  /// Shadow versions: each receives a copy of this share of the model's unversioned requests;
+  /// its answers are compared with the served ones and never returned.
+  public var shadows: [Fulcrum_Control_V1_VersionWeight] {
+    get {_storage._shadows}
+    set {_uniqueStorage()._shadows = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -322,6 +329,55 @@ public nonisolated struct Fulcrum_Control_V1_FrontendReport: Sendable {
 
   /// Answers per model version since the previous report, for versions in a progressive rollout.
   public var versions: [Fulcrum_Control_V1_VersionSample] = []
+
+  /// Shadow comparisons since the previous report.
+  public var shadows: [Fulcrum_Control_V1_ShadowSample] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// How a shadow version's answers compared with the served version's: per frontend report, and
+/// summed since the route's shadows last changed in the balancer's status.
+public nonisolated struct Fulcrum_Control_V1_ShadowSample: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var model: String = String()
+
+  public var version: String = String()
+
+  /// Copies answered and compared; of those, answers identical byte for byte.
+  public var compared: UInt64 = 0
+
+  public var identical: UInt64 = 0
+
+  /// Copies that failed at the shadow version, and copies not sent because too many were in
+  /// flight (shadow traffic is shed first).
+  public var failed: UInt64 = 0
+
+  public var dropped: UInt64 = 0
+
+  /// The largest absolute and relative differences of any numeric output element.
+  public var maxAbsError: Double = 0
+
+  public var maxRelError: Double = 0
+
+  /// Rows of outputs with more than one column whose argmax was compared, and agreed.
+  public var argmaxRows: UInt64 = 0
+
+  public var argmaxAgreed: UInt64 = 0
+
+  /// Answers that could not be compared element by element (an output missing, of another type or
+  /// shape, or BYTES that differ).
+  public var incomparable: UInt64 = 0
+
+  /// Latencies of the served calls and of their shadow copies (LatencyHistogram buckets).
+  public var servedLatencyBuckets: [UInt64] = []
+
+  public var shadowLatencyBuckets: [UInt64] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -827,6 +883,12 @@ public nonisolated struct Fulcrum_Control_V1_StatusResponse: @unchecked Sendable
   /// Clears the value of `scaling`. Subsequent reads from it will return its default value.
   public mutating func clearScaling() {_uniqueStorage()._scaling = nil}
 
+  /// Shadow comparisons per model and shadow version, since each route's shadows last changed.
+  public var shadows: [Fulcrum_Control_V1_ShadowSample] {
+    get {_storage._shadows}
+    set {_uniqueStorage()._shadows = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1020,7 +1082,7 @@ nonisolated extension Fulcrum_Control_V1_RouteRule: SwiftProtobuf.Message, Swift
 
 nonisolated extension Fulcrum_Control_V1_ModelRoute: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelRoute"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}weights\0\u{1}rules\0\u{1}revision\0\u{3}updated_unix_ms\0\u{1}note\0\u{1}rollout\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}weights\0\u{1}rules\0\u{1}revision\0\u{3}updated_unix_ms\0\u{1}note\0\u{1}rollout\0\u{1}shadows\0")
 
   fileprivate class _StorageClass {
     var _model: String = String()
@@ -1030,6 +1092,7 @@ nonisolated extension Fulcrum_Control_V1_ModelRoute: SwiftProtobuf.Message, Swif
     var _updatedUnixMs: Int64 = 0
     var _note: String = String()
     var _rollout: Fulcrum_Control_V1_Rollout? = nil
+    var _shadows: [Fulcrum_Control_V1_VersionWeight] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1047,6 +1110,7 @@ nonisolated extension Fulcrum_Control_V1_ModelRoute: SwiftProtobuf.Message, Swif
       _updatedUnixMs = source._updatedUnixMs
       _note = source._note
       _rollout = source._rollout
+      _shadows = source._shadows
     }
   }
 
@@ -1072,6 +1136,7 @@ nonisolated extension Fulcrum_Control_V1_ModelRoute: SwiftProtobuf.Message, Swif
         case 5: try { try decoder.decodeSingularInt64Field(value: &_storage._updatedUnixMs) }()
         case 6: try { try decoder.decodeSingularStringField(value: &_storage._note) }()
         case 7: try { try decoder.decodeSingularMessageField(value: &_storage._rollout) }()
+        case 8: try { try decoder.decodeRepeatedMessageField(value: &_storage._shadows) }()
         default: break
         }
       }
@@ -1105,6 +1170,9 @@ nonisolated extension Fulcrum_Control_V1_ModelRoute: SwiftProtobuf.Message, Swif
       try { if let v = _storage._rollout {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
       } }()
+      if !_storage._shadows.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._shadows, fieldNumber: 8)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1121,6 +1189,7 @@ nonisolated extension Fulcrum_Control_V1_ModelRoute: SwiftProtobuf.Message, Swif
         if _storage._updatedUnixMs != rhs_storage._updatedUnixMs {return false}
         if _storage._note != rhs_storage._note {return false}
         if _storage._rollout != rhs_storage._rollout {return false}
+        if _storage._shadows != rhs_storage._shadows {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1409,7 +1478,7 @@ nonisolated extension Fulcrum_Control_V1_RoutesResponse: SwiftProtobuf.Message, 
 
 nonisolated extension Fulcrum_Control_V1_FrontendReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FrontendReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}frontend_id\0\u{1}models\0\u{1}versions\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}frontend_id\0\u{1}models\0\u{1}versions\0\u{1}shadows\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1420,6 +1489,7 @@ nonisolated extension Fulcrum_Control_V1_FrontendReport: SwiftProtobuf.Message, 
       case 1: try { try decoder.decodeSingularStringField(value: &self.frontendID) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.models) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.versions) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.shadows) }()
       default: break
       }
     }
@@ -1435,6 +1505,9 @@ nonisolated extension Fulcrum_Control_V1_FrontendReport: SwiftProtobuf.Message, 
     if !self.versions.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.versions, fieldNumber: 3)
     }
+    if !self.shadows.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.shadows, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1442,6 +1515,97 @@ nonisolated extension Fulcrum_Control_V1_FrontendReport: SwiftProtobuf.Message, 
     if lhs.frontendID != rhs.frontendID {return false}
     if lhs.models != rhs.models {return false}
     if lhs.versions != rhs.versions {return false}
+    if lhs.shadows != rhs.shadows {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fulcrum_Control_V1_ShadowSample: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ShadowSample"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}version\0\u{1}compared\0\u{1}identical\0\u{1}failed\0\u{1}dropped\0\u{3}max_abs_error\0\u{3}max_rel_error\0\u{3}argmax_rows\0\u{3}argmax_agreed\0\u{1}incomparable\0\u{3}served_latency_buckets\0\u{3}shadow_latency_buckets\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.model) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.compared) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.identical) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.failed) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.dropped) }()
+      case 7: try { try decoder.decodeSingularDoubleField(value: &self.maxAbsError) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self.maxRelError) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.argmaxRows) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.argmaxAgreed) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.incomparable) }()
+      case 12: try { try decoder.decodeRepeatedUInt64Field(value: &self.servedLatencyBuckets) }()
+      case 13: try { try decoder.decodeRepeatedUInt64Field(value: &self.shadowLatencyBuckets) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.model.isEmpty {
+      try visitor.visitSingularStringField(value: self.model, fieldNumber: 1)
+    }
+    if !self.version.isEmpty {
+      try visitor.visitSingularStringField(value: self.version, fieldNumber: 2)
+    }
+    if self.compared != 0 {
+      try visitor.visitSingularUInt64Field(value: self.compared, fieldNumber: 3)
+    }
+    if self.identical != 0 {
+      try visitor.visitSingularUInt64Field(value: self.identical, fieldNumber: 4)
+    }
+    if self.failed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.failed, fieldNumber: 5)
+    }
+    if self.dropped != 0 {
+      try visitor.visitSingularUInt64Field(value: self.dropped, fieldNumber: 6)
+    }
+    if self.maxAbsError.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.maxAbsError, fieldNumber: 7)
+    }
+    if self.maxRelError.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.maxRelError, fieldNumber: 8)
+    }
+    if self.argmaxRows != 0 {
+      try visitor.visitSingularUInt64Field(value: self.argmaxRows, fieldNumber: 9)
+    }
+    if self.argmaxAgreed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.argmaxAgreed, fieldNumber: 10)
+    }
+    if self.incomparable != 0 {
+      try visitor.visitSingularUInt64Field(value: self.incomparable, fieldNumber: 11)
+    }
+    if !self.servedLatencyBuckets.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.servedLatencyBuckets, fieldNumber: 12)
+    }
+    if !self.shadowLatencyBuckets.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.shadowLatencyBuckets, fieldNumber: 13)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fulcrum_Control_V1_ShadowSample, rhs: Fulcrum_Control_V1_ShadowSample) -> Bool {
+    if lhs.model != rhs.model {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.compared != rhs.compared {return false}
+    if lhs.identical != rhs.identical {return false}
+    if lhs.failed != rhs.failed {return false}
+    if lhs.dropped != rhs.dropped {return false}
+    if lhs.maxAbsError != rhs.maxAbsError {return false}
+    if lhs.maxRelError != rhs.maxRelError {return false}
+    if lhs.argmaxRows != rhs.argmaxRows {return false}
+    if lhs.argmaxAgreed != rhs.argmaxAgreed {return false}
+    if lhs.incomparable != rhs.incomparable {return false}
+    if lhs.servedLatencyBuckets != rhs.servedLatencyBuckets {return false}
+    if lhs.shadowLatencyBuckets != rhs.shadowLatencyBuckets {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2382,7 +2546,7 @@ nonisolated extension Fulcrum_Control_V1_StatusRequest: SwiftProtobuf.Message, S
 
 nonisolated extension Fulcrum_Control_V1_StatusResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatusResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}pool\0\u{3}balancer_version\0\u{3}started_unix_ms\0\u{3}watching_frontends\0\u{1}models\0\u{1}scaling\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}pool\0\u{3}balancer_version\0\u{3}started_unix_ms\0\u{3}watching_frontends\0\u{1}models\0\u{1}scaling\0\u{1}shadows\0")
 
   fileprivate class _StorageClass {
     var _pool: Fulcrum_Control_V1_PoolSnapshot? = nil
@@ -2391,6 +2555,7 @@ nonisolated extension Fulcrum_Control_V1_StatusResponse: SwiftProtobuf.Message, 
     var _watchingFrontends: UInt32 = 0
     var _models: [Fulcrum_Control_V1_ModelCapacity] = []
     var _scaling: Fulcrum_Control_V1_Scaling? = nil
+    var _shadows: [Fulcrum_Control_V1_ShadowSample] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2407,6 +2572,7 @@ nonisolated extension Fulcrum_Control_V1_StatusResponse: SwiftProtobuf.Message, 
       _watchingFrontends = source._watchingFrontends
       _models = source._models
       _scaling = source._scaling
+      _shadows = source._shadows
     }
   }
 
@@ -2431,6 +2597,7 @@ nonisolated extension Fulcrum_Control_V1_StatusResponse: SwiftProtobuf.Message, 
         case 4: try { try decoder.decodeSingularUInt32Field(value: &_storage._watchingFrontends) }()
         case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._models) }()
         case 6: try { try decoder.decodeSingularMessageField(value: &_storage._scaling) }()
+        case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._shadows) }()
         default: break
         }
       }
@@ -2461,6 +2628,9 @@ nonisolated extension Fulcrum_Control_V1_StatusResponse: SwiftProtobuf.Message, 
       try { if let v = _storage._scaling {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
       } }()
+      if !_storage._shadows.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._shadows, fieldNumber: 7)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2476,6 +2646,7 @@ nonisolated extension Fulcrum_Control_V1_StatusResponse: SwiftProtobuf.Message, 
         if _storage._watchingFrontends != rhs_storage._watchingFrontends {return false}
         if _storage._models != rhs_storage._models {return false}
         if _storage._scaling != rhs_storage._scaling {return false}
+        if _storage._shadows != rhs_storage._shadows {return false}
         return true
       }
       if !storagesAreEqual {return false}

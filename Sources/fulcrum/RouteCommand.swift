@@ -61,7 +61,7 @@ struct RouteCommand: AsyncParsableCommand {
     struct Set: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Replace a model's route.",
-            discussion: "Example: fulcrum route set ranking_mlp --weights 1=99,2=1 --pin tenant=beta:2"
+            discussion: "Examples: fulcrum route set ranking_mlp --weights 1=99,2=1 --pin tenant=beta:2; fulcrum route set ranking_mlp --weights 1=100 --shadow 2=10"
         )
 
         @Argument(help: "Model name.")
@@ -73,6 +73,9 @@ struct RouteCommand: AsyncParsableCommand {
         @Option(name: .long, help: ArgumentHelp("Send requests whose parameter has this value to this version, whatever the weights say (repeat for more).", valueName: "parameter=value:version"))
         var pin: [String] = []
 
+        @Option(name: .long, help: ArgumentHelp("Shadow versions: each gets a copy of this share of the requests after they are answered; its answers are compared with the served ones (fulcrum status) and never returned. Must be versions without a share or pin.", valueName: "version=percent,..."))
+        var shadow: String?
+
         @OptionGroup var connection: Connection
 
         func validate() throws { _ = try route() }
@@ -82,7 +85,9 @@ struct RouteCommand: AsyncParsableCommand {
         /// The route the flags describe, checked.
         func route() throws -> TrafficRoute {
             do throws(TrafficRoute.Refusal) {
-                let route = TrafficRoute(model: model, splits: try TrafficRoute.parseWeights(weights), pins: try pin.map(TrafficRoute.parsePin))
+                let route = TrafficRoute(
+                    model: model, splits: try TrafficRoute.parseWeights(weights), pins: try pin.map(TrafficRoute.parsePin),
+                    shadows: try shadow.map(TrafficRoute.parseWeights) ?? [])
                 try route.check()
                 return route
             } catch {

@@ -35,6 +35,16 @@ import Testing
         #expect(refusal(pinned)?.contains("pinned twice") == true)
         pinned.pins = [.init(parameter: "", value: "a", version: "2")]
         #expect(refusal(pinned) != nil)
+        var shadowed = TrafficRoute(model: "m", splits: [.init(version: "1", basisPoints: 10_000), .init(version: "2", basisPoints: 0)])
+        shadowed.shadows = [.init(version: "2", basisPoints: 1000)]
+        #expect(refusal(shadowed) == nil)  // a version with a zero share answers nothing
+        shadowed.shadows = [.init(version: "1", basisPoints: 1000)]
+        #expect(refusal(shadowed)?.contains("a shadow must be a version that does not") == true)
+        shadowed.shadows = [.init(version: "3", basisPoints: 0)]
+        #expect(refusal(shadowed)?.contains("above 0%") == true)
+        shadowed.shadows = [.init(version: "3", basisPoints: 10), .init(version: "3", basisPoints: 10)]
+        #expect(refusal(shadowed)?.contains("listed twice") == true)
+        #expect(shadowed.versions == ["1", "2", "3"])
     }
 
     @Test func bucketsSplitInProportionAndStickToTheRequestID() {

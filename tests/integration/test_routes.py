@@ -25,14 +25,45 @@ from conftest import (EXAMPLES, RPC_TIMEOUT, binary, process_alive, run_threads,
 SPLIT_REQUESTS = 2000
 
 
+SCORER_CONFIG = """name: "scorer"
+platform: "onnxruntime_onnx"
+max_batch_size: 8
+version_policy: { all {} }
+input [ { name: "X" data_type: TYPE_FP32 dims: [ 4 ] } ]
+output [ { name: "Y" data_type: TYPE_FP32 dims: [ 4 ] } ]
+"""
+
+
+def scorer_model(offset: list[float]) -> bytes:
+    """Y = X + offset: two versions that differ by a known amount in a known column."""
+    import onnx
+    from onnx import TensorProto, helper
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["X", "offset"], ["Y"])], "scorer",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["batch", 4])],
+        initializer=[helper.make_tensor("offset", TensorProto.FLOAT, [4], offset)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
 def two_version_repository(dest: Path) -> Path:
     """ranking_mlp served at versions 1 and 2 (the same weights: answers are identical, the
-    response's model_version says which answered)."""
+    response's model_version says which answered), and `scorer`, whose version 2 adds 0.5 to
+    the last column of version 1's answer."""
     model = dest / "ranking_mlp"
     shutil.copytree(EXAMPLES / "ranking_mlp", model)
     shutil.copytree(model / "1", model / "2")
     config = (model / "config.pbtxt").read_text()
     (model / "config.pbtxt").write_text(config.replace('platform: "onnxruntime_onnx"\n', 'platform: "onnxruntime_onnx"\nversion_policy: { all {} }\n'))
+    scorer = dest / "scorer"
+    (scorer / "1").mkdir(parents=True)
+    (scorer / "2").mkdir()
+    (scorer / "config.pbtxt").write_text(SCORER_CONFIG)
+    (scorer / "1" / "model.onnx").write_bytes(scorer_model([0, 0, 0, 0]))
+    (scorer / "2" / "model.onnx").write_bytes(scorer_model([0, 0, 0, 0.5]))
     return dest
 
 
@@ -135,6 +166,40 @@ def test_rollback_and_clear(cluster):
         wait_for_route(client, lambda: {answer_version(client, f"e{k}") for k in range(10)} == {"1"})
     finally:
         client.close()
+
+
+def test_shadow_version_is_compared_and_never_answers(cluster):
+    refused = route(cluster, "set", "scorer", "--weights", "1=100", "--shadow", "1=10", check=False)
+    assert refused.returncode != 0 and "a shadow must be a version that does not" in refused.stderr
+    route(cluster, "set", "scorer", "--weights", "1=100", "--shadow", "2=100")
+    assert routes_json(cluster)["scorer"]["shadows"] == {"2": 100}
+    client = cluster.client()
+    flips = np.array([[1, 0, 0, 0.6]], np.float32)   # version 2: 1.1 in the last column, argmax 3
+    keeps = np.array([[1, 0, 0, 0]], np.float32)     # version 2: 0.5 there, argmax stays 0
+    try:
+        time.sleep(0.5)
+        for k in range(200):
+            x = flips if k % 2 else keeps
+            result = client.infer("scorer", [tensor("X", x)], request_id=f"s{k}", client_timeout=RPC_TIMEOUT)
+            # Every answer is the served version's, never the shadow's.
+            assert result.get_response().model_version == "1"
+            np.testing.assert_array_equal(result.as_numpy("Y"), x)
+    finally:
+        client.close()
+
+    def summary():
+        shadows = {(s["model"], s["version"]): s for s in cluster.status().get("shadows", [])}
+        return shadows.get(("scorer", "2"))
+
+    assert wait_until(lambda: (summary() or {}).get("compared", 0) >= 200, timeout=15, interval=0.3), summary()
+    s = summary()
+    assert s["compared"] == 200 and s["failed"] == 0 and s["dropped"] == 0 and s["identical"] == 0, s
+    assert abs(s["max_abs_error"] - 0.5) < 1e-6, s
+    assert s["argmax_rows"] == 200 and s["argmax_agreed"] == 100, s
+    assert s["served_p99_ms"] is not None and s["shadow_p99_ms"] is not None
+    table = cluster.cli("status", "--balancer", cluster.balancer_url).stdout
+    assert "shadow versions" in table and "50.0% of 200" in table
+    route(cluster, "clear", "scorer")
 
 
 def test_routes_survive_a_balancer_restart(cluster):

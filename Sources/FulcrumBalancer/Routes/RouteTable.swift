@@ -92,7 +92,8 @@ public struct RouteTable: Sendable, Equatable, Codable {
         started.lastStepUnixMs = nowMs
         started.state = share >= started.targetBasisPoints ? .completed : .running
         started.reason = "version \(version) at \(TrafficRoute.percent(share))%"
-        let route = TrafficRoute(model: model, splits: started.splits(share: share), pins: started.baselinePins, rollout: started)
+        let shadows = current?.shadows.filter { $0.version != version } ?? []
+        let route = TrafficRoute(model: model, splits: started.splits(share: share), pins: started.baselinePins, shadows: shadows, rollout: started)
         return try set(route, served: served, nowMs: nowMs, note: "rollout of version \(version) started")
     }
 

@@ -7,6 +7,7 @@ extension TrafficRoute {
             model: wire.model,
             splits: wire.weights.map { Split(version: $0.version, basisPoints: Int(clamping: $0.basisPoints)) },
             pins: wire.rules.map { Pin(parameter: $0.parameter, value: $0.value, version: $0.version) },
+            shadows: wire.shadows.map { Split(version: $0.version, basisPoints: Int(clamping: $0.basisPoints)) },
             revision: wire.revision, updatedUnixMs: wire.updatedUnixMs, note: wire.note,
             rollout: wire.hasRollout ? Rollout(wire.rollout) : nil
         )
@@ -17,6 +18,7 @@ extension TrafficRoute {
         message.model = model
         message.weights = Self.wire(splits)
         message.rules = Self.wire(pins)
+        message.shadows = Self.wire(shadows)
         message.revision = revision
         message.updatedUnixMs = updatedUnixMs
         message.note = note

@@ -40,6 +40,7 @@ public struct TrafficRoute: Sendable, Equatable, Codable {
     public static let maxSplits = 16
     public static let maxPins = 256
     public static let maxFieldBytes = 256
+    public static let maxShadows = 4
 
     public var model: String
     public var splits: [Split]
@@ -50,14 +51,17 @@ public struct TrafficRoute: Sendable, Equatable, Codable {
     public var note: String
     /// The progressive rollout driving this route (running), or how the last one ended.
     public var rollout: Rollout?
+    /// Versions that receive a copy of a share of the requests, compared and never returned.
+    public var shadows: [Split]
 
     public init(
-        model: String, splits: [Split], pins: [Pin] = [], revision: UInt64 = 0, updatedUnixMs: Int64 = 0, note: String = "",
-        rollout: Rollout? = nil
+        model: String, splits: [Split], pins: [Pin] = [], shadows: [Split] = [], revision: UInt64 = 0, updatedUnixMs: Int64 = 0,
+        note: String = "", rollout: Rollout? = nil
     ) {
         self.model = model
         self.splits = splits
         self.pins = pins
+        self.shadows = shadows
         self.revision = revision
         self.updatedUnixMs = updatedUnixMs
         self.note = note
@@ -106,10 +110,25 @@ public struct TrafficRoute: Sendable, Equatable, Codable {
         for pin in pins where !pinned.insert(pin.parameter + "\u{0}" + pin.value).inserted {
             throw Refusal("route for '\(model)': \(pin.parameter)=\(pin.value) is pinned twice")
         }
+        guard shadows.count <= Self.maxShadows else { throw Refusal("route for '\(model)': at most \(Self.maxShadows) shadow versions") }
+        let answering = Set(splits.filter { $0.basisPoints > 0 }.map(\.version) + pins.map(\.version))
+        var shadowed = Set<String>()
+        for shadow in shadows {
+            try Self.checkVersion(shadow.version, model: model)
+            guard !answering.contains(shadow.version) else {
+                throw Refusal("route for '\(model)': version \(shadow.version) answers requests; a shadow must be a version that does not")
+            }
+            guard shadowed.insert(shadow.version).inserted else {
+                throw Refusal("route for '\(model)': shadow version \(shadow.version) is listed twice")
+            }
+            guard (1...Self.wholeBasisPoints).contains(shadow.basisPoints) else {
+                throw Refusal("route for '\(model)': shadow version \(shadow.version)'s share must be above 0% and at most 100%")
+            }
+        }
     }
 
-    /// Every version the route names (shares and pins).
-    public var versions: Set<String> { Set(splits.map(\.version) + pins.map(\.version)) }
+    /// Every version the route names (shares, pins and shadows).
+    public var versions: Set<String> { Set(splits.map(\.version) + pins.map(\.version) + shadows.map(\.version)) }
 
     private static func checkVersion(_ version: String, model: String) throws(Refusal) {
         guard let number = Int64(version), number > 0, String(number) == version else {
@@ -220,6 +239,11 @@ public struct TrafficRoute: Sendable, Equatable, Codable {
     /// `1=90,2=10`.
     public var weightsText: String {
         splits.map { "\($0.version)=\(Self.percent($0.basisPoints))" }.joined(separator: ",")
+    }
+
+    /// `2=10`, comma-separated.
+    public var shadowsText: String {
+        shadows.map { "\($0.version)=\(Self.percent($0.basisPoints))" }.joined(separator: ",")
     }
 
     /// `tenant=acme:2`, comma-separated.
