@@ -24,6 +24,9 @@ import Synchronization
 /// `reload()` (on SIGHUP) swaps the table without touching connections; a file that does not
 /// parse leaves the old table in place.
 final class APIKeys: Sendable {
+    /// The tenant whose key authorised the prediction in progress (for the prediction log).
+    @TaskLocal static var tenant: String?
+
     struct Entry: Sendable {
         var tenant: String
         /// nil: every model.
@@ -274,8 +277,8 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
             model = parts[2] == "stats" ? "" : String(parts[2]).removingPercentEncoding ?? String(parts[2])
         }
         let credential = APIKeys.credential(authorization: request.headers[.authorization], apiKey: request.headers[HTTPField.Name("x-api-key")!])
-        try keys.authorize(credential, model: model)
-        return try await next(request, context)
+        let tenant = try keys.authorize(credential, model: model)
+        return try await APIKeys.$tenant.withValue(tenant) { try await next(request, context) }
     }
 }
 

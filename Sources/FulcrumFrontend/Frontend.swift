@@ -25,11 +25,19 @@ public enum Frontend {
         let local = try configuration.modelRepository.map { path throws(FulcrumSchema.RuntimeError) in
             try FrontendModels(repository: path, kinds: configuration.processors, logger: logger)
         } ?? FrontendModels()
+        let predictionLog = try configuration.predictionLog.map { settings in
+            try PredictionLog(settings: settings, frontendID: id, logger: logger)
+        }
+        if let predictionLog {
+            let rates = predictionLog.settings.modelRates.sorted { $0.key < $1.key }.map { "\($0.key) \(TrafficRoute.percent($0.value))%" }
+            logger.info("prediction log in \(predictionLog.settings.directory): \(TrafficRoute.percent(predictionLog.settings.defaultRate))% of predictions\(rates.isEmpty ? "" : " (\(rates.joined(separator: ", ")))")")
+        }
+        defer { predictionLog?.close() }
         let inference = FrontendInferenceService(
             view: view, clients: clients, network: network, limit: MessageLimit(bytes: configuration.maxMessageBytes),
             control: configuration.modelControl,
             admission: Admission(maxRequests: configuration.maxInFlight, maxBytes: configuration.maxInFlightBytes ?? Admission.defaultMaxBytes),
-            apiKeys: apiKeys, local: local, logger: logger)
+            apiKeys: apiKeys, local: local, predictionLog: predictionLog, logger: logger)
         let health = HealthService(services: ["inference.GRPCInferenceService"]) { view.isReady }
         var expected: Set<String> = configuration.http == nil ? ["grpc"] : ["grpc", "http"]
         if configuration.metrics != nil { expected.insert("metrics") }

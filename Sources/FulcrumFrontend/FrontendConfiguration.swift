@@ -36,6 +36,8 @@ public struct FrontendConfiguration: Sendable {
     /// The model repository whose pipelines and processors this frontend runs
     /// (`--model-repository`); nil: none.
     public var modelRepository: String? = nil
+    /// Where and how much to record of the predictions (`--prediction-log`; nil: nothing).
+    public var predictionLog: PredictionLog.Settings? = nil
     /// The processor kinds config.pbtxt may name: the built-in ones, and a custom frontend's own.
     public var processors: [ProcessorKind] = ProcessorKind.builtIn
     /// The API keys file (`--api-keys`); nil: no keys needed.

@@ -28,6 +28,8 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
     let apiKeys: APIKeys?
     /// The pipelines and processors this frontend runs itself (`--model-repository`).
     let local: FrontendModels
+    /// Where sampled predictions are recorded (`--prediction-log`; nil: nowhere).
+    let predictionLog: PredictionLog?
     let logger: Logger
     private let router = Router()
     private let metrics = FrontendMetrics()
@@ -35,9 +37,10 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
     init(
         view: PoolView, clients: WorkerClients, network: NetworkStatistics = NetworkStatistics(), limit: MessageLimit,
         control: ModelControl = .disabled, admission: Admission = Admission(), apiKeys: APIKeys? = nil,
-        local: FrontendModels = FrontendModels(), logger: Logger
+        local: FrontendModels = FrontendModels(), predictionLog: PredictionLog? = nil, logger: Logger
     ) {
         self.local = local
+        self.predictionLog = predictionLog
         self.apiKeys = apiKeys
         self.admission = admission
         self.network = network
@@ -100,9 +103,21 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
 
     /// One ModelInfer call with its headers: the fast path of `GRPCEdgeServer` calls this directly.
     func modelInfer(_ message: Inference_ModelInferRequest, metadata: Metadata) async throws -> Inference_ModelInferResponse {
-        if let apiKeys { try apiKeys.authorize(APIKeys.credential(metadata), model: message.modelName) }
-        return try await InstrumentationContext.withValue(.extracted(from: metadata)) {
-            try await infer(message, timeout: Deadline.timeout(in: metadata))
+        if predictionLog != nil, metadata[stringValues: PredictionLog.replayHeader].first(where: { _ in true }) != nil,
+            !PredictionLog.replaying
+        {
+            return try await PredictionLog.$replaying.withValue(true) { try await modelInfer(message, metadata: metadata) }
+        }
+        guard let apiKeys else {
+            return try await InstrumentationContext.withValue(.extracted(from: metadata)) {
+                try await infer(message, timeout: Deadline.timeout(in: metadata))
+            }
+        }
+        let tenant = try apiKeys.authorize(APIKeys.credential(metadata), model: message.modelName)
+        return try await APIKeys.$tenant.withValue(tenant) {
+            try await InstrumentationContext.withValue(.extracted(from: metadata)) {
+                try await infer(message, timeout: Deadline.timeout(in: metadata))
+            }
         }
     }
 
@@ -267,15 +282,39 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         try await withSpan("ModelInfer \(request.modelName)", ofKind: .server) { span in
             span.attributes["rpc.method"] = "ModelInfer"
             span.attributes["fulcrum.model"] = request.modelName
-            var response = try await countedInfer(request, timeout: timeout)
-            if let trace = span.context.traceContext {
-                response.parameters[ResponseParameters.traceID] = .string(trace.traceID)
+            guard let predictionLog, predictionLog.sampled(request.modelName) else {
+                return try await tracedInfer(request, timeout: timeout, span: span)
             }
-            for key in [ResponseParameters.frontend, ResponseParameters.network, ResponseParameters.queue, ResponseParameters.compute] {
-                if let micros = response.parameters[key]?.integerValue { span.attributes[key] = micros }
+            let received = Int64(Date().timeIntervalSince1970 * 1_000_000)
+            let started = DispatchTime.now().uptimeNanoseconds
+            let traceID = span.context.traceContext?.traceID ?? ""
+            let tenant = APIKeys.tenant ?? request.parameters["tenant"]?.stringParam ?? ""
+            do {
+                let response = try await tracedInfer(request, timeout: timeout, span: span)
+                let hash = view.placement(of: request.modelName)?.replicas.first { $0.version == response.modelVersion }?.contentHash ?? ""
+                predictionLog.record(
+                    request, response: response, error: nil, replay: PredictionLog.replaying, receivedUnixMicroseconds: received,
+                    latencyMicroseconds: Int64((DispatchTime.now().uptimeNanoseconds - started) / 1000), tenant: tenant, traceID: traceID, modelHash: hash)
+                return response
+            } catch {
+                let status = (error as? RPCError).map { RPCErrorSummary(code: $0.code.rawValue, message: $0.message) } ?? RPCErrorSummary(code: 2, message: "\(error)")
+                predictionLog.record(
+                    request, response: nil, error: status, replay: PredictionLog.replaying, receivedUnixMicroseconds: received,
+                    latencyMicroseconds: Int64((DispatchTime.now().uptimeNanoseconds - started) / 1000), tenant: tenant, traceID: traceID, modelHash: "")
+                throw error
             }
-            return response
         }
+    }
+
+    private func tracedInfer(_ request: Inference_ModelInferRequest, timeout: Duration?, span: any Span) async throws -> Inference_ModelInferResponse {
+        var response = try await countedInfer(request, timeout: timeout)
+        if let trace = span.context.traceContext {
+            response.parameters[ResponseParameters.traceID] = .string(trace.traceID)
+        }
+        for key in [ResponseParameters.frontend, ResponseParameters.network, ResponseParameters.queue, ResponseParameters.compute] {
+            if let micros = response.parameters[key]?.integerValue { span.attributes[key] = micros }
+        }
+        return response
     }
 
     private func countedInfer(_ request: Inference_ModelInferRequest, timeout: Duration?) async throws -> Inference_ModelInferResponse {

@@ -56,6 +56,18 @@ public struct FrontendOptions: ParsableArguments {
     @Option(name: .long, help: "A model repository (Triton's layout) whose pipelines (config.pbtxt with platform \"ensemble\" and ensemble_scheduling) and processors (platform \"fulcrum_tokenizer\", \"fulcrum_pooling\", \"fulcrum_feature_lookup\", \"fulcrum_rank\", \"fulcrum_classify\") this frontend runs; the workers serve the models their steps call. Read once at start. Unset: none.")
     public var modelRepository: String?
 
+    @Option(name: .long, help: ArgumentHelp("Record a sampled share of predictions in this directory: rotating files of length-delimited PredictionRecord protobufs (request id, trace id, tenant, model version and its content hash, raw inputs and outputs, timing, status); `fulcrum log show` prints them as JSON lines, `fulcrum replay` sends them again. Unset: no log.", valueName: "dir"))
+    public var predictionLog: String?
+
+    @Option(name: .long, help: ArgumentHelp("With --prediction-log: the share of predictions recorded, in percent (0–100), optionally per model: 10,ranking_mlp=100,simple=0.", valueName: "percent[,model=percent...]"))
+    public var predictionLogRate: String = "100"
+
+    @Option(name: .long, help: "With --prediction-log: start a new file when the current one reaches this many MiB.")
+    public var predictionLogFileMb: Int = 64
+
+    @Option(name: .long, help: "With --prediction-log: keep at most this many of this frontend's files (the oldest are removed).")
+    public var predictionLogFiles: Int = 16
+
     @Option(name: .long, help: "An id for logs and the balancer's status (default frontend-<pid>).")
     public var id: String = ""
 
@@ -120,8 +132,34 @@ public struct FrontendOptions: ParsableArguments {
                 throw ValidationError("--model-repository: '\(modelRepository)' is not a directory")
             }
         }
+        _ = try predictionLogSettings()
         guard maxInflight >= 1 else { throw ValidationError("--max-inflight must be at least 1") }
         if let maxInflightBytes, maxInflightBytes < 1 { throw ValidationError("--max-inflight-bytes must be positive") }
+    }
+
+    /// The `--prediction-log*` options, checked (nil without --prediction-log).
+    public func predictionLogSettings() throws -> PredictionLog.Settings? {
+        guard let predictionLog else { return nil }
+        var settings = PredictionLog.Settings(directory: predictionLog)
+        var sawDefault = false
+        for item in predictionLogRate.split(separator: ",") {
+            let parts = item.split(separator: "=", maxSplits: 1)
+            guard let rate = TrafficRoute.parsePercent(String(parts.last ?? "")), !(parts.count == 2 && parts[0].isEmpty) else {
+                throw ValidationError("--prediction-log-rate: '\(item)' is not PERCENT or MODEL=PERCENT (0–100)")
+            }
+            if parts.count == 2 {
+                settings.modelRates[String(parts[0])] = rate
+            } else {
+                guard !sawDefault else { throw ValidationError("--prediction-log-rate: give the default percentage once") }
+                sawDefault = true
+                settings.defaultRate = rate
+            }
+        }
+        guard (1...65_536).contains(predictionLogFileMb) else { throw ValidationError("--prediction-log-file-mb must be between 1 and 65536") }
+        guard (1...100_000).contains(predictionLogFiles) else { throw ValidationError("--prediction-log-files must be between 1 and 100000") }
+        settings.maxFileBytes = predictionLogFileMb << 20
+        settings.maxFiles = predictionLogFiles
+        return settings
     }
 
     /// The `--model-control` / `--admin-token-file` pair, read and checked.
@@ -159,6 +197,7 @@ public struct FrontendOptions: ParsableArguments {
         configuration.maxInFlightBytes = maxInflightBytes
         configuration.apiKeysFile = apiKeys
         configuration.modelRepository = modelRepository
+        configuration.predictionLog = try predictionLogSettings()
         configuration.processors = processors
         configuration.tls = try tls.setting(listening: [configuration.balancer.host])
         if let edgeTlsCert, let edgeTlsKey {

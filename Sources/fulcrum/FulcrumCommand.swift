@@ -11,7 +11,7 @@ struct FulcrumCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fulcrum",
         abstract: "Operate a Fulcrum prediction cluster: start one on this machine, send predictions, inspect the pool.",
-        subcommands: [Up.self, InferCommand.self, StatusCommand.self, RouteCommand.self, PlanCommand.self, LoadtestCommand.self, CertsCommand.self]
+        subcommands: [Up.self, InferCommand.self, StatusCommand.self, RouteCommand.self, LogCommand.self, ReplayCommand.self, PlanCommand.self, LoadtestCommand.self, CertsCommand.self]
     )
 }
 
@@ -108,6 +108,12 @@ struct Up: AsyncParsableCommand {
     @Option(name: .long, help: "The frontend's API keys file (its --api-keys): every call but health checks and repository control then needs a key; SIGHUP to the frontend reloads it.")
     var apiKeys: String?
 
+    @Option(name: .long, help: ArgumentHelp("The frontend's prediction log directory (its --prediction-log): a sampled share of predictions recorded for `fulcrum log show` and `fulcrum replay`.", valueName: "dir"))
+    var predictionLog: String?
+
+    @Option(name: .long, help: ArgumentHelp("With --prediction-log: the share recorded, in percent, optionally per model (10,ranking_mlp=100).", valueName: "percent[,model=percent...]"))
+    var predictionLogRate: String?
+
     @Flag(name: .long, help: "Run the connections between the tiers in plaintext. By default `fulcrum up` makes a throwaway CA and a certificate per service in its state folder and every connection between the balancer, the frontend and the workers is mutual TLS (docs/security.md).")
     var insecure = false
 
@@ -126,6 +132,7 @@ struct Up: AsyncParsableCommand {
             throw ValidationError("--model-control: '\(modelControl)' is not none or explicit")
         }
         do throws(ModelControlError) { _ = try ModelControl(mode: mode, tokenFile: adminTokenFile) } catch { throw ValidationError(error.message) }
+        if predictionLogRate != nil && predictionLog == nil { throw ValidationError("--prediction-log-rate needs --prediction-log") }
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         if let maxWorkers, maxWorkers < workers { throw ValidationError("--max-workers (\(maxWorkers)) is below --workers (\(workers))") }
         for (name, port) in [("--grpc-port", grpcPort), ("--http-port", httpPort), ("--balancer-port", balancerPort)] where !(0...65535).contains(port) {
@@ -157,6 +164,10 @@ struct Up: AsyncParsableCommand {
             ]
         }
         options.frontendArguments = apiKeys.map { ["--api-keys", URL(fileURLWithPath: $0).standardizedFileURL.path] } ?? []
+        if let predictionLog {
+            options.frontendArguments += ["--prediction-log", URL(fileURLWithPath: predictionLog).standardizedFileURL.path]
+            if let predictionLogRate { options.frontendArguments += ["--prediction-log-rate", predictionLogRate] }
+        }
         if let edgeTlsCert, let edgeTlsKey {
             options.frontendArguments += [
                 "--edge-tls-cert", URL(fileURLWithPath: edgeTlsCert).standardizedFileURL.path,

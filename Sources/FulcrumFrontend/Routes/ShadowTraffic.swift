@@ -80,7 +80,7 @@ final class ShadowTraffic: Sendable {
                 do {
                     let answer = try await send(copy)
                     let elapsed = (DispatchTime.now().uptimeNanoseconds - started) / 1000
-                    let comparison = ShadowComparison(served: response, shadow: answer)
+                    let comparison = AnswerComparison(served: response, shadow: answer)
                     record(key) { totals in
                         totals.compared += 1
                         if comparison.identical { totals.identical += 1 }
@@ -146,76 +146,5 @@ final class ShadowTraffic: Sendable {
             sample.shadowLatencyBuckets = t.shadowLatency.counts
             return sample
         }
-    }
-}
-
-/// How one shadow answer differs from the served answer, output by output (matched by name).
-struct ShadowComparison: Equatable {
-    var identical = true
-    var maxAbsError = 0.0
-    var maxRelError = 0.0
-    var argmaxRows: UInt64 = 0
-    var argmaxAgreed: UInt64 = 0
-    /// An output missing from the shadow, or of another type or shape, or BYTES that differ.
-    var incomparable = false
-
-    init(served: Inference_ModelInferResponse, shadow: Inference_ModelInferResponse) {
-        let shadowOutputs = Dictionary(
-            shadow.outputs.indices.map { (shadow.outputs[$0].name, $0) }, uniquingKeysWith: { first, _ in first })
-        for (index, output) in served.outputs.enumerated() {
-            guard let other = shadowOutputs[output.name], index < served.rawOutputContents.count, other < shadow.rawOutputContents.count,
-                shadow.outputs[other].datatype == output.datatype, shadow.outputs[other].shape == output.shape
-            else {
-                identical = false
-                incomparable = true
-                continue
-            }
-            let a = served.rawOutputContents[index]
-            let b = shadow.rawOutputContents[other]
-            // Columns of the last dimension (bounded by the bytes present, so no product overflows).
-            let columns = output.shape.last.map { Int(clamping: max(1, min($0, Int64(a.count)))) } ?? 1
-            if a == b {
-                // Identical outputs agree on every row.
-                if columns > 1, let size = DataType(rawValue: output.datatype)?.byteSize, a.count % (size * columns) == 0 {
-                    argmaxRows += UInt64(a.count / (size * columns))
-                    argmaxAgreed += UInt64(a.count / (size * columns))
-                }
-                continue
-            }
-            identical = false
-            guard let dataType = DataType(rawValue: output.datatype), let size = dataType.byteSize, a.count == b.count,
-                let left = Tensor(dataType: dataType, shape: [a.count / size], data: [UInt8](a)).doubles,
-                let right = Tensor(dataType: dataType, shape: [b.count / size], data: [UInt8](b)).doubles
-            else {
-                incomparable = true
-                continue
-            }
-            for (x, y) in zip(left, right) {
-                let difference = abs(x - y)
-                guard difference.isFinite else {
-                    if !(x.isNaN && y.isNaN) && x != y {
-                        maxAbsError = .infinity
-                        maxRelError = .infinity
-                    }
-                    continue
-                }
-                maxAbsError = max(maxAbsError, difference)
-                let scale = max(abs(x), abs(y))
-                if scale > 0 { maxRelError = max(maxRelError, difference / scale) }
-            }
-            // Argmax per row for outputs whose last dimension has more than one column.
-            if columns > 1, left.count % columns == 0 {
-                for row in stride(from: 0, to: left.count, by: columns) {
-                    argmaxRows += 1
-                    if Self.argmax(left[row..<(row + columns)]) == Self.argmax(right[row..<(row + columns)]) { argmaxAgreed += 1 }
-                }
-            }
-        }
-    }
-
-    private static func argmax(_ values: ArraySlice<Double>) -> Int {
-        var best = values.startIndex
-        for index in values.indices where values[index] > values[best] { best = index }
-        return best - values.startIndex
     }
 }
