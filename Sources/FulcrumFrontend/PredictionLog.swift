@@ -9,11 +9,12 @@ import Synchronization
 /// to rotating, size-bounded files in `PredictionLogFormat` — who asked, which model version and
 /// files answered, the raw inputs and outputs, the timing breakdown, the status.
 ///
-/// Logging never blocks or fails a request: a request only hands its record to a bounded queue
-/// (at most `maxQueuedBytes` of tensors and `maxQueuedRecords` records waiting); a record that
-/// does not fit is dropped and counted. One serial writer encodes and writes the records. A write
-/// that fails (a full disk) drops its record, counts it, closes the file and warns at most once
-/// a minute; the next record tries a new file.
+/// Logging never blocks or fails a request: a request only hands its record to a bounded
+/// mailbox (at most `maxQueuedBytes` of tensors and `maxQueuedRecords` records waiting); a record
+/// that does not fit is dropped and counted. One serial writer, woken at most every 20 ms, takes
+/// what is waiting, encodes it and writes it in one system call (per file). A write that fails (a full disk) drops its
+/// records, counts them, closes the file and warns at most once a minute; the next batch tries a
+/// new file.
 public final class PredictionLog: Sendable {
     public struct Settings: Sendable {
         public var directory: String
@@ -41,6 +42,7 @@ public final class PredictionLog: Sendable {
     @TaskLocal static var replaying = false
 
     static let maxQueuedBytes = 64 << 20
+    static let batchDelay: DispatchTimeInterval = .milliseconds(20)
     static let maxQueuedRecords = 4096
     static let warningInterval: Duration = .seconds(60)
 
@@ -48,13 +50,19 @@ public final class PredictionLog: Sendable {
     private let frontendID: String
     private let logger: Logger
     private let queue = DispatchQueue(label: "fulcrum.prediction-log")
-    private let queuedBytes = Atomic<Int>(0)
-    private let queuedRecords = Atomic<Int>(0)
+    /// Records handed over and not yet taken by the writer; `scheduled`: a drain is queued.
+    private let mailbox = Mutex<Mailbox>(Mailbox())
     /// Touched only on `queue`.
     private let file = Mutex<Output>(Output())
     private let written = Counter(label: "fulcrum_prediction_log_records_total", dimensions: [("outcome", "written")])
     private let dropped = Counter(label: "fulcrum_prediction_log_records_total", dimensions: [("outcome", "dropped")])
     private let failed = Counter(label: "fulcrum_prediction_log_records_total", dimensions: [("outcome", "failed")])
+
+    private struct Mailbox {
+        var records: [Fulcrum_Log_V1_PredictionRecord] = []
+        var bytes = 0
+        var scheduled = false
+    }
 
     private struct Output {
         var handle: FileHandle? = nil
@@ -81,48 +89,51 @@ public final class PredictionLog: Sendable {
         return rate >= TrafficRoute.wholeBasisPoints || (rate > 0 && Int.random(in: 0..<TrafficRoute.wholeBasisPoints) < rate)
     }
 
-    /// Hands one prediction to the writer (or drops it when the queue is full).
+    /// Hands one prediction to the writer (or drops it when the queue is full). The record is
+    /// assembled here (values that share the request's and response's storage); the writer
+    /// encodes it. Only the first record into an empty mailbox schedules the writer, which
+    /// `batchDelay` later takes everything waiting and writes it in one go.
     func record(
         _ request: Inference_ModelInferRequest, response: Inference_ModelInferResponse?, error: RPCErrorSummary?, replay: Bool,
         receivedUnixMicroseconds: Int64, latencyMicroseconds: Int64, tenant: String, traceID: String, modelHash: String
     ) {
         let size = MessageLimit.payloadBytes(request) + (response?.rawOutputContents.reduce(0) { $0 + $1.count } ?? 0)
-        guard queuedRecords.add(1, ordering: .relaxed).newValue <= Self.maxQueuedRecords,
-            queuedBytes.add(size, ordering: .relaxed).newValue <= Self.maxQueuedBytes
-        else {
-            queuedRecords.subtract(1, ordering: .relaxed)
-            queuedBytes.subtract(size, ordering: .relaxed)
+        var record = Fulcrum_Log_V1_PredictionRecord()
+        record.requestID = request.id
+        record.traceID = traceID
+        record.receivedUnixUs = receivedUnixMicroseconds
+        record.tenant = tenant
+        record.model = request.modelName
+        record.modelVersion = response?.modelVersion ?? request.modelVersion
+        record.modelHash = modelHash
+        record.request = request
+        if let response { record.response = response }
+        record.statusCode = Int32(error?.code ?? 0)
+        record.statusMessage = error?.message ?? ""
+        record.frontendID = frontendID
+        record.latencyUs = latencyMicroseconds
+        record.replay = replay
+        let (accepted, wake) = mailbox.withLock { box -> (Bool, Bool) in
+            guard box.records.count < Self.maxQueuedRecords, box.bytes + size <= Self.maxQueuedBytes else { return (false, false) }
+            box.records.append(record)
+            box.bytes += size
+            defer { box.scheduled = true }
+            return (true, !box.scheduled)
+        }
+        guard accepted else {
             dropped.increment()
             return
         }
-        let frontendID = frontendID
-        queue.async {
-            defer {
-                self.queuedRecords.subtract(1, ordering: .relaxed)
-                self.queuedBytes.subtract(size, ordering: .relaxed)
-            }
-            var record = Fulcrum_Log_V1_PredictionRecord()
-            record.requestID = request.id
-            record.traceID = traceID
-            record.receivedUnixUs = receivedUnixMicroseconds
-            record.tenant = tenant
-            record.model = request.modelName
-            record.modelVersion = response?.modelVersion ?? request.modelVersion
-            record.modelHash = modelHash
-            record.request = request
-            if let response { record.response = response }
-            record.statusCode = Int32(error?.code ?? 0)
-            record.statusMessage = error?.message ?? ""
-            record.frontendID = frontendID
-            record.latencyUs = latencyMicroseconds
-            record.replay = replay
-            self.write(record)
-        }
+        // The writer drains a moment later rather than at once: at any rate above a few hundred
+        // predictions a second this turns one thread wake-up and one write per record into one
+        // per batch (the delay costs nothing: nobody waits for a log record).
+        if wake { queue.asyncAfter(deadline: .now() + Self.batchDelay) { self.drain() } }
     }
 
     /// Waits for the queued records to be written and closes the file (at shutdown).
     public func close() {
         queue.sync {
+            drain()
             file.withLock { output in
                 try? output.handle?.close()
                 output.handle = nil
@@ -130,41 +141,78 @@ public final class PredictionLog: Sendable {
         }
     }
 
-    /// On `queue`.
-    private func write(_ record: Fulcrum_Log_V1_PredictionRecord) {
-        let framed: [UInt8]
-        do {
-            framed = try PredictionLogFormat.frame(record)
-        } catch {
-            failed.increment()
-            return
+    /// On `queue`: writes whatever is waiting, batch by batch, until the mailbox is empty.
+    private func drain() {
+        while true {
+            let batch = mailbox.withLock { box -> [Fulcrum_Log_V1_PredictionRecord] in
+                let taken = box.records
+                box.records.removeAll(keepingCapacity: true)
+                box.bytes = 0
+                if taken.isEmpty { box.scheduled = false }
+                return taken
+            }
+            guard !batch.isEmpty else { return }
+            write(batch)
         }
+    }
+
+    /// On `queue`: encodes `batch` and writes it with as few system calls as the file size
+    /// limit allows (a file is full once it reaches `maxFileBytes`; the next record starts a new one).
+    private func write(_ batch: [Fulcrum_Log_V1_PredictionRecord]) {
+        var buffer: [UInt8] = []
+        var pending = 0
         file.withLock { output in
-            do {
-                if output.handle == nil || output.bytes >= settings.maxFileBytes {
+            func flush() {
+                guard !buffer.isEmpty else { return }
+                do {
+                    if output.handle == nil {
+                        output.handle = try open(&output)
+                        output.bytes = 0
+                    }
+                    try output.handle?.write(contentsOf: buffer)
+                    output.bytes += buffer.count
+                    written.increment(by: Int64(pending))
+                } catch {
+                    failed.increment(by: Int64(pending))
                     try? output.handle?.close()
                     output.handle = nil
-                    output.handle = try open(&output)
-                    output.bytes = 0
+                    warn(&output, error: error, records: pending)
                 }
-                try output.handle?.write(contentsOf: framed)
-                output.bytes += framed.count
-                written.increment()
-            } catch {
-                failed.increment()
-                try? output.handle?.close()
-                output.handle = nil
-                let now = ContinuousClock.now
-                if let last = output.lastWarning, now - last < Self.warningInterval {
-                    output.suppressedFailures += 1
-                } else {
-                    let more = output.suppressedFailures > 0 ? " (and \(output.suppressedFailures) more since the last warning)" : ""
-                    logger.warning("prediction log: a record could not be written to \(settings.directory) (\(error))\(more); predictions are served, their records dropped")
-                    output.lastWarning = now
-                    output.suppressedFailures = 0
+                buffer.removeAll(keepingCapacity: true)
+                pending = 0
+            }
+            for record in batch {
+                guard let framed = try? PredictionLogFormat.frame(record) else {
+                    failed.increment()
+                    continue
+                }
+                if output.handle != nil, output.bytes + buffer.count >= settings.maxFileBytes {
+                    flush()
+                    try? output.handle?.close()
+                    output.handle = nil
+                }
+                buffer += framed
+                pending += 1
+                if output.handle == nil, buffer.count >= settings.maxFileBytes {
+                    flush()
+                    try? output.handle?.close()
+                    output.handle = nil
                 }
             }
+            flush()
         }
+    }
+
+    private func warn(_ output: inout Output, error: any Error, records: Int) {
+        let now = ContinuousClock.now
+        if let last = output.lastWarning, now - last < Self.warningInterval {
+            output.suppressedFailures += records
+            return
+        }
+        let more = output.suppressedFailures > 0 ? " (\(output.suppressedFailures) more dropped since the last warning)" : ""
+        logger.warning("prediction log: \(records) record(s) could not be written to \(settings.directory) (\(error))\(more); predictions are served, their records dropped")
+        output.lastWarning = now
+        output.suppressedFailures = 0
     }
 
     /// A new file, after removing this frontend's oldest files beyond `maxFiles - 1`.
