@@ -280,8 +280,10 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
     /// names the trace in `fulcrum.trace_id`.
     func infer(_ request: Inference_ModelInferRequest, timeout: Duration?) async throws -> Inference_ModelInferResponse {
         try await withSpan("ModelInfer \(request.modelName)", ofKind: .server) { span in
-            span.attributes["rpc.method"] = "ModelInfer"
-            span.attributes["fulcrum.model"] = request.modelName
+            if span.isRecording {
+                span.attributes["rpc.method"] = "ModelInfer"
+                span.attributes["fulcrum.model"] = request.modelName
+            }
             guard let predictionLog, predictionLog.sampled(request.modelName) else {
                 return try await tracedInfer(request, timeout: timeout, span: span)
             }
@@ -311,8 +313,11 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         if let trace = span.context.traceContext {
             response.parameters[ResponseParameters.traceID] = .string(trace.traceID)
         }
-        for key in [ResponseParameters.frontend, ResponseParameters.network, ResponseParameters.queue, ResponseParameters.compute] {
-            if let micros = response.parameters[key]?.integerValue { span.attributes[key] = micros }
+        // Spans that are not recorded (the default: context propagated only) skip the attributes.
+        if span.isRecording {
+            for key in [ResponseParameters.frontend, ResponseParameters.network, ResponseParameters.queue, ResponseParameters.compute] {
+                if let micros = response.parameters[key]?.integerValue { span.attributes[key] = micros }
+            }
         }
         return response
     }
@@ -465,9 +470,11 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
             let sent = DispatchTime.now().uptimeNanoseconds
             do {
                 var response = try await withSpan("forward to \(replica.workerID)", ofKind: .client) { span in
-                    span.attributes["fulcrum.worker"] = replica.workerID
-                    span.attributes["net.peer.name"] = replica.address.description
-                    span.attributes["fulcrum.attempt"] = attempt + 1
+                    if span.isRecording {
+                        span.attributes["fulcrum.worker"] = replica.workerID
+                        span.attributes["net.peer.name"] = replica.address.description
+                        span.attributes["fulcrum.attempt"] = attempt + 1
+                    }
                     let headers = span.context.grpcMetadata.compactMap { entry -> (String, String)? in
                         if case .string(let value) = entry.value { return (entry.key, value) }
                         return nil

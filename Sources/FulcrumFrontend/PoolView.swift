@@ -48,6 +48,8 @@ final class PoolView: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Whether any route is set: requests of a cluster without routes skip the lock.
+    private let hasRoutes = Atomic<Bool>(false)
     private let clock = ContinuousClock()
 
     /// How long workers missing from a new stream's first snapshot stay in the view.
@@ -110,11 +112,13 @@ final class PoolView: Sendable {
             $0.readyWorkers = ready
             $0.routes = routes
         }
+        hasRoutes.store(!routes.isEmpty, ordering: .releasing)
     }
 
     /// The traffic route for `model`, if the balancer set one.
     func route(for model: String) -> TrafficRoute? {
-        state.withLock { $0.routes.isEmpty ? nil : $0.routes[model] }
+        guard hasRoutes.load(ordering: .acquiring) else { return nil }
+        return state.withLock { $0.routes[model] }
     }
 
     /// Whether a snapshot has arrived from the balancer.

@@ -77,9 +77,11 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
         return try await withSpan(
             "worker ModelInfer \(message.modelName)", context: .extracted(from: metadata), ofKind: .server
         ) { span in
-            span.attributes["rpc.method"] = "ModelInfer"
-            span.attributes["fulcrum.model"] = message.modelName
-            span.attributes["fulcrum.worker"] = state.id
+            if span.isRecording {
+                span.attributes["rpc.method"] = "ModelInfer"
+                span.attributes["fulcrum.model"] = message.modelName
+                span.attributes["fulcrum.worker"] = state.id
+            }
             return try await infer(message, deadline: deadline)
         }
     }

@@ -228,6 +228,17 @@ struct StatusCommand: AsyncParsableCommand {
         abstract: "Show the compute pool as the balancer sees it."
     )
 
+    @OptionGroup var connection: BalancerConnection
+
+    func run() async throws {
+        try await connection.call { target, tls, json, timeout in
+            try await Status.run(balancer: target, tls: tls, json: json, timeout: timeout)
+        }
+    }
+}
+
+/// The options of the CLI's calls to the balancer's operator API (status, routes).
+struct BalancerConnection: ParsableArguments {
     @Option(name: .long, help: "The balancer's address.")
     var balancer: String = "127.0.0.1:7000"
 
@@ -240,11 +251,16 @@ struct StatusCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Deadline in milliseconds.")
     var timeoutMs: Int = 5000
 
-    func run() async throws {
+    func validate() throws {
+        guard HostPort(parsing: balancer) != nil else { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
+    }
+
+    /// Resolves the admin credentials, makes the call and prints what it returns; errors exit 1.
+    func call(_ body: (HostPort, ClusterTLS?, Bool, Duration) async throws -> String) async throws {
         guard let target = HostPort(parsing: balancer) else { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
         try await reportingErrors {
             let tls = try AdminCredentials.resolve(balancer: target, directory: tlsDir)
-            print(try await Status.run(balancer: target, tls: tls, json: json, timeout: .milliseconds(timeoutMs)))
+            print(try await body(target, tls, json, .milliseconds(timeoutMs)))
         }
     }
 }

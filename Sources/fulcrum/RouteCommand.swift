@@ -22,24 +22,12 @@ struct RouteCommand: AsyncParsableCommand {
     )
 
     struct Connection: ParsableArguments {
-        @Option(name: .long, help: "The balancer's address.")
-        var balancer: String = "127.0.0.1:7000"
-
-        @Option(name: .long, help: ArgumentHelp(AdminCredentials.directoryHelp, valueName: "dir"))
-        var tlsDir: String?
-
-        @Flag(name: .long, help: "Print JSON for scripts.")
-        var json = false
-
-        @Option(name: .long, help: "Deadline in milliseconds.")
-        var timeoutMs: Int = 5000
+        @OptionGroup var balancer: BalancerConnection
 
         func run(_ action: Routes.Action) async throws {
-            guard let target = HostPort(parsing: balancer) else { throw ValidationError("--balancer: '\(balancer)' is not host:port") }
-            try await reportingErrors {
-                let tls = try AdminCredentials.resolve(balancer: target, directory: tlsDir)
+            try await balancer.call { target, tls, json, timeout in
                 do {
-                    print(try await Routes.run(action, balancer: target, tls: tls, json: json, timeout: .milliseconds(timeoutMs)))
+                    return try await Routes.run(action, balancer: target, tls: tls, json: json, timeout: timeout)
                 } catch let error as RPCError where error.code == .invalidArgument || error.code == .failedPrecondition {
                     throw OperatorError("route refused: \(error.message)")
                 }
