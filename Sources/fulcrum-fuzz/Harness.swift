@@ -12,13 +12,15 @@ import FulcrumService
 /// - `json`: an HTTP/REST infer body (its first byte picks the Inference-Header-Content-Length),
 ///   then the same validation and decoding;
 /// - `config`: a config.pbtxt;
-/// - `onnx`: an ONNX model, decoded and planned.
+/// - `onnx`: an ONNX model, decoded and planned;
+/// - `plog`: a prediction log file as `fulcrum log show` and `fulcrum replay` read it (records,
+///   their tensors as JSON, and each logged answer compared with itself as replay would).
 ///
 /// Built with `-sanitize=fuzzer` (scripts/fuzz) the harness is a libFuzzer binary whose target
 /// is `FULCRUM_FUZZ_TARGET`; built normally it replays files: `fulcrum-fuzz TARGET FILE...`
 /// (the seed corpus and every crash found, in `fuzz/`, run this way in the unit tests).
 enum Harness {
-    static let targets = ["infer", "json", "config", "onnx"]
+    static let targets = ["infer", "json", "config", "onnx", "plog"]
 
     static let signatures: [ModelSignature] = [
         ModelSignature(
@@ -52,6 +54,12 @@ enum Harness {
             }
         case "onnx":
             try? RuntimeFuzzing.planONNX(Data(bytes))
+        case "plog":
+            var reader = PredictionLogFormat.Reader(bytes)
+            while let record = try? reader.next() {
+                _ = try? JSONSerialization.data(withJSONObject: record.jsonObject)
+                _ = AnswerComparison(served: record.response, shadow: record.response)
+            }
         default:
             fatalError("unknown fuzz target '\(target)' (targets: \(targets.joined(separator: ", ")))")
         }

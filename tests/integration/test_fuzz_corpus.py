@@ -14,7 +14,7 @@ from conftest import binary
 CORPUS = Path(__file__).resolve().parents[2] / "fuzz" / "corpus"
 
 
-@pytest.mark.parametrize("target", ["infer", "json", "config", "onnx"])
+@pytest.mark.parametrize("target", ["infer", "json", "config", "onnx", "plog"])
 def test_corpus_replays_without_a_crash(target):
     folder = CORPUS / target
     assert any(folder.iterdir()), f"{folder} is empty"
