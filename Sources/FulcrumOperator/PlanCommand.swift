@@ -90,10 +90,7 @@ public enum Plan {
                 row.p99.map { ms($0) } ?? "cannot keep up",
             ])
         }
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        for row in rows {
-            lines.append(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
-        }
+        lines += TextTable.lines(rows)
         return lines.joined(separator: "\n")
     }
 

@@ -92,11 +92,7 @@ public enum Routes {
                 route.note,
             ])
         }
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        var lines = rows.map { row in
-            row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                .trimmingCharacters(in: .whitespaces)
-        }
+        var lines = TextTable.lines(rows, trimmed: true)
         for route in routes {
             guard let rollout = route.rollout else { continue }
             lines.append("\(route.model): \(describe(rollout))")
@@ -126,10 +122,7 @@ public enum Routes {
                 String(s.failed), String(s.dropped), p99(s.servedLatencyBuckets), p99(s.shadowLatencyBuckets),
             ])
         }
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
-            row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-        }.joined(separator: "\n")
+        return TextTable.lines(rows, trimmed: true).joined(separator: "\n")
     }
 
     /// The JSON form of one shadow summary.

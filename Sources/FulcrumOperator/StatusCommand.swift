@@ -99,10 +99,7 @@ public enum Status {
                 deviceSummary(worker.device), String(worker.lastLoad.queueDepth), models.joined(separator: " "),
             ])
         }
-        let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        for row in rows {
-            lines.append(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
-        }
+        lines += TextTable.lines(rows)
         if !response.models.isEmpty {
             lines.append("")
             var capacity = [["MODEL", "RATE/s", "s(b) ms", "MAX BATCH", "TARGET ms", "QUEUE ms", "NET P99 ms", "PLANNED", "UTIL", "PRED P99 ms"]]
@@ -116,10 +113,7 @@ public enum Status {
                     m.predictedP99Ms > 0 ? String(format: "%.2f", m.predictedP99Ms) : "-",
                 ])
             }
-            let capacityWidths = capacity[0].indices.map { column in capacity.map { $0[column].count }.max() ?? 0 }
-            for row in capacity {
-                lines.append(row.enumerated().map { $1.padding(toLength: capacityWidths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
-            }
+            lines += TextTable.lines(capacity)
         }
         if !response.pool.routes.isEmpty {
             lines.append("")
