@@ -18,7 +18,8 @@ let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummi
 let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
 let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
 let tracing = Target.Dependency.product(name: "Tracing", package: "swift-distributed-tracing")
-let httpClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
+// OpenTelemetry: the tracer, W3C propagation and the OTLP exporters (HTTP/protobuf and gRPC).
+let otel = Target.Dependency.product(name: "OTel", package: "swift-otel")
 
 let package = Package(
     name: "fulcrum",
@@ -48,6 +49,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        .package(url: "https://github.com/swift-otel/swift-otel", exact: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", exact: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types", exact: "1.8.0"),
@@ -109,7 +111,7 @@ let package = Package(
             name: "FulcrumService",
             dependencies: [
                 "FulcrumProtocol", "FulcrumSchema", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, logging, lifecycle, metrics, tracing,
-                httpClient, .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                otel, .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 // ModelInfer served on raw HTTP/2 frames beside grpc-swift (GRPCEdgeServer).
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"), .product(name: "NIOHPACK", package: "swift-nio-http2"),
                 // mTLS between the tiers (ClusterTLS), its certificate reloaded on SIGHUP.
@@ -243,7 +245,7 @@ let package = Package(
         .testTarget(
             name: "FulcrumServiceTests",
             dependencies: [
-                "FulcrumService", "FulcrumSchema", tracing, .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                "FulcrumService", "FulcrumSchema", tracing, otel, logging, .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP2", package: "swift-nio-http2"),
             ],
             swiftSettings: swiftSettings
         ),

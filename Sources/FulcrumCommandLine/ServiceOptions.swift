@@ -43,18 +43,28 @@ public struct MetricsOptions: ParsableArguments {
     }
 }
 
-/// `--trace-file` and `--otlp-endpoint`: where the frontend and the workers send finished spans.
+/// `--trace-file`, `--otlp-endpoint` and `--otlp-protocol`: where the frontend and the workers send
+/// finished spans.
 public struct TracingOptions: ParsableArguments {
-    @Option(name: .long, help: "Append every finished span (W3C trace context) to this file as one JSON line each; unset writes none. Incoming traceparent headers are passed on either way.")
+    @Option(name: .long, help: "Append every finished span (W3C trace context) to this file as one JSON line each; unset writes none. Incoming traceparent headers are passed on either way. Not with --otlp-endpoint.")
     public var traceFile: String?
 
-    @Option(name: .long, help: "Send finished spans to this OpenTelemetry collector with OTLP/HTTP JSON (for example http://127.0.0.1:4318/v1/traces), batched once a second.")
+    @Option(name: .long, help: "Export finished spans to this OpenTelemetry collector (swift-otel, batched): for http/protobuf and http/json the full URL, used as given (http://127.0.0.1:4318/v1/traces); for grpc the collector's address (http://127.0.0.1:4317). OTEL_* variables (sampler, headers, certificates) apply.")
     public var otlpEndpoint: String?
+
+    @Option(name: .long, help: ArgumentHelp("How spans reach --otlp-endpoint.", valueName: "http/protobuf|http/json|grpc"))
+    public var otlpProtocol: TracingSettings.OTLPProtocol = .httpProtobuf
 
     public init() {}
 
-    public var settings: TracingSettings { TracingSettings(file: traceFile, otlpEndpoint: otlpEndpoint) }
+    public func validate() throws {
+        if traceFile != nil && otlpEndpoint != nil { throw ValidationError(TracingSettings.exclusive) }
+    }
+
+    public var settings: TracingSettings { TracingSettings(file: traceFile, otlpEndpoint: otlpEndpoint, otlpProtocol: otlpProtocol) }
 }
+
+extension TracingSettings.OTLPProtocol: ExpressibleByArgument {}
 
 /// What runs a worker's models (`--backend`), checked by ArgumentParser in `fulcrum-worker` and
 /// `fulcrum up` alike.

@@ -289,7 +289,7 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
             }
             let received = Int64(Date().timeIntervalSince1970 * 1_000_000)
             let started = DispatchTime.now().uptimeNanoseconds
-            let traceID = span.context.traceContext?.traceID ?? ""
+            let traceID = span.context.traceID ?? ""
             let tenant = APIKeys.tenant ?? request.parameters["tenant"]?.stringParam ?? ""
             do {
                 let response = try await tracedInfer(request, timeout: timeout, span: span)
@@ -310,8 +310,8 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
 
     private func tracedInfer(_ request: Inference_ModelInferRequest, timeout: Duration?, span: any Span) async throws -> Inference_ModelInferResponse {
         var response = try await countedInfer(request, timeout: timeout)
-        if let trace = span.context.traceContext {
-            response.parameters[ResponseParameters.traceID] = .string(trace.traceID)
+        if let traceID = span.context.traceID {
+            response.parameters[ResponseParameters.traceID] = .string(traceID)
         }
         // Spans that are not recorded (the default: context propagated only) skip the attributes.
         if span.isRecording {

@@ -99,7 +99,9 @@ public final class Cluster: @unchecked Sendable {
         if let file = options.tracing.file {
             tracingArguments += ["--trace-file", URL(fileURLWithPath: file).standardizedFileURL.path]
         }
-        if let endpoint = options.tracing.otlpEndpoint { tracingArguments += ["--otlp-endpoint", endpoint] }
+        if let endpoint = options.tracing.otlpEndpoint {
+            tracingArguments += ["--otlp-endpoint", endpoint, "--otlp-protocol", options.tracing.otlpProtocol.rawValue]
+        }
         workerArguments += metricsArguments + tracingArguments + options.modelControlArguments
         var tlsArguments: (balancer: [String], frontend: [String]) = (["--insecure"], ["--insecure"])
         if options.insecure {

@@ -1,10 +1,12 @@
 import Foundation
 import Logging
+import OTel
 import Tracing
 
 /// Process-wide logging set-up shared by every executable: lines on standard error (standard
 /// output stays free for the CLI's own output), human-readable or JSON (one object a line). A
-/// log line written inside a traced request carries its `trace_id` and `span_id`.
+/// log line written inside a traced request carries its `trace_id`, `span_id` (and, from
+/// swift-otel's tracer, `trace_flags`).
 public enum LoggingSetup {
     /// How log lines look.
     public enum Format: String, Sendable, CaseIterable {
@@ -14,12 +16,19 @@ public enum LoggingSetup {
         case json
     }
 
-    /// Installs the stderr handler at `level` in `format`. Call once, first thing in `main`.
-    public static func bootstrap(level: Logger.Level, format: Format = .text) {
-        let traceMetadata = Logger.MetadataProvider {
+    /// The metadata of the current span for every log line: swift-otel's provider (`trace_id`,
+    /// `span_id`, `trace_flags`) and one for `--trace-file`'s tracer (`trace_id`, `span_id`).
+    public static var traceMetadataProvider: Logger.MetadataProvider? {
+        let fileTracerMetadata = Logger.MetadataProvider {
             guard let trace = InstrumentationContext.current?.traceContext else { return [:] }
             return ["trace_id": .string(trace.traceID), "span_id": .string(trace.spanID)]
         }
+        return .multiplex([OTel.makeLoggingMetadataProvider(), fileTracerMetadata])
+    }
+
+    /// Installs the stderr handler at `level` in `format`. Call once, first thing in `main`.
+    public static func bootstrap(level: Logger.Level, format: Format = .text) {
+        let traceMetadata = traceMetadataProvider
         switch format {
         case .text:
             LoggingSystem.bootstrap({ label, provider in

@@ -245,7 +245,7 @@ struct WorkerInferenceService: Inference_GRPCInferenceService.SimpleServiceProto
     /// Two child spans of the current (sampled) span: the wait in the model's queue from
     /// `submitted`, then the batch's execution, with the batch size it rode in.
     private static func traceQueueAndCompute(_ execution: ModelScheduler.Execution, submitted: DefaultTracerClock.Timestamp) {
-        guard InstrumentationContext.current?.traceContext?.sampled == true else { return }
+        guard InstrumentationContext.current?.isTraceSampled == true else { return }
         let tracer = InstrumentationSystem.tracer
         let dequeued = DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: submitted.nanosecondsSinceEpoch + execution.queueNs)
         let computed = DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: dequeued.nanosecondsSinceEpoch + execution.computeNs)

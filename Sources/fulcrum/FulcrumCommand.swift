@@ -96,8 +96,11 @@ struct Up: AsyncParsableCommand {
     @Option(name: .long, help: "Record spans of the frontend and every worker to this file, one JSON line each (their --trace-file).")
     var traceFile: String?
 
-    @Option(name: .long, help: "Send the frontend's and every worker's spans to this OTLP/HTTP JSON endpoint (their --otlp-endpoint).")
+    @Option(name: .long, help: "Export the frontend's and every worker's spans to this OpenTelemetry collector (their --otlp-endpoint; not with --trace-file).")
     var otlpEndpoint: String?
+
+    @Option(name: .long, help: ArgumentHelp("How spans reach --otlp-endpoint (their --otlp-protocol).", valueName: "http/protobuf|http/json|grpc"))
+    var otlpProtocol: TracingSettings.OTLPProtocol = .httpProtobuf
 
     @Option(name: .long, help: ArgumentHelp(ModelControl.help + " Passed to the frontend and every worker.", valueName: "none|explicit"))
     var modelControl: String = ModelControl.Mode.none.rawValue
@@ -142,6 +145,7 @@ struct Up: AsyncParsableCommand {
         try backend.validate(profile: profile, emulate: emulate)
         guard device >= 0 else { throw ValidationError("--device must be 0 or more") }
         guard ["all", "demand"].contains(placement) else { throw ValidationError("--placement: '\(placement)' is not all or demand") }
+        if traceFile != nil && otlpEndpoint != nil { throw ValidationError(TracingSettings.exclusive) }
     }
 
     func run() async throws {
@@ -155,7 +159,7 @@ struct Up: AsyncParsableCommand {
             maxWorkers: maxWorkers, emulate: emulate,
             balancerArguments: balancerArg + (placement == "all" ? [] : ["--placement=\(placement)"]), metrics: metrics
         )
-        options.tracing = TracingSettings(file: traceFile, otlpEndpoint: otlpEndpoint)
+        options.tracing = TracingSettings(file: traceFile, otlpEndpoint: otlpEndpoint, otlpProtocol: otlpProtocol)
         options.backend = backend == .vulkan ? "vulkan" : "cpu"
         options.device = device
         if modelControl == ModelControl.Mode.explicit.rawValue, let adminTokenFile {

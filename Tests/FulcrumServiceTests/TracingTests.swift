@@ -1,6 +1,8 @@
 import FulcrumService
 import Foundation
 import GRPCCore
+import Logging
+import OTel
 import Synchronization
 import Testing
 import Tracing
@@ -106,7 +108,7 @@ private final class Collected: SpanExporter {
         #expect(a.context.traceContext?.traceID != b.context.traceContext?.traceID)
     }
 
-    @Test func finishedSpansWriteJSONLinesAndOTLP() throws {
+    @Test func finishedSpansWriteJSONLines() throws {
         let collected = Collected()
         let tracer = SpanTracer(service: "fulcrum-worker", instance: "worker-1", exporter: collected)
         let span = tracer.startSpan(
@@ -125,13 +127,6 @@ private final class Collected: SpanExporter {
         #expect((line["attributes"] as? [String: Any])?["fulcrum.batch_size"] as? Int == 8)
         #expect((line["events"] as? [[String: Any]])?.first?["name"] as? String == "exception")
 
-        let otlp = try #require(try JSONSerialization.jsonObject(with: Data(finished.otlpJSON.utf8)) as? [String: Any])
-        #expect(otlp["kind"] as? Int == 1)
-        #expect(otlp["startTimeUnixNano"] as? String == "1000000" && otlp["endTimeUnixNano"] as? String == "3500000")
-        #expect((otlp["status"] as? [String: Any])?["code"] as? Int == 2)
-        let attributes = try #require(otlp["attributes"] as? [[String: Any]])
-        #expect(attributes.count == 2)
-        #expect((attributes.first { $0["key"] as? String == "fulcrum.batch_size" }?["value"] as? [String: String]) == ["intValue": "8"])
     }
 
     @Test func jsonLogLinesAreOneObjectEach() throws {
@@ -145,5 +140,85 @@ private final class Collected: SpanExporter {
         #expect(object["message"] as? String == "a \"message\"\nwith a newline")
         #expect(object["trace_id"] as? String == "abc" && object["n"] as? String == "3")
         #expect(object["list"] as? [String] == ["x", "y"])
+    }
+}
+
+/// swift-otel's tracer as `TracingSetup` configures it (created here, not bootstrapped, so the
+/// process-wide tracer stays untouched).
+@Suite struct OTelTracingTests {
+    private let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"
+
+    private func tracer(_ settings: TracingSettings) throws -> some Tracer {
+        try OTel.makeTracingBackend(
+            configuration: TracingSetup.otelConfiguration(service: "fulcrum-worker", instance: "worker-1", settings: settings, logger: Logger(label: "test"))
+        ).factory
+    }
+
+    private func propagated<T: Tracer>(by tracer: T, from traceparent: String) throws -> (span: T.Span, sent: String) {
+        var metadata = Metadata()
+        metadata.addString(traceparent, forKey: "traceparent")
+        var parent = InstrumentationContext.topLevel
+        tracer.extract(metadata, into: &parent, using: GRPCMetadataExtractor())
+        let span = tracer.startSpan("ModelInfer", context: parent, ofKind: .server)
+        var outgoing = Metadata()
+        tracer.inject(span.context, into: &outgoing, using: GRPCMetadataInjector())
+        return (span, try #require(outgoing[stringValues: "traceparent"].first(where: { _ in true })))
+    }
+
+    @Test func withoutACollectorTheCallersTraceIsPassedOnWithItsSampling() throws {
+        let tracer = try tracer(TracingSettings())
+        for flags in ["01", "00"] {
+            let (span, sent) = try propagated(by: tracer, from: "\(caller)-\(flags)")
+            #expect(span.context.traceID == "4bf92f3577b34da6a3ce929d0e0e4736")
+            #expect(span.context.isTraceSampled == (flags == "01"))
+            let fields = sent.split(separator: "-")
+            #expect(fields.count == 4 && fields[0] == "00" && fields[1] == "4bf92f3577b34da6a3ce929d0e0e4736")
+            #expect(fields[2] != "00f067aa0ba902b7" && fields[2].count == 16, "the next hop's parent is this span")
+            #expect(fields[3] == Substring(flags))
+            span.end()
+        }
+    }
+
+    @Test func withoutACollectorATraceStartedHereIsNotSampled() throws {
+        let tracer = try tracer(TracingSettings())
+        let a = tracer.startSpan("a", context: .topLevel, ofKind: .server)
+        let b = tracer.startSpan("b", context: .topLevel, ofKind: .server)
+        #expect(a.context.traceID?.count == 32 && a.context.traceID != b.context.traceID)
+        #expect(!a.context.isTraceSampled && !a.isRecording)
+        a.end()
+        b.end()
+    }
+
+    @Test func aCollectorSamplesNewTracesAndGetsTheChosenProtocol() throws {
+        let grpc = TracingSettings(otlpEndpoint: "http://127.0.0.1:4317", otlpProtocol: .grpc)
+        let configuration = TracingSetup.otelConfiguration(service: "fulcrum-frontend", instance: "frontend-1", settings: grpc, logger: Logger(label: "test"))
+        #expect(configuration.traces.otlpExporter.protocol == .grpc)
+        #expect(configuration.traces.otlpExporter.endpoint == "http://127.0.0.1:4317")
+        #expect(configuration.serviceName == "fulcrum-frontend" && configuration.resourceAttributes["service.instance.id"] == "frontend-1")
+        #expect(!configuration.metrics.enabled && !configuration.logs.enabled)
+        let http = TracingSetup.otelConfiguration(
+            service: "s", instance: "i", settings: TracingSettings(otlpEndpoint: "http://127.0.0.1:4318/v1/traces"), logger: Logger(label: "test"))
+        #expect(http.traces.otlpExporter.protocol == .httpProtobuf)
+        let span = try tracer(TracingSettings(otlpEndpoint: "http://127.0.0.1:9/v1/traces")).startSpan("root", context: .topLevel, ofKind: .server)
+        #expect(span.isRecording && span.context.isTraceSampled)
+        span.end()
+    }
+
+    @Test func logLinesInsideASpanCarryItsTraceID() throws {
+        let tracer = try tracer(TracingSettings())
+        let (span, _) = try propagated(by: tracer, from: "\(caller)-01")
+        let provider = try #require(LoggingSetup.traceMetadataProvider)
+        let metadata = InstrumentationContext.withValue(span.context) { provider.get() }
+        #expect(metadata["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736")
+        #expect(metadata["span_id"]?.description.count == 16)
+        #expect(provider.get()["trace_id"] == nil, "no span, no trace id")
+        span.end()
+    }
+
+    @Test func fileAndCollectorTogetherAreRefused() {
+        let settings = TracingSettings(file: "/tmp/spans.jsonl", otlpEndpoint: "http://127.0.0.1:4318/v1/traces")
+        #expect(throws: TracingError.self) {
+            _ = try TracingSetup.bootstrap(service: "s", instance: "i", settings: settings, logger: Logger(label: "test"))
+        }
     }
 }

@@ -3,9 +3,10 @@
 A `fulcrum up --trace-file` cluster records the spans of its frontend and worker in one JSON-lines
 file. A client's W3C `traceparent` (gRPC metadata or HTTP header, sent with tritonclient's own
 `headers=`) must come out as one linked trace: client span → frontend server span → frontend's
-client span to the worker → worker server span → queue and compute spans. A standalone worker
-sends its spans to an OTLP/HTTP collector (a small receiver in this test), and `--log-format json`
-writes one JSON object per log line."""
+client span to the worker → worker server span → queue and compute spans. With
+`--otlp-endpoint` the same trace reaches an OpenTelemetry collector through swift-otel, over
+OTLP/HTTP with protobuf and over OTLP/gRPC (receivers in this test that decode the real OTLP
+messages with opentelemetry-proto), and `--log-format json` writes one JSON object per log line."""
 
 from __future__ import annotations
 
@@ -16,12 +17,15 @@ import signal
 import subprocess
 import threading
 import time
+from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 import tritonclient.http as httpclient
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from conftest import (RPC_TIMEOUT, binary, infer_mlp, make_repository, mlp_data, response_parameters,
                       running_cluster, tensor, wait_until)
@@ -138,32 +142,109 @@ def test_unsampled_traces_propagate_but_are_not_recorded(cluster):
     assert spans_of(cluster.spans_file, trace) == []
 
 
-class _Collector(BaseHTTPRequestHandler):
-    bodies: list = []
+class _HTTPCollector(BaseHTTPRequestHandler):
+    """An OTLP/HTTP receiver: decodes each POSTed ExportTraceServiceRequest with OpenTelemetry's own
+    protobuf classes (opentelemetry-proto from PyPI) and answers as a collector does."""
+    requests: list = []
 
     def do_POST(self):  # noqa: N802 (http.server's name)
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        type(self).bodies.append((self.path, self.headers.get("Content-Type"), body))
+        message = trace_service_pb2.ExportTraceServiceRequest()
+        message.ParseFromString(body)
+        type(self).requests.append((self.path, self.headers.get("Content-Type"), message))
+        answer = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
         self.send_response(200)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
-        self.wfile.write(b"{}")
+        self.wfile.write(answer)
 
     def log_message(self, *args):
         pass
 
 
-def test_standalone_worker_exports_otlp_and_logs_json(tmp_path):
-    repo = make_repository(tmp_path / "repo")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+class _GRPCCollector(trace_service_pb2_grpc.TraceServiceServicer):
+    """An OTLP/gRPC receiver (opentelemetry.proto.collector.trace.v1.TraceService/Export)."""
+
+    def __init__(self):
+        self.requests = []
+
+    def Export(self, request, context):  # noqa: N802 (the service's method name)
+        self.requests.append(request)
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+def otlp_spans(requests) -> list[dict]:
+    """Every span of the decoded export requests, flattened into the JSON-lines form that
+    check_linked reads (hex ids, kind names, typed attribute values, service from the resource)."""
+    kinds = {1: "internal", 2: "server", 3: "client"}
+    spans = []
+    for request in requests:
+        for resource_spans in request.resource_spans:
+            resource = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+            for scope in resource_spans.scope_spans:
+                for span in scope.spans:
+                    attributes = {}
+                    for a in span.attributes:
+                        kind = a.value.WhichOneof("value")
+                        attributes[a.key] = getattr(a.value, kind)
+                    record = {"service": resource["service.name"], "instance": resource.get("service.instance.id"),
+                              "traceId": span.trace_id.hex(), "spanId": span.span_id.hex(), "name": span.name,
+                              "kind": kinds.get(span.kind, str(span.kind)), "attributes": attributes,
+                              "startTimeUnixNano": span.start_time_unix_nano, "endTimeUnixNano": span.end_time_unix_nano}
+                    if span.parent_span_id:
+                        record["parentSpanId"] = span.parent_span_id.hex()
+                    spans.append(record)
+    return spans
+
+
+def test_a_cluster_exports_linked_spans_over_otlp_http_protobuf(tmp_path_factory):
+    """`fulcrum up --otlp-endpoint` (OTLP/HTTP with protobuf, the default): the frontend's and the
+    worker's spans of one prediction reach the collector as one linked trace."""
+    _HTTPCollector.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HTTPCollector)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     endpoint = f"http://127.0.0.1:{server.server_address[1]}/v1/traces"
+    repo = make_repository(tmp_path_factory.mktemp("repo"))
+    try:
+        with running_cluster(tmp_path_factory, "otlp", model_repository=repo, workers=1,
+                             extra_args=("--otlp-endpoint", endpoint)) as c:
+            traceparent, trace, span = new_traceparent()
+            client = c.client()
+            try:
+                result = infer_mlp(client, mlp_data(np.random.default_rng(8), 2), headers={"traceparent": traceparent})
+            finally:
+                client.close()
+            assert response_parameters(result)["fulcrum.trace_id"] == ("string_param", trace)
+            # The batch processor exports every few seconds; wait for both services' spans.
+            wait_until(lambda: len([s for s in otlp_spans([r for _, _, r in _HTTPCollector.requests])
+                                    if s["traceId"] == trace]) >= 5, timeout=30)
+    finally:
+        server.shutdown()
+    assert all(path == "/v1/traces" and content_type == "application/x-protobuf"
+               for path, content_type, _ in _HTTPCollector.requests), [r[:2] for r in _HTTPCollector.requests]
+    spans = [s for s in otlp_spans([r for _, _, r in _HTTPCollector.requests]) if s["traceId"] == trace]
+    check_linked(spans, client_span=span)
+    assert {s["service"] for s in spans} == {"fulcrum-frontend", "fulcrum-worker"}
+    assert all(s["instance"] for s in spans), spans
+
+
+def test_standalone_worker_exports_otlp_grpc_and_logs_json(tmp_path):
+    """A standalone worker with `--otlp-protocol grpc` sends its spans to an OTLP/gRPC collector;
+    `--log-format json` writes one JSON object per log line."""
+    repo = make_repository(tmp_path / "repo")
+    collector = _GRPCCollector()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(collector, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
     address_file = tmp_path / "worker.json"
     stderr_path = tmp_path / "worker.stderr"
     with open(stderr_path, "wb") as err:
         worker = subprocess.Popen(
             [binary("fulcrum-worker"), "--model-repository", str(repo), "--port", "0", "--threads", "1",
-             "--address-file", str(address_file), "--otlp-endpoint", endpoint, "--log-format", "json"],
+             "--address-file", str(address_file), "--otlp-endpoint", f"http://127.0.0.1:{port}",
+             "--otlp-protocol", "grpc", "--log-format", "json"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
     try:
         assert wait_until(lambda: address_file.exists() and address_file.stat().st_size > 0, timeout=60), stderr_path.read_text()
@@ -177,30 +258,31 @@ def test_standalone_worker_exports_otlp_and_logs_json(tmp_path):
                          client_timeout=RPC_TIMEOUT)
         finally:
             client.close()
+        # SIGTERM drains, and the span processor exports what it holds before the worker exits.
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0, stderr_path.read_text()
     finally:
         if worker.poll() is None:
             worker.kill()
-        server.shutdown()
+        server.stop(grace=None)
 
-    spans = []
-    for path, content_type, body in _Collector.bodies:
-        assert path == "/v1/traces" and content_type == "application/json"
-        payload = json.loads(body)
-        for resource in payload["resourceSpans"]:
-            attrs = {a["key"]: a["value"] for a in resource["resource"]["attributes"]}
-            assert attrs["service.name"] == {"stringValue": "fulcrum-worker"}
-            for scope in resource["scopeSpans"]:
-                spans += scope["spans"]
-    mine = [s for s in spans if s["traceId"] == trace]
-    root = [s for s in mine if s["kind"] == 2]
+    mine = [s for s in otlp_spans(collector.requests) if s["traceId"] == trace]
+    assert all(s["service"] == "fulcrum-worker" for s in mine), mine
+    root = [s for s in mine if s["kind"] == "server"]
     assert len(root) == 1 and root[0]["parentSpanId"] == span, mine
     assert sorted(s["name"] for s in mine if s.get("parentSpanId") == root[0]["spanId"]) == ["compute", "queue"], mine
-    assert int(root[0]["endTimeUnixNano"]) >= int(root[0]["startTimeUnixNano"])
+    assert root[0]["endTimeUnixNano"] >= root[0]["startTimeUnixNano"]
 
     lines = [line for line in stderr_path.read_text().splitlines() if line.strip()]
     assert lines, "the worker logged nothing"
     records = [json.loads(line) for line in lines]  # every line is one JSON object
     assert all({"time", "level", "label", "message"} <= set(r) for r in records), records[:3]
     assert any("serving the inference protocol" in r["message"] for r in records), records
+
+
+def test_trace_file_and_otlp_endpoint_together_are_refused(tmp_path):
+    result = subprocess.run(
+        [binary("fulcrum-worker"), "--model-repository", str(tmp_path), "--trace-file", str(tmp_path / "spans.jsonl"),
+         "--otlp-endpoint", "http://127.0.0.1:4318/v1/traces"], capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "--trace-file and --otlp-endpoint cannot be combined" in result.stderr, result.stderr

@@ -1,6 +1,4 @@
-/// The two JSON forms of a finished span: one line of `--trace-file` and one span of an OTLP/HTTP
-/// JSON export (OpenTelemetry's `opentelemetry.proto.trace.v1.Span` in its JSON mapping: ids as
-/// hex, 64-bit integers as strings, enums as numbers).
+/// A finished span as one line of `--trace-file`.
 extension FinishedSpan {
     /// A self-contained JSON object (no newline): service, instance, ids, name, kind, start/end in
     /// Unix nanoseconds, duration in µs, attributes as an object, events, status.
@@ -29,53 +27,6 @@ extension FinishedSpan {
             fields.append("\"events\":[\(list.joined(separator: ","))]")
         }
         return "{\(fields.joined(separator: ","))}"
-    }
-
-    /// The span as an OTLP/JSON `Span` object.
-    public var otlpJSON: String {
-        let kindNumber: Int
-        switch kind {
-        case "server": kindNumber = 2
-        case "client": kindNumber = 3
-        case "producer": kindNumber = 4
-        case "consumer": kindNumber = 5
-        default: kindNumber = 1
-        }
-        var fields: [String] = [
-            "\"traceId\":\(JSONText.string(traceID))",
-            "\"spanId\":\(JSONText.string(spanID))",
-        ]
-        if let parentSpanID { fields.append("\"parentSpanId\":\(JSONText.string(parentSpanID))") }
-        fields += [
-            "\"name\":\(JSONText.string(name))",
-            "\"kind\":\(kindNumber)",
-            "\"startTimeUnixNano\":\"\(start)\"",
-            "\"endTimeUnixNano\":\"\(end)\"",
-            "\"attributes\":\(Self.otlpAttributes(attributes))",
-        ]
-        if !events.isEmpty {
-            let list = events.map { "{\"timeUnixNano\":\"\($0.time)\",\"name\":\(JSONText.string($0.name)),\"attributes\":\(Self.otlpAttributes($0.attributes))}" }
-            fields.append("\"events\":[\(list.joined(separator: ","))]")
-        }
-        var status = "\"code\":\(failed ? 2 : 0)"
-        if let statusMessage { status += ",\"message\":\(JSONText.string(statusMessage))" }
-        fields.append("\"status\":{\(status)}")
-        return "{\(fields.joined(separator: ","))}"
-    }
-
-    /// OTLP/JSON `KeyValue` list.
-    static func otlpAttributes(_ attributes: [(key: String, value: Value)]) -> String {
-        let list = attributes.map { key, value -> String in
-            let typed: String
-            switch value {
-            case .string(let v): typed = "{\"stringValue\":\(JSONText.string(v))}"
-            case .int(let v): typed = "{\"intValue\":\"\(v)\"}"
-            case .double(let v): typed = "{\"doubleValue\":\(JSONText.number(v))}"
-            case .bool(let v): typed = "{\"boolValue\":\(v)}"
-            }
-            return "{\"key\":\(JSONText.string(key)),\"value\":\(typed)}"
-        }
-        return "[\(list.joined(separator: ","))]"
     }
 
     private static func plain(_ value: Value) -> String {

@@ -1,30 +1,12 @@
 import Tracing
 
-/// Where `SpanTracer` sends the spans that end: a JSON-lines file (`SpanFileExporter`), an
-/// OpenTelemetry collector (`OTLPExporter`), or both (`SpanExporters`). `export` is called on the
-/// request's own task and must not block for long.
+/// Where `SpanTracer` sends the spans that end (`SpanFileExporter`, or a test's collector).
+/// `export` is called on the request's own task and must not block for long.
 public protocol SpanExporter: Sendable {
     /// Takes one finished span.
     func export(_ span: FinishedSpan)
     /// Writes out whatever is buffered.
     func flush()
-}
-
-/// Several exporters at once.
-public struct SpanExporters: SpanExporter {
-    public let exporters: [any SpanExporter]
-
-    public init(_ exporters: [any SpanExporter]) {
-        self.exporters = exporters
-    }
-
-    public func export(_ span: FinishedSpan) {
-        for exporter in exporters { exporter.export(span) }
-    }
-
-    public func flush() {
-        for exporter in exporters { exporter.flush() }
-    }
 }
 
 /// A span as it ended: ids, timing, attributes, events and status, in plain values.

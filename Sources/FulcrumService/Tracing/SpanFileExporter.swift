@@ -4,8 +4,8 @@ import Synchronization
 /// Appends each finished span to a file as one JSON line (`FinishedSpan.jsonLine`) with a single
 /// `write` on a descriptor opened with `O_APPEND`, so a crash loses no span that ended and several
 /// processes (`fulcrum up --trace-file`) can share one file without interleaving lines. Meant for
-/// rehearsals, tests and debugging; an OpenTelemetry collector (`OTLPExporter`) is the production
-/// path.
+/// rehearsals, tests and debugging; an OpenTelemetry collector (`--otlp-endpoint`, swift-otel) is
+/// the production path.
 public final class SpanFileExporter: SpanExporter {
     private let descriptor: Mutex<Int32>
 

@@ -1,8 +1,9 @@
 import Synchronization
 import Tracing
 
-/// Fulcrum's tracer (swift-distributed-tracing's `Tracer`): W3C `traceparent` propagation, and
-/// spans handed to a `SpanExporter` when they end.
+/// The tracer of `--trace-file` (swift-distributed-tracing's `Tracer`): W3C `traceparent`
+/// propagation, and spans handed to a `SpanExporter` (the JSON-lines file) when they end. Every
+/// other set-up, OTLP export and propagation alone, is swift-otel's tracer (`TracingSetup`).
 ///
 /// A span continues the trace of its parent context (extracted from an incoming `traceparent`, or
 /// the current span in this task) and keeps its `sampled` flag; a span without a parent starts a
