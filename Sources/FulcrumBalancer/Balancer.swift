@@ -1,5 +1,4 @@
 import FulcrumMetrics
-import FulcrumProtocol
 import FulcrumService
 import Metrics
 import Foundation
@@ -69,7 +68,7 @@ public enum Balancer {
                 .init(
                     service: MetricsEndpoint(
                         settings: metrics, logger: logger,
-                        beforeScrape: { BalancerMetrics.refresh(pool: control.snapshot, capacity: capacity) },
+                        beforeScrape: { BalancerMetrics.refresh(pool: control.pool, capacity: capacity) },
                         isReady: { true },
                         onListening: { metricsBound.set($0) }
                     )))
@@ -78,7 +77,7 @@ public enum Balancer {
         services.append(
             .init(
                 service: AutoscalerService(
-                    state: capacity, scaler: scaler, pool: { control.snapshot },
+                    state: capacity, scaler: scaler, pool: { control.pool },
                     autoscaler: Autoscaler(
                         minWorkers: configuration.minWorkers, maxWorkers: configuration.maxWorkers,
                         stabilisation: configuration.stabilisation, settle: configuration.settle
@@ -118,8 +117,8 @@ struct LeaseSweeper: Service {
 
 /// The balancer's gauges, read from its state right before each scrape.
 enum BalancerMetrics {
-    static func refresh(pool: Fulcrum_Control_V1_PoolSnapshot, capacity: CapacityState) {
-        let states: [(Fulcrum_Control_V1_WorkerState, String)] = [
+    static func refresh(pool: Pool, capacity: CapacityState) {
+        let states: [(WorkerRecord.State, String)] = [
             (.starting, "starting"), (.ready, "ready"), (.draining, "draining"), (.unready, "unready"),
         ]
         for (state, name) in states {
@@ -127,24 +126,24 @@ enum BalancerMetrics {
         }
         var loads: [Double] = []
         for worker in pool.workers where worker.state == .ready {
-            let load = Double(worker.lastLoad.queueDepth) + Double(worker.lastLoad.inFlight)
+            let load = Double(worker.outstanding)
             loads.append(load)
-            Gauge(label: "fulcrum_worker_load", dimensions: [("worker", worker.workerID)]).record(load)
+            Gauge(label: "fulcrum_worker_load", dimensions: [("worker", worker.id)]).record(load)
         }
         let mean = loads.isEmpty ? 0 : loads.reduce(0, +) / Double(loads.count)
         Gauge(label: "fulcrum_pool_imbalance").record(mean > 0 ? (loads.max() ?? 0) / mean : 1)
-        let (models, scaling) = capacity.wire
-        Gauge(label: "fulcrum_desired_workers").record(Int(scaling.desired))
-        Gauge(label: "fulcrum_current_workers").record(Int(scaling.current))
-        Gauge(label: "fulcrum_min_workers").record(Int(scaling.minWorkers))
-        Gauge(label: "fulcrum_max_workers").record(Int(scaling.maxWorkers))
-        for model in models {
-            let dimensions = [("model", model.name)]
-            Gauge(label: "fulcrum_model_arrival_rate", dimensions: dimensions).record(model.rateShort)
-            Gauge(label: "fulcrum_model_planned_workers", dimensions: dimensions).record(Int(model.plannedWorkers))
-            Gauge(label: "fulcrum_model_predicted_p99_seconds", dimensions: dimensions).record(model.predictedP99Ms / 1000)
-            Gauge(label: "fulcrum_model_queue_delay_seconds", dimensions: dimensions).record(model.queueDelayMs / 1000)
-            Gauge(label: "fulcrum_model_utilisation", dimensions: dimensions).record(model.utilisation)
+        let scaling = capacity.scalingSnapshot
+        Gauge(label: "fulcrum_desired_workers").record(scaling.desired)
+        Gauge(label: "fulcrum_current_workers").record(scaling.current)
+        Gauge(label: "fulcrum_min_workers").record(scaling.minWorkers)
+        Gauge(label: "fulcrum_max_workers").record(scaling.maxWorkers)
+        for view in capacity.models.views {
+            let dimensions = [("model", view.name)]
+            Gauge(label: "fulcrum_model_arrival_rate", dimensions: dimensions).record(view.shortRate)
+            Gauge(label: "fulcrum_model_planned_workers", dimensions: dimensions).record(view.plannedWorkers ?? 0)
+            Gauge(label: "fulcrum_model_predicted_p99_seconds", dimensions: dimensions).record(view.predictedP99)
+            Gauge(label: "fulcrum_model_queue_delay_seconds", dimensions: dimensions).record(view.queueDelay)
+            Gauge(label: "fulcrum_model_utilisation", dimensions: dimensions).record(view.predictedUtilisation)
         }
     }
 }

@@ -30,7 +30,7 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
         routes: RouteStore = try! RouteStore(directory: nil), logger: Logger
     ) {
         var registry = Registry(lease: lease)
-        registry.routes = routes.routes.map(\.wire)
+        registry.routes = routes.routes
         self.registry = Mutex(registry)
         self.routes = routes
         self.capacity = capacity
@@ -45,11 +45,12 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
             throw RPCError(code: .invalidArgument, message: "join: '\(request.address)' is not a host:port address")
         }
         let now = clock.now
-        let (id, snapshot) = registry.withLock { r in
-            (r.join(request, now: now, wallClockMs: Self.wallClockMs()), r.snapshot)
+        let join = WorkerJoin(request)
+        let (id, pool) = registry.withLock { r in
+            (r.join(join, now: now, wallClockMs: Self.wallClockMs()), r.pool)
         }
         logger.info("worker \(id) joined from \(request.address) (pid \(request.pid), \(request.models.count) model versions)")
-        hub.publish(snapshot)
+        hub.publish(pool)
         var response = Fulcrum_Control_V1_JoinResponse()
         response.workerID = id
         response.leaseMs = leaseMs
@@ -65,8 +66,8 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
         var workerID: String? = nil
         defer {
             if let workerID {
-                let removed = registry.withLock { r -> Fulcrum_Control_V1_PoolSnapshot? in
-                    r.remove(workerID) ? r.snapshot : nil
+                let removed = registry.withLock { r -> Pool? in
+                    r.remove(workerID) ? r.pool : nil
                 }
                 if let removed {
                     logger.info("worker \(workerID) left the pool (report stream ended)")
@@ -75,29 +76,30 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
             }
         }
         do {
-            for try await report in request {
+            for try await message in request {
                 let now = clock.now
-                let snapshot = registry.withLock { r -> Fulcrum_Control_V1_PoolSnapshot? in
-                    r.report(report, now: now, wallClockMs: Self.wallClockMs()) ? r.snapshot : nil
+                let report = WorkerReport(message)
+                let pool = registry.withLock { r -> Pool? in
+                    r.report(report, now: now, wallClockMs: Self.wallClockMs()) ? r.pool : nil
                 }
-                guard let snapshot else {
+                guard let pool else {
                     throw RPCError(code: .notFound, message: "unknown worker '\(report.workerID)': join again")
                 }
                 capacity.record(WorkerCapacityReport(report))
                 if workerID == nil {
                     workerID = report.workerID
                 }
-                hub.publish(snapshot)
+                hub.publish(pool)
                 if let placement {
-                    let (unloading, lines) = placement.step(now: now, pool: snapshot, planned: capacity.plannedWorkers)
+                    let (unloading, lines) = placement.step(now: now, pool: pool, planned: capacity.plannedWorkers)
                     for line in lines { logger.info("\(line)") }
-                    let changed = registry.withLock { r -> Fulcrum_Control_V1_PoolSnapshot? in
+                    let changed = registry.withLock { r -> Pool? in
                         guard r.unloading != unloading else { return nil }
                         r.unloading = unloading
-                        return r.snapshot
+                        return r.pool
                     }
                     if let changed { hub.publish(changed) }
-                    for directive in placement.take(for: report.workerID) { try await response.write(directive) }
+                    for action in placement.take(for: report.workerID) { try await response.write(action.directive) }
                 }
             }
         } catch let error as RPCError {
@@ -116,7 +118,7 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
         let (id, stream) = hub.subscribe()
         defer { hub.remove(id) }
         logger.info("frontend \(request.frontendID.isEmpty ? context.remotePeer : request.frontendID) is watching the pool")
-        try await response.write(registry.withLock { $0.snapshot })
+        try await response.write(pool.wire)
         for await snapshot in stream {
             try await response.write(snapshot)
         }
@@ -124,7 +126,7 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
 
     func status(request: Fulcrum_Control_V1_StatusRequest, context: ServerContext) async throws -> Fulcrum_Control_V1_StatusResponse {
         var response = Fulcrum_Control_V1_StatusResponse()
-        response.pool = registry.withLock { $0.snapshot }
+        response.pool = pool.wire
         response.balancerVersion = ServerInfo.version
         response.startedUnixMs = startedMs
         response.watchingFrontends = UInt32(hub.count)
@@ -278,25 +280,24 @@ final class ControlService: Fulcrum_Control_V1_Balancer.SimpleServiceProtocol, S
         let current = routes.routes
         let shadowing = Set(current.flatMap { route in route.shadows.map { route.model + "\u{0}" + $0.version } })
         shadowTotals.withLock { $0 = $0.filter { shadowing.contains($0.key) } }
-        let wire = current.map(\.wire)
-        let snapshot = registry.withLock { r in
-            r.routes = wire
-            return r.snapshot
+        let pool = registry.withLock { r in
+            r.routes = current
+            return r.pool
         }
-        hub.publish(snapshot)
+        hub.publish(pool)
         return result
     }
 
     /// The pool now.
-    var snapshot: Fulcrum_Control_V1_PoolSnapshot { registry.withLock { $0.snapshot } }
+    var pool: Pool { registry.withLock { $0.pool } }
 
     /// Removes workers whose lease ran out; called periodically by `LeaseSweeper`.
     func expireLeases() {
         let now = clock.now
-        let (expired, snapshot) = registry.withLock { r in (r.expire(now: now), r.snapshot) }
+        let (expired, pool) = registry.withLock { r in (r.expire(now: now), r.pool) }
         guard !expired.isEmpty else { return }
         logger.warning("lease expired for \(expired.joined(separator: ", ")): removed from the pool")
-        hub.publish(snapshot)
+        hub.publish(pool)
     }
 
     /// Ends every WatchPool stream (at shutdown).

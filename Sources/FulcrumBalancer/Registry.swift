@@ -1,4 +1,4 @@
-import FulcrumProtocol
+import FulcrumService
 
 /// The balancer's membership table: who is in the pool, where, in what state, hosting what, and
 /// until when their lease runs. A pure value: every change takes the current time as an argument
@@ -6,7 +6,7 @@ import FulcrumProtocol
 public struct Registry: Sendable {
     /// One pool member.
     public struct Member: Sendable {
-        public var info: Fulcrum_Control_V1_WorkerInfo
+        public var worker: WorkerRecord
         public var leaseExpires: ContinuousClock.Instant
     }
 
@@ -24,50 +24,33 @@ public struct Registry: Sendable {
 
     /// Adds a worker and returns its id. A worker joining again at an address already in the
     /// pool replaces its old entry (it restarted or lost its stream).
-    public mutating func join(
-        _ request: Fulcrum_Control_V1_JoinRequest,
-        now: ContinuousClock.Instant,
-        wallClockMs: Int64
-    ) -> String {
-        if let stale = members.first(where: { $0.value.info.address == request.address })?.key {
+    public mutating func join(_ join: WorkerJoin, now: ContinuousClock.Instant, wallClockMs: Int64) -> String {
+        if let stale = members.first(where: { $0.value.worker.address == join.address })?.key {
             members.removeValue(forKey: stale)
         }
-        var id = request.name
+        var id = join.name
         if id.isEmpty || members[id] != nil {
             repeat {
                 id = "worker-\(nextNumber)"
                 nextNumber += 1
             } while members[id] != nil
         }
-        var info = Fulcrum_Control_V1_WorkerInfo()
-        info.workerID = id
-        info.address = request.address
-        info.zone = request.zone
-        info.backend = request.backend
-        info.device = request.device
-        info.pid = request.pid
-        info.metricsAddress = request.metricsAddress
-        info.name = request.name
-        info.state = .starting
-        info.models = request.models
-        info.joinedUnixMs = wallClockMs
-        info.lastReportUnixMs = wallClockMs
-        members[id] = Member(info: info, leaseExpires: now + lease)
+        let worker = WorkerRecord(
+            id: id, address: join.address, zone: join.zone, backend: join.backend, device: join.device, pid: join.pid, name: join.name,
+            metricsAddress: join.metricsAddress, state: .starting, models: join.models, joinedUnixMs: wallClockMs,
+            lastReportUnixMs: wallClockMs)
+        members[id] = Member(worker: worker, leaseExpires: now + lease)
         generation += 1
         return id
     }
 
     /// Applies a report. Returns false when the worker is unknown (it must join again).
-    public mutating func report(
-        _ report: Fulcrum_Control_V1_WorkerReport,
-        now: ContinuousClock.Instant,
-        wallClockMs: Int64
-    ) -> Bool {
+    public mutating func report(_ report: WorkerReport, now: ContinuousClock.Instant, wallClockMs: Int64) -> Bool {
         guard var member = members[report.workerID] else { return false }
-        member.info.state = report.state
-        member.info.models = report.models
-        member.info.lastLoad = report.load
-        member.info.lastReportUnixMs = wallClockMs
+        member.worker.state = report.state
+        member.worker.models = report.models
+        member.worker.lastLoad = report.load
+        member.worker.lastReportUnixMs = wallClockMs
         member.leaseExpires = now + lease
         members[report.workerID] = member
         generation += 1
@@ -90,14 +73,14 @@ public struct Registry: Sendable {
         return expired
     }
 
-    /// Models being moved off workers (`--placement demand`), by worker id: the snapshot shows
-    /// them UNLOADING so frontends stop routing there before the worker is told to unload.
+    /// Models being moved off workers (`--placement demand`), by worker id: `pool` shows them
+    /// UNLOADING so frontends stop routing there before the worker is told to unload.
     public var unloading: [String: Set<String>] = [:] {
         didSet { if unloading != oldValue { generation += 1 } }
     }
 
     /// The traffic routes frontends apply (the balancer's `RouteStore` sets them).
-    public var routes: [Fulcrum_Control_V1_ModelRoute] = [] {
+    public var routes: [TrafficRoute] = [] {
         didSet { if routes != oldValue { generation += 1 } }
     }
 
@@ -105,7 +88,7 @@ public struct Registry: Sendable {
     public func hostedVersions(of model: String) -> Set<String> {
         var versions = Set<String>()
         for member in members.values {
-            for hosted in member.info.models where hosted.name == model && hosted.state != "UNAVAILABLE" {
+            for hosted in member.worker.models where hosted.name == model && hosted.state != .unavailable {
                 versions.insert(hosted.version)
             }
         }
@@ -113,19 +96,16 @@ public struct Registry: Sendable {
     }
 
     /// The pool as frontends and the CLI see it, workers sorted by id.
-    public var snapshot: Fulcrum_Control_V1_PoolSnapshot {
-        var snapshot = Fulcrum_Control_V1_PoolSnapshot()
-        snapshot.generation = generation
-        snapshot.routes = routes
-        snapshot.workers = members.values.map(\.info).sorted { $0.workerID < $1.workerID }
-        for index in snapshot.workers.indices {
-            guard let models = unloading[snapshot.workers[index].workerID] else { continue }
-            for m in snapshot.workers[index].models.indices where models.contains(snapshot.workers[index].models[m].name)
-                && snapshot.workers[index].models[m].state == "READY"
+    public var pool: Pool {
+        var workers = members.values.map(\.worker).sorted { $0.id < $1.id }
+        for index in workers.indices {
+            guard let models = unloading[workers[index].id] else { continue }
+            for m in workers[index].models.indices where models.contains(workers[index].models[m].name)
+                && workers[index].models[m].state == .ready
             {
-                snapshot.workers[index].models[m].state = "UNLOADING"
+                workers[index].models[m].state = .unloading
             }
         }
-        return snapshot
+        return Pool(generation: generation, workers: workers, routes: routes)
     }
 }

@@ -2,8 +2,10 @@ import FulcrumProtocol
 import Foundation
 import Synchronization
 
-/// Fans pool snapshots out to every `WatchPool` stream. A slow watcher only ever holds the newest
-/// snapshot (older ones are dropped), so it cannot make the balancer buffer without bound.
+/// Fans pool snapshots out to every `WatchPool` stream: the service edge where the registry's
+/// `Pool` becomes the wire's snapshot, once per change whatever the number of watchers. A slow
+/// watcher only ever holds the newest snapshot (older ones are dropped), so it cannot make the
+/// balancer buffer without bound.
 final class SnapshotHub: Sendable {
     private let watchers = Mutex<[UUID: AsyncStream<Fulcrum_Control_V1_PoolSnapshot>.Continuation]>([:])
 
@@ -23,8 +25,9 @@ final class SnapshotHub: Sendable {
         continuation?.finish()
     }
 
-    /// Sends `snapshot` to every watcher.
-    func publish(_ snapshot: Fulcrum_Control_V1_PoolSnapshot) {
+    /// Sends `pool` to every watcher.
+    func publish(_ pool: Pool) {
+        let snapshot = pool.wire
         for continuation in watchers.withLock({ Array($0.values) }) {
             continuation.yield(snapshot)
         }

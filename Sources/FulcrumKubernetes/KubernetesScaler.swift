@@ -1,5 +1,4 @@
 import FulcrumBalancer
-import FulcrumProtocol
 import Logging
 
 /// The `kubernetes` scaler: the autoscaler's desired size becomes the worker Deployment's
@@ -18,7 +17,7 @@ public struct KubernetesScaler: Scaler {
 
     /// The Deployment's desired replicas (nil when the API server cannot be read: the
     /// autoscaler then counts the pool it sees).
-    public func current(pool: Fulcrum_Control_V1_PoolSnapshot) async -> Int? {
+    public func current(pool: Pool) async -> Int? {
         do {
             return try await client.replicas().spec
         } catch {
@@ -27,7 +26,7 @@ public struct KubernetesScaler: Scaler {
         }
     }
 
-    public func scale(to desired: Int, pool: Fulcrum_Control_V1_PoolSnapshot) async throws {
+    public func scale(to desired: Int, pool: Pool) async throws {
         try await client.setReplicas(desired)
     }
 

@@ -5,33 +5,17 @@ import Testing
 @Suite struct CapacityTrackerTests {
     /// A report from one worker hosting `model` with the 5 ms + 1 ms/sample profile.
     func report(model: String = "m", arrivals: UInt64, batches: [Int], queueUs: UInt64 = 0, maxBatch: UInt32 = 8, targetMs: Double = 0)
-        -> Fulcrum_Control_V1_WorkerReport
+        -> WorkerReport
     {
-        var hosted = Fulcrum_Control_V1_HostedModel()
-        hosted.name = model
-        hosted.version = "1"
-        hosted.state = "READY"
-        hosted.maxBatchSize = maxBatch
-        hosted.latencyTargetMs = targetMs
-        var load = Fulcrum_Control_V1_ModelLoad()
-        load.name = model
-        load.arrivals = arrivals
-        load.samples = batches.map { b in
-            var s = Fulcrum_Control_V1_BatchSample()
-            s.batchSize = UInt32(b)
-            s.serviceUs = UInt64(5000 + 1000 * b)
-            return s
-        }
-        load.dequeued = UInt64(batches.reduce(0, +))
-        load.queueUsTotal = queueUs * load.dequeued
-        var report = Fulcrum_Control_V1_WorkerReport()
-        report.workerID = "w"
-        report.models = [hosted]
-        report.load.models = [load]
-        return report
+        let dequeued = UInt64(batches.reduce(0, +))
+        let executions = batches.map { WorkerLoad.Batch(size: UInt32($0), serviceMicroseconds: UInt64(5000 + 1000 * $0)) }
+        let load = WorkerLoad.Model(name: model, arrivals: arrivals, batches: executions, dequeued: dequeued, queueMicroseconds: queueUs * dequeued)
+        return WorkerReport(
+            workerID: "w", state: .ready, load: WorkerLoad(models: [load]),
+            models: [HostedModel(name: model, version: "1", state: .ready, latencyTargetMs: targetMs, maxBatchSize: maxBatch)])
     }
 
-    /// The same report in the capacity model's terms, through the control service's mapping.
+    /// The same report in the capacity model's terms.
     func capacity(model: String = "m", arrivals: UInt64, batches: [Int], queueUs: UInt64 = 0, maxBatch: UInt32 = 8, targetMs: Double = 0)
         -> WorkerCapacityReport
     {
@@ -39,12 +23,33 @@ import Testing
     }
 
     @Test func theWireMapsToTheCapacityModelsTerms() {
-        var wire = report(arrivals: 12, batches: [2, 3], queueUs: 100, targetMs: 20)
+        var hosted = Fulcrum_Control_V1_HostedModel()
+        hosted.name = "m"
+        hosted.version = "1"
+        hosted.state = "READY"
+        hosted.maxBatchSize = 8
+        hosted.latencyTargetMs = 20
         var loading = Fulcrum_Control_V1_HostedModel()
         loading.name = "other"
         loading.state = "LOADING"
-        wire.models.append(loading)
-        #expect(WorkerCapacityReport(wire) == WorkerCapacityReport(
+        var load = Fulcrum_Control_V1_ModelLoad()
+        load.name = "m"
+        load.arrivals = 12
+        let samples: [(size: UInt32, us: UInt64)] = [(2, 7000), (3, 8000)]
+        load.samples = samples.map { size, us in
+            var s = Fulcrum_Control_V1_BatchSample()
+            s.batchSize = size
+            s.serviceUs = us
+            return s
+        }
+        load.dequeued = 5
+        load.queueUsTotal = 500
+        var wire = Fulcrum_Control_V1_WorkerReport()
+        wire.workerID = "w"
+        wire.models = [hosted, loading]
+        wire.load.models = [load]
+        // Through the control service's mapping: the registry's report, then the capacity model's part.
+        #expect(WorkerCapacityReport(WorkerReport(wire)) == WorkerCapacityReport(
             hosted: [.init(name: "m", maxBatchSize: 8, target: 0.02)],
             load: [.init(name: "m", arrivals: 12, dequeued: 5, queueMicroseconds: 500,
                          batches: [.init(size: 2, seconds: 0.007), .init(size: 3, seconds: 0.008)])]))

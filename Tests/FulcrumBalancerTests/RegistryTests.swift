@@ -1,23 +1,15 @@
 import FulcrumBalancer
-import FulcrumProtocol
 import Testing
 
 @Suite struct RegistryTests {
     let start = ContinuousClock.now
 
-    func join(_ name: String, _ address: String) -> Fulcrum_Control_V1_JoinRequest {
-        var request = Fulcrum_Control_V1_JoinRequest()
-        request.name = name
-        request.address = address
-        return request
+    func join(_ name: String, _ address: String) -> WorkerJoin {
+        WorkerJoin(address: address, name: name)
     }
 
-    func report(_ id: String, _ state: Fulcrum_Control_V1_WorkerState = .ready, queue: UInt32 = 0) -> Fulcrum_Control_V1_WorkerReport {
-        var report = Fulcrum_Control_V1_WorkerReport()
-        report.workerID = id
-        report.state = state
-        report.load.queueDepth = queue
-        return report
+    func report(_ id: String, _ state: WorkerRecord.State = .ready, queue: UInt32 = 0) -> WorkerReport {
+        WorkerReport(workerID: id, state: state, load: WorkerLoad(queueDepth: queue))
     }
 
     @Test func usesTheNameAsIdWhenFreeAndNumbersOtherwise() {
@@ -32,7 +24,7 @@ import Testing
         var registry = Registry(lease: .seconds(2))
         _ = registry.join(join("a", "h:1"), now: start, wallClockMs: 0)
         _ = registry.join(join("a", "h:1"), now: start, wallClockMs: 0)
-        #expect(registry.snapshot.workers.map(\.workerID) == ["a"])
+        #expect(registry.pool.workers.map(\.id) == ["a"])
     }
 
     @Test func reportsRenewTheLeaseAndSilentWorkersExpire() {
@@ -54,19 +46,20 @@ import Testing
     @Test func reportsUpdateStateAndLoadAndUnknownWorkersMustRejoin() {
         var registry = Registry(lease: .seconds(2))
         let a = registry.join(join("a", "h:1"), now: start, wallClockMs: 0)
-        #expect(registry.snapshot.workers[0].state == .starting)
+        #expect(registry.pool.workers[0].state == .starting)
+        #expect(registry.pool.workers[0].lastLoad == nil)
         let before = registry.generation
         let known = registry.report(report(a, .ready, queue: 5), now: start, wallClockMs: 42)
         #expect(known)
         #expect(registry.generation > before)
-        #expect(registry.snapshot.workers[0].state == .ready)
-        #expect(registry.snapshot.workers[0].lastLoad.queueDepth == 5)
-        #expect(registry.snapshot.workers[0].lastReportUnixMs == 42)
+        #expect(registry.pool.workers[0].state == .ready)
+        #expect(registry.pool.workers[0].lastLoad?.queueDepth == 5)
+        #expect(registry.pool.workers[0].lastReportUnixMs == 42)
         let ghost = registry.report(report("ghost"), now: start, wallClockMs: 0)
         #expect(!ghost)
         let removed = registry.remove(a)
         let removedTwice = registry.remove(a)
         #expect(removed && !removedTwice)
-        #expect(registry.snapshot.workers.isEmpty)
+        #expect(registry.pool.workers.isEmpty)
     }
 }

@@ -1,5 +1,5 @@
-/// What a worker's report tells the capacity model, in the balancer's own terms (mapped from the
-/// wire at the control service, `CapacityReports+Wire.swift`).
+/// What a worker's report tells the capacity model, in the balancer's own terms (taken from the
+/// registry's `WorkerReport`, which the control service maps from the wire).
 public struct WorkerCapacityReport: Sendable, Equatable {
     /// A model the worker has loaded and serves.
     public struct Hosted: Sendable, Equatable {
@@ -52,6 +52,20 @@ public struct WorkerCapacityReport: Sendable, Equatable {
     public init(hosted: [Hosted] = [], load: [Load] = []) {
         self.hosted = hosted
         self.load = load
+    }
+
+    /// The part of `report` the capacity model reads: its READY models' batch limits and latency
+    /// targets, and its traffic and executions per model.
+    public init(_ report: WorkerReport) {
+        let hosted = report.models.filter { $0.state == .ready }.map { model -> Hosted in
+            let target: Double? = model.latencyTargetMs > 0 ? model.latencyTargetMs / 1000 : nil
+            return Hosted(name: model.name, maxBatchSize: max(1, Int(model.maxBatchSize)), target: target)
+        }
+        let load = report.load.models.map { load -> Load in
+            let batches = load.batches.map { Load.Batch(size: Int($0.size), seconds: Double($0.serviceMicroseconds) / 1_000_000) }
+            return Load(name: load.name, arrivals: load.arrivals, dequeued: load.dequeued, queueMicroseconds: load.queueMicroseconds, batches: batches)
+        }
+        self.init(hosted: hosted, load: load)
     }
 }
 

@@ -137,6 +137,11 @@ public struct CapacityTracker<Instant: InstantProtocol>: Sendable where Instant.
         public var networkP99: Double = 0
         /// Whether `network` was measured by frontends.
         public var networkMeasured = false
+
+        /// The plan's utilisation and predicted p99 (seconds) at this rate; 0 before any batch has
+        /// run (the curve is only the prior then: no prediction).
+        public var predictedUtilisation: Double { curveSamples > 0 ? plan.row.utilisation : 0 }
+        public var predictedP99: Double { curveSamples > 0 ? (plan.row.p99 ?? 0) : 0 }
     }
 
     public func planner(for name: String) -> Planner? {

@@ -1,4 +1,3 @@
-import FulcrumProtocol
 import Synchronization
 
 /// `--placement demand` over time: turns the `PlacementPlanner`'s moves into directives on each
@@ -21,7 +20,7 @@ final class PlacementCoordinator: Sendable {
         var targets: [String: Target] = [:]
         var loadsSent: [String: [String: ContinuousClock.Instant]] = [:]
         var unloading: [String: [String: ContinuousClock.Instant]] = [:]
-        var outbox: [String: [Fulcrum_Control_V1_Directive]] = [:]
+        var outbox: [String: [PlacementPlanner.Action]] = [:]
         var log: [String] = []
     }
 
@@ -39,27 +38,27 @@ final class PlacementCoordinator: Sendable {
     /// Re-plans from the pool and each model's demand (planned workers, nil when unknown).
     /// Returns the models to show as UNLOADING per worker, and lines to log for new moves.
     func step(
-        now: ContinuousClock.Instant, pool: Fulcrum_Control_V1_PoolSnapshot, planned: [String: Int?]
+        now: ContinuousClock.Instant, pool: Pool, planned: [String: Int?]
     ) -> (unloading: [String: Set<String>], log: [String]) {
         state.withLock { s in
             var workers: [PlacementPlanner.Worker] = []
             var bytes: [String: UInt64] = [:]
             var hostedAnywhere: Set<String> = []
-            for info in pool.workers where info.state == .ready {
+            for worker in pool.workers where worker.state == .ready {
                 var hosted: [String: PlacementPlanner.Hosted] = [:]
-                for model in info.models where model.state == "READY" || model.state == "UNLOADING" {
-                    let marked = s.unloading[info.workerID]?[model.name] != nil
-                    hosted[model.name] = .init(state: marked ? "UNLOADING" : "READY", bytes: model.memoryBytes)
+                for model in worker.models where model.state == .ready || model.state == .unloading {
+                    let marked = s.unloading[worker.id]?[model.name] != nil
+                    hosted[model.name] = .init(state: marked ? .unloading : .ready, bytes: model.memoryBytes)
                     bytes[model.name] = max(bytes[model.name] ?? 0, model.memoryBytes)
                     hostedAnywhere.insert(model.name)
                 }
-                for (model, sent) in s.loadsSent[info.workerID] ?? [:] where hosted[model] == nil {
-                    if now - sent < loadRetry { hosted[model] = .init(state: "LOADING", bytes: bytes[model] ?? 0) }
+                for (model, sent) in s.loadsSent[worker.id] ?? [:] where hosted[model] == nil {
+                    if now - sent < loadRetry { hosted[model] = .init(state: .loading, bytes: bytes[model] ?? 0) }
                 }
                 // Loads the worker has carried out, and unloads it has, are done.
-                s.loadsSent[info.workerID] = (s.loadsSent[info.workerID] ?? [:]).filter { hosted[$0.key]?.state == "LOADING" }
-                s.unloading[info.workerID] = (s.unloading[info.workerID] ?? [:]).filter { hosted[$0.key] != nil }
-                workers.append(.init(id: info.workerID, memoryBytes: info.device.memoryBytes, hosted: hosted))
+                s.loadsSent[worker.id] = (s.loadsSent[worker.id] ?? [:]).filter { hosted[$0.key]?.state == .loading }
+                s.unloading[worker.id] = (s.unloading[worker.id] ?? [:]).filter { hosted[$0.key] != nil }
+                workers.append(.init(id: worker.id, memoryBytes: worker.device.memoryBytes, hosted: hosted))
             }
             let live = Set(workers.map(\.id))
             s.loadsSent = s.loadsSent.filter { live.contains($0.key) }
@@ -81,13 +80,11 @@ final class PlacementCoordinator: Sendable {
             }
             var lines: [String] = []
             for action in PlacementPlanner.plan(workers: workers, demands: demands).actions {
-                var directive = Fulcrum_Control_V1_Directive()
                 switch action {
                 case .load(let worker, let model):
                     guard s.loadsSent[worker]?[model] == nil else { continue }
                     s.loadsSent[worker, default: [:]][model] = now
-                    directive.loadModel.name = model
-                    s.outbox[worker, default: []].append(directive)
+                    s.outbox[worker, default: []].append(action)
                     lines.append("placement: \(action) (demand \(s.targets[model]?.workers ?? 1) workers)")
                 case .unload(let worker, let model):
                     guard s.unloading[worker]?[model] == nil else { continue }
@@ -98,9 +95,7 @@ final class PlacementCoordinator: Sendable {
             // Unloads whose grace has passed go out now.
             for (worker, models) in s.unloading {
                 for (model, marked) in models where now - marked >= grace {
-                    var directive = Fulcrum_Control_V1_Directive()
-                    directive.unloadModel.name = model
-                    s.outbox[worker, default: []].append(directive)
+                    s.outbox[worker, default: []].append(.unload(worker: worker, model: model))
                     s.unloading[worker]?[model] = .distantFuture
                 }
             }
@@ -108,8 +103,9 @@ final class PlacementCoordinator: Sendable {
         }
     }
 
-    /// The directives waiting for `worker` (sent on its Report stream), and a reset.
-    func take(for worker: String) -> [Fulcrum_Control_V1_Directive] {
+    /// The loads and unloads waiting for `worker` (sent as directives on its Report stream), and a
+    /// reset.
+    func take(for worker: String) -> [PlacementPlanner.Action] {
         state.withLock { $0.outbox.removeValue(forKey: worker) ?? [] }
     }
 }

@@ -13,9 +13,9 @@ public enum PlacementPlanner {
     /// A model on a worker.
     public struct Hosted: Sendable, Equatable {
         /// READY, LOADING or UNLOADING.
-        public var state: String
+        public var state: HostedModel.State
         public var bytes: UInt64
-        public init(state: String, bytes: UInt64) {
+        public init(state: HostedModel.State, bytes: UInt64) {
             self.state = state
             self.bytes = bytes
         }
@@ -71,25 +71,25 @@ public enum PlacementPlanner {
         var free: [String: Int64] = [:]
         var modelCount: [String: Int] = [:]
         for worker in workers {
-            let used = worker.hosted.values.filter { $0.state != "UNLOADING" }.reduce(UInt64(0)) { $0 + $1.bytes }
+            let used = worker.hosted.values.filter { $0.state != .unloading }.reduce(UInt64(0)) { $0 + $1.bytes }
             free[worker.id] = worker.memoryBytes == 0 ? Int64.max : Int64(worker.memoryBytes) - Int64(used)
-            modelCount[worker.id] = worker.hosted.values.filter { $0.state != "UNLOADING" }.count
+            modelCount[worker.id] = worker.hosted.values.filter { $0.state != .unloading }.count
         }
         var assignment: [String: [String]] = [:]
         var actions: [Action] = []
         let ordered = demands.sorted { ($0.workers, $1.model) > ($1.workers, $0.model) }
         for demand in ordered {
             let wanted = min(max(demand.workers, 1), workers.count)
-            let holders = workers.filter { ($0.hosted[demand.model]?.state).map { $0 == "READY" || $0 == "LOADING" } ?? false }
+            let holders = workers.filter { ($0.hosted[demand.model]?.state).map { $0 == .ready || $0 == .loading } ?? false }
                 .sorted { a, b in
-                    let ra = a.hosted[demand.model]?.state == "READY", rb = b.hosted[demand.model]?.state == "READY"
+                    let ra = a.hosted[demand.model]?.state == .ready, rb = b.hosted[demand.model]?.state == .ready
                     if ra != rb { return ra }
                     if modelCount[a.id]! != modelCount[b.id]! { return modelCount[a.id]! < modelCount[b.id]! }
                     return a.id < b.id
                 }
             var chosen = Array(holders.prefix(wanted)).map(\.id)
             if chosen.count < wanted {
-                let candidates = workers.filter { !chosen.contains($0.id) && $0.hosted[demand.model]?.state != "UNLOADING" }
+                let candidates = workers.filter { !chosen.contains($0.id) && $0.hosted[demand.model]?.state != .unloading }
                     .filter { free[$0.id]! >= Int64(demand.bytes) }
                     .sorted { a, b in
                         if modelCount[a.id]! != modelCount[b.id]! { return modelCount[a.id]! < modelCount[b.id]! }
@@ -104,7 +104,7 @@ public enum PlacementPlanner {
                 }
             }
             assignment[demand.model] = chosen.sorted()
-            let served = holders.contains { chosen.contains($0.id) && $0.hosted[demand.model]?.state == "READY" }
+            let served = holders.contains { chosen.contains($0.id) && $0.hosted[demand.model]?.state == .ready }
             if served {
                 for surplus in holders where !chosen.contains(surplus.id) {
                     actions.append(.unload(worker: surplus.id, model: demand.model))

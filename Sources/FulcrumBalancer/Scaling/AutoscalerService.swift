@@ -1,21 +1,31 @@
 import Foundation
-import FulcrumProtocol
 import Logging
 import Metrics
 import ServiceLifecycle
 import Synchronization
 
 /// The balancer's capacity state shared by the control service (which feeds it reports and
-/// answers Status from it) and the autoscaler loop (which ticks it and decides).
+/// answers Status from it, `CapacityState+Wire.swift`), the autoscaler loop (which ticks it and
+/// decides) and the metrics endpoint.
 final class CapacityState: Sendable {
+    /// The autoscaler's state as `fulcrum status` shows it.
     struct Scaling: Sendable {
+        /// One decision: when, the size the autoscaler saw and the one it chose, and why.
+        struct Decision: Sendable, Equatable {
+            var unixMs: Int64
+            var current: Int
+            var desired: Int
+            var reason: String
+        }
+
         var scaler = "static"
         var minWorkers = 0
         var maxWorkers = 0
         var current = 0
         var desired = 0
-        var latest: Fulcrum_Control_V1_ScalingDecision?
-        var changes: [Fulcrum_Control_V1_ScalingDecision] = []
+        var latest: Decision?
+        /// The decisions that changed the size, newest last.
+        var changes: [Decision] = []
     }
 
     private let tracker: Mutex<CapacityTracker<ContinuousClock.Instant>>
@@ -55,39 +65,9 @@ final class CapacityState: Sendable {
 
     var scalingSnapshot: Scaling { scaling.withLock { $0 } }
 
-    /// The capacity part of a Status answer.
-    var wire: (models: [Fulcrum_Control_V1_ModelCapacity], scaling: Fulcrum_Control_V1_Scaling) {
-        let (views, settings) = tracker.withLock { ($0.views, $0.settings) }
-        let models = views.map { view -> Fulcrum_Control_V1_ModelCapacity in
-            var m = Fulcrum_Control_V1_ModelCapacity()
-            m.name = view.name
-            m.rateShort = view.shortRate
-            m.rateLong = view.longRate
-            m.fixedSeconds = view.curve.fixed
-            m.perSampleSeconds = view.curve.perSample
-            m.curveSamples = UInt32(view.curveSamples)
-            m.maxBatchSize = UInt32(view.maxBatchSize)
-            m.latencyTargetMs = view.target * 1000
-            m.queueDelayMs = view.queueDelay * 1000
-            m.plannedWorkers = UInt32(view.plannedWorkers ?? 0)
-            // Without a batch the curve is only the prior: no prediction.
-            m.utilisation = view.curveSamples > 0 ? view.plan.row.utilisation : 0
-            m.predictedP99Ms = view.curveSamples > 0 ? (view.plan.row.p99 ?? 0) * 1000 : 0
-            m.headroom = settings.headroom
-            m.networkMs = view.network * 1000
-            m.networkP99Ms = view.networkP99 * 1000
-            return m
-        }
-        let s = scalingSnapshot
-        var wire = Fulcrum_Control_V1_Scaling()
-        wire.scaler = s.scaler
-        wire.minWorkers = UInt32(s.minWorkers)
-        wire.maxWorkers = UInt32(s.maxWorkers)
-        wire.current = UInt32(s.current)
-        wire.desired = UInt32(s.desired)
-        wire.changes = s.changes
-        if let latest = s.latest { wire.latest = latest }
-        return (models, wire)
+    /// Each model's capacity view, and the headroom the planner keeps.
+    var models: (views: [CapacityTracker<ContinuousClock.Instant>.ModelView], headroom: Double) {
+        tracker.withLock { ($0.views, $0.settings.headroom) }
     }
 }
 
@@ -97,7 +77,7 @@ final class CapacityState: Sendable {
 struct AutoscalerService: Service {
     let state: CapacityState
     let scaler: any Scaler
-    let pool: @Sendable () -> Fulcrum_Control_V1_PoolSnapshot
+    let pool: @Sendable () -> Pool
     var autoscaler: Autoscaler<ContinuousClock.Instant>
     let logger: Logger
     var interval: Duration = .milliseconds(500)
@@ -113,16 +93,13 @@ struct AutoscalerService: Service {
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 await scaler.maintain()
-                let snapshot = pool()
-                let serving = snapshot.workers.filter { $0.state == .ready || $0.state == .starting }.count
-                let current = await scaler.current(pool: snapshot) ?? serving
+                let pool = self.pool()
+                let serving = pool.workers.filter { $0.state == .ready || $0.state == .starting }.count
+                let current = await scaler.current(pool: pool) ?? serving
                 let observation = state.tick(now: clock.now, current: current)
                 let decision = autoscaler.decide(observation, now: clock.now)
-                var record = Fulcrum_Control_V1_ScalingDecision()
-                record.unixMs = Int64(Date().timeIntervalSince1970 * 1000)
-                record.current = UInt32(current)
-                record.desired = UInt32(decision.desired)
-                record.reason = decision.reason
+                var record = CapacityState.Scaling.Decision(
+                    unixMs: Int64(Date().timeIntervalSince1970 * 1000), current: current, desired: decision.desired, reason: decision.reason)
                 let changed = decision.desired != state.scalingSnapshot.desired
                 if changed {
                     logger.notice("autoscaler: \(decision.reason)")
@@ -131,7 +108,7 @@ struct AutoscalerService: Service {
                 }
                 if decision.desired != current {
                     do {
-                        try await scaler.scale(to: decision.desired, pool: snapshot)
+                        try await scaler.scale(to: decision.desired, pool: pool)
                     } catch {
                         logger.error("\(scaler.kind) scaler could not scale to \(decision.desired): \(error)")
                         record.reason += " — failed: \(error)"

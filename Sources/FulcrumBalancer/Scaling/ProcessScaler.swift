@@ -1,6 +1,5 @@
 import Foundation
 import FulcrumService
-import FulcrumProtocol
 import Logging
 
 /// The `process` scaler (the default of `fulcrum up`): starts and stops `fulcrum-worker`
@@ -104,11 +103,11 @@ public actor ProcessScaler: Scaler {
         }
     }
 
-    public func current(pool: Fulcrum_Control_V1_PoolSnapshot) async -> Int? {
+    public func current(pool: Pool) async -> Int? {
         children.filter { !$0.stopping }.count
     }
 
-    public func scale(to desired: Int, pool: Fulcrum_Control_V1_PoolSnapshot) async throws {
+    public func scale(to desired: Int, pool: Pool) async throws {
         let active = children.filter { !$0.stopping }
         if desired > active.count {
             let address = await balancer.value
@@ -121,10 +120,7 @@ public actor ProcessScaler: Scaler {
             }
         } else if desired < active.count {
             // Least loaded first; workers not yet in the pool (still starting) before all.
-            let load = Dictionary(
-                pool.workers.map { (Int32($0.pid), Int($0.lastLoad.queueDepth) + Int($0.lastLoad.inFlight)) },
-                uniquingKeysWith: { first, _ in first }
-            )
+            let load = Dictionary(pool.workers.map { ($0.pid, $0.outstanding) }, uniquingKeysWith: { first, _ in first })
             let victims = active
                 .sorted { (load[$0.pid] ?? -1, $0.name) < (load[$1.pid] ?? -1, $1.name) }
                 .prefix(active.count - desired)
