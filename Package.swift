@@ -161,7 +161,7 @@ let package = Package(
         .target(
             name: "FulcrumKubernetes",
             dependencies: [
-                "FulcrumBalancer", "FulcrumProtocol", logging,
+                "FulcrumBalancer", logging,
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
