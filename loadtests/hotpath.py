@@ -31,6 +31,7 @@ command. Never asserts anything: it is a benchmark.
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -296,6 +297,8 @@ def main():
     parser.add_argument("--perf", action="store_true")
     parser.add_argument("--output", default=os.path.join(ROOT, "loadtests/results", time.strftime("%Y-%m-%d") + "-hotpath"))
     args = parser.parse_args()
+    if shutil.which("h2load") is None:
+        sys.exit("hotpath: h2load is missing: apt-get install nghttp2-client")
 
     variants = []
     for spec in args.variant:
