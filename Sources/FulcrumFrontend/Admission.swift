@@ -7,11 +7,30 @@ import Synchronization
 /// holds at once (gRPC and HTTP together). A request over either limit is refused at once with
 /// RESOURCE_EXHAUSTED (HTTP 429) and `fulcrum-rejected: admission`, so an overload meets fast
 /// refusals instead of a queue that grows until every request waits out its deadline, and the
-/// frontend's memory stays bounded.
+/// frontend's memory stays bounded. A gRPC call is refused as its headers arrive, before its
+/// message is read or decoded (`refusalIfFull`, the edge's shedding hook).
+///
+/// The request limit is `--max-inflight` (`static`), or, with `--admission adaptive`, a limit
+/// that `ConcurrencyLimit` moves with the latencies it sees, never above `--max-inflight`.
 final class Admission: Sendable {
     let maxRequests: Int
     let maxBytes: Int
-    private let state = Mutex((requests: 0, bytes: 0))
+    private let state: Mutex<State>
+
+    private struct State {
+        var requests = 0
+        var bytes = 0
+        var adaptive: ConcurrencyLimit?
+        var limit: Int { adaptive?.limit ?? Int.max }
+    }
+
+    /// How the request limit is set (`--admission`).
+    enum Mode: String, Sendable, CaseIterable {
+        /// `--max-inflight`, fixed.
+        case `static`
+        /// Moved by the latencies seen (`ConcurrencyLimit`), up to `--max-inflight`.
+        case adaptive
+    }
 
     /// The value `fulcrum-rejected` carries on an admission refusal.
     static let rejection = "admission"
@@ -24,34 +43,60 @@ final class Admission: Sendable {
         Int(min(ProcessInfo.processInfo.physicalMemory / 8, 1 << 30))
     }
 
-    init(maxRequests: Int = Admission.defaultMaxRequests, maxBytes: Int = Admission.defaultMaxBytes) {
+    init(
+        maxRequests: Int = Admission.defaultMaxRequests, maxBytes: Int = Admission.defaultMaxBytes, mode: Mode = .static,
+        tolerance: Double = ConcurrencyLimit.defaultTolerance
+    ) {
         self.maxRequests = maxRequests
         self.maxBytes = maxBytes
+        var state = State()
+        if mode == .adaptive { state.adaptive = ConcurrencyLimit(maximum: maxRequests, tolerance: tolerance) }
+        self.state = Mutex(state)
     }
 
     /// Admits a request holding `bytes` of tensors, or throws RESOURCE_EXHAUSTED. A request larger
     /// than the whole byte limit is still admitted when nothing else is in flight, so the byte
     /// limit never refuses what the message limit allows.
     func enter(bytes: Int) throws(RPCError) {
-        let admitted = state.withLock { s -> Bool in
-            guard s.requests < maxRequests else { return false }
-            guard s.requests == 0 || bytes <= maxBytes - s.bytes else { return false }
+        let refused = state.withLock { s -> Int? in
+            let limit = min(maxRequests, s.limit)
+            guard s.requests < limit else { return limit }
+            guard s.requests == 0 || bytes <= maxBytes - s.bytes else { return limit }
             s.requests += 1
             s.bytes += bytes
-            return true
+            return nil
         }
-        guard admitted else {
-            throw RPCError(
-                code: .resourceExhausted,
-                message: "the frontend is at its admission limit (\(maxRequests) requests or \(maxBytes) bytes of tensors in flight; --max-inflight, --max-inflight-bytes): retry shortly",
-                metadata: [RejectionMetadata.key: .string(Self.rejection), "grpc-retry-pushback-ms": "100"]
-            )
-        }
+        if let refused { throw refusal(limit: refused) }
     }
 
-    /// Releases what `enter(bytes:)` admitted.
-    func leave(bytes: Int) {
+    /// The refusal for a request that arrives now, or nil when there is room for one more (the
+    /// edge asks before it reads the request; `enter` decides for good).
+    func refusalIfFull() -> RPCError? {
+        let full = state.withLock { s -> Int? in
+            let limit = min(maxRequests, s.limit)
+            return s.requests >= limit ? limit : nil
+        }
+        return full.map { refusal(limit: $0) }
+    }
+
+    private func refusal(limit: Int) -> RPCError {
+        let reason =
+            limit < maxRequests
+            ? "the frontend is refusing work to keep latency down (adaptive limit: \(limit) requests in flight of --max-inflight \(maxRequests))"
+            : "the frontend is at its admission limit (\(maxRequests) requests or \(maxBytes) bytes of tensors in flight; --max-inflight, --max-inflight-bytes)"
+        return RPCError(
+            code: .resourceExhausted, message: "\(reason): retry shortly",
+            metadata: [RejectionMetadata.key: .string(Self.rejection), "grpc-retry-pushback-ms": "100"]
+        )
+    }
+
+    /// Releases what `enter(bytes:)` admitted; `latency` is the answered request's time in the
+    /// frontend (nil for a failure), which an adaptive limit learns from.
+    func leave(bytes: Int, model: String = "", latency: UInt64? = nil) {
         state.withLock {
+            if let latency, $0.adaptive != nil {
+                $0.adaptive!.observe(model: model, latencyNanoseconds: latency, inFlight: $0.requests, now: DispatchTime.now().uptimeNanoseconds)
+            }
             $0.requests -= 1
             $0.bytes -= bytes
         }
@@ -59,4 +104,75 @@ final class Admission: Sendable {
 
     /// Requests and bytes in flight now.
     var inFlight: (requests: Int, bytes: Int) { state.withLock { ($0.requests, $0.bytes) } }
+
+    /// The request limit in force now.
+    var limit: Int { state.withLock { min(maxRequests, $0.limit) } }
+}
+
+/// A concurrency limit that follows latency (`--admission adaptive`), in the manner of TCP
+/// Vegas and Netflix's concurrency-limits: each model's *floor* is the lowest latency of its
+/// answers over the last 30–60 s; every 100 ms the limit looks at the best ratio of latency to
+/// floor among the answers of that interval. If even the best answer took more than `tolerance`
+/// times its floor, every request queued somewhere, so the limit falls to between 50 % and 80 %
+/// of what was in flight (the further over, the lower); otherwise, if the limit was at least half used, it grows by a tenth. The limit never
+/// leaves `minimum...maximum`. A pure value: tested with explicit times.
+struct ConcurrencyLimit: Sendable {
+    /// How many times its floor an answer may take before the limit falls.
+    static let defaultTolerance = 2.0
+    static let interval: UInt64 = 100_000_000
+    static let floorWindow: UInt64 = 5_000_000_000
+    /// Where the limit starts: it grows from here while answers keep their latency.
+    static let initial = 32
+
+    let minimum: Int
+    let maximum: Int
+    let tolerance: Double
+    private(set) var limit: Int
+
+    private struct Floor {
+        var current: UInt64
+        var previous: UInt64
+        var since: UInt64
+        var value: UInt64 { min(current, previous) }
+    }
+
+    private var floors: [String: Floor] = [:]
+    private var intervalEnd: UInt64 = 0
+    private var bestRatio = Double.infinity
+    private var peakInFlight = 0
+
+    init(maximum: Int, minimum: Int = 4, tolerance: Double = ConcurrencyLimit.defaultTolerance) {
+        self.maximum = max(1, maximum)
+        self.minimum = min(max(1, minimum), self.maximum)
+        self.tolerance = tolerance
+        self.limit = min(self.maximum, max(self.minimum, Self.initial))
+    }
+
+    /// One answered request of `model` that took `latencyNanoseconds`, with `inFlight` requests
+    /// admitted (itself included) when it finished, at `now` (monotonic nanoseconds).
+    mutating func observe(model: String, latencyNanoseconds latency: UInt64, inFlight: Int, now: UInt64) {
+        let latency = max(latency, 1)
+        var floor = floors[model] ?? Floor(current: latency, previous: latency, since: now)
+        if now &- floor.since >= Self.floorWindow {
+            floor = Floor(current: latency, previous: floor.current, since: now)
+        } else {
+            floor.current = min(floor.current, latency)
+        }
+        floors[model] = floor
+        bestRatio = min(bestRatio, Double(latency) / Double(floor.value))
+        peakInFlight = max(peakInFlight, inFlight)
+        guard now >= intervalEnd else { return }
+        if intervalEnd != 0 {
+            if bestRatio > tolerance {
+                // The further over, the harder the cut: between a half and four fifths.
+                let factor = max(0.5, min(0.8, tolerance / bestRatio))
+                limit = max(minimum, Int(Double(min(limit, peakInFlight)) * factor))
+            } else if peakInFlight * 2 >= limit {
+                limit = min(maximum, limit + max(1, limit / 10))
+            }
+        }
+        intervalEnd = now + Self.interval
+        bestRatio = .infinity
+        peakInFlight = 0
+    }
 }

@@ -33,10 +33,12 @@ public enum Frontend {
             logger.info("prediction log in \(predictionLog.settings.directory): \(TrafficRoute.percent(predictionLog.settings.defaultRate))% of predictions\(rates.isEmpty ? "" : " (\(rates.joined(separator: ", ")))")")
         }
         defer { predictionLog?.close() }
+        let admission = Admission(
+            maxRequests: configuration.maxInFlight, maxBytes: configuration.maxInFlightBytes ?? Admission.defaultMaxBytes,
+            mode: configuration.adaptiveAdmission ? .adaptive : .static, tolerance: configuration.admissionTolerance)
         let inference = FrontendInferenceService(
             view: view, clients: clients, network: network, limit: MessageLimit(bytes: configuration.maxMessageBytes),
-            control: configuration.modelControl,
-            admission: Admission(maxRequests: configuration.maxInFlight, maxBytes: configuration.maxInFlightBytes ?? Admission.defaultMaxBytes),
+            control: configuration.modelControl, admission: admission,
             apiKeys: apiKeys, local: local, predictionLog: predictionLog, logger: logger)
         let health = HealthService(services: ["inference.GRPCInferenceService"]) { view.isReady }
         var expected: Set<String> = configuration.http == nil ? ["grpc"] : ["grpc", "http"]
@@ -51,6 +53,7 @@ public enum Frontend {
             services: [inference, health],
             interceptors: apiKeys.map { [APIKeyInterceptor(keys: $0)] } ?? [],
             modelInfer: { try await inference.modelInfer($0, metadata: $1) },
+            shed: { admission.refusalIfFull() },
             limits: configuration.edgeLimits,
             tls: edgeTLS,
             logger: logger

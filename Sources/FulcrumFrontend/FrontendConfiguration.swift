@@ -30,6 +30,12 @@ public struct FrontendConfiguration: Sendable {
     /// Bytes of request tensors held at once before new requests are refused (nil: an eighth of
     /// the machine's memory, at most 1 GiB).
     public var maxInFlightBytes: Int? = nil
+    /// `--admission adaptive`: the request limit follows latency (`ConcurrencyLimit`), up to
+    /// `maxInFlight`; false keeps `maxInFlight` fixed.
+    public var adaptiveAdmission = false
+    /// `--admission-tolerance`: with adaptive admission, how many times its floor latency an
+    /// answer may take before the limit falls.
+    public var admissionTolerance = 2.0
     /// Connections, timeouts and bytes still arriving, for the gRPC edge (the idle timeout also
     /// for HTTP).
     public var edgeLimits = EdgeLimits()

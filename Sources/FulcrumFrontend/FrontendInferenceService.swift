@@ -327,7 +327,8 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         let bytes = MessageLimit.payloadBytes(request)
         do {
             try admission.enter(bytes: bytes)
-            defer { admission.leave(bytes: bytes) }
+            var answeredAt: UInt64? = nil
+            defer { admission.leave(bytes: bytes, model: request.modelName, latency: answeredAt.map { $0 - started }) }
             let response: Inference_ModelInferResponse
             if let model = try local.local(request.modelName, version: request.modelVersion) {
                 try limit.check(payloadBytes: bytes)
@@ -335,9 +336,11 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
             } else {
                 response = try await forward(request, payloadBytes: bytes, timeout: timeout, started: started)
             }
+            let finished = DispatchTime.now().uptimeNanoseconds
+            answeredAt = finished
             let handles = metrics.model(request.modelName)
             handles.answered.increment()
-            handles.seconds.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+            handles.seconds.recordNanoseconds(Int64(finished - started))
             for (timer, key) in zip(handles.hops, FrontendMetrics.hopParameters) {
                 if let micros = response.parameters[key]?.integerValue { timer.recordMicroseconds(micros) }
             }

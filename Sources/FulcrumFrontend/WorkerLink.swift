@@ -172,7 +172,15 @@ final class LoopConnection: @unchecked Sendable {
                         // Host names are not checked (ClusterTLS): the CA alone vouches for a worker.
                         try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: nil))
                     }
-                    try channel.pipeline.syncOperations.addHandler(NIOHTTP2Handler(mode: .client, initialSettings: WorkerStreams.settings))
+                    var connection = NIOHTTP2Handler.ConnectionConfiguration()
+                    connection.initialSettings = WorkerStreams.settings
+                    connection.maximumRecentlyResetStreams = GRPCWire.rememberedResets
+                    // A worker that refuses calls in a burst may reset thousands of streams.
+                    var stream = NIOHTTP2Handler.StreamConfiguration()
+                    stream.streamResetFrameRateLimit.maximumCount = EdgeLimits().maxResets
+                    stream.streamResetFrameRateLimit.windowLength = EdgeLimits().resetWindow
+                    try channel.pipeline.syncOperations.addHandler(
+                        NIOHTTP2Handler(mode: .client, connectionConfiguration: connection, streamConfiguration: stream))
                     try channel.pipeline.syncOperations.addHandler(streams)
                 }
             }

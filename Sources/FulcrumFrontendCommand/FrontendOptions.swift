@@ -41,6 +41,12 @@ public struct FrontendOptions: ParsableArguments {
     @Option(name: .long, help: "Admission limit: bytes of request tensors held at once; more are refused like --max-inflight (default: an eighth of the machine's memory, at most 1 GiB).")
     public var maxInflightBytes: Int?
 
+    @Option(name: .long, help: ArgumentHelp("How the request limit is set: static keeps --max-inflight; adaptive lowers it while answers take more than --admission-tolerance times their model's lowest recent latency (refusing instead of queueing), and raises it again up to --max-inflight.", valueName: "static|adaptive"))
+    public var admission: String = "static"
+
+    @Option(name: .long, help: "With --admission adaptive: how many times its model's lowest recent latency an answer may take before the limit falls (1.1 to 100).")
+    public var admissionTolerance: Double = 2.0
+
     @Option(name: .long, help: "Open gRPC connections at once; more are closed as they arrive.")
     public var maxConnections: Int = EdgeLimits().maxConnections
 
@@ -134,6 +140,8 @@ public struct FrontendOptions: ParsableArguments {
         }
         _ = try predictionLogSettings()
         guard maxInflight >= 1 else { throw ValidationError("--max-inflight must be at least 1") }
+        guard ["static", "adaptive"].contains(admission) else { throw ValidationError("--admission: '\(admission)' is not static or adaptive") }
+        guard admissionTolerance >= 1.1, admissionTolerance <= 100 else { throw ValidationError("--admission-tolerance must be a number from 1.1 to 100") }
         if let maxInflightBytes, maxInflightBytes < 1 { throw ValidationError("--max-inflight-bytes must be positive") }
     }
 
@@ -195,6 +203,8 @@ public struct FrontendOptions: ParsableArguments {
         configuration.modelControl = try modelControlSetting()
         configuration.maxInFlight = maxInflight
         configuration.maxInFlightBytes = maxInflightBytes
+        configuration.adaptiveAdmission = admission == "adaptive"
+        configuration.admissionTolerance = admissionTolerance
         configuration.apiKeysFile = apiKeys
         configuration.modelRepository = modelRepository
         configuration.predictionLog = try predictionLogSettings()

@@ -1,3 +1,4 @@
+import Foundation
 import FulcrumProtocol
 import FulcrumService
 import NIOCore
@@ -160,13 +161,17 @@ final class WireConnection: ChannelInboundHandler, @unchecked Sendable {
             if let stream = streams.removeValue(forKey: id) {
                 complete(stream, .failed(code: code == .refusedStream ? "unavailable" : "cancelled"))
             }
-        case .goAway(let lastStreamID, _, _):
-            closedReason = "the server sent GOAWAY"
+        case .goAway(let lastStreamID, let code, let debug):
+            let detail = debug.map { String(buffer: $0) }.map { $0.isEmpty ? "" : ": \($0.prefix(200))" } ?? ""
+            closedReason = "the server sent GOAWAY (\(code)\(detail))"
             let last = Int32(lastStreamID)
+            var failed = 0
             for (streamID, stream) in streams where streamID > last {
                 streams[streamID] = nil
                 complete(stream, .failed(code: "unavailable"))
+                failed += 1
             }
+            Self.note("\(closedReason!); \(failed) requests it had not started failed as unavailable")
         default:
             break
         }
@@ -176,6 +181,7 @@ final class WireConnection: ChannelInboundHandler, @unchecked Sendable {
         closedReason = closedReason ?? "the connection closed"
         let failed = streams
         streams = [:]
+        if !failed.isEmpty { Self.note("the connection closed (\(closedReason!)); \(failed.count) requests in flight failed as unavailable") }
         for (_, stream) in failed {
             complete(stream, .failed(code: "unavailable"))
         }
@@ -188,7 +194,13 @@ final class WireConnection: ChannelInboundHandler, @unchecked Sendable {
             complete(stream, .failed(code: "internal"))
             return
         }
+        closedReason = closedReason ?? "\(error)"
         context.close(promise: nil)
+    }
+
+    /// A connection's end, on stderr: the report counts the failures, this says why they came.
+    private static func note(_ line: String) {
+        FileHandle.standardError.write(Data("fulcrum loadtest: \(line)\n".utf8))
     }
 
     private func complete(_ stream: Stream, _ outcome: LoadRecorder.Outcome) {

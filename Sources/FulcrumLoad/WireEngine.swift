@@ -77,10 +77,20 @@ final class WireEngine: @unchecked Sendable {
                     }
                     // The server's header blocks are not re-validated: the generator reads only
                     // `:status` and `grpc-status`, and validation is a visible share of its CPU.
+                    var configuration = NIOHTTP2Handler.ConnectionConfiguration()
+                    configuration.initialSettings = WireConnection.settings
+                    configuration.headerBlockValidation = .disabled
+                    configuration.contentLengthValidation = .disabled
+                    // Requests it gives up on are reset while their answers may be on the way.
+                    configuration.maximumRecentlyResetStreams = GRPCWire.rememberedResets
+                    // Nor does it close a connection because the server resets many streams (an
+                    // overloaded server refusing): the generator measures, it does not defend.
+                    var stream = NIOHTTP2Handler.StreamConfiguration()
+                    // (swift-nio-http2 reserves a timestamp per allowed reset: 800 KB here.)
+                    stream.streamResetFrameRateLimit.maximumCount = 100_000
+                    stream.streamResetFrameRateLimit.windowLength = .seconds(1)
                     try channel.pipeline.syncOperations.addHandler(
-                        NIOHTTP2Handler(
-                            mode: .client, initialSettings: WireConnection.settings,
-                            headerBlockValidation: .disabled, contentLengthValidation: .disabled))
+                        NIOHTTP2Handler(mode: .client, connectionConfiguration: configuration, streamConfiguration: stream))
                     try channel.pipeline.syncOperations.addHandler(connection)
                     if slot < self.connections.count {
                         self.pending[slot] = connection

@@ -52,6 +52,8 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
         /// The largest request message accepted (the transport's limit, `MessageLimit.transportBytes`).
         var maxMessageBytes: Int
         var modelInfer: ModelInferHandler
+        /// Asked when a ModelInfer call's headers arrive: an error refuses it at once.
+        var shed: EdgeShedding? = nil
         /// The inner grpc-swift server's socket.
         var relaySocket: String
         var limits = EdgeLimits()
@@ -374,6 +376,14 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         setStream(id, .call(Call(headers: headers, started: now)))
+        if let refusal = configuration.shed?() {
+            // Refused before its message is read: the cheapest answer an overloaded server has.
+            // No RST_STREAM: the message is usually already on its way (dropped as it arrives),
+            // and a client built on swift-nio-http2 closes its connection after 200 resets in
+            // 30 s — an overload would cost every client its connection.
+            answer(id, status: refusal.code, message: refusal.message, metadata: refusal.metadata, reset: nil)
+            return
+        }
         if frame.endStream { requestEnded(id) }
     }
 
@@ -577,6 +587,9 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
     private var deferredFlush: DeferredFlush?
 }
 
+/// Decides, as a ModelInfer call's headers arrive, whether to refuse it at once (nil: go on).
+public typealias EdgeShedding = @Sendable () -> RPCError?
+
 /// The edge's limits on what one client may hold (docs/security.md).
 public struct EdgeLimits: Sendable {
     /// Open connections at once; more are closed as they arrive.
@@ -588,10 +601,15 @@ public struct EdgeLimits: Sendable {
     public var requestReadTimeout: TimeAmount = .seconds(30)
     /// Bytes of ModelInfer requests still arriving, across every connection.
     public var maxArrivingBytes = Int(min(ProcessInfo.processInfo.physicalMemory / 8, 1 << 30))
-    /// RST_STREAMs a client may send in 30 s before the connection is closed with
-    /// ENHANCE_YOUR_CALM (a rapid-reset flood). Generous: a client whose deadlines expire resets
-    /// every call it gives up on.
-    public var maxResetsPer30s = 32_768
+    /// RST_STREAMs a client may send within `resetWindow` before the connection is closed with
+    /// ENHANCE_YOUR_CALM (a rapid-reset flood). Generous — 10,000 a second: under overload a
+    /// client (or a frontend, towards a worker) resets every call whose deadline passed,
+    /// thousands a second on one connection, and must not lose the connection for it
+    /// (swift-nio-http2's default, 200 in 30 s, is reached within a second). A rapid-reset attack
+    /// sends hundreds of thousands a second. swift-nio-http2 keeps a timestamp per reset in the
+    /// window: 8 bytes each, at most 800 KB a connection.
+    public var maxResets = 100_000
+    public var resetWindow: TimeAmount = .seconds(10)
 
     public init() {}
 }

@@ -25,6 +25,7 @@ public struct GRPCEdgeServer: Service {
     private let services: [any RegistrableRPCService]
     private let interceptors: [any ServerInterceptor]
     private let modelInfer: ModelInferHandler
+    private let shed: EdgeShedding?
     private let limits: EdgeLimits
     private let tls: NIOSSLContext?
     private let roles: [String: Set<ClusterTLS.Role>]
@@ -37,6 +38,8 @@ public struct GRPCEdgeServer: Service {
     ///   - services: The services grpc-swift serves (ModelInfer included, for the inner socket).
     ///   - interceptors: Applied by grpc-swift to every relayed method (not to the fast path).
     ///   - modelInfer: The fast path's handler.
+    ///   - shed: Asked as each ModelInfer call's headers arrive; an error refuses the call at once,
+    ///     before its message is read or decoded (the frontend's admission limit).
     ///   - limits: What one client may hold: connections, timeouts, bytes still arriving.
     ///   - tls: Serve TLS with this context (a worker: the cluster's mutual TLS, `ClusterTLS`;
     ///     a frontend: its edge certificate); nil serves plaintext.
@@ -50,6 +53,7 @@ public struct GRPCEdgeServer: Service {
         services: [any RegistrableRPCService],
         interceptors: [any ServerInterceptor] = [],
         modelInfer: @escaping ModelInferHandler,
+        shed: EdgeShedding? = nil,
         limits: EdgeLimits = EdgeLimits(),
         tls: NIOSSLContext? = nil,
         roles: [String: Set<ClusterTLS.Role>] = [:],
@@ -61,6 +65,7 @@ public struct GRPCEdgeServer: Service {
         self.services = services
         self.interceptors = interceptors
         self.modelInfer = modelInfer
+        self.shed = shed
         self.limits = limits
         self.tls = tls
         self.roles = roles
@@ -79,7 +84,7 @@ public struct GRPCEdgeServer: Service {
         let inner = GRPCServer(transport: transport, services: services, interceptors: interceptors)
         let connections = EdgeConnections()
         let configuration = EdgeConnection.Configuration(
-            maxMessageBytes: maxMessageBytes, modelInfer: modelInfer, relaySocket: socket, limits: limits,
+            maxMessageBytes: maxMessageBytes, modelInfer: modelInfer, shed: shed, relaySocket: socket, limits: limits,
             budget: EdgeBudget(maxBytes: limits.maxArrivingBytes), roles: roles)
 
         try await withGracefulShutdownHandler {
@@ -120,9 +125,10 @@ public struct GRPCEdgeServer: Service {
     ) async throws -> any Channel {
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = EdgeConnection.settings
+        connection.maximumRecentlyResetStreams = GRPCWire.rememberedResets
         var stream = NIOHTTP2Handler.StreamConfiguration()
-        stream.streamResetFrameRateLimit.maximumCount = configuration.limits.maxResetsPer30s
-        stream.streamResetFrameRateLimit.windowLength = .seconds(30)
+        stream.streamResetFrameRateLimit.maximumCount = configuration.limits.maxResets
+        stream.streamResetFrameRateLimit.windowLength = configuration.limits.resetWindow
         let maxConnections = configuration.limits.maxConnections
         return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)

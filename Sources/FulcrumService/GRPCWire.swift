@@ -8,6 +8,14 @@ import SwiftProtobuf
 /// length-prefixed message, the status in the trailers, and the `grpc-timeout` header. Every
 /// length from the network is checked against a limit before anything is allocated for it.
 public enum GRPCWire {
+    /// How many streams it reset an HTTP/2 connection remembers, so that frames the peer sent
+    /// before it saw a reset are dropped instead of read as a protocol error that closes the
+    /// connection (GOAWAY STREAM_CLOSED, failing every call on it). swift-nio-http2 remembers 32:
+    /// an overloaded server refusing thousands of calls a second, a frontend whose calls to a
+    /// worker time out, or a client whose deadlines expire reset far more than that within one
+    /// round trip. As many as a connection may have streams open (`EdgeConnection.settings`).
+    public static let rememberedResets = 4096
+
     /// The 5-byte prefix of a message: a compressed flag and a big-endian length.
     public static let prefixBytes = 5
 

@@ -90,6 +90,9 @@ struct Up: AsyncParsableCommand {
     @Option(name: .long, help: "One more fulcrum-balancer argument (repeat), e.g. --balancer-arg=--latency-target-ms=50.")
     var balancerArg: [String] = []
 
+    @Option(name: .long, help: "One more fulcrum-frontend argument (repeat), e.g. --frontend-arg=--admission=adaptive.")
+    var frontendArg: [String] = []
+
     @Flag(name: .long, help: "Serve Prometheus metrics from every process on free ports (listed in the endpoints file under \"metrics\").")
     var metrics = false
 
@@ -179,6 +182,7 @@ struct Up: AsyncParsableCommand {
             ]
             options.edgeTLS = true
         }
+        options.frontendArguments += frontendArg
         options.insecure = insecure
         options.profile = profile.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         try await reportingErrors {

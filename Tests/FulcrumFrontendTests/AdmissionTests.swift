@@ -36,3 +36,96 @@ import Testing
         #expect(admission.inFlight.requests == 0 && admission.inFlight.bytes == 0)
     }
 }
+
+@Suite struct AdaptiveAdmissionTests {
+    static let ms: UInt64 = 1_000_000
+
+    @Test func theEdgeAsksBeforeReadingAndIsRefusedOnlyWhenFull() throws {
+        let admission = Admission(maxRequests: 1, maxBytes: 1 << 20)
+        #expect(admission.refusalIfFull() == nil)
+        try admission.enter(bytes: 1)
+        let refusal = try #require(admission.refusalIfFull())
+        #expect(refusal.code == .resourceExhausted)
+        #expect(refusal.metadata[stringValues: "grpc-retry-pushback-ms"].first(where: { _ in true }) == "100")
+        admission.leave(bytes: 1)
+        #expect(admission.refusalIfFull() == nil)
+    }
+
+    @Test func theLimitFallsWhenEvenTheBestAnswerQueuedAndNamesItself() throws {
+        var limit = ConcurrencyLimit(maximum: 1000, tolerance: 2)
+        // It starts low and grows with use, so an overload that comes first meets a small limit.
+        #expect(limit.limit == ConcurrencyLimit.initial)
+        // Unloaded answers set the floor (1 ms) and the first interval.
+        var now: UInt64 = 1_000 * Self.ms
+        limit.observe(model: "m", latencyNanoseconds: 1 * Self.ms, inFlight: 1, now: now)
+        // 100 ms of answers that all took 10 ms with 200 in flight: every one queued.
+        for step in 1...100 {
+            now += Self.ms
+            limit.observe(model: "m", latencyNanoseconds: 10 * Self.ms, inFlight: 200, now: now)
+            _ = step
+        }
+        now += Self.ms
+        limit.observe(model: "m", latencyNanoseconds: 10 * Self.ms, inFlight: 200, now: now)
+        // 10x over a tolerance of 2: the cut is the deepest, to half of the limit (less than was in flight).
+        #expect(limit.limit == ConcurrencyLimit.initial / 2)
+
+        let admission = Admission(maxRequests: 1, maxBytes: 1 << 20, mode: .adaptive)
+        try admission.enter(bytes: 1)
+        let refusal = try #require(admission.refusalIfFull())
+        #expect(refusal.message.contains("--max-inflight"))
+        admission.leave(bytes: 1, model: "m", latency: Self.ms)
+        #expect(admission.limit == 1)
+    }
+
+    @Test func theLimitGrowsBackWhileAnswersKeepTheirLatencyAndTheLimitIsUsed() {
+        var limit = ConcurrencyLimit(maximum: 64, minimum: 4, tolerance: 2)
+        var now: UInt64 = 1_000 * Self.ms
+        // Drive it down first.
+        limit.observe(model: "m", latencyNanoseconds: Self.ms, inFlight: 1, now: now)
+        for _ in 0..<12 {
+            now += 101 * Self.ms
+            limit.observe(model: "m", latencyNanoseconds: 50 * Self.ms, inFlight: 8, now: now)
+        }
+        #expect(limit.limit == 4)
+        // Answers at their floor with the limit in use: it grows, by a tenth (at least one) an interval.
+        var seen = [limit.limit]
+        for _ in 0..<40 {
+            now += 101 * Self.ms
+            limit.observe(model: "m", latencyNanoseconds: Self.ms, inFlight: limit.limit, now: now)
+            seen.append(limit.limit)
+        }
+        #expect(seen == seen.sorted())
+        #expect(limit.limit == 64)
+        // An idle limit (less than half used) does not grow: it has shown nothing about more load.
+        var idle = ConcurrencyLimit(maximum: 64, minimum: 4, tolerance: 2)
+        idle.observe(model: "m", latencyNanoseconds: Self.ms, inFlight: 1, now: now)
+        for _ in 0..<12 {
+            now += 101 * Self.ms
+            idle.observe(model: "m", latencyNanoseconds: 50 * Self.ms, inFlight: 8, now: now)
+        }
+        let low = idle.limit
+        for _ in 0..<10 {
+            now += 101 * Self.ms
+            idle.observe(model: "m", latencyNanoseconds: Self.ms, inFlight: 1, now: now)
+        }
+        #expect(idle.limit == low)
+    }
+
+    @Test func eachModelHasItsOwnFloor() {
+        // Both models answer at their own floors; then for a while only the slow one is called.
+        // Its 40 ms answers are not queueing, whatever the fast model's floor is.
+        var limit = ConcurrencyLimit(maximum: 100, tolerance: 2)
+        var now: UInt64 = 1_000 * Self.ms
+        limit.observe(model: "fast", latencyNanoseconds: Self.ms, inFlight: 60, now: now)
+        limit.observe(model: "slow", latencyNanoseconds: 40 * Self.ms, inFlight: 60, now: now)
+        for _ in 0..<30 {
+            now += 101 * Self.ms
+            limit.observe(model: "slow", latencyNanoseconds: 40 * Self.ms, inFlight: 60, now: now)
+        }
+        #expect(limit.limit == 100)
+        // The same answers from the fast model's name are 40x its floor: the limit falls.
+        limit.observe(model: "fast", latencyNanoseconds: 40 * Self.ms, inFlight: 60, now: now + 101 * Self.ms)
+        limit.observe(model: "fast", latencyNanoseconds: 40 * Self.ms, inFlight: 60, now: now + 202 * Self.ms)
+        #expect(limit.limit < 100)
+    }
+}

@@ -125,11 +125,11 @@ import Testing
 /// by frame, and `decodeRequest` on every way a request's message can be wrong.
 @Suite struct EdgeConnectionTests {
     private func connection(
-        maxMessageBytes: Int = 1 << 16, limits: EdgeLimits = EdgeLimits(), budget: EdgeBudget? = nil
+        maxMessageBytes: Int = 1 << 16, limits: EdgeLimits = EdgeLimits(), budget: EdgeBudget? = nil, shed: EdgeShedding? = nil
     ) throws -> EmbeddedChannel {
         let edge = EdgeConnection(
             configuration: .init(
-                maxMessageBytes: maxMessageBytes, modelInfer: { _, _ in Inference_ModelInferResponse() }, relaySocket: "/nonexistent",
+                maxMessageBytes: maxMessageBytes, modelInfer: { _, _ in Inference_ModelInferResponse() }, shed: shed, relaySocket: "/nonexistent",
                 limits: limits, budget: budget ?? EdgeBudget(maxBytes: limits.maxArrivingBytes)))
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(edge)
@@ -176,6 +176,30 @@ import Testing
             Issue.record("expected RST_STREAM NO_ERROR, got \(frames[1].payload)")
             return
         }
+    }
+
+    @Test func aShedCallIsRefusedOnItsHeadersAndItsMessageIsDropped() throws {
+        let full = Mutex(true)
+        let channel = try connection(shed: {
+            full.withLock { $0 }
+                ? RPCError(code: .resourceExhausted, message: "full", metadata: ["grpc-retry-pushback-ms": "100"]) : nil
+        })
+        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .headers(.init(headers: headers()))))
+        let frames = try outbound(channel)
+        #expect(trailers(frames[0])?.first(name: "grpc-status") == "8")
+        #expect(trailers(frames[0])?.first(name: "grpc-retry-pushback-ms") == "100")
+        // Trailers-only and no RST_STREAM: a swift-nio-http2 client closes its connection after
+        // 200 resets, and the message is usually on its way already.
+        #expect(frames.count == 1)
+        // Its message, still arriving, is read and dropped: no second answer.
+        var message = ByteBuffer()
+        message.writeBytes([0, 0, 0, 0, 0])
+        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .data(.init(data: .byteBuffer(message), endStream: true))))
+        #expect(try outbound(channel).isEmpty)
+        // With room again, the next call's headers are taken and its message awaited.
+        full.withLock { $0 = false }
+        try channel.writeInbound(HTTP2Frame(streamID: 3, payload: .headers(.init(headers: headers()))))
+        #expect(try outbound(channel).isEmpty)
     }
 
     @Test func notGRPCIsAnHTTPError() throws {
