@@ -354,6 +354,16 @@ output [ { name: "y" data_type: TYPE_FP32 dims: [ 4 ] } ]
 """
 
 
+def simple_inputs() -> list:
+    """The `simple` model's two INT32 [1, 16] inputs (0..15 each), for tritonclient.grpc."""
+    inputs = []
+    for name in ("INPUT0", "INPUT1"):
+        t = grpcclient.InferInput(name, [1, 16], "INT32")
+        t.set_data_from_numpy(np.arange(16, dtype=np.int32).reshape(1, 16))
+        inputs.append(t)
+    return inputs
+
+
 def make_repository(dest: Path, broken: bool = False) -> Path:
     """A copy of examples/models (configs and models only), plus a `broken` model whose
     model.onnx is garbage bytes when broken=True."""

@@ -12,12 +12,11 @@ from __future__ import annotations
 import threading
 import time
 
-import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from conftest import RPC_TIMEOUT, make_repository, process_alive, running_cluster
+from conftest import RPC_TIMEOUT, make_repository, process_alive, running_cluster, simple_inputs
 
 CLIENTS = 12
 SECONDS = 6
@@ -32,15 +31,6 @@ def cluster(tmp_path_factory):
                              extra_args=("--emulate", "100+0")) as c:
             patch.undo()
             yield c
-
-
-def simple_inputs():
-    inputs = []
-    for name in ("INPUT0", "INPUT1"):
-        t = grpcclient.InferInput(name, [1, 16], "INT32")
-        t.set_data_from_numpy(np.arange(16, dtype=np.int32).reshape(1, 16))
-        inputs.append(t)
-    return inputs
 
 
 def test_queueing_lowers_the_limit_and_the_excess_is_refused_at_once(cluster):

@@ -17,12 +17,11 @@ import time
 import urllib.error
 import urllib.request
 
-import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from conftest import RPC_TIMEOUT, make_repository, process_alive, running_cluster, wait_until
+from conftest import RPC_TIMEOUT, make_repository, process_alive, running_cluster, simple_inputs, wait_until
 
 MAX_INFLIGHT = 4
 BURST = 24
@@ -43,15 +42,6 @@ def cluster(tmp_path_factory):
                              extra_args=("--emulate", "300+0")) as c:
             patch.undo()
             yield c
-
-
-def simple_inputs():
-    inputs = []
-    for name in ("INPUT0", "INPUT1"):
-        t = grpcclient.InferInput(name, [1, 16], "INT32")
-        t.set_data_from_numpy(np.arange(16, dtype=np.int32).reshape(1, 16))
-        inputs.append(t)
-    return inputs
 
 
 def test_a_burst_past_the_limit_is_refused_fast_and_the_rest_served(cluster):
