@@ -107,6 +107,11 @@ public enum Frontend {
                     let peak = Double(loads.map(\.1).max() ?? 0)
                     Gauge(label: "fulcrum_frontend_routing_imbalance").record(mean > 0 ? peak / mean : 1)
                     Gauge(label: "fulcrum_frontend_ready_workers").record(loads.count)
+                    // The admission limit in force (it moves under --admission adaptive) and its use.
+                    let held = admission.inFlight
+                    Gauge(label: "fulcrum_frontend_admission_limit").record(admission.limit)
+                    Gauge(label: "fulcrum_frontend_admission_in_flight").record(held.requests)
+                    Gauge(label: "fulcrum_frontend_admission_in_flight_bytes").record(held.bytes)
                 },
                 onListening: { bound in
                     do {

@@ -1,7 +1,8 @@
 """`--admission adaptive`: when answers start taking more than the tolerance times their lowest
 recent latency, the frontend lowers its request limit and refuses the excess at once with
 RESOURCE_EXHAUSTED naming the adaptive limit, while the admitted requests are served correctly;
-once the load is gone a lone request is served again.
+once the load is gone a lone request is served again, and the limit in force is on the
+frontend's metrics.
 
 One worker emulates a slow device (`--emulate 100+0`: every execution takes 100 ms), so twelve
 clients calling in a loop queue behind each other; the mode is set through the environment
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.request
 
 import pytest
 import tritonclient.grpc as grpcclient
@@ -28,7 +30,7 @@ def cluster(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FULCRUM_ADMISSION", "adaptive")
         with running_cluster(tmp_path_factory, "adaptive", model_repository=repo, workers=1,
-                             extra_args=("--emulate", "100+0")) as c:
+                             extra_args=("--emulate", "100+0", "--metrics")) as c:
             patch.undo()
             yield c
 
@@ -81,3 +83,10 @@ def test_queueing_lowers_the_limit_and_the_excess_is_refused_at_once(cluster):
     client.infer("simple", simple_inputs(), client_timeout=RPC_TIMEOUT)
     client.close()
     assert process_alive(cluster.endpoints["frontend_pid"])
+    # The limit in force is on the frontend's metrics: it started at 32 and was cut; nothing is held now.
+    with urllib.request.urlopen(f"http://{cluster.endpoints['metrics']['frontend']}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    gauges = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+              if line.startswith("fulcrum_frontend_admission_")}
+    assert 4 <= gauges["fulcrum_frontend_admission_limit"] <= 32, gauges
+    assert gauges["fulcrum_frontend_admission_in_flight"] == 0, gauges
