@@ -111,16 +111,18 @@ final class Admission: Sendable {
 
 /// A concurrency limit that follows latency (`--admission adaptive`), in the manner of TCP
 /// Vegas and Netflix's concurrency-limits: each model's *floor* is the lowest latency of its
-/// answers over the last 30–60 s; every 100 ms the limit looks at the best ratio of latency to
-/// floor among the answers of that interval. If even the best answer took more than `tolerance`
-/// times its floor, every request queued somewhere, so the limit falls to between 50 % and 80 %
-/// of what was in flight (the further over, the lower); otherwise, if the limit was at least half used, it grows by a tenth. The limit never
-/// leaves `minimum...maximum`. A pure value: tested with explicit times.
+/// answers over the last 30–60 s; an answer is *prompt* when it took at most `tolerance` times
+/// its model's floor. Every 100 ms the limit looks at the share of prompt answers in that
+/// interval: under half means most requests queued somewhere, and the limit falls to between a
+/// half (no prompt answer) and all of what was in flight (the share falling just short of half);
+/// otherwise, if the limit was at least half used, it grows by a tenth. The share, not the best
+/// answer, decides: among hundreds of answers an interval, one lucky fast one says nothing. The
+/// limit never leaves `minimum...maximum`. A pure value: tested with explicit times.
 struct ConcurrencyLimit: Sendable {
     /// How many times its floor an answer may take before the limit falls.
     static let defaultTolerance = 2.0
     static let interval: UInt64 = 100_000_000
-    static let floorWindow: UInt64 = 5_000_000_000
+    static let floorWindow: UInt64 = 30_000_000_000
     /// Where the limit starts: it grows from here while answers keep their latency.
     static let initial = 32
 
@@ -138,7 +140,8 @@ struct ConcurrencyLimit: Sendable {
 
     private var floors: [String: Floor] = [:]
     private var intervalEnd: UInt64 = 0
-    private var bestRatio = Double.infinity
+    private var answers = 0
+    private var prompt = 0
     private var peakInFlight = 0
 
     init(maximum: Int, minimum: Int = 4, tolerance: Double = ConcurrencyLimit.defaultTolerance) {
@@ -159,20 +162,22 @@ struct ConcurrencyLimit: Sendable {
             floor.current = min(floor.current, latency)
         }
         floors[model] = floor
-        bestRatio = min(bestRatio, Double(latency) / Double(floor.value))
+        answers += 1
+        if Double(latency) <= tolerance * Double(floor.value) { prompt += 1 }
         peakInFlight = max(peakInFlight, inFlight)
         guard now >= intervalEnd else { return }
         if intervalEnd != 0 {
-            if bestRatio > tolerance {
-                // The further over, the harder the cut: between a half and four fifths.
-                let factor = max(0.5, min(0.8, tolerance / bestRatio))
-                limit = max(minimum, Int(Double(min(limit, peakInFlight)) * factor))
+            let share = Double(prompt) / Double(answers)
+            if share < 0.5 {
+                // The fewer prompt answers, the harder the cut: from all of it down to a half.
+                limit = max(minimum, Int(Double(min(limit, peakInFlight)) * (0.5 + share)))
             } else if peakInFlight * 2 >= limit {
                 limit = min(maximum, limit + max(1, limit / 10))
             }
         }
         intervalEnd = now + Self.interval
-        bestRatio = .infinity
+        answers = 0
+        prompt = 0
         peakInFlight = 0
     }
 }

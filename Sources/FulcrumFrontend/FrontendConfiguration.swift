@@ -34,7 +34,7 @@ public struct FrontendConfiguration: Sendable {
     /// `maxInFlight`; false keeps `maxInFlight` fixed.
     public var adaptiveAdmission = false
     /// `--admission-tolerance`: with adaptive admission, how many times its floor latency an
-    /// answer may take before the limit falls.
+    /// answer may take and still count as prompt (the limit falls while fewer than half are).
     public var admissionTolerance = 2.0
     /// Connections, timeouts and bytes still arriving, for the gRPC edge (the idle timeout also
     /// for HTTP).

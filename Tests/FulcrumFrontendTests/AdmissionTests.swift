@@ -77,6 +77,24 @@ import Testing
         #expect(admission.limit == 1)
     }
 
+    @Test func oneLuckyAnswerDoesNotHideTheQueueButHalfPromptAnswersDo() {
+        func run(promptEvery: Int) -> Int {
+            var limit = ConcurrencyLimit(maximum: 64, tolerance: 2)
+            var now: UInt64 = 1_000 * Self.ms
+            limit.observe(model: "m", latencyNanoseconds: Self.ms, inFlight: 1, now: now)
+            for step in 1...101 {
+                now += Self.ms
+                let latency = step % promptEvery == 0 ? Self.ms : 10 * Self.ms
+                limit.observe(model: "m", latencyNanoseconds: latency, inFlight: 32, now: now)
+            }
+            return limit.limit
+        }
+        // One prompt answer in a hundred: 1 % prompt, the cut is nearly the deepest.
+        #expect(run(promptEvery: 100) == 16)
+        // Every other answer prompt: half the answers did not queue, no cut (and the limit, in use, grows).
+        #expect(run(promptEvery: 2) > ConcurrencyLimit.initial)
+    }
+
     @Test func theLimitGrowsBackWhileAnswersKeepTheirLatencyAndTheLimitIsUsed() {
         var limit = ConcurrencyLimit(maximum: 64, minimum: 4, tolerance: 2)
         var now: UInt64 = 1_000 * Self.ms
