@@ -61,7 +61,8 @@ final class Admission: Sendable {
         let refused = state.withLock { s -> Int? in
             let limit = min(maxRequests, s.limit)
             guard s.requests < limit else { return limit }
-            guard s.requests == 0 || bytes <= maxBytes - s.bytes else { return limit }
+            // The byte limit's refusal names the static limits, whatever the adaptive one is.
+            guard s.requests == 0 || bytes <= maxBytes - s.bytes else { return maxRequests }
             s.requests += 1
             s.bytes += bytes
             return nil
@@ -119,7 +120,7 @@ final class Admission: Sendable {
 /// answer, decides: among hundreds of answers an interval, one lucky fast one says nothing. The
 /// limit never leaves `minimum...maximum`. A pure value: tested with explicit times.
 struct ConcurrencyLimit: Sendable {
-    /// How many times its floor an answer may take before the limit falls.
+    /// How many times its floor an answer may take and still count as prompt.
     static let defaultTolerance = 2.0
     static let interval: UInt64 = 100_000_000
     static let floorWindow: UInt64 = 30_000_000_000

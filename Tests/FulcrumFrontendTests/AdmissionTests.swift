@@ -129,6 +129,17 @@ import Testing
         #expect(idle.limit == low)
     }
 
+    @Test func aByteRefusalNamesTheByteLimitEvenUnderAnAdaptiveLimit() throws {
+        let admission = Admission(maxRequests: 1000, maxBytes: 100, mode: .adaptive)
+        try admission.enter(bytes: 60)
+        do {
+            try admission.enter(bytes: 60)
+            Issue.record("a request past the byte limit was admitted")
+        } catch {
+            #expect(error.message.contains("--max-inflight-bytes"), "\(error.message)")
+        }
+    }
+
     @Test func eachModelHasItsOwnFloor() {
         // Both models answer at their own floors; then for a while only the slow one is called.
         // Its 40 ms answers are not queueing, whatever the fast model's floor is.
