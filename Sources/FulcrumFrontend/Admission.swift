@@ -20,16 +20,10 @@ final class Admission: Sendable {
     private struct State {
         var requests = 0
         var bytes = 0
+        let maxRequests: Int
         var adaptive: ConcurrencyLimit?
-        var limit: Int { adaptive?.limit ?? Int.max }
-    }
-
-    /// How the request limit is set (`--admission`).
-    enum Mode: String, Sendable, CaseIterable {
-        /// `--max-inflight`, fixed.
-        case `static`
-        /// Moved by the latencies seen (`ConcurrencyLimit`), up to `--max-inflight`.
-        case adaptive
+        /// The request limit in force (an adaptive limit never exceeds `maxRequests`).
+        var limit: Int { adaptive?.limit ?? maxRequests }
     }
 
     /// The value `fulcrum-rejected` carries on an admission refusal.
@@ -44,12 +38,12 @@ final class Admission: Sendable {
     }
 
     init(
-        maxRequests: Int = Admission.defaultMaxRequests, maxBytes: Int = Admission.defaultMaxBytes, mode: Mode = .static,
+        maxRequests: Int = Admission.defaultMaxRequests, maxBytes: Int = Admission.defaultMaxBytes, mode: AdmissionMode = .static,
         tolerance: Double = ConcurrencyLimit.defaultTolerance
     ) {
         self.maxRequests = maxRequests
         self.maxBytes = maxBytes
-        var state = State()
+        var state = State(maxRequests: maxRequests)
         if mode == .adaptive { state.adaptive = ConcurrencyLimit(maximum: maxRequests, tolerance: tolerance) }
         self.state = Mutex(state)
     }
@@ -59,8 +53,7 @@ final class Admission: Sendable {
     /// limit never refuses what the message limit allows.
     func enter(bytes: Int) throws(RPCError) {
         let refused = state.withLock { s -> Int? in
-            let limit = min(maxRequests, s.limit)
-            guard s.requests < limit else { return limit }
+            guard s.requests < s.limit else { return s.limit }
             // The byte limit's refusal names the static limits, whatever the adaptive one is.
             guard s.requests == 0 || bytes <= maxBytes - s.bytes else { return maxRequests }
             s.requests += 1
@@ -73,10 +66,7 @@ final class Admission: Sendable {
     /// The refusal for a request that arrives now, or nil when there is room for one more (the
     /// edge asks before it reads the request; `enter` decides for good).
     func refusalIfFull() -> RPCError? {
-        let full = state.withLock { s -> Int? in
-            let limit = min(maxRequests, s.limit)
-            return s.requests >= limit ? limit : nil
-        }
+        let full = state.withLock { s -> Int? in s.requests >= s.limit ? s.limit : nil }
         return full.map { refusal(limit: $0) }
     }
 
@@ -107,7 +97,7 @@ final class Admission: Sendable {
     var inFlight: (requests: Int, bytes: Int) { state.withLock { ($0.requests, $0.bytes) } }
 
     /// The request limit in force now.
-    var limit: Int { state.withLock { min(maxRequests, $0.limit) } }
+    var limit: Int { state.withLock { $0.limit } }
 }
 
 /// A concurrency limit that follows latency (`--admission adaptive`), in the manner of TCP

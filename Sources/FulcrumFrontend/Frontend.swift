@@ -35,7 +35,7 @@ public enum Frontend {
         defer { predictionLog?.close() }
         let admission = Admission(
             maxRequests: configuration.maxInFlight, maxBytes: configuration.maxInFlightBytes ?? Admission.defaultMaxBytes,
-            mode: configuration.adaptiveAdmission ? .adaptive : .static, tolerance: configuration.admissionTolerance)
+            mode: configuration.admission, tolerance: configuration.admissionTolerance)
         let inference = FrontendInferenceService(
             view: view, clients: clients, network: network, limit: MessageLimit(bytes: configuration.maxMessageBytes),
             control: configuration.modelControl, admission: admission,

@@ -30,9 +30,8 @@ public struct FrontendConfiguration: Sendable {
     /// Bytes of request tensors held at once before new requests are refused (nil: an eighth of
     /// the machine's memory, at most 1 GiB).
     public var maxInFlightBytes: Int? = nil
-    /// `--admission adaptive`: the request limit follows latency (`ConcurrencyLimit`), up to
-    /// `maxInFlight`; false keeps `maxInFlight` fixed.
-    public var adaptiveAdmission = false
+    /// `--admission`: how the request limit is set.
+    public var admission = AdmissionMode.static
     /// `--admission-tolerance`: with adaptive admission, how many times its floor latency an
     /// answer may take and still count as prompt (the limit falls while fewer than half are).
     public var admissionTolerance = 2.0
@@ -84,4 +83,12 @@ public struct FrontendConfiguration: Sendable {
         self.addressFile = addressFile
         self.exitWithParent = exitWithParent
     }
+}
+
+/// How the frontend's request limit is set (`--admission`).
+public enum AdmissionMode: String, Sendable, CaseIterable {
+    /// `--max-inflight`, fixed.
+    case `static`
+    /// Moved by the latencies seen (`ConcurrencyLimit`), up to `--max-inflight`.
+    case adaptive
 }

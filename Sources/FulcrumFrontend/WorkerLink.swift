@@ -176,11 +176,8 @@ final class LoopConnection: @unchecked Sendable {
                     connection.initialSettings = WorkerStreams.settings
                     connection.maximumRecentlyResetStreams = GRPCWire.rememberedResets
                     // A worker that refuses calls in a burst may reset thousands of streams.
-                    var stream = NIOHTTP2Handler.StreamConfiguration()
-                    stream.streamResetFrameRateLimit.maximumCount = EdgeLimits().maxResets
-                    stream.streamResetFrameRateLimit.windowLength = EdgeLimits().resetWindow
                     try channel.pipeline.syncOperations.addHandler(
-                        NIOHTTP2Handler(mode: .client, connectionConfiguration: connection, streamConfiguration: stream))
+                        NIOHTTP2Handler(mode: .client, connectionConfiguration: connection, streamConfiguration: EdgeLimits().http2Streams))
                     try channel.pipeline.syncOperations.addHandler(streams)
                 }
             }

@@ -42,7 +42,7 @@ public struct FrontendOptions: ParsableArguments {
     public var maxInflightBytes: Int?
 
     @Option(name: .long, help: ArgumentHelp("How the request limit is set: static keeps --max-inflight; adaptive lowers it while most answers take more than --admission-tolerance times their model's lowest recent latency (refusing instead of queueing), and raises it again up to --max-inflight.", valueName: "static|adaptive"))
-    public var admission: String = "static"
+    public var admission: AdmissionMode = .static
 
     @Option(name: .long, help: "With --admission adaptive: how many times its model's lowest recent latency an answer may take and still count as prompt; the limit falls while fewer than half are (1.1 to 100).")
     public var admissionTolerance: Double = 2.0
@@ -140,7 +140,6 @@ public struct FrontendOptions: ParsableArguments {
         }
         _ = try predictionLogSettings()
         guard maxInflight >= 1 else { throw ValidationError("--max-inflight must be at least 1") }
-        guard ["static", "adaptive"].contains(admission) else { throw ValidationError("--admission: '\(admission)' is not static or adaptive") }
         guard admissionTolerance >= 1.1, admissionTolerance <= 100 else { throw ValidationError("--admission-tolerance must be a number from 1.1 to 100") }
         if let maxInflightBytes, maxInflightBytes < 1 { throw ValidationError("--max-inflight-bytes must be positive") }
     }
@@ -203,7 +202,7 @@ public struct FrontendOptions: ParsableArguments {
         configuration.modelControl = try modelControlSetting()
         configuration.maxInFlight = maxInflight
         configuration.maxInFlightBytes = maxInflightBytes
-        configuration.adaptiveAdmission = admission == "adaptive"
+        configuration.admission = admission
         configuration.admissionTolerance = admissionTolerance
         configuration.apiKeysFile = apiKeys
         configuration.modelRepository = modelRepository
@@ -220,3 +219,5 @@ public struct FrontendOptions: ParsableArguments {
         try await Frontend.run(configuration)
     }
 }
+
+extension AdmissionMode: ExpressibleByArgument {}

@@ -611,6 +611,15 @@ public struct EdgeLimits: Sendable {
     public var maxResets = 100_000
     public var resetWindow: TimeAmount = .seconds(10)
 
+    /// swift-nio-http2's per-stream settings with this reset allowance, for the edge's server
+    /// connections and the frontend's connections to workers alike.
+    public var http2Streams: NIOHTTP2Handler.StreamConfiguration {
+        var stream = NIOHTTP2Handler.StreamConfiguration()
+        stream.streamResetFrameRateLimit.maximumCount = maxResets
+        stream.streamResetFrameRateLimit.windowLength = resetWindow
+        return stream
+    }
+
     public init() {}
 }
 

@@ -126,9 +126,7 @@ public struct GRPCEdgeServer: Service {
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = EdgeConnection.settings
         connection.maximumRecentlyResetStreams = GRPCWire.rememberedResets
-        var stream = NIOHTTP2Handler.StreamConfiguration()
-        stream.streamResetFrameRateLimit.maximumCount = configuration.limits.maxResets
-        stream.streamResetFrameRateLimit.windowLength = configuration.limits.resetWindow
+        let stream = configuration.limits.http2Streams
         let maxConnections = configuration.limits.maxConnections
         return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
