@@ -452,7 +452,7 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
                     forwarded.modelVersion = next
                 }
             }
-            var random = SystemRandomNumberGenerator()
+            var random = QuickRandom()
             let pick = router.choose(
                 from: candidates.map {
                     Router.Candidate(workerID: $0.workerID, outstanding: clients.outstanding($0.workerID), reportedQueueDepth: $0.queueDepth)
@@ -574,7 +574,7 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         let served = Set(placement.replicas.map(\.version))
         let bucket =
             request.id.isEmpty
-            ? Int.random(in: 0..<TrafficRoute.wholeBasisPoints) : TrafficRoute.bucket(model: request.modelName, requestID: request.id)
+            ? QuickRandom.int(in: 0..<TrafficRoute.wholeBasisPoints) : TrafficRoute.bucket(model: request.modelName, requestID: request.id)
         let order = route.preference(
             bucket: bucket,
             parameters: { name in

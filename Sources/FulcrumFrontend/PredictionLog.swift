@@ -86,7 +86,7 @@ public final class PredictionLog: Sendable {
     /// Whether this prediction of `model` is one of the sampled share.
     func sampled(_ model: String) -> Bool {
         let rate = settings.modelRates[model] ?? settings.defaultRate
-        return rate >= TrafficRoute.wholeBasisPoints || (rate > 0 && Int.random(in: 0..<TrafficRoute.wholeBasisPoints) < rate)
+        return rate >= TrafficRoute.wholeBasisPoints || (rate > 0 && QuickRandom.int(in: 0..<TrafficRoute.wholeBasisPoints) < rate)
     }
 
     /// Hands one prediction to the writer (or drops it when the queue is full). The record is

@@ -65,7 +65,7 @@ final class ShadowTraffic: Sendable {
         _ request: Inference_ModelInferRequest, answeredBy response: Inference_ModelInferResponse, servedMicroseconds: UInt64,
         shadows: [TrafficRoute.Split], send: @escaping @Sendable (Inference_ModelInferRequest) async throws -> Inference_ModelInferResponse
     ) {
-        for shadow in shadows where Int.random(in: 0..<TrafficRoute.wholeBasisPoints) < shadow.basisPoints {
+        for shadow in shadows where QuickRandom.int(in: 0..<TrafficRoute.wholeBasisPoints) < shadow.basisPoints {
             let key = Key(model: request.modelName, version: shadow.version)
             guard inFlight.add(1, ordering: .relaxed).newValue <= Self.maxInFlight else {
                 inFlight.subtract(1, ordering: .relaxed)

@@ -54,7 +54,7 @@ public struct TraceContext: Sendable, Hashable {
         repeat {
             text = ""
             for _ in 0..<(bytes / 8) {
-                let digits = String(IDSource.next(), radix: 16)
+                let digits = String(QuickRandom.next(), radix: 16)
                 text += String(repeating: "0", count: 16 - digits.count) + digits
             }
         } while !text.contains(where: { $0 != "0" })
@@ -63,24 +63,6 @@ public struct TraceContext: Sendable, Hashable {
 
     private static func isHex(_ text: Substring) -> Bool {
         text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
-    }
-}
-
-/// Where span and trace ids come from: SplitMix64 over one atomic counter, seeded once from the
-/// system's generator. Ids must be unique, not secret, and they are drawn on every prediction's
-/// path (even with tracing off, for propagation), where a `getrandom` call per 8 bytes would cost
-/// several system calls a request.
-private enum IDSource {
-    static let state = Atomic<UInt64>({
-        var system = SystemRandomNumberGenerator()
-        return system.next()
-    }())
-
-    static func next() -> UInt64 {
-        var z = state.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
