@@ -27,7 +27,7 @@ public enum Balancer {
     /// Runs until SIGTERM/SIGINT (or the parent exits).
     public static func run(_ configuration: BalancerConfiguration) async throws {
         let logger = Logger(label: "fulcrum.balancer")
-        let capacity = CapacityState(settings: configuration.capacity)
+        let capacity = CapacityState(settings: configuration.capacity, directory: configuration.stateDirectory, logger: logger)
         let bound = OnceValue<HostPort>()
         let metricsBound = OnceValue<HostPort>()
         let control = ControlService(

@@ -41,8 +41,9 @@ public struct BalancerConfiguration: Sendable {
     /// The cluster's mutual TLS on the control port (nil: plaintext). With it, every peer needs a
     /// certificate from the cluster's CA, and each call a role (`Balancer.roles`).
     public var tls: ClusterTLS? = nil
-    /// Where the balancer keeps what must outlive it: the traffic routes (routes.json) and, with
-    /// the process scaler, its workers (workers.json). nil: routes live in memory only.
+    /// Where the balancer keeps what must outlive it: the traffic routes (routes.json), the
+    /// learned capacity model (capacity.json) and, with the process scaler, its workers
+    /// (workers.json). nil: routes and the capacity model live in memory only.
     public var stateDirectory: String? = nil
 
     public init(

@@ -1,5 +1,6 @@
 import FulcrumBalancer
 import FulcrumProtocol
+import Foundation
 import Testing
 
 @Suite struct CapacityTrackerTests {
@@ -153,5 +154,63 @@ import Testing
         // Each model alone (400/s) fits in one worker at 65 %; together they need two.
         #expect(tracker.views.allSatisfy { $0.plannedWorkers == 1 })
         #expect(tracker.observation(current: 1).planned == 2)
+    }
+
+    @Test func whatWasLearnedSurvivesARestartThroughJSON() throws {
+        var tracker = CapacityTracker<TestInstant>(settings: .init(defaultTarget: 0.05, maxWorkers: 32))
+        tracker.tick(now: .seconds(0))
+        for step in 1...4 {
+            tracker.record(capacity(arrivals: 100, batches: Array(1...8), targetMs: 40))
+            tracker.tick(now: .seconds(Double(step) * 0.5))
+        }
+        var sample = Fulcrum_Control_V1_NetworkSample()
+        sample.model = "m"
+        sample.requests = 10
+        sample.networkUsTotal = 10 * 700
+        var frontend = Fulcrum_Control_V1_FrontendReport()
+        frontend.models = [sample]
+        tracker.record(NetworkReport(frontend))
+        tracker.tick(now: .seconds(3))
+        let before = try #require(tracker.views.first)
+
+        let data = try JSONEncoder().encode(tracker.learned)
+        var restarted = CapacityTracker<TestInstant>(settings: .init(defaultTarget: 0.05, maxWorkers: 32))
+        #expect(restarted.restore(try JSONDecoder().decode(LearnedCapacity.self, from: data)) == ["m"])
+        let after = try #require(restarted.views.first)
+        // The curve, its samples, the batch limit, the target and the network time come back;
+        // the rate does not (it is the traffic of the moment).
+        #expect(after.curve == before.curve)
+        #expect(after.curveSamples == 32)
+        #expect(after.maxBatchSize == 8)
+        #expect(after.target == 0.04)
+        #expect(abs(after.network - 0.0007) < 1e-12)
+        #expect(after.networkMeasured)
+        #expect(after.shortRate == 0)
+        #expect(before.plannedWorkers != nil && after.plannedWorkers != nil)
+        // A model the restarted balancer already heard about keeps its own state.
+        #expect(restarted.restore(try JSONDecoder().decode(LearnedCapacity.self, from: data)).isEmpty)
+    }
+
+    @Test func aRestoredFileIsCheckedNotTrusted() {
+        typealias Learned = LearnedCapacity
+        let samples: [Learned.Sample] = [
+            .init(batchSize: 1, seconds: 0.006), .init(batchSize: 2, seconds: 0.007),
+            .init(batchSize: 0, seconds: 0.001), .init(batchSize: 1 << 40, seconds: 0.001),
+            .init(batchSize: 2, seconds: -1), .init(batchSize: 2, seconds: .infinity), .init(batchSize: 2, seconds: .nan),
+        ]
+        let hostile = Learned(models: [
+            .init(name: "m", samples: samples, maxBatchSize: 4, targetSeconds: -3, networkSeconds: .nan, networkP99Seconds: 1e9),
+            .init(name: "", samples: samples, maxBatchSize: 4),
+        ])
+        var tracker = CapacityTracker<TestInstant>(settings: .init(defaultTarget: 0.05))
+        #expect(tracker.restore(hostile) == ["m"])
+        let view = tracker.views.first
+        #expect(view?.curveSamples == 2)
+        #expect(view?.target == 0.05)
+        #expect(view?.networkMeasured == false)
+        var future = Learned(models: [.init(name: "m", samples: samples, maxBatchSize: 4)])
+        future.version = 2
+        var other = CapacityTracker<TestInstant>(settings: .init())
+        #expect(other.restore(future).isEmpty && other.views.isEmpty)
     }
 }

@@ -1,7 +1,8 @@
 """The balancer is not a single point of failure under `fulcrum up`: SIGKILL of the balancer in
 the middle of a request stream fails no request (the frontend routes on its pool, the workers
 keep serving), `fulcrum up` restarts the balancer on the same port, the workers rejoin it and it
-adopts them (no extra worker processes). SIGKILL of `fulcrum up` itself still leaves nothing
+adopts them (no extra worker processes), and it plans with the capacity model its predecessor
+learned (capacity.json in its --state-dir). SIGKILL of `fulcrum up` itself still leaves nothing
 running."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,6 +108,64 @@ def test_balancer_killed_mid_stream_fails_nothing(cluster, reference):
     assert sorted(worker_processes(cluster)) == worker_pids
     assert all(process_alive(p) for p in worker_pids)
     assert endpoints(cluster)["balancer"] == cluster.endpoints["balancer"], "the balancer moved to another port"
+
+
+def state_dir(cluster) -> Path:
+    """The running balancer's --state-dir, from its command line."""
+    with open(f"/proc/{endpoints(cluster)['balancer_pid']}/cmdline", "rb") as f:
+        argv = f.read().split(b"\0")
+    return Path(argv[argv.index(b"--state-dir") + 1].decode())
+
+
+def test_restarted_balancer_plans_with_what_its_predecessor_learned(cluster, reference):
+    client = cluster.client()
+    try:
+        rng = np.random.default_rng(7)
+        for _ in range(40):
+            x = mlp_data(rng, int(rng.integers(1, 9)))
+            check_mlp(infer_mlp(client, x, client_timeout=REQUEST_TIMEOUT), x, reference)
+    finally:
+        client.close()
+    saved = state_dir(cluster) / "capacity.json"
+
+    def learned_model(status: dict) -> dict | None:
+        return next((m for m in status["models"] if m["name"] == "ranking_mlp" and m["curve_samples"] > 0), None)
+
+    def saved_model() -> dict | None:
+        try:
+            learned = json.loads(saved.read_text())
+        except (OSError, ValueError):
+            return None
+        return next((m for m in learned["models"] if m["name"] == "ranking_mlp"), None)
+
+    # No traffic now: wait until the file holds every sample the model has (saved every 5 s).
+    def settled() -> bool:
+        model, kept = learned_model(cluster.status()), saved_model()
+        return model is not None and kept is not None and len(kept["samples"]) == model["curve_samples"]
+
+    assert wait_until(settled, timeout=20, interval=0.5), (
+        f"capacity.json never caught up with the model: {saved_model()} vs {learned_model(cluster.status())}")
+    before = learned_model(cluster.status())
+
+    balancer = endpoints(cluster)["balancer_pid"]
+    os.kill(balancer, signal.SIGKILL)
+
+    def restarted() -> dict | None:
+        current = endpoints(cluster)
+        if current["balancer_pid"] == balancer or not process_alive(current["balancer_pid"]):
+            return None
+        try:
+            return cluster.status()
+        except AssertionError:
+            return None
+
+    assert wait_until(lambda: restarted() is not None, timeout=REJOIN_TIMEOUT, interval=0.2), cluster.log_tail()
+    after = learned_model(restarted())
+    assert after is not None, f"the restarted balancer starts from its prior: {restarted()['models']}"
+    assert after["curve_samples"] == before["curve_samples"], (before, after)
+    assert after["fixed_ms"] == pytest.approx(before["fixed_ms"], rel=1e-6, abs=1e-9), (before, after)
+    assert after["per_sample_ms"] == pytest.approx(before["per_sample_ms"], rel=1e-6, abs=1e-9), (before, after)
+    assert after["max_batch_size"] == before["max_batch_size"]
 
 
 def test_fulcrum_up_killed_leaves_nothing_running(tmp_path):

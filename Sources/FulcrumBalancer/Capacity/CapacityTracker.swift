@@ -196,7 +196,90 @@ public struct CapacityTracker<Instant: InstantProtocol>: Sendable where Instant.
         return .init(current: current, planned: planned, queueDelay: worst.delay, queueDelayBudget: worst.budget)
     }
 
+    /// The learned part of the model, models in name order.
+    public var learned: LearnedCapacity {
+        LearnedCapacity(
+            models: models.keys.sorted().compactMap { name in
+                guard let state = models[name] else { return nil }
+                return LearnedCapacity.Model(
+                    name: name, samples: state.curve.keptSamples.map { LearnedCapacity.Sample(batchSize: $0.batchSize, seconds: $0.seconds) },
+                    maxBatchSize: state.maxBatchSize, targetSeconds: state.target, networkSeconds: state.network,
+                    networkP99Seconds: state.networkP99)
+            })
+    }
+
+    /// Takes back what an earlier balancer learned, for the models this one has not heard of
+    /// yet. Values no worker could have reported (non-finite or non-positive times, batch sizes
+    /// below 1 or absurdly large, more samples than a curve keeps) are dropped, not trusted: the file
+    /// is outside the process. Returns the names of the models restored.
+    @discardableResult
+    public mutating func restore(_ learned: LearnedCapacity) -> [String] {
+        guard learned.version == LearnedCapacity.currentVersion else { return [] }
+        var restored: [String] = []
+        for model in learned.models where models[model.name] == nil && !model.name.isEmpty {
+            var state = newState()
+            state.maxBatchSize = min(max(1, model.maxBatchSize), 1 << 20)
+            state.target = model.targetSeconds.flatMap { $0.isFinite && $0 > 0 ? $0 : nil }
+            let valid = model.samples.filter {
+                $0.batchSize >= 1 && $0.batchSize <= 1 << 20 && $0.seconds.isFinite && $0.seconds > 0 && $0.seconds < 3600
+            }
+            state.curve.add(valid.suffix(state.curve.sampleCapacity).map { (batchSize: $0.batchSize, seconds: $0.seconds) })
+            state.network = model.networkSeconds.flatMap { $0.isFinite && $0 >= 0 && $0 < 60 ? $0 : nil }
+            state.networkP99 = model.networkP99Seconds.flatMap { $0.isFinite && $0 >= 0 && $0 < 60 ? $0 : nil }
+            models[model.name] = state
+            restored.append(model.name)
+        }
+        return restored
+    }
+
     private func newState() -> ModelState {
         ModelState(rate: RateEstimator(shortWindow: shortWindow, longWindow: longWindow))
+    }
+}
+
+/// What the model has learned that is worth keeping across a restart of the balancer
+/// (`capacity.json` under `--state-dir`): per model, the service-curve samples, its batch limit
+/// and target, and the frontends' network estimates. Arrival rates and queue delays are not
+/// kept: they describe the traffic of the moment, and the next reports bring them back.
+public struct LearnedCapacity: Codable, Sendable, Equatable {
+    public struct Sample: Codable, Sendable, Equatable {
+        public var batchSize: Int
+        public var seconds: Double
+        public init(batchSize: Int, seconds: Double) {
+            self.batchSize = batchSize
+            self.seconds = seconds
+        }
+    }
+
+    public struct Model: Codable, Sendable, Equatable {
+        public var name: String
+        public var samples: [Sample]
+        public var maxBatchSize: Int
+        public var targetSeconds: Double?
+        public var networkSeconds: Double?
+        public var networkP99Seconds: Double?
+
+        public init(
+            name: String, samples: [Sample], maxBatchSize: Int, targetSeconds: Double? = nil, networkSeconds: Double? = nil,
+            networkP99Seconds: Double? = nil
+        ) {
+            self.name = name
+            self.samples = samples
+            self.maxBatchSize = maxBatchSize
+            self.targetSeconds = targetSeconds
+            self.networkSeconds = networkSeconds
+            self.networkP99Seconds = networkP99Seconds
+        }
+    }
+
+    /// The file's format; a balancer ignores a file of another version.
+    public var version: Int
+    public var models: [Model]
+
+    public static let currentVersion = 1
+
+    public init(models: [Model]) {
+        self.version = Self.currentVersion
+        self.models = models
     }
 }

@@ -28,6 +28,14 @@ public struct ServiceCurve: Sendable, Equatable {
     /// Number of samples fitted so far.
     public var sampleCount: Int { samples.count }
 
+    /// The samples the fit keeps, oldest first (what `capacity.json` saves).
+    public var keptSamples: [(batchSize: Int, seconds: Double)] {
+        samples.map { (Int($0.batch), $0.seconds) }
+    }
+
+    /// How many samples the fit keeps at most.
+    public var sampleCapacity: Int { capacity }
+
     /// Adds samples and refits. With a single batch size the intercept cannot be told from the
     /// slope: both are then scaled together so the curve passes through the observed mean.
     public mutating func add(_ new: [(batchSize: Int, seconds: Double)]) {

@@ -30,13 +30,54 @@ final class CapacityState: Sendable {
 
     private let tracker: Mutex<CapacityTracker<ContinuousClock.Instant>>
     private let scaling = Mutex(Scaling())
+    /// `capacity.json` under `--state-dir` (nil: the model lives in memory only).
+    let file: URL?
+    /// Reports that taught the model something (batch samples, network times) since the last save.
+    private let unsaved = Atomic<Int>(0)
 
-    init(settings: CapacityTracker<ContinuousClock.Instant>.Settings) {
-        tracker = Mutex(CapacityTracker(settings: settings))
+    /// A capacity model that starts from what `directory/capacity.json` kept, when there is such
+    /// a file: a restarted balancer plans with the curves it had learned instead of its prior.
+    /// A file it cannot read is set aside (logged): the model is a cache of measurements, and
+    /// starting without it is safe.
+    init(settings: CapacityTracker<ContinuousClock.Instant>.Settings, directory: String? = nil, logger: Logger? = nil) {
+        var tracker = CapacityTracker<ContinuousClock.Instant>(settings: settings)
+        file = directory.map { URL(fileURLWithPath: $0).appendingPathComponent("capacity.json") }
+        if let file, let data = FileManager.default.contents(atPath: file.path) {
+            do {
+                let learned = try JSONDecoder().decode(LearnedCapacity.self, from: data)
+                let restored = tracker.restore(learned)
+                if learned.version != LearnedCapacity.currentVersion {
+                    logger?.warning("capacity model: \(file.path) has format version \(learned.version), not \(LearnedCapacity.currentVersion); starting from the prior")
+                } else {
+                    let samples = tracker.views.reduce(0) { $0 + $1.curveSamples }
+                    logger?.notice("capacity model: restored \(restored.count) model(s) (\(restored.joined(separator: ", "))) with \(samples) batch samples from \(file.path)")
+                }
+            } catch {
+                logger?.warning("capacity model: cannot read \(file.path) (\(error)); starting from the prior, the file will be replaced")
+            }
+        }
+        self.tracker = Mutex(tracker)
     }
 
     func record(_ report: WorkerCapacityReport) {
+        if report.load.contains(where: { !$0.batches.isEmpty }) { unsaved.add(1, ordering: .relaxed) }
         tracker.withLock { $0.record(report) }
+    }
+
+    /// Writes the learned model to `capacity.json` (a new file renamed over the old) when a
+    /// report taught it something since the last save.
+    func save() throws {
+        guard let file, unsaved.exchange(0, ordering: .relaxed) > 0 else { return }
+        let learned = tracker.withLock { $0.learned }
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try encoder.encode(learned).write(to: file, options: .atomic)
+        } catch {
+            unsaved.add(1, ordering: .relaxed)
+            throw error
+        }
     }
 
     /// Per model, the workers its plan needs at the current rate: nil before any batch has run,
@@ -49,6 +90,7 @@ final class CapacityState: Sendable {
     }
 
     func record(_ report: NetworkReport) {
+        if report.samples.contains(where: { $0.requests > 0 }) { unsaved.add(1, ordering: .relaxed) }
         tracker.withLock { $0.record(report) }
     }
 
@@ -73,7 +115,9 @@ final class CapacityState: Sendable {
 
 /// Twice a second: closes the capacity model's interval, asks the `Autoscaler` for the pool size
 /// and has the scaler carry it out. Every decision that changes the size is logged with its
-/// reason and kept (the last 50) for `fulcrum status`.
+/// reason and kept (the last 50) for `fulcrum status`. Every `saveEvery` ticks, and when it
+/// stops, it saves the learned capacity model (`CapacityState.save`), so a balancer killed
+/// without warning loses at most that much of what it learned.
 struct AutoscalerService: Service {
     let state: CapacityState
     let scaler: any Scaler
@@ -81,6 +125,7 @@ struct AutoscalerService: Service {
     var autoscaler: Autoscaler<ContinuousClock.Instant>
     let logger: Logger
     var interval: Duration = .milliseconds(500)
+    var saveEvery = 10
 
     func run() async throws {
         var autoscaler = self.autoscaler
@@ -90,8 +135,11 @@ struct AutoscalerService: Service {
             $0.minWorkers = autoscaler.minWorkers
             $0.maxWorkers = autoscaler.maxWorkers
         }
+        var ticks = 0
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                ticks += 1
+                if ticks % saveEvery == 0 { save() }
                 await scaler.maintain()
                 let pool = self.pool()
                 let serving = pool.workers.filter { $0.state == .ready || $0.state == .starting }.count
@@ -127,6 +175,15 @@ struct AutoscalerService: Service {
             }
         } onGracefulShutdown: {
         }
+        save()
         await scaler.shutdown()
+    }
+
+    private func save() {
+        do {
+            try state.save()
+        } catch {
+            logger.warning("capacity model: cannot write \(state.file?.path ?? "capacity.json") (\(error)); it is kept in memory")
+        }
     }
 }
