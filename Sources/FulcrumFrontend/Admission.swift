@@ -12,6 +12,12 @@ import Synchronization
 ///
 /// The request limit is `--max-inflight` (`static`), or, with `--admission adaptive`, a limit
 /// that `ConcurrencyLimit` moves with the latencies it sees, never above `--max-inflight`.
+///
+/// In both modes a call whose deadline is shorter than `deadlineMargin` times what answers take
+/// now (`LatencyEstimate`) is refused at once with DEADLINE_EXCEEDED and `fulcrum-rejected:
+/// deadline`: a request that cannot make its deadline is refused early, not served late, so a
+/// queue stops growing where the callers' deadlines put it instead of until every request waits
+/// its deadline out.
 final class Admission: Sendable {
     let maxRequests: Int
     let maxBytes: Int
@@ -22,12 +28,29 @@ final class Admission: Sendable {
         var bytes = 0
         let maxRequests: Int
         var adaptive: ConcurrencyLimit?
+        var latency = LatencyEstimate()
         /// The request limit in force (an adaptive limit never exceeds `maxRequests`).
         var limit: Int { adaptive?.limit ?? maxRequests }
+
+        /// What a request admitted now can expect to take, if that is more than its deadline
+        /// allows (with the margin); nil when it may go on. Nothing in flight: nothing to wait for.
+        mutating func lateness(timeout: Duration?, now: UInt64) -> UInt64? {
+            guard let timeout, requests > 0 else { return nil }
+            latency.roll(now: now)
+            let expected = latency.expected
+            let (needed, overflow) = expected.multipliedReportingOverflow(by: Admission.deadlineMargin)
+            return expected > 0 && (overflow || needed > Admission.nanoseconds(timeout)) ? expected : nil
+        }
     }
 
     /// The value `fulcrum-rejected` carries on an admission refusal.
     static let rejection = "admission"
+    /// The value `fulcrum-rejected` carries on a call refused because its deadline would pass.
+    static let lateRejection = "deadline"
+    /// How many times what answers take now a call's deadline must allow for it to be admitted:
+    /// the estimate is a mean, and the answers of a queue that is just large enough for the
+    /// deadlines spread to about twice it.
+    static let deadlineMargin: UInt64 = 2
 
     /// Requests in flight by default.
     static let defaultMaxRequests = 2048
@@ -51,23 +74,64 @@ final class Admission: Sendable {
     /// Admits a request holding `bytes` of tensors, or throws RESOURCE_EXHAUSTED. A request larger
     /// than the whole byte limit is still admitted when nothing else is in flight, so the byte
     /// limit never refuses what the message limit allows.
-    func enter(bytes: Int) throws(RPCError) {
-        let refused = state.withLock { s -> Int? in
-            guard s.requests < s.limit else { return s.limit }
+    /// `timeout` is the call's deadline, if it has one: a call that would miss it is refused too.
+    func enter(bytes: Int, timeout: Duration? = nil) throws(RPCError) {
+        let now = timeout == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+        let refused = state.withLock { s -> Refusal? in
+            guard s.requests < s.limit else { return .full(s.limit) }
             // The byte limit's refusal names the static limits, whatever the adaptive one is.
-            guard s.requests == 0 || bytes <= maxBytes - s.bytes else { return maxRequests }
+            guard s.requests == 0 || bytes <= maxBytes - s.bytes else { return .full(maxRequests) }
+            if let expected = s.lateness(timeout: timeout, now: now) { return .late(expected: expected) }
             s.requests += 1
             s.bytes += bytes
             return nil
         }
-        if let refused { throw refusal(limit: refused) }
+        if let refused { throw refusal(refused, timeout: timeout) }
     }
 
-    /// The refusal for a request that arrives now, or nil when there is room for one more (the
-    /// edge asks before it reads the request; `enter` decides for good).
-    func refusalIfFull() -> RPCError? {
-        let full = state.withLock { s -> Int? in s.requests >= s.limit ? s.limit : nil }
-        return full.map { refusal(limit: $0) }
+    /// The refusal for a call that arrives now with `timeout` (its deadline, if any), or nil
+    /// when there is room for one more that can make its deadline (the edge asks before it reads
+    /// the request; `enter` decides for good).
+    func refusalIfFull(timeout: Duration? = nil) -> RPCError? {
+        let now = timeout == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+        let refused = state.withLock { s -> Refusal? in
+            if s.requests >= s.limit { return .full(s.limit) }
+            return s.lateness(timeout: timeout, now: now).map { .late(expected: $0) }
+        }
+        return refused.map { refusal($0, timeout: timeout) }
+    }
+
+    private enum Refusal {
+        /// At the request limit in force.
+        case full(Int)
+        /// Answers take `expected` nanoseconds now, more than the deadline allows.
+        case late(expected: UInt64)
+    }
+
+    private func refusal(_ refusal: Refusal, timeout: Duration?) -> RPCError {
+        switch refusal {
+        case .full(let limit): return self.refusal(limit: limit)
+        case .late(let expected):
+            let deadline = timeout.map { Self.nanoseconds($0) } ?? 0
+            return RPCError(
+                code: .deadlineExceeded,
+                message:
+                    "refused early: answers take about \(Self.milliseconds(expected)) now, and this call's deadline of \(Self.milliseconds(deadline)) would pass before it is answered; retry with a longer deadline or later",
+                metadata: [RejectionMetadata.key: .string(Self.lateRejection)]
+            )
+        }
+    }
+
+    static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0 else { return 0 }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? UInt64.max : whole &+ UInt64(max(0, attoseconds) / 1_000_000_000)
+    }
+
+    private static func milliseconds(_ nanoseconds: UInt64) -> String {
+        let ms = Double(nanoseconds) / 1_000_000
+        return ms < 10 ? "\((ms * 10).rounded() / 10) ms" : "\(Int(ms.rounded())) ms"
     }
 
     private func refusal(limit: Int) -> RPCError {
@@ -84,9 +148,13 @@ final class Admission: Sendable {
     /// Releases what `enter(bytes:)` admitted; `latency` is the answered request's time in the
     /// frontend (nil for a failure), which an adaptive limit learns from.
     func leave(bytes: Int, model: String = "", latency: UInt64? = nil) {
+        let now = latency == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         state.withLock {
-            if let latency, $0.adaptive != nil {
-                $0.adaptive!.observe(model: model, latencyNanoseconds: latency, inFlight: $0.requests, now: DispatchTime.now().uptimeNanoseconds)
+            if let latency {
+                $0.latency.observe(latencyNanoseconds: latency, now: now)
+                if $0.adaptive != nil {
+                    $0.adaptive!.observe(model: model, latencyNanoseconds: latency, inFlight: $0.requests, now: now)
+                }
             }
             $0.requests -= 1
             $0.bytes -= bytes
@@ -98,6 +166,43 @@ final class Admission: Sendable {
 
     /// The request limit in force now.
     var limit: Int { state.withLock { $0.limit } }
+}
+
+/// What an answer admitted now can expect to take: the mean latency of the answers of the last
+/// 100 ms interval, once at least `minimumAnswers` finished in it. An interval with fewer halves
+/// the estimate (once for every interval that passed), so it never sticks — not after one slow
+/// answer (a cold model), nor while every call is being refused and none is answered. A pure
+/// value: tested with explicit times.
+struct LatencyEstimate: Sendable {
+    static let interval: UInt64 = 100_000_000
+    static let minimumAnswers = 5
+
+    /// Nanoseconds (0: no estimate; nothing is refused for lateness).
+    private(set) var expected: UInt64 = 0
+    private var sum: UInt64 = 0
+    private var count = 0
+    private var intervalEnd: UInt64 = 0
+
+    /// One answer that took `latencyNanoseconds`, finished at `now` (monotonic nanoseconds).
+    mutating func observe(latencyNanoseconds latency: UInt64, now: UInt64) {
+        roll(now: now)
+        sum = sum.addingReportingOverflow(latency).overflow ? UInt64.max : sum + latency
+        count += 1
+    }
+
+    /// Closes the intervals that ended by `now`.
+    mutating func roll(now: UInt64) {
+        guard now >= intervalEnd else { return }
+        if intervalEnd != 0 {
+            expected = count >= Self.minimumAnswers ? sum / UInt64(count) : expected / 2
+            // Whole intervals since then without a single answer halve it again each.
+            let silent = (now - intervalEnd) / Self.interval
+            expected = silent >= 64 ? 0 : expected >> silent
+        }
+        sum = 0
+        count = 0
+        intervalEnd = now + Self.interval
+    }
 }
 
 /// A concurrency limit that follows latency (`--admission adaptive`), in the manner of TCP

@@ -53,7 +53,7 @@ public enum Frontend {
             services: [inference, health],
             interceptors: apiKeys.map { [APIKeyInterceptor(keys: $0)] } ?? [],
             modelInfer: { try await inference.modelInfer($0, metadata: $1) },
-            shed: { admission.refusalIfFull() },
+            shed: { admission.refusalIfFull(timeout: $0) },
             limits: configuration.edgeLimits,
             tls: edgeTLS,
             logger: logger

@@ -5,8 +5,13 @@ import GRPCCore
 public enum Deadline {
     /// The timeout the client set, or nil when it set none or the header is malformed.
     public static func timeout(in metadata: Metadata) -> Duration? {
-        guard let value = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }),
-              let unit = value.last, let amount = Int64(value.dropLast()), amount >= 0
+        metadata[stringValues: "grpc-timeout"].first(where: { _ in true }).flatMap { timeout(grpcTimeout: $0) }
+    }
+
+    /// A `grpc-timeout` header's value (digits, then a unit: H M S m u n) as a duration; nil when
+    /// malformed.
+    public static func timeout(grpcTimeout value: String) -> Duration? {
+        guard value.utf8.count <= 9, let unit = value.last, let amount = Int64(value.dropLast()), amount >= 0
         else { return nil }
         switch unit {
         case "H": return .seconds(amount * 3600)

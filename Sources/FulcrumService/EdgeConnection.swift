@@ -376,7 +376,7 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         setStream(id, .call(Call(headers: headers, started: now)))
-        if let refusal = configuration.shed?() {
+        if let shed = configuration.shed, let refusal = shed(headers.first(name: "grpc-timeout").flatMap { Deadline.timeout(grpcTimeout: $0) }) {
             // Refused before its message is read: the cheapest answer an overloaded server has.
             // No RST_STREAM: the message is usually already on its way (dropped as it arrives),
             // and a client built on swift-nio-http2 closes its connection after 200 resets in
@@ -587,8 +587,9 @@ final class EdgeConnection: ChannelInboundHandler, @unchecked Sendable {
     private var deferredFlush: DeferredFlush?
 }
 
-/// Decides, as a ModelInfer call's headers arrive, whether to refuse it at once (nil: go on).
-public typealias EdgeShedding = @Sendable () -> RPCError?
+/// Decides, as a ModelInfer call's headers arrive, whether to refuse it at once (nil: go on);
+/// given the call's `grpc-timeout`, if any.
+public typealias EdgeShedding = @Sendable (Duration?) -> RPCError?
 
 /// The edge's limits on what one client may hold (docs/security.md).
 public struct EdgeLimits: Sendable {

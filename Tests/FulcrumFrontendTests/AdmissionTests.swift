@@ -1,3 +1,4 @@
+import Foundation
 import FulcrumService
 import GRPCCore
 import Testing
@@ -34,6 +35,72 @@ import Testing
         #expect(throws: RPCError.self) { try admission.enter(bytes: 1) }
         admission.leave(bytes: 1000)
         #expect(admission.inFlight.requests == 0 && admission.inFlight.bytes == 0)
+    }
+}
+
+@Suite struct DeadlineAdmissionTests {
+    static let ms: UInt64 = 1_000_000
+
+    @Test func theEstimateIsTheLastIntervalsMeanAndNeverSticks() {
+        var estimate = LatencyEstimate()
+        var now: UInt64 = 1_000 * Self.ms
+        estimate.observe(latencyNanoseconds: 40 * Self.ms, now: now)
+        #expect(estimate.expected == 0)  // the first interval has not closed
+        for _ in 0..<10 {
+            now += 5 * Self.ms
+            estimate.observe(latencyNanoseconds: 40 * Self.ms, now: now)
+        }
+        now += 60 * Self.ms
+        estimate.roll(now: now)
+        #expect(estimate.expected == 40 * Self.ms)
+        // One slow answer alone (a cold model) is too few to count: the estimate halves instead.
+        estimate.observe(latencyNanoseconds: 2_000 * Self.ms, now: now)
+        now += 100 * Self.ms
+        estimate.roll(now: now)
+        #expect(estimate.expected == 20 * Self.ms)
+        // With nothing answered (everything refused) it halves for every interval that passed (3).
+        now += 300 * Self.ms
+        estimate.roll(now: now)
+        #expect(estimate.expected == 20 * Self.ms / 8)
+        now += 10_000 * Self.ms
+        estimate.roll(now: now)
+        #expect(estimate.expected == 0)
+    }
+
+    @Test func aCallThatCannotMakeItsDeadlineIsRefusedEarly() throws {
+        let admission = Admission(maxRequests: 100, maxBytes: 1 << 20)
+        // Nothing known yet: every deadline is admitted.
+        #expect(admission.refusalIfFull(timeout: .milliseconds(1)) == nil)
+        // 200 ms answers for a while (a queue), with calls in flight.
+        for _ in 0..<3 { try admission.enter(bytes: 1) }
+        let start = DispatchTime.now().uptimeNanoseconds
+        while DispatchTime.now().uptimeNanoseconds - start < 2 * LatencyEstimate.interval + 10 * Self.ms {
+            try admission.enter(bytes: 1)
+            admission.leave(bytes: 1, model: "m", latency: 200 * Self.ms)
+        }
+        // 2 x 200 ms is more than a 250 ms deadline allows: refused at once, with its reason.
+        let refusal = try #require(admission.refusalIfFull(timeout: .milliseconds(250)))
+        #expect(refusal.code == .deadlineExceeded)
+        #expect(refusal.metadata[stringValues: RejectionMetadata.key].first(where: { _ in true }) == Admission.lateRejection)
+        #expect(refusal.message.contains("200 ms") && refusal.message.contains("250 ms"))
+        #expect(throws: RPCError.self) { try admission.enter(bytes: 1, timeout: .milliseconds(250)) }
+        // A call without a deadline, or with room for two answers, goes on; so does any call
+        // once nothing is in flight (no queue to wait in).
+        #expect(admission.refusalIfFull(timeout: nil) == nil)
+        #expect(admission.refusalIfFull(timeout: .seconds(1)) == nil)
+        #expect(admission.refusalIfFull(timeout: .seconds(Int64.max)) == nil)
+        for _ in 0..<3 { admission.leave(bytes: 1) }
+        #expect(admission.refusalIfFull(timeout: .milliseconds(250)) == nil)
+    }
+
+    @Test func grpcTimeoutsAreReadWithoutOverflow() {
+        #expect(Deadline.timeout(grpcTimeout: "250m") == .milliseconds(250))
+        #expect(Deadline.timeout(grpcTimeout: "99999999H") == .seconds(99_999_999 * 3600))
+        // Longer than the protocol's 8 digits: malformed, never a trap in the multiplication.
+        #expect(Deadline.timeout(grpcTimeout: "9223372036854775807H") == nil)
+        #expect(Deadline.timeout(grpcTimeout: "-5S") == nil)
+        #expect(Deadline.timeout(grpcTimeout: "5x") == nil)
+        #expect(Deadline.timeout(grpcTimeout: "") == nil)
     }
 }
 

@@ -180,11 +180,15 @@ import Testing
 
     @Test func aShedCallIsRefusedOnItsHeadersAndItsMessageIsDropped() throws {
         let full = Mutex(true)
-        let channel = try connection(shed: {
-            full.withLock { $0 }
+        let asked = Mutex<[Duration?]>([])
+        let channel = try connection(shed: { timeout in
+            asked.withLock { $0.append(timeout) }
+            return full.withLock { $0 }
                 ? RPCError(code: .resourceExhausted, message: "full", metadata: ["grpc-retry-pushback-ms": "100"]) : nil
         })
-        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .headers(.init(headers: headers()))))
+        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .headers(.init(headers: headers([("grpc-timeout", "250m")])))))
+        // The hook is told the call's deadline, to refuse a call that could not make it.
+        #expect(asked.withLock { $0 } == [.milliseconds(250)])
         let frames = try outbound(channel)
         #expect(trailers(frames[0])?.first(name: "grpc-status") == "8")
         #expect(trailers(frames[0])?.first(name: "grpc-retry-pushback-ms") == "100")

@@ -2,7 +2,7 @@
 # starts or stops a local cluster with `fulcrum up` on free loopback ports.
 #
 #   fulcrum_bin_dir ROOT            -> sets BIN_DIR ($FULCRUM_BIN_DIR, else .build/release, else .build/debug)
-#   fulcrum_cluster_start WORK N    -> sets CLUSTER_PID, FULCRUM_GRPC, FULCRUM_BALANCER (N workers)
+#   fulcrum_cluster_start WORK N [ARG...] -> sets CLUSTER_PID, FULCRUM_GRPC, FULCRUM_BALANCER (N workers; ARGs: more `fulcrum up` flags)
 #   fulcrum_cluster_stop            -> SIGTERM, then SIGKILL after 20 s
 
 fulcrum_bin_dir() {
@@ -23,10 +23,11 @@ fulcrum_bin_dir() {
 
 fulcrum_cluster_start() {
     local work="$1" workers="$2" root
+    shift 2
     root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
     "$BIN_DIR/fulcrum" up --model-repository "$root/examples/models" --workers "$workers" \
         --grpc-port 0 --http-port 0 --balancer-port 0 --log-level warning \
-        --endpoints-file "$work/endpoints.json" >"$work/up.out" 2>"$work/up.err" &
+        --endpoints-file "$work/endpoints.json" "$@" >"$work/up.out" 2>"$work/up.err" &
     CLUSTER_PID=$!
     for _ in $(seq 1 1800); do
         [[ -s "$work/endpoints.json" ]] && break
