@@ -1,6 +1,7 @@
 import FulcrumService
 import Foundation
 import GRPCCore
+import Metrics
 import Synchronization
 
 /// The frontend's admission limit: how many predictions, and how many bytes of their tensors, it
@@ -108,10 +109,19 @@ final class Admission: Sendable {
         case late(expected: UInt64)
     }
 
+    /// Refusals by reason (`fulcrum_frontend_admission_refusals_total`): the ones made as a
+    /// call's headers arrive never reach the per-model request counter, since the model's name
+    /// is in the message they were refused before reading.
+    private static let refusedFull = Counter(label: "fulcrum_frontend_admission_refusals_total", dimensions: [("reason", rejection)])
+    private static let refusedLate = Counter(label: "fulcrum_frontend_admission_refusals_total", dimensions: [("reason", lateRejection)])
+
     private func refusal(_ refusal: Refusal, timeout: Duration?) -> RPCError {
         switch refusal {
-        case .full(let limit): return self.refusal(limit: limit)
+        case .full(let limit):
+            Self.refusedFull.increment()
+            return self.refusal(limit: limit)
         case .late(let expected):
+            Self.refusedLate.increment()
             let deadline = timeout.map { Self.nanoseconds($0) } ?? 0
             return RPCError(
                 code: .deadlineExceeded,
