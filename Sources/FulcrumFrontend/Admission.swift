@@ -14,8 +14,9 @@ import Synchronization
 /// The request limit is `--max-inflight` (`static`), or, with `--admission adaptive`, a limit
 /// that `ConcurrencyLimit` moves with the latencies it sees, never above `--max-inflight`.
 ///
-/// In both modes a call whose deadline is shorter than `deadlineMargin` times what answers take
-/// now (`LatencyEstimate`) is refused at once with DEADLINE_EXCEEDED and `fulcrum-rejected:
+/// In both modes a call whose deadline is shorter than `deadlineMargin` times what its model's
+/// answers take now (`LatencyEstimate`; from a call's headers, before the message names the
+/// model, the fastest model's) is refused at once with DEADLINE_EXCEEDED and `fulcrum-rejected:
 /// deadline`: a request that cannot make its deadline is refused early, not served late, so a
 /// queue stops growing where the callers' deadlines put it instead of until every request waits
 /// its deadline out.
@@ -29,16 +30,33 @@ final class Admission: Sendable {
         var bytes = 0
         let maxRequests: Int
         var adaptive: ConcurrencyLimit?
-        var latency = LatencyEstimate()
+        /// Per model: what its answers take now.
+        var latency: [String: LatencyEstimate] = [:]
         /// The request limit in force (an adaptive limit never exceeds `maxRequests`).
         var limit: Int { adaptive?.limit ?? maxRequests }
 
-        /// What a request admitted now can expect to take, if that is more than its deadline
-        /// allows (with the margin); nil when it may go on. Nothing in flight: nothing to wait for.
-        mutating func lateness(timeout: Duration?, now: UInt64) -> UInt64? {
-            guard let timeout, requests > 0 else { return nil }
-            latency.roll(now: now)
-            let expected = latency.expected
+        /// What a request of `model` admitted now can expect to take, if that is more than its
+        /// deadline allows (with the margin); nil when it may go on. Without a model (a call's
+        /// headers, before its message names one), the fastest model's estimate decides, so only
+        /// a call no model could answer in time is refused. Nothing in flight: nothing to wait for.
+        mutating func lateness(timeout: Duration?, model: String?, now: UInt64) -> UInt64? {
+            guard let timeout, requests > 0, !latency.isEmpty else { return nil }
+            let expected: UInt64
+            if let model {
+                guard var estimate = latency[model] else { return nil }
+                estimate.roll(now: now)
+                latency[model] = estimate
+                expected = estimate.expected
+            } else {
+                var fastest = UInt64.max
+                var index = latency.values.startIndex  // in place: no copy of the dictionary
+                while index != latency.values.endIndex {
+                    latency.values[index].roll(now: now)
+                    fastest = min(fastest, latency.values[index].expected)
+                    latency.values.formIndex(after: &index)
+                }
+                expected = fastest
+            }
             let (needed, overflow) = expected.multipliedReportingOverflow(by: Admission.deadlineMargin)
             return expected > 0 && (overflow || needed > Admission.nanoseconds(timeout)) ? expected : nil
         }
@@ -75,14 +93,15 @@ final class Admission: Sendable {
     /// Admits a request holding `bytes` of tensors, or throws RESOURCE_EXHAUSTED. A request larger
     /// than the whole byte limit is still admitted when nothing else is in flight, so the byte
     /// limit never refuses what the message limit allows.
-    /// `timeout` is the call's deadline, if it has one: a call that would miss it is refused too.
-    func enter(bytes: Int, timeout: Duration? = nil) throws(RPCError) {
+    /// `timeout` is the call's deadline, if it has one: a call of `model` that would miss it is
+    /// refused too.
+    func enter(bytes: Int, model: String = "", timeout: Duration? = nil) throws(RPCError) {
         let now = timeout == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         let refused = state.withLock { s -> Refusal? in
             guard s.requests < s.limit else { return .full(s.limit) }
             // The byte limit's refusal names the static limits, whatever the adaptive one is.
             guard s.requests == 0 || bytes <= maxBytes - s.bytes else { return .full(maxRequests) }
-            if let expected = s.lateness(timeout: timeout, now: now) { return .late(expected: expected) }
+            if let expected = s.lateness(timeout: timeout, model: model, now: now) { return .late(expected: expected) }
             s.requests += 1
             s.bytes += bytes
             return nil
@@ -97,7 +116,7 @@ final class Admission: Sendable {
         let now = timeout == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         let refused = state.withLock { s -> Refusal? in
             if s.requests >= s.limit { return .full(s.limit) }
-            return s.lateness(timeout: timeout, now: now).map { .late(expected: $0) }
+            return s.lateness(timeout: timeout, model: nil, now: now).map { .late(expected: $0) }
         }
         return refused.map { refusal($0, timeout: timeout) }
     }
@@ -161,7 +180,7 @@ final class Admission: Sendable {
         let now = latency == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         state.withLock {
             if let latency {
-                $0.latency.observe(latencyNanoseconds: latency, now: now)
+                $0.latency[model, default: LatencyEstimate()].observe(latencyNanoseconds: latency, now: now)
                 if $0.adaptive != nil {
                     $0.adaptive!.observe(model: model, latencyNanoseconds: latency, inFlight: $0.requests, now: now)
                 }

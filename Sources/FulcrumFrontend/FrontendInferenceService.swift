@@ -326,7 +326,7 @@ struct FrontendInferenceService: Inference_GRPCInferenceService.SimpleServicePro
         let started = DispatchTime.now().uptimeNanoseconds
         let bytes = MessageLimit.payloadBytes(request)
         do {
-            try admission.enter(bytes: bytes, timeout: timeout)
+            try admission.enter(bytes: bytes, model: request.modelName, timeout: timeout)
             var answeredAt: UInt64? = nil
             defer { admission.leave(bytes: bytes, model: request.modelName, latency: answeredAt.map { $0 - started }) }
             let response: Inference_ModelInferResponse

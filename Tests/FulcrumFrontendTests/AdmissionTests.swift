@@ -83,7 +83,7 @@ import Testing
         #expect(refusal.code == .deadlineExceeded)
         #expect(refusal.metadata[stringValues: RejectionMetadata.key].first(where: { _ in true }) == Admission.lateRejection)
         #expect(refusal.message.contains("200 ms") && refusal.message.contains("250 ms"))
-        #expect(throws: RPCError.self) { try admission.enter(bytes: 1, timeout: .milliseconds(250)) }
+        #expect(throws: RPCError.self) { try admission.enter(bytes: 1, model: "m", timeout: .milliseconds(250)) }
         // A call without a deadline, or with room for two answers, goes on; so does any call
         // once nothing is in flight (no queue to wait in).
         #expect(admission.refusalIfFull(timeout: nil) == nil)
@@ -91,6 +91,26 @@ import Testing
         #expect(admission.refusalIfFull(timeout: .seconds(Int64.max)) == nil)
         for _ in 0..<3 { admission.leave(bytes: 1) }
         #expect(admission.refusalIfFull(timeout: .milliseconds(250)) == nil)
+    }
+
+    @Test func eachModelIsJudgedByItsOwnAnswers() throws {
+        let admission = Admission(maxRequests: 100, maxBytes: 1 << 20)
+        try admission.enter(bytes: 1)
+        let start = DispatchTime.now().uptimeNanoseconds
+        while DispatchTime.now().uptimeNanoseconds - start < 2 * LatencyEstimate.interval + 10 * Self.ms {
+            for (model, latency) in [("slow", 300 * Self.ms), ("fast", Self.ms)] {
+                try admission.enter(bytes: 1, model: model)
+                admission.leave(bytes: 1, model: model, latency: latency)
+            }
+        }
+        // From a call's headers the model is not known yet: the fastest model decides, so a
+        // call that one of them could answer in time is not refused there.
+        #expect(admission.refusalIfFull(timeout: .milliseconds(250)) == nil)
+        // Once the message names it, the slow model's call is refused and the fast one's admitted.
+        #expect(throws: RPCError.self) { try admission.enter(bytes: 1, model: "slow", timeout: .milliseconds(250)) }
+        try admission.enter(bytes: 1, model: "fast", timeout: .milliseconds(250))
+        // A model with no answers yet has no estimate: nothing to refuse it for.
+        try admission.enter(bytes: 1, model: "new", timeout: .milliseconds(1))
     }
 
     @Test func grpcTimeoutsAreReadWithoutOverflow() {
