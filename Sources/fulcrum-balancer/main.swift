@@ -70,7 +70,7 @@ struct BalancerCommand: LayeredCommand {
     @Option(name: .long, help: "process scaler: one more argument for every worker (repeat; e.g. --worker-arg=--emulate --worker-arg=5+1).")
     var workerArg: [String] = []
 
-    @Option(name: .long, help: "A directory for the balancer's state: the traffic routes (routes.json, read at start, written on every change; without this directory routes are lost when the balancer stops) and, with the process scaler, its workers (workers.json), so a balancer restarted on it adopts the ones still running instead of starting new ones, and the learned capacity model (capacity.json: each model's service-curve samples and network times, saved every 5 s and at exit, read at start) (`fulcrum up` sets it).")
+    @Option(name: .long, help: "A directory for the balancer's state: the traffic routes (routes.json, read at start, written on every change; without this directory routes are lost when the balancer stops), the learned capacity model (capacity.json: each model's service-curve samples and network times, saved every 5 s and at exit, read at start) and, with the process scaler, its workers (workers.json), so a balancer restarted on it adopts the ones still running instead of starting new ones (`fulcrum up` sets it).")
     var stateDir: String?
 
     @Option(name: .long, help: "Write the bound address as JSON to this file once listening.")
