@@ -46,7 +46,7 @@ public enum Balancer {
         let server = GRPCServerService(
             transport: GRPCTransport.server(configuration.listen, tls: configuration.tls),
             services: [control, health],
-            interceptors: configuration.tls == nil ? [] : [PeerRoleInterceptor(allowed: roles)],
+            interceptors: configuration.tls.map { [PeerRoleInterceptor(allowed: roles, tls: $0)] } ?? [],
             logger: logger
         ) { address in
             logger.info("balancer listening on \(address)")

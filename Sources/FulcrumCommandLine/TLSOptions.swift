@@ -1,8 +1,8 @@
 import ArgumentParser
 import FulcrumService
 
-/// `--tls-cert`, `--tls-key`, `--tls-ca` and `--insecure`: the cluster's mutual TLS, the same in
-/// every service (`ClusterTLS`).
+/// `--tls-cert`, `--tls-key`, `--tls-ca`, `--tls-revoked` and `--insecure`: the cluster's mutual
+/// TLS, the same in every service (`ClusterTLS`).
 public struct TLSOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(ClusterTLS.certificateHelp, valueName: "pem"))
     public var tlsCert: String?
@@ -13,6 +13,9 @@ public struct TLSOptions: ParsableArguments {
     @Option(name: .customLong("tls-ca"), help: ArgumentHelp(ClusterTLS.caHelp, valueName: "pem"))
     public var tlsCA: String?
 
+    @Option(name: .long, help: ArgumentHelp(ClusterTLS.revokedHelp, valueName: "pem"))
+    public var tlsRevoked: String?
+
     @Flag(name: .long, help: ArgumentHelp(ClusterTLS.insecureHelp))
     public var insecure = false
 
@@ -22,7 +25,7 @@ public struct TLSOptions: ParsableArguments {
     /// binds (plaintext on anything but loopback needs `--insecure`).
     public func setting(listening hosts: [String]) throws -> ClusterTLS? {
         do throws(ClusterTLSError) {
-            return try ClusterTLS.setting(certificate: tlsCert, key: tlsKey, ca: tlsCA, insecure: insecure, listen: hosts)
+            return try ClusterTLS.setting(certificate: tlsCert, key: tlsKey, ca: tlsCA, revoked: tlsRevoked, insecure: insecure, listen: hosts)
         } catch {
             throw ValidationError(error.message)
         }

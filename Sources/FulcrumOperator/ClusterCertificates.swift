@@ -148,7 +148,8 @@ public enum ClusterCertificates {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode))
         guard fd >= 0 else { throw OperatorError("cannot create \(path): errno \(errno)") }
         defer { close(fd) }
-        let bytes = Array(text.utf8)
+        // Ending in a newline, as PEM files do, so that `cat a.pem b.pem` is a valid bundle.
+        let bytes = Array(text.utf8) + (text.hasSuffix("\n") ? [] : [UInt8(ascii: "\n")])
         var written = 0
         while written < bytes.count {
             let n = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }

@@ -51,16 +51,21 @@ public struct ClusterTLS: Sendable {
     private let current: Reloader
     /// Where the files were read from.
     public let files: (certificate: String, key: String, ca: String)
+    /// `--tls-revoked`: PEM certificates of members no longer trusted (nil: none).
+    public let revokedFile: String?
+    /// The revoked certificates' serial numbers in force (shared by every copy of this value).
+    private let revocations: Revocations
 
     /// Help text for the three flags every service takes.
     public static let certificateHelp = "PEM certificate (chain) of this service, issued by the cluster's CA (`fulcrum certs`); with --tls-key and --tls-ca every connection between the tiers is mutual TLS."
     public static let keyHelp = "PEM private key of --tls-cert."
     public static let caHelp = "PEM certificate of the cluster's CA: peers must present a certificate it signed."
     public static let insecureHelp = "Run the connections between the tiers in plaintext, without certificates. Without --tls-* flags a service refuses to listen on anything but loopback unless this is given."
+    public static let revokedHelp = "PEM file of cluster certificates no longer trusted (a leaked member's, appended with `cat`): a peer presenting one is refused — a worker's or frontend's port closes the connection after the handshake, the balancer refuses every call with UNAUTHENTICATED. Re-read on SIGHUP."
 
     /// Reads and checks the three PEM files: the chain and the key must match, the chain's leaf
     /// must be signed by the CA.
-    public init(certificate: String, key: String, ca: String) throws(ClusterTLSError) {
+    public init(certificate: String, key: String, ca: String, revoked: String? = nil) throws(ClusterTLSError) {
         func read(_ path: String, _ flag: String) throws(ClusterTLSError) -> [UInt8] {
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw ClusterTLSError("\(flag): cannot read '\(path)'")
@@ -108,6 +113,12 @@ public struct ClusterTLS: Sendable {
         guard parsedLeaf.notValidAfter > now else {
             throw ClusterTLSError("--tls-cert: '\(certificate)' expired on \(parsedLeaf.notValidAfter)")
         }
+        let serials = try revoked.map { path throws(ClusterTLSError) in try Self.revokedSerials(read(path, "--tls-revoked"), path: path) } ?? []
+        guard !serials.contains(Array(parsedLeaf.serialNumber.bytes)) else {
+            throw ClusterTLSError("--tls-cert: '\(certificate)' is itself listed in --tls-revoked '\(revoked ?? "")'")
+        }
+        self.revokedFile = revoked
+        self.revocations = Revocations(serials)
         self.certificatePEM = certificatePEM
         self.keyPEM = keyPEM
         self.caPEM = caPEM
@@ -121,7 +132,7 @@ public struct ClusterTLS: Sendable {
     /// them. On any error the pair in force stays. Returns the new certificate's expiry.
     @discardableResult
     public func reload() throws(ClusterTLSError) -> Date {
-        let fresh = try ClusterTLS(certificate: files.certificate, key: files.key, ca: files.ca)
+        let fresh = try ClusterTLS(certificate: files.certificate, key: files.key, ca: files.ca, revoked: revokedFile)
         guard fresh.caPEM == caPEM else {
             throw ClusterTLSError("--tls-ca: '\(files.ca)' changed: a new CA takes a restart (docs/operations.md)")
         }
@@ -130,7 +141,55 @@ public struct ClusterTLS: Sendable {
         }
         let leaf = fresh.current.leaf
         current.replace(chain: fresh.chain, key: fresh.key, leaf: leaf)
+        revocations.replace(with: fresh.revocations)
         return leaf.notValidAfter
+    }
+
+    // MARK: - Revocation
+
+    /// How many certificates `--tls-revoked` lists now.
+    public var revokedCount: Int { revocations.count }
+
+    /// Why a peer presenting `certificate` is refused (nil: it is not revoked).
+    public func revocationRefusal(_ certificate: Certificate) -> String? {
+        let serial = Array(certificate.serialNumber.bytes)
+        guard revocations.contains(serial) else { return nil }
+        let role = Self.role(of: certificate).map { "\($0.rawValue) " } ?? ""
+        return "the peer's \(role)certificate (serial \(serial.map { String(format: "%02x", $0) }.joined())) is revoked (--tls-revoked \(revokedFile ?? ""))"
+    }
+
+    /// The same for a certificate as NIOSSL hands it over (one parse; at most once a connection).
+    public func revocationRefusal(_ certificate: NIOSSLCertificate) -> String? {
+        guard revocations.count > 0 else { return nil }
+        guard let parsed = try? Certificate(derEncoded: certificate.toDERBytes()) else {
+            return "the peer's certificate cannot be parsed"
+        }
+        return revocationRefusal(parsed)
+    }
+
+    /// The serial numbers of the PEM certificates in a `--tls-revoked` file (it may be empty).
+    static func revokedSerials(_ pem: [UInt8], path: String) throws(ClusterTLSError) -> Set<[UInt8]> {
+        guard pem.contains(where: { !($0 == 32 || $0 == 10 || $0 == 13 || $0 == 9) }) else { return [] }
+        // Files joined with `cat` from PEMs without a final newline put one certificate's END
+        // and the next one's BEGIN on a line: split them again.
+        let text = String(decoding: pem, as: UTF8.self).replacingOccurrences(of: "-----END CERTIFICATE-----", with: "-----END CERTIFICATE-----\n")
+        do {
+            return Set(try NIOSSLCertificate.fromPEMBytes(Array(text.utf8)).map { Array(try Certificate(derEncoded: try $0.toDERBytes()).serialNumber.bytes) })
+        } catch {
+            throw ClusterTLSError("--tls-revoked: '\(path)' holds something other than PEM certificates (\(error))")
+        }
+    }
+
+    /// The revoked serial numbers in force, replaced as a whole on reload.
+    final class Revocations: Sendable {
+        private let serials: Mutex<Set<[UInt8]>>
+        init(_ serials: Set<[UInt8]>) { self.serials = Mutex(serials) }
+        func contains(_ serial: [UInt8]) -> Bool { serials.withLock { $0.contains(serial) } }
+        var count: Int { serials.withLock { $0.count } }
+        func replace(with other: Revocations) {
+            let fresh = other.serials.withLock { $0 }
+            serials.withLock { $0 = fresh }
+        }
     }
 
     /// The certificate new handshakes present now.
@@ -184,13 +243,14 @@ public struct ClusterTLS: Sendable {
     /// The `--tls-cert`/`--tls-key`/`--tls-ca`/`--insecure` choice of a service: all three files
     /// or none; none is allowed on a loopback address, or anywhere with `--insecure`.
     public static func setting(
-        certificate: String?, key: String?, ca: String?, insecure: Bool, listen hosts: [String]
+        certificate: String?, key: String?, ca: String?, revoked: String? = nil, insecure: Bool, listen hosts: [String]
     ) throws(ClusterTLSError) -> ClusterTLS? {
         switch (certificate, key, ca) {
         case let (certificate?, key?, ca?):
             if insecure { throw ClusterTLSError("--insecure and --tls-cert/--tls-key/--tls-ca contradict each other") }
-            return try ClusterTLS(certificate: certificate, key: key, ca: ca)
+            return try ClusterTLS(certificate: certificate, key: key, ca: ca, revoked: revoked)
         case (nil, nil, nil):
+            if revoked != nil { throw ClusterTLSError("--tls-revoked needs the cluster's certificates (--tls-cert, --tls-key, --tls-ca)") }
             if !insecure, let exposed = hosts.first(where: { !HostPort.isLoopback($0) }) {
                 throw ClusterTLSError(
                     "listening on \(exposed) needs the cluster's certificates (--tls-cert, --tls-key, --tls-ca; `fulcrum certs` makes them), or --insecure to run the tiers' connections in plaintext")
@@ -330,11 +390,17 @@ public enum EdgeTLS {
 /// Refuses a call whose peer's certificate lacks a role the method needs, with
 /// PERMISSION_DENIED. Only on a server with the cluster's mutual TLS (the handshake has already
 /// refused peers without a certificate from the CA); `allowed` maps "Service/Method" to the roles
-/// that may call it, and a method it does not list is open to every member.
+/// that may call it, and a method it does not list is open to every member. A peer whose
+/// certificate `tls`'s `--tls-revoked` lists is refused every call with UNAUTHENTICATED.
 public struct PeerRoleInterceptor: ServerInterceptor {
     public let allowed: [String: Set<ClusterTLS.Role>]
+    /// Whose `--tls-revoked` list every call's peer is checked against (nil: none).
+    public let tls: ClusterTLS?
 
-    public init(allowed: [String: Set<ClusterTLS.Role>]) { self.allowed = allowed }
+    public init(allowed: [String: Set<ClusterTLS.Role>], tls: ClusterTLS? = nil) {
+        self.allowed = allowed
+        self.tls = tls
+    }
 
     public func intercept<Input: Sendable, Output: Sendable>(
         request: StreamingServerRequest<Input>,
@@ -342,6 +408,11 @@ public struct PeerRoleInterceptor: ServerInterceptor {
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
         let name = "\(context.descriptor.service.fullyQualifiedService)/\(context.descriptor.method)"
+        if let tls, let posix = context.transportSpecific as? HTTP2ServerTransport.Posix.Context,
+            let certificate = posix.peerCertificate, let refusal = tls.revocationRefusal(certificate)
+        {
+            throw RPCError(code: .unauthenticated, message: refusal)
+        }
         if let roles = allowed[name] {
             let role = ClusterTLS.peerRole(context)
             guard let role, roles.contains(role) else {

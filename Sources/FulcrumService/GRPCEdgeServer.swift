@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP2
 import NIOPosix
 import NIOSSL
+import NIOTLS
 import ServiceLifecycle
 import Synchronization
 
@@ -28,6 +29,7 @@ public struct GRPCEdgeServer: Service {
     private let shed: EdgeShedding?
     private let limits: EdgeLimits
     private let tls: NIOSSLContext?
+    private let revocations: ClusterTLS?
     private let roles: [String: Set<ClusterTLS.Role>]
     private let logger: Logger
     private let onListening: @Sendable (HostPort) async throws -> Void
@@ -46,6 +48,8 @@ public struct GRPCEdgeServer: Service {
     ///   - roles: Relayed methods (`/package.Service/Method`) that only a peer whose cluster
     ///     certificate has one of these roles may call; checked here, at the TLS connection,
     ///     because the inner server sees a Unix socket and no certificate.
+    ///   - revocations: With `tls`, the cluster TLS whose `--tls-revoked` list a peer's
+    ///     certificate is checked against once its handshake completes (a listed one: closed).
     ///   - onListening: Called once with the bound address.
     public init(
         address: HostPort,
@@ -57,9 +61,11 @@ public struct GRPCEdgeServer: Service {
         limits: EdgeLimits = EdgeLimits(),
         tls: NIOSSLContext? = nil,
         roles: [String: Set<ClusterTLS.Role>] = [:],
+        revocations: ClusterTLS? = nil,
         logger: Logger,
         onListening: @escaping @Sendable (HostPort) async throws -> Void = { _ in }
     ) {
+        self.revocations = revocations
         self.address = address
         self.maxMessageBytes = maxMessageBytes
         self.services = services
@@ -93,7 +99,8 @@ public struct GRPCEdgeServer: Service {
                 _ = try await transport.listeningAddress
                 let listener: any Channel
                 do {
-                    listener = try await Self.bind(address, configuration: configuration, tls: tls, connections: connections, logger: logger)
+                    listener = try await Self.bind(
+                        address, configuration: configuration, tls: tls, revocations: revocations, connections: connections, logger: logger)
                 } catch {
                     inner.beginGracefulShutdown()
                     throw error
@@ -120,8 +127,8 @@ public struct GRPCEdgeServer: Service {
     }
 
     private static func bind(
-        _ address: HostPort, configuration: EdgeConnection.Configuration, tls: NIOSSLContext?, connections: EdgeConnections,
-        logger: Logger
+        _ address: HostPort, configuration: EdgeConnection.Configuration, tls: NIOSSLContext?, revocations: ClusterTLS?,
+        connections: EdgeConnections, logger: Logger
     ) async throws -> any Channel {
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = EdgeConnection.settings
@@ -141,6 +148,9 @@ public struct GRPCEdgeServer: Service {
                     let edge = EdgeConnection(configuration: configuration)
                     if let tls {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                        if let revocations {
+                            try channel.pipeline.syncOperations.addHandler(RevokedPeerGate(tls: revocations, logger: logger))
+                        }
                     }
                     try channel.pipeline.syncOperations.addHandler(EdgeReadStamp(edge: edge))
                     try channel.pipeline.syncOperations.addHandler(
@@ -249,5 +259,43 @@ private final class EdgeConnections: Sendable {
             // The close callback removes it; give it its turn.
             _ = state.withLock { $0.open.removeValue(forKey: ObjectIdentifier(first.channel)) }
         }
+    }
+}
+
+/// Closes a TLS connection whose peer presented a certificate the cluster's `--tls-revoked`
+/// lists, as soon as the handshake completes; nothing it sent is passed on. Once the peer has
+/// checked out it takes itself out of the pipeline, so the connection's reads never pass here.
+final class RevokedPeerGate: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let tls: ClusterTLS
+    private let logger: Logger
+    private var refused = false
+
+    init(tls: ClusterTLS, logger: Logger) {
+        self.tls = tls
+        self.logger = logger
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted = event as? TLSUserEvent {
+            let certificate = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?.peerCertificate
+            if let certificate, let refusal = tls.revocationRefusal(certificate) {
+                refused = true
+                logger.warning("closed a connection from \(context.remoteAddress?.description ?? "?"): \(refusal)")
+                context.close(promise: nil)
+                return
+            }
+            context.fireUserInboundEventTriggered(event)
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !refused else { return }
+        context.fireChannelRead(data)
     }
 }

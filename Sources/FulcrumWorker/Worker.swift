@@ -77,6 +77,7 @@ public enum Worker {
             roles: serverTLS == nil ? [:] : Dictionary(uniqueKeysWithValues: ["RepositoryModelLoad", "RepositoryModelUnload"].map {
                 ("/inference.GRPCInferenceService/\($0)", [ClusterTLS.Role.frontend, .balancer])
             }),
+            revocations: configuration.tls,
             logger: logger
         ) { bound in
             let address = configuration.advertise ?? bound

@@ -172,4 +172,48 @@ import X509
             }
         }
     }
+
+    @Test func aRevokedCertificateIsRefusedAndTheListIsReadAgainOnReload() throws {
+        let first = folder()
+        var options = ClusterCertificates.Options(directory: first)
+        options.keepCAKey = true
+        try ClusterCertificates.issue(options)
+        let second = folder()
+        var again = ClusterCertificates.Options(directory: second)
+        again.caDirectory = first
+        try ClusterCertificates.issue(again)
+        let revoked = folder() + "-revoked.pem"
+        // Empty: nothing is revoked.
+        try Data().write(to: URL(fileURLWithPath: revoked))
+        let tls = try ClusterTLS(certificate: second + "/balancer.pem", key: second + "/balancer-key.pem", ca: second + "/ca.pem", revoked: revoked)
+        let leaked = try Certificate(pemEncoded: String(contentsOfFile: first + "/admin.pem", encoding: .utf8))
+        let kept = try Certificate(pemEncoded: String(contentsOfFile: second + "/admin.pem", encoding: .utf8))
+        #expect(tls.revocationRefusal(leaked) == nil && tls.revokedCount == 0)
+        // The leaked admin certificate appended (as `cat` would), then SIGHUP's reload.
+        try Data(contentsOf: URL(fileURLWithPath: first + "/admin.pem")).write(to: URL(fileURLWithPath: revoked))
+        try tls.reload()
+        #expect(tls.revokedCount == 1)
+        let refusal = try #require(tls.revocationRefusal(leaked))
+        #expect(refusal.contains("admin certificate") && refusal.contains("is revoked"))
+        #expect(tls.revocationRefusal(kept) == nil)
+        // Two PEM files joined without a newline between them still read as two certificates.
+        func trimmed(_ path: String) throws -> String {
+            try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        try Data((try trimmed(first + "/admin.pem") + (try trimmed(first + "/frontend.pem"))).utf8).write(to: URL(fileURLWithPath: revoked))
+        try tls.reload()
+        #expect(tls.revokedCount == 2)
+        // A service whose own certificate is listed, or a file that is not PEM, does not start.
+        #expect(throws: ClusterTLSError.self) {
+            try ClusterTLS(certificate: first + "/admin.pem", key: first + "/admin-key.pem", ca: first + "/ca.pem", revoked: revoked)
+        }
+        try Data("not a certificate".utf8).write(to: URL(fileURLWithPath: revoked))
+        #expect(throws: ClusterTLSError.self) {
+            try ClusterTLS(certificate: second + "/balancer.pem", key: second + "/balancer-key.pem", ca: second + "/ca.pem", revoked: revoked)
+        }
+        // Without the cluster's certificates there is nothing to revoke.
+        #expect(throws: ClusterTLSError.self) {
+            try ClusterTLS.setting(certificate: nil, key: nil, ca: nil, revoked: revoked, insecure: false, listen: ["127.0.0.1"])
+        }
+    }
 }

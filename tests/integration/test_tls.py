@@ -244,3 +244,79 @@ def test_certificates_rotate_on_sighup_without_a_restart(tmp_path):
                 process.terminate()
                 process.wait(timeout=30)
         log.close()
+
+
+def test_a_revoked_member_certificate_is_refused_and_the_list_reloads_on_sighup(tmp_path):
+    """`--tls-revoked`: a leaked certificate appended to the list is refused by the balancer
+    (every call, UNAUTHENTICATED) and by a worker's port (the connection closes after the
+    handshake), while the rest of the same CA's certificates keep working; the list is read
+    again on SIGHUP."""
+    leaked, kept = tmp_path / "leaked", tmp_path / "kept"
+    assert run_cli("certs", "--out", str(leaked), "--keep-ca-key").returncode == 0
+    r = run_cli("certs", "--out", str(kept), "--ca-dir", str(leaked))
+    assert r.returncode == 0, r.stderr
+    revoked = tmp_path / "revoked.pem"
+    revoked.write_bytes((leaked / "frontend.pem").read_bytes())
+    log = open(tmp_path / "services.log", "wb")
+    address_file, worker_file = tmp_path / "balancer.json", tmp_path / "worker.json"
+
+    def flags(role: str) -> list[str]:
+        return ["--tls-cert", str(kept / f"{role}.pem"), "--tls-key", str(kept / f"{role}-key.pem"),
+                "--tls-ca", str(kept / "ca.pem"), "--tls-revoked", str(revoked)]
+
+    balancer = subprocess.Popen(
+        [binary("fulcrum-balancer"), "--port", "0", "--scaler", "static", "--address-file", str(address_file)] + flags("balancer"),
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    worker = None
+    try:
+        assert wait_until(lambda: address_file.exists() and address_file.stat().st_size > 0, 30), "the balancer did not start"
+        address = json.loads(address_file.read_text())["grpc"]
+        worker = subprocess.Popen(
+            [binary("fulcrum-worker"), "--model-repository", str(make_repository(tmp_path / "repo")), "--port", "0",
+             "--balancer", address, "--address-file", str(worker_file), "--threads", "1"] + flags("worker"),
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        assert wait_until(lambda: worker_file.exists() and worker_file.stat().st_size > 0, 60), "the worker did not start"
+        worker_address = json.loads(worker_file.read_text())["grpc"]
+
+        def ready_with(folder: Path, role: str) -> bool:
+            client = grpcclient.InferenceServerClient(
+                worker_address, ssl=True, root_certificates=str(kept / "ca.pem"),
+                private_key=str(folder / f"{role}-key.pem"), certificate_chain=str(folder / f"{role}.pem"))
+            try:
+                return client.is_server_ready()
+            except Exception:  # noqa: BLE001 - a closed connection is the refusal
+                return False
+            finally:
+                client.close()
+
+        # The worker's port: the leaked frontend certificate is closed out, the kept one served.
+        assert wait_until(lambda: ready_with(kept, "frontend"), 30), "the worker never served the kept certificate"
+        assert not ready_with(leaked, "frontend")
+        assert ready_with(leaked, "admin"), "a certificate the list does not name was refused"
+        assert b"is revoked" in (tmp_path / "services.log").read_bytes()
+
+        # The balancer: the leaked admin certificate reads the status until it is listed and the
+        # balancer is given SIGHUP; then every call of it is UNAUTHENTICATED.
+        r = run_cli("status", "--balancer", address, "--tls-dir", str(leaked), "--json")
+        assert r.returncode == 0, r.stderr
+        revoked.write_bytes((leaked / "frontend.pem").read_bytes() + (leaked / "admin.pem").read_bytes())
+        balancer.send_signal(signal.SIGHUP)
+
+        def status_refused() -> bool:
+            return run_cli("status", "--balancer", address, "--tls-dir", str(leaked), "--json").returncode != 0
+
+        assert wait_until(status_refused, 10), "the balancer kept serving a revoked admin certificate after SIGHUP"
+        r = run_cli("status", "--balancer", address, "--tls-dir", str(leaked), "--json")
+        assert "revoked" in r.stderr + r.stdout, r.stderr + r.stdout
+        with grpc.secure_channel(address, member_credentials(str(leaked), "admin")) as channel:
+            assert control_call(channel, "Status").startswith("UNAUTHENTICATED"), control_call(channel, "Status")
+        r = run_cli("status", "--balancer", address, "--tls-dir", str(kept), "--json")
+        assert r.returncode == 0, r.stderr
+        # The worker joined with its own (kept) certificate and is still a member.
+        assert any(w["state"] == "READY" for w in json.loads(r.stdout)["workers"]), r.stdout
+    finally:
+        for process in (worker, balancer):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
+        log.close()
