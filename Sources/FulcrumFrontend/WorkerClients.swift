@@ -62,7 +62,7 @@ final class WorkerClients: Service, Sendable {
     /// The ModelInfer path to a worker (raw HTTP/2 frames, see `WorkerLink`).
     func link(_ address: HostPort) -> WorkerLink {
         if let existing = state.withLock({ $0.links[address] }) { return existing }
-        let created = WorkerLink(address: address, maxMessageBytes: maxMessageBytes, tls: linkTLS)
+        let created = WorkerLink(address: address, maxMessageBytes: maxMessageBytes, tls: linkTLS, revocations: tls)
         return state.withLock { s in
             if let raced = s.links[address] { return raced }
             s.links[address] = created

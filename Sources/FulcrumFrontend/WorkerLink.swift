@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP2
 import NIOPosix
 import NIOSSL
+import Logging
 import Synchronization
 
 /// The frontend's ModelInfer path to one worker: one HTTP/2 connection per event loop of NIO's
@@ -23,11 +24,17 @@ final class WorkerLink: Sendable {
     private let next = Atomic<Int>(0)
 
     /// `tls`: the cluster's mutual TLS client context (nil: plaintext).
-    init(address: HostPort, maxMessageBytes: Int, tls: NIOSSLContext? = nil, group: MultiThreadedEventLoopGroup = .singleton) {
+    /// `revocations`: with `tls`, the cluster TLS whose `--tls-revoked` list the worker's
+    /// certificate is checked against once the handshake completes (a listed one: closed).
+    init(
+        address: HostPort, maxMessageBytes: Int, tls: NIOSSLContext? = nil, revocations: ClusterTLS? = nil,
+        group: MultiThreadedEventLoopGroup = .singleton
+    ) {
         self.address = address
         var connections: [LoopConnection] = []
         for loop in group.makeIterator() {
-            connections.append(LoopConnection(loop: loop, address: address, maxMessageBytes: maxMessageBytes, tls: tls))
+            connections.append(
+                LoopConnection(loop: loop, address: address, maxMessageBytes: maxMessageBytes, tls: tls, revocations: revocations))
         }
         self.connections = connections
     }
@@ -84,6 +91,7 @@ final class LoopConnection: @unchecked Sendable {
     private let address: HostPort
     private let maxMessageBytes: Int
     private let tls: NIOSSLContext?
+    private let revocations: ClusterTLS?
     private var streams: WorkerStreams?
     private var channel: (any Channel)?
     private var connecting = false
@@ -102,8 +110,9 @@ final class LoopConnection: @unchecked Sendable {
         var completion: WorkerStreams.Completion
     }
 
-    init(loop: any EventLoop, address: HostPort, maxMessageBytes: Int, tls: NIOSSLContext?) {
+    init(loop: any EventLoop, address: HostPort, maxMessageBytes: Int, tls: NIOSSLContext?, revocations: ClusterTLS? = nil) {
         self.tls = tls
+        self.revocations = revocations
         self.loop = loop
         self.address = address
         self.maxMessageBytes = maxMessageBytes
@@ -163,6 +172,7 @@ final class LoopConnection: @unchecked Sendable {
         // The old connection (retired after GOAWAY or closed) finishes its calls on its own.
         let streams = WorkerStreams(authority: address.description, maxMessageBytes: maxMessageBytes)
         let tls = self.tls
+        let revocations = self.revocations
         let bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
@@ -171,6 +181,9 @@ final class LoopConnection: @unchecked Sendable {
                     if let tls {
                         // Host names are not checked (ClusterTLS): the CA alone vouches for a worker.
                         try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: nil))
+                        if let revocations, revocations.revokedFile != nil {
+                            try channel.pipeline.syncOperations.addHandler(RevokedPeerGate(tls: revocations, logger: Logger(label: "fulcrum.frontend")))
+                        }
                     }
                     var connection = NIOHTTP2Handler.ConnectionConfiguration()
                     connection.initialSettings = WorkerStreams.settings

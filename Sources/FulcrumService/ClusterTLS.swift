@@ -61,7 +61,7 @@ public struct ClusterTLS: Sendable {
     public static let keyHelp = "PEM private key of --tls-cert."
     public static let caHelp = "PEM certificate of the cluster's CA: peers must present a certificate it signed."
     public static let insecureHelp = "Run the connections between the tiers in plaintext, without certificates. Without --tls-* flags a service refuses to listen on anything but loopback unless this is given."
-    public static let revokedHelp = "PEM file of cluster certificates no longer trusted (a leaked member's, appended with `cat`): a peer presenting one is refused — a worker's or frontend's port closes the connection after the handshake, the balancer refuses every call with UNAUTHENTICATED. Re-read on SIGHUP."
+    public static let revokedHelp = "PEM file of cluster certificates no longer trusted (a leaked member's, appended with `cat`): a peer presenting one is refused: a worker closes such a connection after the handshake, a frontend closes its link to such a worker, the balancer refuses every call with UNAUTHENTICATED. Re-read on SIGHUP."
 
     /// Reads and checks the three PEM files: the chain and the key must match, the chain's leaf
     /// must be signed by the CA.

@@ -148,7 +148,7 @@ public struct GRPCEdgeServer: Service {
                     let edge = EdgeConnection(configuration: configuration)
                     if let tls {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
-                        if let revocations {
+                        if let revocations, revocations.revokedFile != nil {
                             try channel.pipeline.syncOperations.addHandler(RevokedPeerGate(tls: revocations, logger: logger))
                         }
                     }
@@ -265,25 +265,27 @@ private final class EdgeConnections: Sendable {
 /// Closes a TLS connection whose peer presented a certificate the cluster's `--tls-revoked`
 /// lists, as soon as the handshake completes; nothing it sent is passed on. Once the peer has
 /// checked out it takes itself out of the pipeline, so the connection's reads never pass here.
-final class RevokedPeerGate: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
+/// Placed right after the NIOSSL handler, of a server (a worker's port) or a client (a
+/// frontend's link to a worker).
+public final class RevokedPeerGate: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
 
     private let tls: ClusterTLS
     private let logger: Logger
     private var refused = false
 
-    init(tls: ClusterTLS, logger: Logger) {
+    public init(tls: ClusterTLS, logger: Logger) {
         self.tls = tls
         self.logger = logger
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .handshakeCompleted = event as? TLSUserEvent {
-            let certificate = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?.peerCertificate
+            let certificate = (try? context.pipeline.syncOperations.handler(type: NIOSSLHandler.self))?.peerCertificate
             if let certificate, let refusal = tls.revocationRefusal(certificate) {
                 refused = true
-                logger.warning("closed a connection from \(context.remoteAddress?.description ?? "?"): \(refusal)")
+                logger.warning("closed the connection with \(context.remoteAddress?.description ?? "?"): \(refusal)")
                 context.close(promise: nil)
                 return
             }
@@ -294,7 +296,7 @@ final class RevokedPeerGate: ChannelInboundHandler, RemovableChannelHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !refused else { return }
         context.fireChannelRead(data)
     }

@@ -250,7 +250,7 @@ def test_a_revoked_member_certificate_is_refused_and_the_list_reloads_on_sighup(
     """`--tls-revoked`: a leaked certificate appended to the list is refused by the balancer
     (every call, UNAUTHENTICATED) and by a worker's port (the connection closes after the
     handshake), while the rest of the same CA's certificates keep working; the list is read
-    again on SIGHUP."""
+    again on SIGHUP. A frontend whose list names a worker's certificate will not talk to it."""
     leaked, kept = tmp_path / "leaked", tmp_path / "kept"
     assert run_cli("certs", "--out", str(leaked), "--keep-ca-key").returncode == 0
     r = run_cli("certs", "--out", str(kept), "--ca-dir", str(leaked))
@@ -314,6 +314,30 @@ def test_a_revoked_member_certificate_is_refused_and_the_list_reloads_on_sighup(
         assert r.returncode == 0, r.stderr
         # The worker joined with its own (kept) certificate and is still a member.
         assert any(w["state"] == "READY" for w in json.loads(r.stdout)["workers"]), r.stdout
+
+        # A frontend whose list names that worker's certificate closes its connections to it
+        # after the handshake: the worker is in the pool, and the frontend will not use it.
+        frontend_revoked = tmp_path / "frontend-revoked.pem"
+        frontend_revoked.write_bytes((kept / "worker.pem").read_bytes())
+        frontend_file = tmp_path / "frontend.json"
+        frontend = subprocess.Popen(
+            [binary("fulcrum-frontend"), "--balancer", address, "--grpc-port", "0", "--http-port", "0",
+             "--address-file", str(frontend_file), "--tls-cert", str(kept / "frontend.pem"),
+             "--tls-key", str(kept / "frontend-key.pem"), "--tls-ca", str(kept / "ca.pem"),
+             "--tls-revoked", str(frontend_revoked)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            assert wait_until(lambda: frontend_file.exists() and frontend_file.stat().st_size > 0, 30), "the frontend did not start"
+            client = grpcclient.InferenceServerClient(json.loads(frontend_file.read_text())["grpc"])
+            assert wait_until(client.is_server_ready, 30), "the frontend never saw the pool"
+            a, b = simple_data(np.random.default_rng(3), 1)
+            with pytest.raises(Exception):
+                infer_simple(client, a, b)
+            client.close()
+            assert b"closed the connection with" in (tmp_path / "services.log").read_bytes()
+        finally:
+            frontend.terminate()
+            frontend.wait(timeout=30)
     finally:
         for process in (worker, balancer):
             if process is not None:
