@@ -43,10 +43,9 @@ final class Admission: Sendable {
             guard let timeout, requests > 0, !latency.isEmpty else { return nil }
             let expected: UInt64
             if let model {
-                guard var estimate = latency[model] else { return nil }
-                estimate.roll(now: now)
-                latency[model] = estimate
-                expected = estimate.expected
+                guard let index = latency.index(forKey: model) else { return nil }
+                latency.values[index].roll(now: now)
+                expected = latency.values[index].expected
             } else {
                 var fastest = UInt64.max
                 var index = latency.values.startIndex  // in place: no copy of the dictionary

@@ -181,8 +181,8 @@ final class LoopConnection: @unchecked Sendable {
                     if let tls {
                         // Host names are not checked (ClusterTLS): the CA alone vouches for a worker.
                         try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: nil))
-                        if let revocations, revocations.revokedFile != nil {
-                            try channel.pipeline.syncOperations.addHandler(RevokedPeerGate(tls: revocations, logger: Logger(label: "fulcrum.frontend")))
+                        if let gate = revocations?.revocationGate(logger: Logger(label: "fulcrum.frontend")) {
+                            try channel.pipeline.syncOperations.addHandler(gate)
                         }
                     }
                     var connection = NIOHTTP2Handler.ConnectionConfiguration()

@@ -148,8 +148,8 @@ public struct GRPCEdgeServer: Service {
                     let edge = EdgeConnection(configuration: configuration)
                     if let tls {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
-                        if let revocations, revocations.revokedFile != nil {
-                            try channel.pipeline.syncOperations.addHandler(RevokedPeerGate(tls: revocations, logger: logger))
+                        if let gate = revocations?.revocationGate(logger: logger) {
+                            try channel.pipeline.syncOperations.addHandler(gate)
                         }
                     }
                     try channel.pipeline.syncOperations.addHandler(EdgeReadStamp(edge: edge))
@@ -266,7 +266,7 @@ private final class EdgeConnections: Sendable {
 /// lists, as soon as the handshake completes; nothing it sent is passed on. Once the peer has
 /// checked out it takes itself out of the pipeline, so the connection's reads never pass here.
 /// Placed right after the NIOSSL handler, of a server (a worker's port) or a client (a
-/// frontend's link to a worker).
+/// frontend's link to a worker); `ClusterTLS.revocationGate(logger:)` makes one.
 public final class RevokedPeerGate: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
@@ -299,5 +299,13 @@ public final class RevokedPeerGate: ChannelInboundHandler, RemovableChannelHandl
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !refused else { return }
         context.fireChannelRead(data)
+    }
+}
+
+extension ClusterTLS {
+    /// The handler that enforces `--tls-revoked` on a new connection, nil without such a list
+    /// (then nothing is added to the connection's pipeline).
+    public func revocationGate(logger: Logger) -> RevokedPeerGate? {
+        revokedFile == nil ? nil : RevokedPeerGate(tls: self, logger: logger)
     }
 }

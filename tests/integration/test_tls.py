@@ -183,6 +183,14 @@ def der(pem_file: Path) -> bytes:
     return ssl.PEM_cert_to_DER_cert(pem_file.read_text())
 
 
+def stop(*processes: subprocess.Popen | None) -> None:
+    """Terminates the services a test started by hand (those that got as far as starting)."""
+    for process in processes:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)
+
+
 def test_certificates_rotate_on_sighup_without_a_restart(tmp_path):
     """`fulcrum certs --ca-dir` issues a new set from the same CA; a service given SIGHUP presents
     its new certificate to new connections, keeps serving, and keeps the pair in force when the
@@ -239,10 +247,7 @@ def test_certificates_rotate_on_sighup_without_a_restart(tmp_path):
         # The worker, still joined (its report stream predates the rotation), serves.
         assert worker.poll() is None
     finally:
-        for process in (worker, balancer):
-            if process is not None:
-                process.terminate()
-                process.wait(timeout=30)
+        stop(worker, balancer)
         log.close()
 
 
@@ -336,11 +341,7 @@ def test_a_revoked_member_certificate_is_refused_and_the_list_reloads_on_sighup(
             client.close()
             assert b"closed the connection with" in (tmp_path / "services.log").read_bytes()
         finally:
-            frontend.terminate()
-            frontend.wait(timeout=30)
+            stop(frontend)
     finally:
-        for process in (worker, balancer):
-            if process is not None:
-                process.terminate()
-                process.wait(timeout=30)
+        stop(worker, balancer)
         log.close()

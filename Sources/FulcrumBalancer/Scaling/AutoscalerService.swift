@@ -34,6 +34,9 @@ final class CapacityState: Sendable {
     let file: URL?
     /// Reports that taught the model something (batch samples, network times) since the last save.
     private let unsaved = Atomic<Int>(0)
+    /// The largest `capacity.json` read back: a model's 2,048 samples take about 100 KB, so this
+    /// is room for well over a hundred models, and a file larger than that is not one it wrote.
+    static let maxFileBytes = 16 << 20
 
     /// A capacity model that starts from what `directory/capacity.json` kept, when there is such
     /// a file: a restarted balancer plans with the curves it had learned instead of its prior.
@@ -42,7 +45,10 @@ final class CapacityState: Sendable {
     init(settings: CapacityTracker<ContinuousClock.Instant>.Settings, directory: String? = nil, logger: Logger? = nil) {
         var tracker = CapacityTracker<ContinuousClock.Instant>(settings: settings)
         file = directory.map { URL(fileURLWithPath: $0).appendingPathComponent("capacity.json") }
-        if let file, let data = FileManager.default.contents(atPath: file.path) {
+        let size = file.flatMap { try? FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int } ?? 0
+        if let file, size > Self.maxFileBytes {
+            logger?.warning("capacity model: \(file.path) is \(size) bytes, more than the \(Self.maxFileBytes) a saved model takes; starting from the prior, the file will be replaced")
+        } else if let file, let data = FileManager.default.contents(atPath: file.path) {
             do {
                 let learned = try JSONDecoder().decode(LearnedCapacity.self, from: data)
                 let restored = tracker.restore(learned)

@@ -1,4 +1,3 @@
-import Synchronization
 import Tracing
 
 /// A W3C Trace Context (`traceparent`, version 00): the trace a span belongs to, the span's own
