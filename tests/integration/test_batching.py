@@ -76,9 +76,11 @@ def repo(tmp_path_factory) -> Path:
         # The priority model is about ten times slower (~0.5 GFLOP a request), so a queue of
         # two dozen takes a good fraction of a second to drain.
         width = PRIORITY_WIDTH if name == "slow_priority" else SLOW_WIDTH
-        # The queue model takes four times the layers (~256 MFLOP a request): sixteen requests
-        # must fill its queue of two even when a busy machine spreads their arrival.
-        layers = {"slow_priority": 16, "slow_queue": 32}.get(name, 8)
+        # The queue and timeout models take four times the layers (~256 MFLOP a request):
+        # sixteen requests must fill a queue of two, and twelve must keep some waiting past
+        # 1 ms, even when a busy machine spreads their arrival (with 8 layers a fresh CI clone
+        # once served all twelve one by one, none waiting).
+        layers = {"slow_priority": 16, "slow_queue": 32, "slow_timeout": 32}.get(name, 8)
         slow_model(folder / "1" / "model.onnx", width, layers)
         write_config(folder, name, 1, width, "x", "y", width, batching)
     return root
