@@ -66,6 +66,10 @@ let package = Package(
         // The Vulkan API's headers (libvulkan-dev) and a loader opened with dlopen on first use:
         // nothing links libvulkan.so.1 (Sources/CVulkan/include/CVulkan.h).
         .target(name: "CVulkan"),
+        // Fulcrum's AVX-512 / AVX2 matrix-product microkernels for constant weights
+        // (CPUBackend+PackedGEMM.swift), chosen by CPUID at run time. Always optimised: a debug
+        // build's tests would otherwise run them unoptimised intrinsics.
+        .target(name: "CGEMM", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("m")]),
 
         // Generated code (scripts/generate-protos; never edited by hand).
         .target(name: "ONNXFormat", dependencies: [swiftProtobuf], swiftSettings: swiftSettings),
@@ -84,7 +88,7 @@ let package = Package(
         // Compute: no networking below this line.
         .target(
             name: "FulcrumKernels",
-            dependencies: ["CBLAS", "CVulkan"],
+            dependencies: ["CBLAS", "CVulkan", "CGEMM"],
             // GLSL sources of Shaders/SPIRV+Generated.swift (scripts/generate-shaders).
             exclude: [
                 "Vulkan/Shaders/Activation.glsl", "Vulkan/Shaders/binary.comp", "Vulkan/Shaders/matmul.comp",

@@ -131,10 +131,17 @@ public struct CPUKernelChoice: Sendable, CustomStringConvertible {
     /// `OPENBLAS_CORETYPE` as the operator set it (nil: unset, or set by Fulcrum's restart).
     public var operatorCore: String?
 
+    /// Fulcrum's own microkernels for products with constant weights (`Microkernels`).
+    public var microkernels = Microkernels.current
+
     /// `OpenBLAS SkylakeX (AVX-512)`.
     public var kernels: String { "OpenBLAS \(core)" + (level.map { " (\($0))" } ?? "") }
 
-    public var description: String { "\(kernels): \(reason)" }
+    /// What the worker reports to the balancer (`fulcrum status`'s DEVICE column):
+    /// `OpenBLAS SkylakeX (AVX-512) + Fulcrum AVX-512`.
+    public var driver: String { kernels + (microkernels == .off ? "" : " + Fulcrum \(microkernels)") }
+
+    public var description: String { "\(kernels): \(reason); Fulcrum microkernels: \(microkernels)" }
 }
 
 /// A refusal to start: the requested kernels would stop the process with an illegal instruction.

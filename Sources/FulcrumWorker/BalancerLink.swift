@@ -67,7 +67,7 @@ struct BalancerLink: Service {
                     // A CPU worker's "driver" is its kernel library: which OpenBLAS kernels run.
                     join.device.name = configuration.cpuKernels?.features?.modelName ?? "CPU"
                     join.device.vendor = "host"
-                    join.device.driver = configuration.cpuKernels?.kernels ?? "OpenBLAS \(BLASThreading.coreName)"
+                    join.device.driver = configuration.cpuKernels?.driver ?? "OpenBLAS \(BLASThreading.coreName)"
                     join.device.memoryBytes = ProcessInfo.processInfo.physicalMemory
                 }
                 if let metrics { join.metricsAddress = Self.advertisable(metrics, like: address).description }

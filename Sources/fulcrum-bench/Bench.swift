@@ -33,6 +33,7 @@ struct Bench {
         /// `nil`: the CPU backend; else the Vulkan device index.
         var vulkanDevice: Int?
         var cpuKernels = CPUKernelRequest.automatic
+        var microkernels = Microkernels.detected
     }
 
     static func parse(_ arguments: [String]) -> Options? {
@@ -59,6 +60,9 @@ struct Bench {
             case "--cpu-kernels":
                 guard let request = iterator.next().flatMap(CPUKernelRequest.init(parsing:)) else { return nil }
                 options.cpuKernels = request
+            case "--microkernels":
+                guard let set = iterator.next().flatMap(Microkernels.init(option:)) else { return nil }
+                options.microkernels = set
             case "-h", "--help": return nil
             default:
                 if argument.hasPrefix("-") || !options.model.isEmpty { return nil }
@@ -74,13 +78,15 @@ struct Bench {
             exit(VulkanSGEMMBench.run(Array(arguments.dropFirst())))
         }
         guard let options = parse(Array(CommandLine.arguments.dropFirst())) else {
-            print("usage: fulcrum-bench MODEL [--repository DIR] [--batch 1,8,64] [--threads 1,2] [--seq 128] [--seconds 2] [--python PATH] [--report FILE] [--no-onnxruntime] [--backend cpu|vulkan] [--device N] [--cpu-kernels auto|openblas|CORE]")
+            print("usage: fulcrum-bench MODEL [--repository DIR] [--batch 1,8,64] [--threads 1,2] [--seq 128] [--seconds 2] [--python PATH] [--report FILE] [--no-onnxruntime] [--backend cpu|vulkan] [--device N] [--cpu-kernels auto|openblas|CORE] [--microkernels auto|avx512|avx2|off]")
             print("       fulcrum-bench vulkan-sgemm --help")
             exit(2)
         }
         // A tool says what is wrong and exits 1; it does not trap.
         do {
-            let kernels = try CPUKernelSelection.establish(options.cpuKernels)
+            var kernels = try CPUKernelSelection.establish(options.cpuKernels)
+            Microkernels.select(options.microkernels)
+            kernels.microkernels = Microkernels.current
             try run(options, kernels: kernels)
         } catch {
             FileHandle.standardError.write(Data("fulcrum-bench: \((error as? RuntimeError)?.message ?? "\(error)")\n".utf8))

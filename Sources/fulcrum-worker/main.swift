@@ -44,6 +44,9 @@ struct WorkerCommand: LayeredCommand {
     @Option(name: .long, help: ArgumentHelp(CPUKernelRequest.help, valueName: "auto|openblas|CORE"))
     var cpuKernels: String = "auto"
 
+    @Option(name: .long, help: ArgumentHelp("Fulcrum's own matrix-product microkernels for constant weights (dense layers, convolutions), packed once at load: auto (AVX-512 or AVX2 + FMA, from CPUID), avx512, avx2, or off (every product on OpenBLAS). A set the CPU lacks is lowered to what it has.", valueName: "auto|avx512|avx2|off"))
+    var microkernels: String = "auto"
+
     @Option(name: .long, help: "Largest request or response message in bytes.")
     var maxMessageBytes: Int = GRPCTransport.defaultMaxMessageBytes
 
@@ -119,6 +122,9 @@ struct WorkerCommand: LayeredCommand {
         guard CPUKernelRequest(parsing: cpuKernels) != nil else {
             throw ValidationError("--cpu-kernels: '\(cpuKernels)' is not auto, openblas or an OpenBLAS core type (SkylakeX, Haswell, Sandybridge, Prescott, ...)")
         }
+        guard Microkernels(option: microkernels) != nil else {
+            throw ValidationError("--microkernels: '\(microkernels)' is not auto, avx512, avx2 or off")
+        }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: modelRepository, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -140,9 +146,11 @@ struct WorkerCommand: LayeredCommand {
 
     func run() async throws {
         // First: this may start the process again with other OpenBLAS kernels.
-        let kernels: CPUKernelChoice
+        var kernels: CPUKernelChoice
         do throws(CPUKernelError) {
             kernels = try CPUKernelSelection.establish(CPUKernelRequest(parsing: cpuKernels) ?? .automatic)
+            Microkernels.select(Microkernels(option: microkernels) ?? .detected)
+            kernels.microkernels = Microkernels.current
         } catch {
             FileHandle.standardError.write(Data("fulcrum-worker: \(error.message)\n".utf8))
             throw ExitCode(1)

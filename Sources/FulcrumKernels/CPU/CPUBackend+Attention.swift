@@ -1,3 +1,4 @@
+import CGEMM
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -95,8 +96,13 @@ extension CPUBackend {
     @inline(__always)
     static func softmaxRow(
         _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
-        bias: UnsafePointer<Float>?, biasStride: Int, logarithm: Bool
+        bias: UnsafePointer<Float>?, biasStride: Int, logarithm: Bool, kernels: Microkernels = .current
     ) {
+        // With AVX2 or AVX-512, the microkernel library's row (the same passes, wider vectors).
+        if kernels != .off, kernels.rawValue <= Microkernels.detected.rawValue, bias == nil || biasStride <= 1 {
+            fulcrum_softmax_row(Int32(kernels.rawValue), x, y, n, bias, biasStride, logarithm ? 1 : 0)
+            return
+        }
         let raw = UnsafeMutableRawPointer(y)
         var source = x
         // Pass 1: y = x + bias (when there is one), and the row's maximum.

@@ -73,10 +73,12 @@ public struct Convolution2D: Sendable {
 extension CPUBackend {
     /// `y[n] = conv(x[n], weights) + bias`, then `activation`, for `batch` images.
     /// `weights`: `[outputChannels, channels / groups, kH, kW]`; `bias`: `outputChannels` or nil;
-    /// `scratch`: `shape.scratchCount` floats.
+    /// `scratch`: `shape.scratchCount` floats. `packedWeights` (one left-packed filter matrix per
+    /// group, `CPUBackend+PackedGEMM`) runs the products on the microkernels, with the bias and
+    /// the activation; without it, OpenBLAS.
     public func convolve(
-        _ shape: Convolution2D, batch: Int, x: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-        y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>?, activation: Activation
+        _ shape: Convolution2D, batch: Int, x: UnsafePointer<Float>, weights: UnsafePointer<Float>, packedWeights: [PackedMatrix]? = nil,
+        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>?, activation: Activation
     ) {
         let (oh, ow) = (shape.window.outputHeight, shape.window.outputWidth)
         let plane = oh * ow
@@ -96,9 +98,11 @@ extension CPUBackend {
             } else {
                 for g in 0..<shape.groups {
                     let groupOut = out + g * mg * plane
-                    for m in 0..<mg {
-                        let value = bias?[g * mg + m] ?? 0
-                        (groupOut + m * plane).update(repeating: value, count: plane)
+                    if packedWeights == nil {
+                        for m in 0..<mg {
+                            let value = bias?[g * mg + m] ?? 0
+                            (groupOut + m * plane).update(repeating: value, count: plane)
+                        }
                     }
                     let columns: UnsafePointer<Float>
                     if shape.isPointwise {
@@ -109,11 +113,18 @@ extension CPUBackend {
                         im2col(shape, padded: source, channels: cg, into: matrix)
                         columns = UnsafePointer(matrix)
                     }
-                    sgemm(transposeA: false, transposeB: false, m: mg, n: plane, k: k, alpha: 1,
-                          a: weights + g * mg * k, lda: k, b: columns, ldb: plane, beta: 1, c: groupOut, ldc: plane)
+                    if let packedWeights {
+                        sgemm(left: packedWeights[g], n: plane, b: columns, ldb: plane, c: groupOut, ldc: plane,
+                              rowBias: bias.map { $0 + g * mg }, activation: activation)
+                    } else {
+                        sgemm(transposeA: false, transposeB: false, m: mg, n: plane, k: k, alpha: 1,
+                              a: weights + g * mg * k, lda: k, b: columns, ldb: plane, beta: 1, c: groupOut, ldc: plane)
+                    }
                 }
             }
-            apply(activation, out, count: shape.outputChannels * plane)
+            if shape.isDepthwise || packedWeights == nil {
+                apply(activation, out, count: shape.outputChannels * plane)
+            }
         }
     }
 

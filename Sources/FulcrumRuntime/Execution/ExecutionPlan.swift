@@ -265,6 +265,7 @@ struct ExecutionPlan: Sendable {
         var used = Set(outputs.map(\.value))
         for node in nodes { used.formUnion(node.inputs) }
         for id in Array(constants.keys) where !used.contains(id) { constants[id] = nil }
+        packWeights()
         if case .vulkan(let device) = target {
             deviceConstants = try DeviceConstants(plan: self, device: device)
         }

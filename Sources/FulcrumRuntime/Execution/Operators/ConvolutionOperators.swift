@@ -108,6 +108,9 @@ struct ConvOperator: Operator {
     let spatial: SpatialAttributes
     let groups: Int
     var activation: Activation = .none
+    /// Each group's constant filter matrix packed for the microkernels at load
+    /// (`ExecutionPlan.packWeights`; not for depthwise convolutions).
+    var packedWeights: [PackedMatrix]?
 
     init(attributes: NodeAttributes) throws(RuntimeError) {
         spatial = try SpatialAttributes(attributes, kernelRequired: false)
@@ -158,9 +161,15 @@ struct ConvOperator: Operator {
         let scratchPointer = shape.scratchCount > 0 ? scratch.pointer.assumingMemoryBound(to: Float.self) : nil
         let (input, weights, bias, y) = (UnsafePointer(x.floats()), UnsafePointer(w.floats()), inputs.count > 2 ? inputs[2].map { UnsafePointer($0.floats()) } : nil, outputs[0].floats())
         let (batch, activation) = (x.shape[0], activation)
+        let k = cg * window.kernel.h * window.kernel.w
+        let (m, n) = (shape.outputChannels / groups, window.outputHeight * window.outputWidth)
+        // The microkernels when the filters were packed at load (OpenBLAS's threads take large products).
+        let micro = packedWeights.flatMap { $0.count == groups && $0.allSatisfy({ $0.rows == m && $0.columns == k }) ? $0 : nil }
         return {
             _ = scratch
-            backend.convolve(shape, batch: batch, x: input, weights: weights, bias: bias, y: y, scratch: scratchPointer, activation: activation)
+            let packed = micro != nil && CPUBackend.prefersMicrokernels(m: m, n: n, k: k) ? micro : nil
+            backend.convolve(shape, batch: batch, x: input, weights: weights, packedWeights: packed, bias: bias, y: y, scratch: scratchPointer,
+                             activation: activation)
         }
     }
 }

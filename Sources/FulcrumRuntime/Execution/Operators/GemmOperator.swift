@@ -14,6 +14,9 @@ struct GemmOperator: Operator {
     let transposeB: Bool
     /// Applied to Y after the product.
     private(set) var activation = Activation.none
+    /// A constant B (as `op(B)`, `k × n`) packed for the microkernels at load
+    /// (`ExecutionPlan.packWeights`: only when alpha is 1, A is not transposed and beta is 1).
+    var packed: PackedMatrix?
 
     /// This Gemm followed by `activation`.
     func with(activation: Activation) -> GemmOperator {
@@ -82,18 +85,31 @@ struct GemmOperator: Operator {
         } else {
             beta = 0
         }
-        return {
-            if let fill {
-                for i in 0..<m {
-                    let row = py + i * n
-                    let source = fill.pointer + i * fill.rowStride
-                    if fill.columnStride == 1 {
-                        row.update(from: source, count: n)
-                    } else {
-                        row.update(repeating: source[0], count: n)
-                    }
+        /// C broadcast into Y.
+        func copyC() {
+            guard let fill else { return }
+            for i in 0..<m {
+                let row = py + i * n
+                let source = fill.pointer + i * fill.rowStride
+                if fill.columnStride == 1 {
+                    row.update(from: source, count: n)
+                } else {
+                    row.update(repeating: source[0], count: n)
                 }
             }
+        }
+        // The microkernels when B was packed at load (OpenBLAS's threads take large products): a
+        // bias row goes into the kernel; another C is copied into Y and accumulated onto.
+        let micro = packed.flatMap { $0.rows == k && $0.columns == n && !transposeA && alpha == 1 && (beta == 1 || fill == nil) ? $0 : nil }
+        let row = fill.flatMap { $0.rowStride == 0 && $0.columnStride == 1 ? $0.pointer : nil }
+        return {
+            if let micro, CPUBackend.prefersMicrokernels(m: m, n: n, k: k) {
+                if row == nil { copyC() }
+                backend.sgemm(m: m, a: pa, lda: lda, right: micro, c: py, ldc: n, columnBias: row,
+                              accumulate: fill != nil && row == nil, activation: activation)
+                return
+            }
+            copyC()
             backend.sgemm(
                 transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                 a: pa, lda: lda, b: pb, ldb: ldb, beta: beta, c: py, ldc: n)

@@ -14,6 +14,8 @@ struct MatMulOperator: Operator {
     var bias = false
     /// Applied to the output after the product (and bias).
     var activation = Activation.none
+    /// A constant 2-D B packed for the microkernels at load (`ExecutionPlan.packWeights`).
+    var packed: PackedMatrix?
 
     struct Shapes {
         var m: Int, n: Int, k: Int
@@ -71,7 +73,13 @@ struct MatMulOperator: Operator {
         if s.batchB.reduce(1, *) == 1 {
             // B is one matrix: stack A's batch into M (A is contiguous row-major).
             let rows = batchCount * m
+            // The microkernels when B was packed at load (OpenBLAS's threads take large products).
+            let micro = packed.flatMap { $0.rows == k && $0.columns == n ? $0 : nil }
             return {
+                if let micro, CPUBackend.prefersMicrokernels(m: rows, n: n, k: k) {
+                    backend.sgemm(m: rows, a: pa, lda: k, right: micro, c: py, ldc: n, columnBias: biasRow, activation: activation)
+                    return
+                }
                 if let biasRow {
                     for row in 0..<rows { (py + row * n).update(from: biasRow, count: n) }
                 }

@@ -1,0 +1,569 @@
+// Single-precision microkernels for products with a packed constant operand (CGEMM.h).
+//
+// One tile computes MR rows × NR columns of C with the accumulators in registers: for each k it
+// loads NR values of B (two vectors) and multiplies them by MR broadcast values of A. The packed
+// operand makes its side of every load contiguous; the other side is read in place. k is cut
+// into blocks of KC so that one panel of B (KC × NR floats, 32 KiB for AVX-512) stays in the
+// L1 cache while every row block of A passes over it. Each instruction set's code is compiled
+// with that set enabled for its functions only (target attributes), and chosen at run time by
+// CPUID, so the library runs on any x86-64 CPU.
+#include "CGEMM.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define FULCRUM_X86 1
+#endif
+
+enum { KC = 256 };
+
+// MARK: - Detection
+
+#if FULCRUM_X86
+static uint64_t read_xcr0(void) {
+    uint32_t low, high;
+    __asm__ volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
+    return ((uint64_t)high << 32) | low;
+}
+
+static int detect_once(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return FULCRUM_GEMM_NONE;
+    int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    if (!osxsave || !avx) return FULCRUM_GEMM_NONE;
+    uint64_t xcr0 = read_xcr0();
+    if ((xcr0 & 0x6) != 0x6) return FULCRUM_GEMM_NONE;  // XMM and YMM state saved by the OS
+    if (__get_cpuid_max(0, 0) < 7) return FULCRUM_GEMM_NONE;
+    __cpuid_count(7, 0, a, b, c, d);
+    int avx2 = (b >> 5) & 1, f = (b >> 16) & 1, dq = (b >> 17) & 1, vl = (b >> 31) & 1;
+    // Opmask and ZMM state saved by the OS too.
+    if (f && dq && vl && fma && (xcr0 & 0xE6) == 0xE6) return FULCRUM_GEMM_AVX512;
+    if (avx2 && fma) return FULCRUM_GEMM_AVX2;
+    return FULCRUM_GEMM_NONE;
+}
+#endif
+
+int fulcrum_gemm_detect(void) {
+#if FULCRUM_X86
+    static int cached = -1;
+    int value = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (value < 0) {
+        value = detect_once();
+        __atomic_store_n(&cached, value, __ATOMIC_RELAXED);
+    }
+    return value;
+#else
+    return FULCRUM_GEMM_NONE;
+#endif
+}
+
+int fulcrum_gemm_tile_rows(int isa) { return isa == FULCRUM_GEMM_AVX512 ? 8 : isa == FULCRUM_GEMM_AVX2 ? 6 : 0; }
+int fulcrum_gemm_tile_columns(int isa) { return isa == FULCRUM_GEMM_AVX512 ? 32 : isa == FULCRUM_GEMM_AVX2 ? 16 : 0; }
+
+// MARK: - Packing
+
+static size_t rounded_product(long rounded, long unit, long other) {
+    if (unit <= 0 || rounded < 0 || other < 0) return 0;
+    size_t blocks = ((size_t)rounded + (size_t)unit - 1) / (size_t)unit;
+    size_t total;
+    if (__builtin_mul_overflow(blocks, (size_t)unit, &total)) return 0;
+    if (__builtin_mul_overflow(total, (size_t)other, &total)) return 0;
+    return total;
+}
+
+size_t fulcrum_gemm_packed_right_count(int isa, long k, long n) {
+    return rounded_product(n, fulcrum_gemm_tile_columns(isa), k);
+}
+
+void fulcrum_gemm_pack_right(int isa, long k, long n, const float *b, long row_stride, long column_stride, float *packed) {
+    const long nr = fulcrum_gemm_tile_columns(isa);
+    if (nr == 0) return;
+    for (long j0 = 0; j0 < n; j0 += nr) {
+        const long columns = n - j0 < nr ? n - j0 : nr;
+        float *panel = packed + j0 * k;  // panel j0 / nr starts at (j0 / nr) * nr * k
+        for (long r = 0; r < k; r++) {
+            float *line = panel + r * nr;
+            for (long j = 0; j < columns; j++) line[j] = b[r * row_stride + (j0 + j) * column_stride];
+            for (long j = columns; j < nr; j++) line[j] = 0;
+        }
+    }
+}
+
+size_t fulcrum_gemm_packed_left_count(int isa, long m, long k) {
+    return rounded_product(m, fulcrum_gemm_tile_rows(isa), k);
+}
+
+void fulcrum_gemm_pack_left(int isa, long m, long k, const float *a, long lda, float scale, float *packed) {
+    const long mr = fulcrum_gemm_tile_rows(isa);
+    if (mr == 0) return;
+    for (long i0 = 0; i0 < m; i0 += mr) {
+        const long rows = m - i0 < mr ? m - i0 : mr;
+        float *block = packed + i0 * k;
+        for (long r = 0; r < k; r++) {
+            float *line = block + r * mr;
+            for (long i = 0; i < rows; i++) line[i] = a[(i0 + i) * lda + r] * scale;
+            for (long i = rows; i < mr; i++) line[i] = 0;
+        }
+    }
+}
+
+// MARK: - Tiles
+
+// One tile's operands. A(i, r) = a[i * a_row + r * a_k]; B(r, j) = b[r * b_k + j].
+typedef struct {
+    long k;
+    const float *a;
+    long a_row, a_k;
+    const float *b;
+    long b_k;
+    float *c;
+    long ldc;
+    int columns;               // valid columns of this tile (≤ NR)
+    int load_c;                // start from C (else from the bias or zero)
+    const float *column_bias;  // added on the tile's first k block, or NULL
+    const float *row_bias;     // the same per row, or NULL
+    int activation;            // FULCRUM_GEMM_ACTIVATION_* before the store (last k block)
+} Tile;
+
+#if FULCRUM_X86
+
+#define AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"), always_inline)) static inline
+#define AVX512_ENTRY __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))) static
+
+// e^x and exact Gelu, the same schemes as VectorMath (Sources/FulcrumKernels/CPU/VectorMath.swift:
+// Cephes' expf reduction and polynomial; Gelu as 0.5 · ((x + |x|) − |x| · erfc(|x| / √2)) with
+// erfc(a) = e^(−a²) · R(1 / (1 + 0.4 a))), with fused multiply-adds.
+AVX512 __m512 exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.33654f)), _mm512_set1_ps(88.72283f));
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    const __m512 shifted = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), magic);
+    const __m512 n = _mm512_sub_ps(shifted, magic);
+    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    x = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), x);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(5.0000001201e-1f));
+    const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(x, x), x), _mm512_set1_ps(1.0f));
+    const __m512i integer = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x4B400000));
+    const __m512i exponent = _mm512_slli_epi32(_mm512_add_epi32(integer, _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(y, _mm512_castsi512_ps(exponent));
+}
+
+AVX512 __m512 gelu512(__m512 x) {
+    const __m512 ax = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7FFFFFFF)));
+    const __m512 a = _mm512_mul_ps(ax, _mm512_set1_ps(0.70710678118654752f));
+    const __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(ax, _mm512_set1_ps(0.28284271247461901f), _mm512_set1_ps(1.0f)));
+    __m512 r = _mm512_set1_ps(2.868962847e-2f);
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(-7.471997291e-2f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(-6.374449283e-2f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(2.758525908e-1f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(-6.860952079e-2f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(2.686550617e-1f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(1.774120927e-1f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(2.313557118e-1f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(2.250825465e-1f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(2.640521598e-5f));
+    const __m512 tail = _mm512_mul_ps(exp512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(a, a))), r);
+    const __m512 result = _mm512_mul_ps(_mm512_set1_ps(0.5f), _mm512_fnmadd_ps(ax, tail, _mm512_add_ps(x, ax)));
+    // Beyond |x| ≈ 14 Gelu is Relu in FP32 (and ±∞ stay finite-safe).
+    const __mmask16 huge = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(14.0f), _CMP_GT_OQ);
+    return _mm512_mask_blend_ps(huge, result, _mm512_max_ps(x, _mm512_setzero_ps()));
+}
+
+AVX512 __m512 activate512(__m512 x, int activation) {
+    switch (activation) {
+    case FULCRUM_GEMM_ACTIVATION_RELU: return _mm512_max_ps(x, _mm512_setzero_ps());
+    case FULCRUM_GEMM_ACTIVATION_GELU: return gelu512(x);
+    default: return x;
+    }
+}
+
+AVX512_ENTRY void softmax512(const float *x, float *y, long n, const float *bias, long bias_stride, int logarithm) {
+    const __m512 negative_infinity = _mm512_set1_ps(-__builtin_inff());
+    const float *source = x;
+    // Pass 1: y = x + bias (when there is one), and the row's maximum.
+    __m512 vmax = negative_infinity;
+    for (long k = 0; k < n; k += 16) {
+        const __mmask16 m = n - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - k)) - 1);
+        __m512 v = _mm512_mask_loadu_ps(negative_infinity, m, x + k);
+        if (bias) {
+            v = _mm512_add_ps(v, bias_stride == 0 ? _mm512_set1_ps(bias[0]) : _mm512_maskz_loadu_ps(m, bias + k));
+            _mm512_mask_storeu_ps(y + k, m, v);
+        }
+        vmax = _mm512_max_ps(vmax, v);
+    }
+    if (bias) source = y;
+    const float maximum = _mm512_reduce_max_ps(vmax);
+    const __m512 shift = _mm512_set1_ps(maximum);
+    // Pass 2: e = exp(y − max) and its sum (LogSoftmax keeps y and only sums).
+    __m512 vsum = _mm512_setzero_ps();
+    for (long k = 0; k < n; k += 16) {
+        const __mmask16 m = n - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - k)) - 1);
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, source + k), shift));
+        if (!logarithm) _mm512_mask_storeu_ps(y + k, m, e);
+        vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
+    }
+    const float sum = _mm512_reduce_add_ps(vsum);
+    // Pass 3: normalise.
+    const __m512 scale = _mm512_set1_ps(logarithm ? maximum + __builtin_logf(sum) : 1 / sum);
+    for (long k = 0; k < n; k += 16) {
+        const __mmask16 m = n - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - k)) - 1);
+        if (logarithm) {
+            _mm512_mask_storeu_ps(y + k, m, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, source + k), scale));
+        } else {
+            _mm512_mask_storeu_ps(y + k, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, y + k), scale));
+        }
+    }
+}
+
+// R rows × 32 columns; masked_b reads B's last columns through a mask (B read in place).
+AVX512 void tile512(const Tile *t, const int R, const int masked_b) {
+    const int columns = t->columns;
+    const __mmask16 m0 = columns >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << columns) - 1);
+    const __mmask16 m1 = columns >= 32 ? (__mmask16)0xFFFF : columns > 16 ? (__mmask16)((1u << (columns - 16)) - 1) : 0;
+    __m512 c0[8], c1[8];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < R; r++) {
+        if (t->load_c) {
+            c0[r] = _mm512_maskz_loadu_ps(m0, t->c + r * t->ldc);
+            c1[r] = _mm512_maskz_loadu_ps(m1, t->c + r * t->ldc + 16);
+        } else {
+            c0[r] = _mm512_setzero_ps();
+            c1[r] = _mm512_setzero_ps();
+        }
+        if (t->column_bias) {
+            c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, t->column_bias));
+            c1[r] = _mm512_add_ps(c1[r], _mm512_maskz_loadu_ps(m1, t->column_bias + 16));
+        }
+        if (t->row_bias) {
+            const __m512 v = _mm512_set1_ps(t->row_bias[r]);
+            c0[r] = _mm512_add_ps(c0[r], v);
+            c1[r] = _mm512_add_ps(c1[r], v);
+        }
+    }
+    const float *a = t->a;
+    const float *b = t->b;
+    const long a_row = t->a_row, a_k = t->a_k, b_k = t->b_k;
+    for (long r = 0; r < t->k; r++) {
+        __m512 b0, b1;
+        if (masked_b) {
+            b0 = _mm512_maskz_loadu_ps(m0, b);
+            b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+        } else {
+            b0 = _mm512_loadu_ps(b);
+            b1 = _mm512_loadu_ps(b + 16);
+        }
+#pragma clang loop unroll(full)
+        for (int i = 0; i < R; i++) {
+            const __m512 v = _mm512_set1_ps(a[i * a_row]);
+            c0[i] = _mm512_fmadd_ps(v, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(v, b1, c1[i]);
+        }
+        a += a_k;
+        b += b_k;
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < R; r++) {
+        if (t->activation) {
+            c0[r] = activate512(c0[r], t->activation);
+            c1[r] = activate512(c1[r], t->activation);
+        }
+        _mm512_mask_storeu_ps(t->c + r * t->ldc, m0, c0[r]);
+        _mm512_mask_storeu_ps(t->c + r * t->ldc + 16, m1, c1[r]);
+    }
+}
+
+AVX512_ENTRY void run512(const Tile *t, int rows, int masked_b) {
+#define CASE(R) \
+    case R: masked_b ? tile512(t, R, 1) : tile512(t, R, 0); break;
+    switch (rows) {
+        CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
+    }
+#undef CASE
+}
+
+#define AVX2 __attribute__((target("avx2,fma"), always_inline)) static inline
+#define AVX2_ENTRY __attribute__((target("avx2,fma"))) static
+
+AVX2 __m256i mask256(int count) {  // lanes below count set
+    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), index);
+}
+
+AVX2 __m256 exp256(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.33654f)), _mm256_set1_ps(88.72283f));
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    const __m256 shifted = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
+    const __m256 n = _mm256_sub_ps(shifted, magic);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fmadd_ps(n, _mm256_set1_ps(2.12194440e-4f), x);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(5.0000001201e-1f));
+    const __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(x, x), x), _mm256_set1_ps(1.0f));
+    const __m256i integer = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000));
+    const __m256i exponent = _mm256_slli_epi32(_mm256_add_epi32(integer, _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(exponent));
+}
+
+AVX2 __m256 gelu256(__m256 x) {
+    const __m256 ax = _mm256_and_ps(x, _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF)));
+    const __m256 a = _mm256_mul_ps(ax, _mm256_set1_ps(0.70710678118654752f));
+    const __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(ax, _mm256_set1_ps(0.28284271247461901f), _mm256_set1_ps(1.0f)));
+    __m256 r = _mm256_set1_ps(2.868962847e-2f);
+    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(-7.471997291e-2f));
+    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(-6.374449283e-2f));
+    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(2.758525908e-1f));
+    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(-6.860952079e-2f));
+    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(2.686550617e-1f));
+    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(1.774120927e-1f));
+    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(2.313557118e-1f));
+    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(2.250825465e-1f));
+    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(2.640521598e-5f));
+    const __m256 tail = _mm256_mul_ps(exp256(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(a, a))), r);
+    const __m256 result = _mm256_mul_ps(_mm256_set1_ps(0.5f), _mm256_fnmadd_ps(ax, tail, _mm256_add_ps(x, ax)));
+    const __m256 huge = _mm256_cmp_ps(ax, _mm256_set1_ps(14.0f), _CMP_GT_OQ);
+    return _mm256_blendv_ps(result, _mm256_max_ps(x, _mm256_setzero_ps()), huge);
+}
+
+AVX2 __m256 activate256(__m256 x, int activation) {
+    switch (activation) {
+    case FULCRUM_GEMM_ACTIVATION_RELU: return _mm256_max_ps(x, _mm256_setzero_ps());
+    case FULCRUM_GEMM_ACTIVATION_GELU: return gelu256(x);
+    default: return x;
+    }
+}
+
+AVX2 float reduce256(__m256 v, int maximum) {
+    __m128 four = maximum ? _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1))
+                          : _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    __m128 two = maximum ? _mm_max_ps(four, _mm_movehl_ps(four, four)) : _mm_add_ps(four, _mm_movehl_ps(four, four));
+    __m128 one = maximum ? _mm_max_ss(two, _mm_shuffle_ps(two, two, 1)) : _mm_add_ss(two, _mm_shuffle_ps(two, two, 1));
+    return _mm_cvtss_f32(one);
+}
+
+AVX2_ENTRY void softmax256(const float *x, float *y, long n, const float *bias, long bias_stride, int logarithm) {
+    const __m256 negative_infinity = _mm256_set1_ps(-__builtin_inff());
+    const float *source = x;
+    __m256 vmax = negative_infinity;
+    for (long k = 0; k < n; k += 8) {
+        const __m256i m = mask256(n - k >= 8 ? 8 : (int)(n - k));
+        __m256 v = _mm256_blendv_ps(negative_infinity, _mm256_maskload_ps(x + k, m), _mm256_castsi256_ps(m));
+        if (bias) {
+            v = _mm256_add_ps(v, bias_stride == 0 ? _mm256_set1_ps(bias[0]) : _mm256_maskload_ps(bias + k, m));
+            _mm256_maskstore_ps(y + k, m, v);
+        }
+        vmax = _mm256_max_ps(vmax, v);
+    }
+    if (bias) source = y;
+    const float maximum = reduce256(vmax, 1);
+    const __m256 shift = _mm256_set1_ps(maximum);
+    __m256 vsum = _mm256_setzero_ps();
+    for (long k = 0; k < n; k += 8) {
+        const __m256i m = mask256(n - k >= 8 ? 8 : (int)(n - k));
+        const __m256 e = _mm256_and_ps(exp256(_mm256_sub_ps(_mm256_maskload_ps(source + k, m), shift)), _mm256_castsi256_ps(m));
+        if (!logarithm) _mm256_maskstore_ps(y + k, m, e);
+        vsum = _mm256_add_ps(vsum, e);
+    }
+    const float sum = reduce256(vsum, 0);
+    const __m256 scale = _mm256_set1_ps(logarithm ? maximum + __builtin_logf(sum) : 1 / sum);
+    for (long k = 0; k < n; k += 8) {
+        const __m256i m = mask256(n - k >= 8 ? 8 : (int)(n - k));
+        if (logarithm) {
+            _mm256_maskstore_ps(y + k, m, _mm256_sub_ps(_mm256_maskload_ps(source + k, m), scale));
+        } else {
+            _mm256_maskstore_ps(y + k, m, _mm256_mul_ps(_mm256_maskload_ps(y + k, m), scale));
+        }
+    }
+}
+
+// R rows × 16 columns.
+AVX2 void tile256(const Tile *t, const int R, const int masked_b) {
+    const int columns = t->columns;
+    const __m256i m0 = mask256(columns), m1 = mask256(columns - 8);
+    __m256 c0[6], c1[6];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < R; r++) {
+        if (t->load_c) {
+            c0[r] = _mm256_maskload_ps(t->c + r * t->ldc, m0);
+            c1[r] = _mm256_maskload_ps(t->c + r * t->ldc + 8, m1);
+        } else {
+            c0[r] = _mm256_setzero_ps();
+            c1[r] = _mm256_setzero_ps();
+        }
+        if (t->column_bias) {
+            c0[r] = _mm256_add_ps(c0[r], _mm256_maskload_ps(t->column_bias, m0));
+            c1[r] = _mm256_add_ps(c1[r], _mm256_maskload_ps(t->column_bias + 8, m1));
+        }
+        if (t->row_bias) {
+            const __m256 v = _mm256_set1_ps(t->row_bias[r]);
+            c0[r] = _mm256_add_ps(c0[r], v);
+            c1[r] = _mm256_add_ps(c1[r], v);
+        }
+    }
+    const float *a = t->a;
+    const float *b = t->b;
+    const long a_row = t->a_row, a_k = t->a_k, b_k = t->b_k;
+    for (long r = 0; r < t->k; r++) {
+        __m256 b0, b1;
+        if (masked_b) {
+            b0 = _mm256_maskload_ps(b, m0);
+            b1 = _mm256_maskload_ps(b + 8, m1);
+        } else {
+            b0 = _mm256_loadu_ps(b);
+            b1 = _mm256_loadu_ps(b + 8);
+        }
+#pragma clang loop unroll(full)
+        for (int i = 0; i < R; i++) {
+            const __m256 v = _mm256_broadcast_ss(a + i * a_row);
+            c0[i] = _mm256_fmadd_ps(v, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(v, b1, c1[i]);
+        }
+        a += a_k;
+        b += b_k;
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < R; r++) {
+        if (t->activation) {
+            c0[r] = activate256(c0[r], t->activation);
+            c1[r] = activate256(c1[r], t->activation);
+        }
+        _mm256_maskstore_ps(t->c + r * t->ldc, m0, c0[r]);
+        _mm256_maskstore_ps(t->c + r * t->ldc + 8, m1, c1[r]);
+    }
+}
+
+AVX2_ENTRY void run256(const Tile *t, int rows, int masked_b) {
+#define CASE(R) \
+    case R: masked_b ? tile256(t, R, 1) : tile256(t, R, 0); break;
+    switch (rows) {
+        CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6)
+    }
+#undef CASE
+}
+
+static void run_tile(int isa, const Tile *t, int rows, int masked_b) {
+    if (isa == FULCRUM_GEMM_AVX512) {
+        run512(t, rows, masked_b);
+    } else {
+        run256(t, rows, masked_b);
+    }
+}
+
+void fulcrum_softmax_row(int isa, const float *x, float *y, long n, const float *bias, long bias_stride, int logarithm) {
+    if (n <= 0) return;
+    if (isa == FULCRUM_GEMM_AVX512) {
+        softmax512(x, y, n, bias, bias_stride, logarithm);
+    } else if (isa == FULCRUM_GEMM_AVX2) {
+        softmax256(x, y, n, bias, bias_stride, logarithm);
+    }
+}
+
+#else
+void fulcrum_softmax_row(int isa, const float *x, float *y, long n, const float *bias, long bias_stride, int logarithm) {
+    (void)isa; (void)x; (void)y; (void)n; (void)bias; (void)bias_stride; (void)logarithm;
+}
+
+static void run_tile(int isa, const Tile *t, int rows, int masked_b) {
+    (void)isa; (void)t; (void)rows; (void)masked_b;
+}
+#endif
+
+// C's rows when k is 0: [C] + bias, then the activation (a tile with no k steps).
+static void fill_without_product(int isa, long m, long n, float *c, long ldc, const float *column_bias, const float *row_bias,
+                                 int accumulate, int activation) {
+    const long mr = fulcrum_gemm_tile_rows(isa), nr = fulcrum_gemm_tile_columns(isa);
+    static const float none = 0;
+    for (long i0 = 0; i0 < m; i0 += mr) {
+        for (long j0 = 0; j0 < n; j0 += nr) {
+            const Tile t = {
+                .k = 0, .a = &none, .a_row = 0, .a_k = 0, .b = &none, .b_k = 0,
+                .c = c + i0 * ldc + j0, .ldc = ldc,
+                .columns = (int)(n - j0 < nr ? n - j0 : nr),
+                .load_c = accumulate,
+                .column_bias = column_bias ? column_bias + j0 : NULL,
+                .row_bias = row_bias ? row_bias + i0 : NULL,
+                .activation = activation,
+            };
+            run_tile(isa, &t, (int)(m - i0 < mr ? m - i0 : mr), 1);
+        }
+    }
+}
+
+// MARK: - Drivers
+
+void fulcrum_gemm_right_packed(int isa, long m, long n, long k, const float *a, long lda, const float *packed,
+                               float *c, long ldc, const float *column_bias, int accumulate, int activation) {
+    const long mr = fulcrum_gemm_tile_rows(isa), nr = fulcrum_gemm_tile_columns(isa);
+    if (mr == 0 || m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        fill_without_product(isa, m, n, c, ldc, column_bias, NULL, accumulate, activation);
+        return;
+    }
+    for (long k0 = 0; k0 < k; k0 += KC) {
+        const long kc = k - k0 < KC ? k - k0 : KC;
+        const int first = k0 == 0, last = k0 + kc == k;
+        // The larger operand is read once per k block, the smaller one (which stays cached)
+        // once per block of the larger.
+        const long blocks = (m + mr - 1) / mr, panels = (n + nr - 1) / nr;
+        const int rows_outer = m > n;
+        for (long outer = 0; outer < (rows_outer ? blocks : panels); outer++) {
+            for (long inner = 0; inner < (rows_outer ? panels : blocks); inner++) {
+                const long i0 = (rows_outer ? outer : inner) * mr, j0 = (rows_outer ? inner : outer) * nr;
+                const Tile t = {
+                    .k = kc, .a = a + i0 * lda + k0, .a_row = lda, .a_k = 1,
+                    .b = packed + j0 * k + k0 * nr, .b_k = nr,
+                    .c = c + i0 * ldc + j0, .ldc = ldc,
+                    .columns = (int)(n - j0 < nr ? n - j0 : nr),
+                    .load_c = !first || accumulate,
+                    .column_bias = first && column_bias ? column_bias + j0 : NULL,
+                    .row_bias = NULL,
+                    .activation = last ? activation : FULCRUM_GEMM_ACTIVATION_NONE,
+                };
+                run_tile(isa, &t, (int)(m - i0 < mr ? m - i0 : mr), 0);
+            }
+        }
+    }
+}
+
+void fulcrum_gemm_left_packed(int isa, long m, long n, long k, const float *packed, const float *b, long ldb,
+                              float *c, long ldc, const float *row_bias, int accumulate, int activation) {
+    const long mr = fulcrum_gemm_tile_rows(isa), nr = fulcrum_gemm_tile_columns(isa);
+    if (mr == 0 || m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        fill_without_product(isa, m, n, c, ldc, NULL, row_bias, accumulate, activation);
+        return;
+    }
+    for (long k0 = 0; k0 < k; k0 += KC) {
+        const long kc = k - k0 < KC ? k - k0 : KC;
+        const int first = k0 == 0, last = k0 + kc == k;
+        const long blocks = (m + mr - 1) / mr, panels = (n + nr - 1) / nr;
+        const int rows_outer = m > n;
+        for (long outer = 0; outer < (rows_outer ? blocks : panels); outer++) {
+            for (long inner = 0; inner < (rows_outer ? panels : blocks); inner++) {
+                const long i0 = (rows_outer ? outer : inner) * mr, j0 = (rows_outer ? inner : outer) * nr;
+                const int columns = (int)(n - j0 < nr ? n - j0 : nr);
+                const Tile t = {
+                    .k = kc, .a = packed + i0 * k + k0 * mr, .a_row = 1, .a_k = mr,
+                    .b = b + k0 * ldb + j0, .b_k = ldb,
+                    .c = c + i0 * ldc + j0, .ldc = ldc,
+                    .columns = columns,
+                    .load_c = !first || accumulate,
+                    .column_bias = NULL,
+                    .row_bias = first && row_bias ? row_bias + i0 : NULL,
+                    .activation = last ? activation : FULCRUM_GEMM_ACTIVATION_NONE,
+                };
+                run_tile(isa, &t, (int)(m - i0 < mr ? m - i0 : mr), columns < nr);
+            }
+        }
+    }
+}

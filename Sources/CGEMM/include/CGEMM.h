@@ -1,0 +1,61 @@
+// Fulcrum's own single-precision matrix-product microkernels (AVX-512 and AVX2 + FMA), for
+// products where one operand is a model's constant weights: the constant side is packed once,
+// at load, into the panel layout the kernel reads, so no call packs anything (OpenBLAS 0.3.21's
+// sgemm packs both operands on every call, which dominates at the batch sizes a server sees).
+// Everything is row-major; sizes are element counts. Single-threaded: the caller's thread.
+// See docs/runtime.md ("Fulcrum's microkernels").
+#ifndef FULCRUM_CGEMM_H
+#define FULCRUM_CGEMM_H
+#include <stddef.h>
+
+// Instruction sets the kernels exist for.
+enum {
+    FULCRUM_GEMM_NONE = 0,    // no kernel: use OpenBLAS
+    FULCRUM_GEMM_AVX2 = 1,    // AVX2 + FMA: 6 × 16 tiles
+    FULCRUM_GEMM_AVX512 = 2,  // AVX-512 F/DQ/VL: 8 × 32 tiles
+};
+
+// What a product applies to C before storing it.
+enum {
+    FULCRUM_GEMM_ACTIVATION_NONE = 0,
+    FULCRUM_GEMM_ACTIVATION_RELU = 1,  // max(0, x)
+    FULCRUM_GEMM_ACTIVATION_GELU = 2,  // exact (erf) Gelu, VectorMath.gelu's approximation
+};
+
+// The best instruction set this CPU and operating system support (CPUID and XCR0; cached).
+int fulcrum_gemm_detect(void);
+
+// Rows (MR) and columns (NR) of one tile for `isa`; 0 for FULCRUM_GEMM_NONE.
+int fulcrum_gemm_tile_rows(int isa);
+int fulcrum_gemm_tile_columns(int isa);
+
+// Floats a right-hand (k × n) operand takes packed for `isa`: n rounded up to NR, times k.
+// Returns 0 when that overflows size_t.
+size_t fulcrum_gemm_packed_right_count(int isa, long k, long n);
+// Packs B (element (r, j) at b[r * row_stride + j * column_stride]: a transposed B has
+// row_stride 1) into panels [n / NR][k][NR], zero-padded on the right.
+void fulcrum_gemm_pack_right(int isa, long k, long n, const float *b, long row_stride, long column_stride, float *packed);
+
+// Floats a left-hand (m × k) operand takes packed: m rounded up to MR, times k.
+size_t fulcrum_gemm_packed_left_count(int isa, long m, long k);
+// Packs A (m × k, row stride lda) into blocks [m / MR][k][MR], zero-padded below, each
+// element multiplied by `scale`.
+void fulcrum_gemm_pack_left(int isa, long m, long k, const float *a, long lda, float scale, float *packed);
+
+// C (m × n, row stride ldc) = activation([C if accumulate] + A · packed B + [column_bias]). A is m × k with row stride lda. column_bias has n elements or is NULL.
+void fulcrum_gemm_right_packed(int isa, long m, long n, long k, const float *a, long lda, const float *packed,
+                               float *c, long ldc, const float *column_bias, int accumulate, int activation);
+
+// C (m × n) = activation([C if accumulate] + packed A · B + [row_bias]). B is
+// k × n with row stride ldb (read in place: an im2col matrix or an image's channels).
+// row_bias has m elements or is NULL.
+void fulcrum_gemm_left_packed(int isa, long m, long n, long k, const float *packed, const float *b, long ldb,
+                              float *c, long ldc, const float *row_bias, int accumulate, int activation);
+
+// One softmax (or, with logarithm, LogSoftmax) row of n > 0 elements: y = softmax(x + bias),
+// bias NULL, one value (bias_stride 0) or n values (bias_stride 1); y may be x. The same
+// three passes as CPUBackend.softmaxRow, with exp as in VectorMath. Nothing for
+// FULCRUM_GEMM_NONE.
+void fulcrum_softmax_row(int isa, const float *x, float *y, long n, const float *bias, long bias_stride, int logarithm);
+
+#endif
