@@ -119,6 +119,8 @@ typedef struct {
     long a_row, a_k;
     const float *b;
     long b_k;
+    const float *const *b_rows;  // instead of b and b_k: B(r, j) = b_rows[r][b_column + j]
+    long b_column;
     float *c;
     long ldc;
     int columns;               // valid columns of this tile (≤ NR)
@@ -223,7 +225,7 @@ AVX512_ENTRY void softmax512(const float *x, float *y, long n, const float *bias
 }
 
 // R rows × 32 columns; masked_b reads B's last columns through a mask (B read in place).
-AVX512 void tile512(const Tile *t, const int R, const int masked_b) {
+AVX512 void tile512(const Tile *t, const int R, const int masked_b, const int indirect) {
     const int columns = t->columns;
     const __mmask16 m0 = columns >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << columns) - 1);
     const __mmask16 m1 = columns >= 32 ? (__mmask16)0xFFFF : columns > 16 ? (__mmask16)((1u << (columns - 16)) - 1) : 0;
@@ -251,13 +253,14 @@ AVX512 void tile512(const Tile *t, const int R, const int masked_b) {
     const float *b = t->b;
     const long a_row = t->a_row, a_k = t->a_k, b_k = t->b_k;
     for (long r = 0; r < t->k; r++) {
+        const float *row = indirect ? t->b_rows[r] + t->b_column : b;
         __m512 b0, b1;
         if (masked_b) {
-            b0 = _mm512_maskz_loadu_ps(m0, b);
-            b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+            b0 = _mm512_maskz_loadu_ps(m0, row);
+            b1 = _mm512_maskz_loadu_ps(m1, row + 16);
         } else {
-            b0 = _mm512_loadu_ps(b);
-            b1 = _mm512_loadu_ps(b + 16);
+            b0 = _mm512_loadu_ps(row);
+            b1 = _mm512_loadu_ps(row + 16);
         }
 #pragma clang loop unroll(full)
         for (int i = 0; i < R; i++) {
@@ -266,7 +269,7 @@ AVX512 void tile512(const Tile *t, const int R, const int masked_b) {
             c1[i] = _mm512_fmadd_ps(v, b1, c1[i]);
         }
         a += a_k;
-        b += b_k;
+        if (!indirect) b += b_k;
     }
 #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) {
@@ -281,7 +284,10 @@ AVX512 void tile512(const Tile *t, const int R, const int masked_b) {
 
 AVX512_ENTRY void run512(const Tile *t, int rows, int masked_b) {
 #define CASE(R) \
-    case R: masked_b ? tile512(t, R, 1) : tile512(t, R, 0); break;
+    case R: \
+        if (t->b_rows) { masked_b ? tile512(t, R, 1, 1) : tile512(t, R, 0, 1); } \
+        else { masked_b ? tile512(t, R, 1, 0) : tile512(t, R, 0, 0); } \
+        break;
     switch (rows) {
         CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
     }
@@ -387,7 +393,7 @@ AVX2_ENTRY void softmax256(const float *x, float *y, long n, const float *bias, 
 }
 
 // R rows × 16 columns.
-AVX2 void tile256(const Tile *t, const int R, const int masked_b) {
+AVX2 void tile256(const Tile *t, const int R, const int masked_b, const int indirect) {
     const int columns = t->columns;
     const __m256i m0 = mask256(columns), m1 = mask256(columns - 8);
     __m256 c0[6], c1[6];
@@ -414,13 +420,14 @@ AVX2 void tile256(const Tile *t, const int R, const int masked_b) {
     const float *b = t->b;
     const long a_row = t->a_row, a_k = t->a_k, b_k = t->b_k;
     for (long r = 0; r < t->k; r++) {
+        const float *row = indirect ? t->b_rows[r] + t->b_column : b;
         __m256 b0, b1;
         if (masked_b) {
-            b0 = _mm256_maskload_ps(b, m0);
-            b1 = _mm256_maskload_ps(b + 8, m1);
+            b0 = _mm256_maskload_ps(row, m0);
+            b1 = _mm256_maskload_ps(row + 8, m1);
         } else {
-            b0 = _mm256_loadu_ps(b);
-            b1 = _mm256_loadu_ps(b + 8);
+            b0 = _mm256_loadu_ps(row);
+            b1 = _mm256_loadu_ps(row + 8);
         }
 #pragma clang loop unroll(full)
         for (int i = 0; i < R; i++) {
@@ -429,7 +436,7 @@ AVX2 void tile256(const Tile *t, const int R, const int masked_b) {
             c1[i] = _mm256_fmadd_ps(v, b1, c1[i]);
         }
         a += a_k;
-        b += b_k;
+        if (!indirect) b += b_k;
     }
 #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) {
@@ -444,7 +451,10 @@ AVX2 void tile256(const Tile *t, const int R, const int masked_b) {
 
 AVX2_ENTRY void run256(const Tile *t, int rows, int masked_b) {
 #define CASE(R) \
-    case R: masked_b ? tile256(t, R, 1) : tile256(t, R, 0); break;
+    case R: \
+        if (t->b_rows) { masked_b ? tile256(t, R, 1, 1) : tile256(t, R, 0, 1); } \
+        else { masked_b ? tile256(t, R, 1, 0) : tile256(t, R, 0, 0); } \
+        break;
     switch (rows) {
         CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6)
     }
@@ -535,8 +545,9 @@ void fulcrum_gemm_right_packed(int isa, long m, long n, long k, const float *a, 
     }
 }
 
-void fulcrum_gemm_left_packed(int isa, long m, long n, long k, const float *packed, const float *b, long ldb,
-                              float *c, long ldc, const float *row_bias, int accumulate, int activation) {
+static void left_packed(int isa, long m, long n, long k, const float *packed, const float *b, long ldb,
+                        const float *const *b_rows, float *c, long ldc, const float *row_bias, int accumulate,
+                        int activation) {
     const long mr = fulcrum_gemm_tile_rows(isa), nr = fulcrum_gemm_tile_columns(isa);
     if (mr == 0 || m <= 0 || n <= 0) return;
     if (k <= 0) {
@@ -554,7 +565,8 @@ void fulcrum_gemm_left_packed(int isa, long m, long n, long k, const float *pack
                 const int columns = (int)(n - j0 < nr ? n - j0 : nr);
                 const Tile t = {
                     .k = kc, .a = packed + i0 * k + k0 * mr, .a_row = 1, .a_k = mr,
-                    .b = b + k0 * ldb + j0, .b_k = ldb,
+                    .b = b_rows ? NULL : b + k0 * ldb + j0, .b_k = ldb,
+                    .b_rows = b_rows ? b_rows + k0 : NULL, .b_column = j0,
                     .c = c + i0 * ldc + j0, .ldc = ldc,
                     .columns = columns,
                     .load_c = !first || accumulate,
@@ -566,4 +578,14 @@ void fulcrum_gemm_left_packed(int isa, long m, long n, long k, const float *pack
             }
         }
     }
+}
+
+void fulcrum_gemm_left_packed(int isa, long m, long n, long k, const float *packed, const float *b, long ldb,
+                              float *c, long ldc, const float *row_bias, int accumulate, int activation) {
+    left_packed(isa, m, n, k, packed, b, ldb, NULL, c, ldc, row_bias, accumulate, activation);
+}
+
+void fulcrum_gemm_left_packed_rows(int isa, long m, long n, long k, const float *packed, const float *const *rows,
+                                   float *c, long ldc, const float *row_bias, int accumulate, int activation) {
+    left_packed(isa, m, n, k, packed, NULL, 0, rows, c, ldc, row_bias, accumulate, activation);
 }

@@ -52,6 +52,12 @@ void fulcrum_gemm_right_packed(int isa, long m, long n, long k, const float *a, 
 void fulcrum_gemm_left_packed(int isa, long m, long n, long k, const float *packed, const float *b, long ldb,
                               float *c, long ldc, const float *row_bias, int accumulate, int activation);
 
+// The same with B's rows given by pointers: B(r, j) = rows[r][j]. A stride-1 convolution reads
+// its zero-padded input in place this way (row (c, kh, kw) starts at channel c's plane shifted by
+// kh rows and kw columns), with no im2col matrix.
+void fulcrum_gemm_left_packed_rows(int isa, long m, long n, long k, const float *packed, const float *const *rows,
+                                   float *c, long ldc, const float *row_bias, int accumulate, int activation);
+
 // One softmax (or, with logarithm, LogSoftmax) row of n > 0 elements: y = softmax(x + bias),
 // bias NULL, one value (bias_stride 0) or n values (bias_stride 1); y may be x. The same
 // three passes as CPUBackend.softmaxRow, with exp as in VectorMath. Nothing for

@@ -66,8 +66,21 @@ public struct Convolution2D: Sendable {
         window.isPadded && !isPointwise ? (isDepthwise ? 1 : channels / groups) * window.paddedHeight * window.paddedWidth : 0
     }
 
-    /// FP32 elements of scratch `convolve` needs: the padded input, then the im2col matrix.
-    public var scratchCount: Int { paddedCount + columnCount }
+    /// Whether, with packed filters, the products read the (padded) planes in place: stride 1,
+    /// a window wider than one pixel, not depthwise. The output is then computed on the padded
+    /// width — `(outputHeight − 1) · paddedWidth + outputWidth` columns per channel, the extra
+    /// ones discarded — because tap (kh, kw) of every output is then one shift of the planes.
+    var readsPlanesInPlace: Bool { window.stride == (1, 1) && !isPointwise && !isDepthwise }
+    /// Output columns of one channel on the padded width (`readsPlanesInPlace`).
+    var gridColumns: Int {
+        (window.outputHeight - 1) * (window.isPadded ? window.paddedWidth : window.width) + window.outputWidth
+    }
+    /// FP32 elements of one group's output on the padded width (0 when not used).
+    var gridCount: Int { readsPlanesInPlace && window.outputHeight > 0 ? (outputChannels / groups) * gridColumns : 0 }
+
+    /// FP32 elements of scratch `convolve` needs: the padded input, then the im2col matrix or
+    /// the output on the padded width (whichever is larger: the path is chosen per call).
+    public var scratchCount: Int { paddedCount + max(columnCount, gridCount) }
 }
 
 extension CPUBackend {
@@ -104,6 +117,11 @@ extension CPUBackend {
                             (groupOut + m * plane).update(repeating: value, count: plane)
                         }
                     }
+                    if let packedWeights, shape.readsPlanesInPlace {
+                        productInPlace(shape, planes: image + g * cg * inPlane, filters: packedWeights[g],
+                                       bias: bias.map { $0 + g * mg }, output: groupOut, scratch: scratch!, activation: activation)
+                        continue
+                    }
                     let columns: UnsafePointer<Float>
                     if shape.isPointwise {
                         columns = image + g * cg * inPlane
@@ -124,6 +142,41 @@ extension CPUBackend {
             }
             if shape.isDepthwise || packedWeights == nil {
                 apply(activation, out, count: shape.outputChannels * plane)
+            }
+        }
+    }
+
+    /// One group's stride-1 convolution with no im2col matrix: B's row (c, kh, kw) is channel c's
+    /// padded plane shifted by kh rows and kw columns, read in place; the product's columns are
+    /// the outputs on the padded width (`gridColumns`), compacted into `output` afterwards.
+    private func productInPlace(
+        _ s: Convolution2D, planes: UnsafePointer<Float>, filters: PackedMatrix, bias: UnsafePointer<Float>?,
+        output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, activation: Activation
+    ) {
+        let cg = s.channels / s.groups
+        let mg = s.outputChannels / s.groups
+        let source = padded(s, planes, channels: cg, scratch: scratch)
+        let (ph, pw) = s.window.isPadded ? (s.window.paddedHeight, s.window.paddedWidth) : (s.window.height, s.window.width)
+        let (oh, ow) = (s.window.outputHeight, s.window.outputWidth)
+        let n = s.gridColumns
+        guard oh > 0, ow > 0 else { return }
+        let grid = scratch + s.paddedCount
+        let (kh, kw) = s.window.kernel
+        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: cg * kh * kw) { rows in
+            var r = 0
+            for c in 0..<cg {
+                for i in 0..<kh {
+                    for j in 0..<kw {
+                        rows[r] = source + c * ph * pw + i * s.window.dilation.h * pw + j * s.window.dilation.w
+                        r += 1
+                    }
+                }
+            }
+            sgemm(left: filters, n: n, rows: UnsafePointer(rows.baseAddress!), c: grid, ldc: n, rowBias: bias, activation: activation)
+        }
+        for m in 0..<mg {
+            for i in 0..<oh {
+                (output + m * oh * ow + i * ow).update(from: grid + m * n + i * pw, count: ow)
             }
         }
     }
@@ -208,6 +261,10 @@ extension CPUBackend {
     /// inside the padded input (onnxruntime's rule, which leaves out a ceil_mode overhang).
     public func pool(_ p: Pooling2D, planes: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
         let (oh, ow) = (p.window.outputHeight, p.window.outputWidth)
+        if p.kind == .max {
+            maxPool(p.window, planes: planes, x: x, y: y)
+            return
+        }
         for plane in 0..<planes {
             let input = x + plane * p.window.height * p.window.width
             let output = y + plane * oh * ow
@@ -240,6 +297,53 @@ extension CPUBackend {
                         }
                         let count = includePad ? padded : max(0, he - hs) * max(0, we - ws)
                         output[i * ow + j] = count > 0 ? sum / Float(count) : 0
+                    }
+                }
+            }
+        }
+    }
+
+    /// Max pooling tap by tap: for each output row and each kernel tap inside the input, the
+    /// output columns whose tap lands inside it (a range, computed once) take the maximum, with
+    /// no bounds check per element. A window wholly in the padding gives -infinity (as the
+    /// per-window loop did).
+    private func maxPool(_ w: Window2D, planes: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        let (oh, ow) = (w.outputHeight, w.outputWidth)
+        // Per kernel column: the output columns whose tap is inside the row, and its offset.
+        var columns: [(low: Int, high: Int, offset: Int)] = []
+        for kw in 0..<w.kernel.w {
+            let offset = kw * w.dilation.w - w.pads.left
+            // j · stride + offset ∈ [0, width)
+            let low = offset >= 0 ? 0 : (-offset + w.stride.w - 1) / w.stride.w
+            let high = w.width - 1 - offset < 0 ? 0 : min(ow, (w.width - 1 - offset) / w.stride.w + 1)
+            columns.append((low, max(low, high), offset))
+        }
+        let sw = w.stride.w
+        for plane in 0..<planes {
+            let input = x + plane * w.height * w.width
+            let output = y + plane * oh * ow
+            for i in 0..<oh {
+                let row = output + i * ow
+                row.update(repeating: -.infinity, count: ow)
+                let h0 = i * w.stride.h - w.pads.top
+                for kh in 0..<w.kernel.h {
+                    let h = h0 + kh * w.dilation.h
+                    guard h >= 0, h < w.height else { continue }
+                    let line = input + h * w.width
+                    for column in columns where column.low < column.high {
+                        let source = line + column.offset
+                        // A select, not a branch: the comparisons of real data are unpredictable.
+                        if sw == 1 {
+                            for j in column.low..<column.high {
+                                let (v, r) = (source[j], row[j])
+                                row[j] = v > r ? v : r
+                            }
+                        } else {
+                            for j in column.low..<column.high {
+                                let (v, r) = (source[j * sw], row[j])
+                                row[j] = v > r ? v : r
+                            }
+                        }
                     }
                 }
             }

@@ -155,6 +155,22 @@ extension CPUBackend {
         }
     }
 
+    /// The same product with B's rows given by pointers (`B(r, j) = rows[r][j]`, `left.columns`
+    /// of them): a stride-1 convolution's taps read straight from its zero-padded planes.
+    public func sgemm(
+        left: PackedMatrix, n: Int, rows: UnsafePointer<UnsafePointer<Float>?>, c: UnsafeMutablePointer<Float>, ldc: Int,
+        rowBias: UnsafePointer<Float>? = nil, accumulate: Bool = false, activation: Activation = .none
+    ) {
+        precondition(left.side == .left)
+        let code = Self.epilogue(activation)
+        fulcrum_gemm_left_packed_rows(
+            Int32(left.kernels.rawValue), left.rows, n, left.columns, left.storage, rows, c, ldc, rowBias,
+            accumulate ? 1 : 0, code)
+        if code == Int32(FULCRUM_GEMM_ACTIVATION_NONE), activation != .none {
+            for row in 0..<left.rows { apply(activation, c + row * ldc, count: n) }
+        }
+    }
+
     /// The kernel's code for an activation it applies itself (none for the others).
     static func epilogue(_ activation: Activation) -> Int32 {
         switch activation {

@@ -156,7 +156,8 @@ struct ConvOperator: Operator {
         let cg = shape.channels / groups
         let columns = try Self.scratchFloats([cg, window.kernel.h, window.kernel.w, window.outputHeight, window.outputWidth], x.shape)
         let padded = try Self.scratchFloats([cg, window.paddedHeight, window.paddedWidth], x.shape)
-        guard columns + padded <= Self.maximumScratchFloats else { throw Self.scratchTooLarge(x.shape) }
+        let grid = try Self.scratchFloats([w.shape[0] / groups, window.outputHeight, window.paddedWidth], x.shape)
+        guard padded + max(columns, grid) <= Self.maximumScratchFloats else { throw Self.scratchTooLarge(x.shape) }
         let scratch = TensorBuffer(byteCount: shape.scratchCount * 4)
         let scratchPointer = shape.scratchCount > 0 ? scratch.pointer.assumingMemoryBound(to: Float.self) : nil
         let (input, weights, bias, y) = (UnsafePointer(x.floats()), UnsafePointer(w.floats()), inputs.count > 2 ? inputs[2].map { UnsafePointer($0.floats()) } : nil, outputs[0].floats())
