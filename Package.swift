@@ -100,6 +100,8 @@ let package = Package(
                 // Convolution, pooling, HardSigmoid (VulkanRecording+Convolution.swift).
                 "Vulkan/Shaders/conv2d.comp", "Vulkan/Shaders/im2col.comp", "Vulkan/Shaders/channelfill.comp",
                 "Vulkan/Shaders/pool2d.comp", "Vulkan/Shaders/hardsigmoid.comp",
+                // Pad, Resize, ConvTranspose (VulkanRecording+Resampling.swift).
+                "Vulkan/Shaders/remap.comp", "Vulkan/Shaders/bilinear.comp", "Vulkan/Shaders/convtranspose.comp",
             ],
             swiftSettings: swiftSettings
         ),
