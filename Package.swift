@@ -101,6 +101,11 @@ let package = Package(
                 "Vulkan/Shaders/compare.comp", "Vulkan/Shaders/convert.comp", "Vulkan/Shaders/copy.comp",
                 "Vulkan/Shaders/gather.comp", "Vulkan/Shaders/Select.glsl", "Vulkan/Shaders/select.comp",
                 "Vulkan/Shaders/select64.comp",
+                // Convolution, pooling, HardSigmoid (VulkanRecording+Convolution.swift).
+                "Vulkan/Shaders/conv2d.comp", "Vulkan/Shaders/im2col.comp", "Vulkan/Shaders/channelfill.comp",
+                "Vulkan/Shaders/pool2d.comp", "Vulkan/Shaders/hardsigmoid.comp",
+                // Pad, Resize, ConvTranspose (VulkanRecording+Resampling.swift).
+                "Vulkan/Shaders/remap.comp", "Vulkan/Shaders/bilinear.comp", "Vulkan/Shaders/convtranspose.comp",
             ],
             swiftSettings: swiftSettings
         ),

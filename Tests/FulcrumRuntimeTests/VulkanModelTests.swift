@@ -186,9 +186,8 @@ enum VulkanPlacement {
     /// Fixtures whose operators all have device kernels (the rest must be refused cleanly).
     static func expectedOnDevice(_ name: String) -> Bool {
         // TopK, ArgMax, Pow; INT64 arithmetic; MatMul whose batch dimensions broadcast partially;
-        // the ai.onnx.ml operators; convolution and pooling (CPU kernels only so far).
-        let hostOnly = ["topk", "argmax", "pow", "add_int64", "sub_int64", "mul_int64", "div_int64", "matmul_broadcast_batch", "tree_", "linear_", "scaler_", "normalizer_",
-                        "conv_", "convtranspose", "resize", "pool", "hardsigmoid", "hardswish", "pad_"]
+        // the ai.onnx.ml operators.
+        let hostOnly = ["topk", "argmax", "pow", "add_int64", "sub_int64", "mul_int64", "div_int64", "matmul_broadcast_batch", "tree_", "linear_", "scaler_", "normalizer_"]
         return !hostOnly.contains { name.contains($0) }
     }
 

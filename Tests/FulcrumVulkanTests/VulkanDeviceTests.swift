@@ -72,7 +72,8 @@ struct VulkanDeviceTests {
         #expect(backend.supports(op: "MatMul"))
         #expect(backend.supports(op: "Add"))
         #expect(backend.supports(op: "Softmax") && backend.supports(op: "Gather"))
-        #expect(!backend.supports(op: "TopK") && !backend.supports(op: "Conv"))
+        #expect(backend.supports(op: "Conv") && backend.supports(op: "MaxPool") && backend.supports(op: "Resize"))
+        #expect(!backend.supports(op: "TopK") && !backend.supports(op: "ArgMax"))
         for op in VulkanBackend.supportedOperators {
             #expect(CPUBackend().supports(op: op), "\(op) has no CPU reference")
         }

@@ -3,11 +3,17 @@
 average pool, 1000-way Gemm) and a MobileNet-style one (depthwise-separable blocks, HardSwish,
 AveragePool, HardSigmoid gate), built with the onnx helper at test time
 (scripts/make-ml-models.py --cnn), 224×224 RGB, checked against onnxruntime: relative error
-≤ 1e-5. Conv → BatchNormalization → activation is folded into one node at load."""
+≤ 1e-5. Conv → BatchNormalization → activation is folded into one node at load.
+
+The same two networks on the Vulkan backend (a second cluster whose worker runs
+`--backend vulkan` on Mesa's lavapipe, or the driver VK_DRIVER_FILES names): convolutions,
+pools, HardSigmoid/HardSwish and the rest of the graph as device kernels, against onnxruntime
+with the same bound and the same argmax."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +23,9 @@ import pytest
 from conftest import RPC_TIMEOUT, running_cluster, tensor
 
 ROOT = Path(__file__).resolve().parents[2]
+LAVAPIPE = Path("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
+# lavapipe runs the shaders on this machine's CPU: a ResNet-18 at 224×224 takes seconds a batch.
+VULKAN_RPC_TIMEOUT = 120.0
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +53,40 @@ def test_cnn_matches_onnxruntime_through_the_cluster(cluster, repo, name, batch)
     expected = ort.InferenceSession(str(repo / name / "1" / "model.onnx"), options,
                                     providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
     actual = cluster.client().infer(name, [tensor("image", x)], client_timeout=RPC_TIMEOUT).as_numpy("logits")
+    assert actual.shape == expected.shape == (batch, 1000)
+    error = float(np.linalg.norm(actual.astype(np.float64) - expected) / np.linalg.norm(expected))
+    assert error <= 1e-5, error
+    np.testing.assert_array_equal(np.argmax(actual, axis=1), np.argmax(expected, axis=1))
+
+
+@pytest.fixture(scope="module")
+def vulkan_cluster(tmp_path_factory, repo):
+    if not LAVAPIPE.exists() and "VK_DRIVER_FILES" not in os.environ:
+        pytest.skip("no Vulkan driver: scripts/bootstrap installs mesa-vulkan-drivers (lavapipe)")
+    saved = os.environ.get("VK_DRIVER_FILES")
+    if saved is None:
+        os.environ["VK_DRIVER_FILES"] = str(LAVAPIPE)
+    try:
+        with running_cluster(tmp_path_factory, "cnn-vulkan", model_repository=repo, workers=1,
+                             extra_args=("--backend", "vulkan", "--device", "0")) as c:
+            yield c
+    finally:
+        if saved is None:
+            os.environ.pop("VK_DRIVER_FILES", None)
+
+
+@pytest.mark.parametrize("name", ["resnet18_shaped", "mobilenet_style"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_cnn_on_vulkan_matches_onnxruntime_through_the_cluster(vulkan_cluster, repo, name, batch):
+    status = vulkan_cluster.status()
+    assert all(worker["backend"] == "vulkan" for worker in status["workers"]), status
+    x = np.random.default_rng(10 + batch).standard_normal((batch, 3, 224, 224)).astype(np.float32)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    expected = ort.InferenceSession(str(repo / name / "1" / "model.onnx"), options,
+                                    providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    actual = vulkan_cluster.client().infer(name, [tensor("image", x)],
+                                           client_timeout=VULKAN_RPC_TIMEOUT).as_numpy("logits")
     assert actual.shape == expected.shape == (batch, 1000)
     error = float(np.linalg.norm(actual.astype(np.float64) - expected) / np.linalg.norm(expected))
     assert error <= 1e-5, error

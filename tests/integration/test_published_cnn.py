@@ -3,11 +3,14 @@
 its PP-OCRv4 recogniser (Conv stem, attention blocks, CTC softmax over 6,625 characters) and its
 PP-OCRv4 text detector (DB head: Resize nearest ×2/×4/×8, ConvTranspose 2×2/2, Sigmoid), as
 shipped inside rapidocr-onnxruntime's wheel. Served through the cluster with no config.pbtxt
-(completed from the graph) and checked against onnxruntime."""
+(completed from the graph) and checked against onnxruntime. The classifier and the detector also
+on a `--backend vulkan` worker (lavapipe): Conv, the pools, HardSigmoid, Resize and
+ConvTranspose as device kernels (the recogniser uses Pow, which the device refuses)."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 import zipfile
@@ -20,6 +23,7 @@ import tritonclient.grpc as grpcclient
 
 from conftest import RPC_TIMEOUT, running_cluster, tensor
 
+LAVAPIPE = Path("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
 WHEEL = "rapidocr_onnxruntime-1.4.4-py3-none-any.whl"
 SHA256 = "971d7d5f223a7a808662229df1ef69893809d8457d834e6373d3854bc1782cbf"
 MODELS = {
@@ -51,13 +55,37 @@ def cluster(tmp_path_factory, repo):
         yield c
 
 
+@pytest.fixture(scope="module")
+def vulkan_cluster(tmp_path_factory, repo):
+    if not LAVAPIPE.exists() and "VK_DRIVER_FILES" not in os.environ:
+        pytest.skip("no Vulkan driver: scripts/bootstrap installs mesa-vulkan-drivers (lavapipe)")
+    saved = os.environ.get("VK_DRIVER_FILES")
+    if saved is None:
+        os.environ["VK_DRIVER_FILES"] = str(LAVAPIPE)
+    try:
+        with running_cluster(tmp_path_factory, "published-cnn-vulkan", model_repository=repo, workers=1,
+                             extra_args=("--backend", "vulkan", "--device", "0")) as c:
+            yield c
+    finally:
+        if saved is None:
+            os.environ.pop("VK_DRIVER_FILES", None)
+
+
 @pytest.mark.parametrize("name,shape", [("ppocr_cls", (3, 3, 48, 192)), ("ppocr_rec", (2, 3, 48, 320))])
 def test_published_model_matches_onnxruntime(cluster, repo, name, shape):
+    check_classifier(cluster, repo, name, shape)
+
+
+def test_published_classifier_on_vulkan_matches_onnxruntime(vulkan_cluster, repo):
+    check_classifier(vulkan_cluster, repo, "ppocr_cls", (3, 3, 48, 192), timeout=120.0)
+
+
+def check_classifier(cluster, repo, name, shape, timeout=RPC_TIMEOUT):
     x = np.random.default_rng(len(name)).uniform(-1, 1, shape).astype(np.float32)
     session = ort.InferenceSession(str(repo / name / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
     expected = session.run(None, {"x": x})[0]
     output = session.get_outputs()[0].name
-    actual = cluster.client().infer(name, [tensor("x", x)], client_timeout=RPC_TIMEOUT).as_numpy(output)
+    actual = cluster.client().infer(name, [tensor("x", x)], client_timeout=timeout).as_numpy(output)
     assert actual.shape == expected.shape
     error = float(np.linalg.norm(actual.astype(np.float64) - expected) / np.linalg.norm(expected))
     assert error <= 1e-5, error
@@ -77,11 +105,19 @@ def text_like_image() -> np.ndarray:
 
 
 def test_the_text_detector_finds_the_same_text_as_onnxruntime(cluster, repo):
+    check_detector(cluster, repo)
+
+
+def test_the_text_detector_on_vulkan_finds_the_same_text_as_onnxruntime(vulkan_cluster, repo):
+    check_detector(vulkan_cluster, repo, timeout=120.0)
+
+
+def check_detector(cluster, repo, timeout=RPC_TIMEOUT):
     x = text_like_image()
     session = ort.InferenceSession(str(repo / "ppocr_det" / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
     expected = session.run(None, {"x": x})[0]
     assert (expected > 0.3).mean() > 0.005, "the synthetic page should contain text for the detector"
-    actual = cluster.client().infer("ppocr_det", [tensor("x", x)], client_timeout=RPC_TIMEOUT).as_numpy(
+    actual = cluster.client().infer("ppocr_det", [tensor("x", x)], client_timeout=timeout).as_numpy(
         session.get_outputs()[0].name)
     assert actual.shape == expected.shape == (1, 1, 320, 480)
     error = float(np.linalg.norm(actual.astype(np.float64) - expected) / np.linalg.norm(expected))

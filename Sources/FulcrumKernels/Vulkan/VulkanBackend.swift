@@ -11,10 +11,12 @@ public struct VulkanBackend: Backend {
     /// over constants and shapes (Shape, Constant, ConstantOfShape, ...) run on the host while
     /// a plan is built or bound.
     public static let supportedOperators: Set<String> = [
-        "Abs", "Add", "BatchNormalization", "Cast", "Clip", "Concat", "Div", "Equal", "Erf", "Exp", "Expand",
-        "Flatten", "Gather", "Gelu", "Gemm", "Greater", "Identity", "LayerNormalization", "LeakyRelu", "Less", "Log",
-        "LogSoftmax", "MatMul", "Mul", "Neg", "ReduceMax", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Sigmoid",
-        "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze", "Where",
+        "Abs", "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Conv", "ConvTranspose", "Div",
+        "Equal", "Erf", "Exp", "Expand", "Flatten", "Gather", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool",
+        "Greater", "HardSigmoid", "HardSwish", "Identity", "LayerNormalization", "LeakyRelu", "Less", "Log",
+        "LogSoftmax", "MatMul", "MaxPool", "Mul", "Neg", "Pad", "ReduceMax", "ReduceMean", "ReduceSum", "Relu",
+        "Reshape", "Resize", "Sigmoid", "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose",
+        "Unsqueeze", "Where",
     ]
 
     /// The device the kernels run on (shared; thread-safe).

@@ -11,6 +11,7 @@ final class DeviceRecorder {
     /// of range.
     let status: VulkanBuffer
     private var scratch: [VulkanBuffer] = []
+    private var shared: VulkanBuffer?
 
     init(device: VulkanDevice, recording: VulkanRecording, status: VulkanBuffer) {
         self.device = device
@@ -22,6 +23,17 @@ final class DeviceRecorder {
     func scratchBuffer(words: Int) throws(RuntimeError) -> VulkanBuffer {
         let buffer = try Self.mapping { try VulkanBuffer(device: device, count: max(words, 1)) }
         scratch.append(buffer)
+        return buffer
+    }
+
+    /// A buffer of at least `words` words shared by every kernel that asks for one while this
+    /// plan is recorded (a convolution's im2col matrix): dispatches run one after another with a
+    /// barrier between them, so one kernel's scratch is dead before the next one writes it. A
+    /// larger request replaces it with a new buffer (the old one stays with what recorded it).
+    func sharedScratch(words: Int) throws(RuntimeError) -> VulkanBuffer {
+        if let shared, shared.count >= words { return shared }
+        let buffer = try scratchBuffer(words: words)
+        shared = buffer
         return buffer
     }
 
