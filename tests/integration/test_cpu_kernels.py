@@ -136,3 +136,42 @@ def test_bad_requests_are_refused_before_start(tmp_path):
                               capture_output=True, text=True, timeout=60,
                               env=clean_env() | {"OPENBLAS_CORETYPE": "SkylakeX"}, stdin=subprocess.DEVNULL)
         assert proc.returncode == 1 and "illegal instruction" in proc.stderr, proc.stderr
+
+
+MICROKERNELS = {"avx512": "AVX-512", "avx2": "AVX2", "off": "off"}
+
+
+@pytest.mark.parametrize("kernels", ["avx512", "avx2", "off"])
+def test_each_microkernel_set_serves_the_same_answers_as_onnxruntime(tmp_path, kernels):
+    # Fulcrum's own matrix kernels (weights packed at load) for every set this CPU has; `off` is
+    # OpenBLAS alone. A set the CPU lacks is lowered to what it has, never an illegal instruction.
+    import onnxruntime as ort
+    level = cpu_level()
+    proc, address = start_worker(tmp_path, "--microkernels", kernels, env=clean_env())
+    try:
+        x = np.random.default_rng(5).standard_normal((5, 256)).astype(np.float32)
+        client = grpcclient.InferenceServerClient(address["grpc"])
+        inp = grpcclient.InferInput("features", list(x.shape), "FP32")
+        inp.set_data_from_numpy(x)
+        score = client.infer("ranking_mlp", [inp], client_timeout=RPC_TIMEOUT).as_numpy("score")
+    finally:
+        stderr = stop(proc)
+    expected = ort.InferenceSession(str(EXAMPLES / "ranking_mlp" / "1" / "model.onnx"),
+                                    providers=["CPUExecutionProvider"]).run(None, {"features": x})[0]
+    np.testing.assert_allclose(score, expected, rtol=1e-5, atol=1e-6)
+    line = kernels_line(stderr)
+    chosen = re.search(r"Fulcrum microkernels: ([^,\s]+)", line).group(1)
+    if kernels == "off" or level in ("avx", "sse", None):
+        assert chosen == "off", line
+    elif kernels == "avx512" and level != "avx512":
+        assert chosen == "AVX2", line
+    else:
+        assert chosen == MICROKERNELS[kernels], line
+
+
+def test_an_unknown_microkernel_set_is_refused(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    proc = subprocess.run([binary("fulcrum-worker"), "--model-repository", str(repo), "--microkernels", "fastest"],
+                          capture_output=True, text=True, timeout=60, env=clean_env(), stdin=subprocess.DEVNULL)
+    assert proc.returncode != 0 and "--microkernels: 'fastest'" in proc.stderr, proc.stderr
