@@ -511,81 +511,221 @@ static void fill_without_product(int isa, long m, long n, float *c, long ldc, co
 
 // MARK: - Drivers
 
+// One product: the right operand packed (A read in place, row stride lda) or the left one (B read
+// in place, with row stride ldb or through row pointers).
+typedef struct {
+    int isa, left;
+    long m, n, k;
+    const float *a;
+    long lda;
+    const float *packed;
+    const float *b;
+    long ldb;
+    const float *const *b_rows;
+    float *c;
+    long ldc;
+    const float *column_bias, *row_bias;
+    int accumulate, activation;
+} Product;
+
+// The product's columns in panels [first, end) (NR columns each).
+static void product_panels(const Product *p, long first, long end) {
+    const long mr = fulcrum_gemm_tile_rows(p->isa), nr = fulcrum_gemm_tile_columns(p->isa);
+    const long m = p->m, n = p->n, k = p->k;
+    const long blocks = (m + mr - 1) / mr, panels = end - first;
+    // The larger operand is read once per k block, the smaller one (which stays cached) once per
+    // block of the larger.
+    const int rows_outer = m > (end - first) * nr;
+    for (long k0 = 0; k0 < k; k0 += KC) {
+        const long kc = k - k0 < KC ? k - k0 : KC;
+        const int first_block = k0 == 0, last_block = k0 + kc == k;
+        for (long outer = 0; outer < (rows_outer ? blocks : panels); outer++) {
+            for (long inner = 0; inner < (rows_outer ? panels : blocks); inner++) {
+                const long i0 = (rows_outer ? outer : inner) * mr, j0 = (first + (rows_outer ? inner : outer)) * nr;
+                const int columns = (int)(n - j0 < nr ? n - j0 : nr);
+                Tile t = {
+                    .k = kc,
+                    .c = p->c + i0 * p->ldc + j0, .ldc = p->ldc,
+                    .columns = columns,
+                    .load_c = !first_block || p->accumulate,
+                    .activation = last_block ? p->activation : FULCRUM_GEMM_ACTIVATION_NONE,
+                };
+                if (p->left) {
+                    t.a = p->packed + i0 * k + k0 * mr, t.a_row = 1, t.a_k = mr;
+                    if (p->b_rows) {
+                        t.b_rows = p->b_rows + k0, t.b_column = j0;
+                    } else {
+                        t.b = p->b + k0 * p->ldb + j0, t.b_k = p->ldb;
+                    }
+                    t.row_bias = first_block && p->row_bias ? p->row_bias + i0 : NULL;
+                } else {
+                    t.a = p->a + i0 * p->lda + k0, t.a_row = p->lda, t.a_k = 1;
+                    t.b = p->packed + j0 * k + k0 * nr, t.b_k = nr;
+                    t.column_bias = first_block && p->column_bias ? p->column_bias + j0 : NULL;
+                }
+                run_tile(p->isa, &t, (int)(m - i0 < mr ? m - i0 : mr), p->left && columns < nr);
+            }
+        }
+    }
+}
+
+// MARK: - Threads
+//
+// With more than one thread a product's panels are cut into parts that the caller and helper
+// threads (started on first use, one per extra thread, kept for the process's life) claim from a
+// shared counter: a helper that is slow to wake costs nothing, the caller claims the parts it
+// has not reached. Helpers spin briefly after each product, for the next one of a model's
+// layers, then sleep on a condition variable. One product uses the helpers at a time; a
+// concurrent caller (another model instance) runs its product on its own thread.
+
+#include <pthread.h>
+
+enum { MAX_THREADS = 64, PARTS_PER_THREAD = 4, SPINS = 2000, MIN_PART_WORK = 1 << 15 };
+
+static struct {
+    pthread_mutex_t busy;        // held by the product using the helpers
+    pthread_mutex_t sleep_lock;
+    pthread_cond_t wake;
+    unsigned long generation;    // bumped (release) for each product
+    // The claim ticket: the product's generation (high 32 bits) and the next part (low 32 bits).
+    // A claim is a compare-and-swap of the whole ticket, so a helper still holding an earlier
+    // product's generation can never claim a part of a later one.
+    unsigned long ticket;
+    long parts;                  // of the current product; 0 between products
+    long done;                   // parts finished
+    const Product *job;
+    long panels;
+    int helpers;                 // started so far
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+// Claims and runs parts of product `generation` until none is left.
+static void claim_parts(unsigned long generation) {
+    const unsigned long tag = (generation & 0xFFFFFFFFul) << 32;
+    unsigned long ticket = __atomic_load_n(&pool.ticket, __ATOMIC_ACQUIRE);
+    for (;;) {
+        if ((ticket & ~0xFFFFFFFFul) != tag) return;
+        const long part = (long)(ticket & 0xFFFFFFFFul);
+        const long parts = __atomic_load_n(&pool.parts, __ATOMIC_ACQUIRE);
+        if (part >= parts) return;
+        if (!__atomic_compare_exchange_n(&pool.ticket, &ticket, ticket + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            continue;  // `ticket` now holds the current value
+        }
+        const long panels = pool.panels;
+        product_panels(pool.job, panels * part / parts, panels * (part + 1) / parts);
+        __atomic_fetch_add(&pool.done, 1, __ATOMIC_RELEASE);
+        ticket = __atomic_load_n(&pool.ticket, __ATOMIC_ACQUIRE);
+    }
+}
+
+static void *helper_main(void *argument) {
+    (void)argument;
+    unsigned long seen = 0;
+    for (;;) {
+        unsigned long generation;
+        int spins = 0;
+        while ((generation = __atomic_load_n(&pool.generation, __ATOMIC_ACQUIRE)) == seen) {
+            if (++spins < SPINS) {
+#if FULCRUM_X86
+                __builtin_ia32_pause();
+#endif
+                continue;
+            }
+            pthread_mutex_lock(&pool.sleep_lock);
+            while ((generation = __atomic_load_n(&pool.generation, __ATOMIC_ACQUIRE)) == seen) {
+                pthread_cond_wait(&pool.wake, &pool.sleep_lock);
+            }
+            pthread_mutex_unlock(&pool.sleep_lock);
+            break;
+        }
+        seen = generation;
+        claim_parts(generation);
+    }
+    return NULL;
+}
+
+// Runs the product, split over up to `threads` threads when it is worth it.
+static void run_product(const Product *job, int threads) {
+    const long nr = fulcrum_gemm_tile_columns(job->isa);
+    const long panels = (job->n + nr - 1) / nr;
+    const double work = (double)job->m * (double)job->n * (double)job->k;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    long parts = (long)threads * PARTS_PER_THREAD;
+    if (parts > panels) parts = panels;
+    // Enough multiply-adds per part that handing it over is worth it.
+    while (parts > 1 && work / (double)parts < MIN_PART_WORK) parts--;
+    if (threads <= 1 || parts <= 1 || pthread_mutex_trylock(&pool.busy) != 0) {
+        product_panels(job, 0, panels);
+        return;
+    }
+    while (pool.helpers < threads - 1) {
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, helper_main, NULL) != 0) break;
+        pthread_detach(thread);
+        pool.helpers++;
+    }
+    // Order matters: the new ticket first (a helper of an earlier product then fails its claim),
+    // then the product, then its part count (release: a claimer that sees it sees the product),
+    // then the generation that wakes the helpers.
+    const unsigned long generation = pool.generation + 1;
+    __atomic_store_n(&pool.ticket, (generation & 0xFFFFFFFFul) << 32, __ATOMIC_RELEASE);
+    pool.job = job;
+    pool.panels = panels;
+    __atomic_store_n(&pool.done, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&pool.parts, parts, __ATOMIC_RELEASE);
+    __atomic_store_n(&pool.generation, generation, __ATOMIC_RELEASE);
+    pthread_mutex_lock(&pool.sleep_lock);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.sleep_lock);
+    claim_parts(generation);
+    while (__atomic_load_n(&pool.done, __ATOMIC_ACQUIRE) < parts) {
+#if FULCRUM_X86
+        __builtin_ia32_pause();
+#endif
+    }
+    // Every part is done; a late helper finds none to claim.
+    __atomic_store_n(&pool.parts, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&pool.busy);
+}
+
+// MARK: - Entry points
+
 void fulcrum_gemm_right_packed(int isa, long m, long n, long k, const float *a, long lda, const float *packed,
-                               float *c, long ldc, const float *column_bias, int accumulate, int activation) {
-    const long mr = fulcrum_gemm_tile_rows(isa), nr = fulcrum_gemm_tile_columns(isa);
-    if (mr == 0 || m <= 0 || n <= 0) return;
+                               float *c, long ldc, const float *column_bias, int accumulate, int activation,
+                               int threads) {
+    if (fulcrum_gemm_tile_rows(isa) == 0 || m <= 0 || n <= 0) return;
     if (k <= 0) {
         fill_without_product(isa, m, n, c, ldc, column_bias, NULL, accumulate, activation);
         return;
     }
-    for (long k0 = 0; k0 < k; k0 += KC) {
-        const long kc = k - k0 < KC ? k - k0 : KC;
-        const int first = k0 == 0, last = k0 + kc == k;
-        // The larger operand is read once per k block, the smaller one (which stays cached)
-        // once per block of the larger.
-        const long blocks = (m + mr - 1) / mr, panels = (n + nr - 1) / nr;
-        const int rows_outer = m > n;
-        for (long outer = 0; outer < (rows_outer ? blocks : panels); outer++) {
-            for (long inner = 0; inner < (rows_outer ? panels : blocks); inner++) {
-                const long i0 = (rows_outer ? outer : inner) * mr, j0 = (rows_outer ? inner : outer) * nr;
-                const Tile t = {
-                    .k = kc, .a = a + i0 * lda + k0, .a_row = lda, .a_k = 1,
-                    .b = packed + j0 * k + k0 * nr, .b_k = nr,
-                    .c = c + i0 * ldc + j0, .ldc = ldc,
-                    .columns = (int)(n - j0 < nr ? n - j0 : nr),
-                    .load_c = !first || accumulate,
-                    .column_bias = first && column_bias ? column_bias + j0 : NULL,
-                    .row_bias = NULL,
-                    .activation = last ? activation : FULCRUM_GEMM_ACTIVATION_NONE,
-                };
-                run_tile(isa, &t, (int)(m - i0 < mr ? m - i0 : mr), 0);
-            }
-        }
-    }
+    const Product job = {
+        .isa = isa, .left = 0, .m = m, .n = n, .k = k, .a = a, .lda = lda, .packed = packed,
+        .c = c, .ldc = ldc, .column_bias = column_bias, .accumulate = accumulate, .activation = activation,
+    };
+    run_product(&job, threads);
 }
 
 static void left_packed(int isa, long m, long n, long k, const float *packed, const float *b, long ldb,
                         const float *const *b_rows, float *c, long ldc, const float *row_bias, int accumulate,
-                        int activation) {
-    const long mr = fulcrum_gemm_tile_rows(isa), nr = fulcrum_gemm_tile_columns(isa);
-    if (mr == 0 || m <= 0 || n <= 0) return;
+                        int activation, int threads) {
+    if (fulcrum_gemm_tile_rows(isa) == 0 || m <= 0 || n <= 0) return;
     if (k <= 0) {
         fill_without_product(isa, m, n, c, ldc, NULL, row_bias, accumulate, activation);
         return;
     }
-    for (long k0 = 0; k0 < k; k0 += KC) {
-        const long kc = k - k0 < KC ? k - k0 : KC;
-        const int first = k0 == 0, last = k0 + kc == k;
-        const long blocks = (m + mr - 1) / mr, panels = (n + nr - 1) / nr;
-        const int rows_outer = m > n;
-        for (long outer = 0; outer < (rows_outer ? blocks : panels); outer++) {
-            for (long inner = 0; inner < (rows_outer ? panels : blocks); inner++) {
-                const long i0 = (rows_outer ? outer : inner) * mr, j0 = (rows_outer ? inner : outer) * nr;
-                const int columns = (int)(n - j0 < nr ? n - j0 : nr);
-                const Tile t = {
-                    .k = kc, .a = packed + i0 * k + k0 * mr, .a_row = 1, .a_k = mr,
-                    .b = b_rows ? NULL : b + k0 * ldb + j0, .b_k = ldb,
-                    .b_rows = b_rows ? b_rows + k0 : NULL, .b_column = j0,
-                    .c = c + i0 * ldc + j0, .ldc = ldc,
-                    .columns = columns,
-                    .load_c = !first || accumulate,
-                    .column_bias = NULL,
-                    .row_bias = first && row_bias ? row_bias + i0 : NULL,
-                    .activation = last ? activation : FULCRUM_GEMM_ACTIVATION_NONE,
-                };
-                run_tile(isa, &t, (int)(m - i0 < mr ? m - i0 : mr), columns < nr);
-            }
-        }
-    }
+    const Product job = {
+        .isa = isa, .left = 1, .m = m, .n = n, .k = k, .packed = packed, .b = b, .ldb = ldb, .b_rows = b_rows,
+        .c = c, .ldc = ldc, .row_bias = row_bias, .accumulate = accumulate, .activation = activation,
+    };
+    run_product(&job, threads);
 }
 
 void fulcrum_gemm_left_packed(int isa, long m, long n, long k, const float *packed, const float *b, long ldb,
-                              float *c, long ldc, const float *row_bias, int accumulate, int activation) {
-    left_packed(isa, m, n, k, packed, b, ldb, NULL, c, ldc, row_bias, accumulate, activation);
+                              float *c, long ldc, const float *row_bias, int accumulate, int activation, int threads) {
+    left_packed(isa, m, n, k, packed, b, ldb, NULL, c, ldc, row_bias, accumulate, activation, threads);
 }
 
 void fulcrum_gemm_left_packed_rows(int isa, long m, long n, long k, const float *packed, const float *const *rows,
-                                   float *c, long ldc, const float *row_bias, int accumulate, int activation) {
-    left_packed(isa, m, n, k, packed, NULL, 0, rows, c, ldc, row_bias, accumulate, activation);
+                                   float *c, long ldc, const float *row_bias, int accumulate, int activation,
+                                   int threads) {
+    left_packed(isa, m, n, k, packed, NULL, 0, rows, c, ldc, row_bias, accumulate, activation, threads);
 }

@@ -150,6 +150,35 @@ struct PackedGEMMTests {
         }
     }
 
+    @Test("products split over helper threads, and products from several threads at once, give the same answers", arguments: sets)
+    func threads(_ set: Microkernels) {
+        let backend = CPUBackend()
+        let (m, n, k) = (37, 300, 200)
+        var random = SplitMix(state: 17)
+        let a = random.floats(m * k)
+        let b = random.floats(k * n)
+        guard let packed = backend.packRight(k: k, n: n, b: b, rowStride: n, columnStride: 1, kernels: set) else {
+            Issue.record("\(set) did not pack"); return
+        }
+        let expected = Self.reference(a, b, m: m, n: n, k: k, bRow: n, bColumn: 1)
+        let previous = BLASThreading.threadCount
+        BLASThreading.setThreadCount(3)
+        defer { BLASThreading.setThreadCount(previous) }
+        // One caller at a time uses the helpers; the others run their products on their own thread.
+        let results = UnsafeMutableBufferPointer<Float>.allocate(capacity: 8 * m * n)
+        defer { results.deallocate() }
+        let address = UInt(bitPattern: results.baseAddress!)  // each caller writes its own rows
+        DispatchQueue.concurrentPerform(iterations: 8) { index in
+            let c = UnsafeMutablePointer<Float>(bitPattern: address)! + index * m * n
+            for _ in 0..<20 {
+                backend.sgemm(m: m, a: a, lda: k, right: packed, c: c, ldc: n)
+            }
+        }
+        for index in 0..<8 {
+            Self.check(Array(results[(index * m * n)..<((index + 1) * m * n)]), expected, k: k, "\(set) caller \(index)")
+        }
+    }
+
     @Test("packing sizes that overflow are refused, not allocated", arguments: sets)
     func overflow(_ set: Microkernels) {
         var b: [Float] = [0]

@@ -2,7 +2,8 @@
 // products where one operand is a model's constant weights: the constant side is packed once,
 // at load, into the panel layout the kernel reads, so no call packs anything (OpenBLAS 0.3.21's
 // sgemm packs both operands on every call, which dominates at the batch sizes a server sees).
-// Everything is row-major; sizes are element counts. Single-threaded: the caller's thread.
+// Everything is row-major; sizes are element counts. `threads` > 1 splits a product's columns
+// between the caller and helper threads (gemm.c, "Threads"); 1 runs it on the caller's thread.
 // See docs/runtime.md ("Fulcrum's microkernels").
 #ifndef FULCRUM_CGEMM_H
 #define FULCRUM_CGEMM_H
@@ -44,19 +45,20 @@ void fulcrum_gemm_pack_left(int isa, long m, long k, const float *a, long lda, f
 
 // C (m × n, row stride ldc) = activation([C if accumulate] + A · packed B + [column_bias]). A is m × k with row stride lda. column_bias has n elements or is NULL.
 void fulcrum_gemm_right_packed(int isa, long m, long n, long k, const float *a, long lda, const float *packed,
-                               float *c, long ldc, const float *column_bias, int accumulate, int activation);
+                               float *c, long ldc, const float *column_bias, int accumulate, int activation,
+                               int threads);
 
 // C (m × n) = activation([C if accumulate] + packed A · B + [row_bias]). B is
 // k × n with row stride ldb (read in place: an im2col matrix or an image's channels).
 // row_bias has m elements or is NULL.
 void fulcrum_gemm_left_packed(int isa, long m, long n, long k, const float *packed, const float *b, long ldb,
-                              float *c, long ldc, const float *row_bias, int accumulate, int activation);
+                              float *c, long ldc, const float *row_bias, int accumulate, int activation, int threads);
 
 // The same with B's rows given by pointers: B(r, j) = rows[r][j]. A stride-1 convolution reads
 // its zero-padded input in place this way (row (c, kh, kw) starts at channel c's plane shifted by
 // kh rows and kw columns), with no im2col matrix.
 void fulcrum_gemm_left_packed_rows(int isa, long m, long n, long k, const float *packed, const float *const *rows,
-                                   float *c, long ldc, const float *row_bias, int accumulate, int activation);
+                                   float *c, long ldc, const float *row_bias, int accumulate, int activation, int threads);
 
 // One softmax (or, with logarithm, LogSoftmax) row of n > 0 elements: y = softmax(x + bias),
 // bias NULL, one value (bias_stride 0) or n values (bias_stride 1); y may be x. The same

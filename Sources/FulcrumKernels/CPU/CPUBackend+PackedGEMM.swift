@@ -9,8 +9,9 @@ import Synchronization
 /// call, which costs more than the product at the row counts a server runs (batch 1–64: measured
 /// on a Zen 5 EPYC, one thread, 16 × 512 × 256 runs at ~250 GFLOP/s here against ~110 in
 /// OpenBLAS; `fulcrum-bench --microkernels` compares them on a whole model).
-/// The kernels are single-threaded; with more than one OpenBLAS thread, large products stay
-/// with OpenBLAS (`CPUBackend.prefersMicrokernels`).
+/// With more than one thread (`BLASThreading`'s count, which the worker's `--threads` sets) a
+/// product's columns are split between the calling thread and helper threads of the library's
+/// own (they spin briefly between products, then sleep).
 public enum Microkernels: Int, Sendable, CustomStringConvertible, CaseIterable {
     /// No microkernel: every product goes to OpenBLAS.
     case off = 0
@@ -84,17 +85,6 @@ public final class PackedMatrix: @unchecked Sendable {
 }
 
 extension CPUBackend {
-    /// Whether an `m × n × k` product should run on the microkernels rather than OpenBLAS:
-    /// always with one OpenBLAS thread; with more, only while the product is small enough
-    /// (under 2²⁶ multiply-adds, ~0.3 ms on one core) that handing it to OpenBLAS's threads costs
-    /// more than they save.
-    public static func prefersMicrokernels(m: Int, n: Int, k: Int) -> Bool {
-        guard BLASThreading.threadCount > 1 else { return true }
-        let (mn, o1) = m.multipliedReportingOverflow(by: n)
-        let (mnk, o2) = mn.multipliedReportingOverflow(by: k)
-        return !o1 && !o2 && mnk < 1 << 26
-    }
-
     /// `B` (`k × n`; element `(r, j)` at `b[r * rowStride + j * columnStride]`) packed as a
     /// product's right operand for `kernels`, or nil when that set is off or missing here, or the
     /// size overflows.
@@ -133,7 +123,7 @@ extension CPUBackend {
         let code = Self.epilogue(activation)
         fulcrum_gemm_right_packed(
             Int32(right.kernels.rawValue), m, right.columns, right.rows, a, lda, right.storage, c, ldc, columnBias,
-            accumulate ? 1 : 0, code)
+            accumulate ? 1 : 0, code, Int32(clamping: BLASThreading.threadCount))
         if code == Int32(FULCRUM_GEMM_ACTIVATION_NONE), activation != .none {
             for row in 0..<m { apply(activation, c + row * ldc, count: right.columns) }
         }
@@ -149,7 +139,7 @@ extension CPUBackend {
         let code = Self.epilogue(activation)
         fulcrum_gemm_left_packed(
             Int32(left.kernels.rawValue), left.rows, n, left.columns, left.storage, b, ldb, c, ldc, rowBias,
-            accumulate ? 1 : 0, code)
+            accumulate ? 1 : 0, code, Int32(clamping: BLASThreading.threadCount))
         if code == Int32(FULCRUM_GEMM_ACTIVATION_NONE), activation != .none {
             for row in 0..<left.rows { apply(activation, c + row * ldc, count: n) }
         }
@@ -165,7 +155,7 @@ extension CPUBackend {
         let code = Self.epilogue(activation)
         fulcrum_gemm_left_packed_rows(
             Int32(left.kernels.rawValue), left.rows, n, left.columns, left.storage, rows, c, ldc, rowBias,
-            accumulate ? 1 : 0, code)
+            accumulate ? 1 : 0, code, Int32(clamping: BLASThreading.threadCount))
         if code == Int32(FULCRUM_GEMM_ACTIVATION_NONE), activation != .none {
             for row in 0..<left.rows { apply(activation, c + row * ldc, count: n) }
         }

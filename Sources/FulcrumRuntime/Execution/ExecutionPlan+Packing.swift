@@ -10,7 +10,7 @@ import FulcrumKernels
 ///   filter matrix packed as the left operand of the im2col product.
 ///
 /// The packed copies are shared by every instance and binding of the plan; a product whose
-/// bound shape does not fit them, or that OpenBLAS's threads serve better, uses OpenBLAS.
+/// bound shape does not fit them uses OpenBLAS.
 extension ExecutionPlan {
     mutating func packWeights() {
         guard case .cpu = target, Microkernels.current != .off else { return }

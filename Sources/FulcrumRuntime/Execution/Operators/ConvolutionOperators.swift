@@ -163,13 +163,12 @@ struct ConvOperator: Operator {
         let (input, weights, bias, y) = (UnsafePointer(x.floats()), UnsafePointer(w.floats()), inputs.count > 2 ? inputs[2].map { UnsafePointer($0.floats()) } : nil, outputs[0].floats())
         let (batch, activation) = (x.shape[0], activation)
         let k = cg * window.kernel.h * window.kernel.w
-        let (m, n) = (shape.outputChannels / groups, window.outputHeight * window.outputWidth)
-        // The microkernels when the filters were packed at load (OpenBLAS's threads take large products).
+        let m = shape.outputChannels / groups
+        // The microkernels when the filters were packed at load.
         let micro = packedWeights.flatMap { $0.count == groups && $0.allSatisfy({ $0.rows == m && $0.columns == k }) ? $0 : nil }
         return {
             _ = scratch
-            let packed = micro != nil && CPUBackend.prefersMicrokernels(m: m, n: n, k: k) ? micro : nil
-            backend.convolve(shape, batch: batch, x: input, weights: weights, packedWeights: packed, bias: bias, y: y, scratch: scratchPointer,
+            backend.convolve(shape, batch: batch, x: input, weights: weights, packedWeights: micro, bias: bias, y: y, scratch: scratchPointer,
                              activation: activation)
         }
     }

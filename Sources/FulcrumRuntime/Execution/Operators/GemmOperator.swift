@@ -98,12 +98,12 @@ struct GemmOperator: Operator {
                 }
             }
         }
-        // The microkernels when B was packed at load (OpenBLAS's threads take large products): a
+        // The microkernels when B was packed at load: a
         // bias row goes into the kernel; another C is copied into Y and accumulated onto.
         let micro = packed.flatMap { $0.rows == k && $0.columns == n && !transposeA && alpha == 1 && (beta == 1 || fill == nil) ? $0 : nil }
         let row = fill.flatMap { $0.rowStride == 0 && $0.columnStride == 1 ? $0.pointer : nil }
         return {
-            if let micro, CPUBackend.prefersMicrokernels(m: m, n: n, k: k) {
+            if let micro {
                 if row == nil { copyC() }
                 backend.sgemm(m: m, a: pa, lda: lda, right: micro, c: py, ldc: n, columnBias: row,
                               accumulate: fill != nil && row == nil, activation: activation)

@@ -73,10 +73,10 @@ struct MatMulOperator: Operator {
         if s.batchB.reduce(1, *) == 1 {
             // B is one matrix: stack A's batch into M (A is contiguous row-major).
             let rows = batchCount * m
-            // The microkernels when B was packed at load (OpenBLAS's threads take large products).
+            // The microkernels when B was packed at load.
             let micro = packed.flatMap { $0.rows == k && $0.columns == n ? $0 : nil }
             return {
-                if let micro, CPUBackend.prefersMicrokernels(m: rows, n: n, k: k) {
+                if let micro {
                     backend.sgemm(m: rows, a: pa, lda: k, right: micro, c: py, ldc: n, columnBias: biasRow, activation: activation)
                     return
                 }
