@@ -78,7 +78,8 @@ size_t fulcrum_gemm_packed_right_count(int isa, long k, long n) {
     return rounded_product(n, fulcrum_gemm_tile_columns(isa), k);
 }
 
-void fulcrum_gemm_pack_right(int isa, long k, long n, const float *b, long row_stride, long column_stride, float *packed) {
+void fulcrum_gemm_pack_right(int isa, long k, long n, const float *b, long row_stride, long column_stride, float scale,
+                             float *packed) {
     const long nr = fulcrum_gemm_tile_columns(isa);
     if (nr == 0) return;
     for (long j0 = 0; j0 < n; j0 += nr) {
@@ -86,7 +87,7 @@ void fulcrum_gemm_pack_right(int isa, long k, long n, const float *b, long row_s
         float *panel = packed + j0 * k;  // panel j0 / nr starts at (j0 / nr) * nr * k
         for (long r = 0; r < k; r++) {
             float *line = panel + r * nr;
-            for (long j = 0; j < columns; j++) line[j] = b[r * row_stride + (j0 + j) * column_stride];
+            for (long j = 0; j < columns; j++) line[j] = b[r * row_stride + (j0 + j) * column_stride] * scale;
             for (long j = columns; j < nr; j++) line[j] = 0;
         }
     }

@@ -44,8 +44,8 @@ struct AttentionKernelTests {
         return (storage, transposed ? MatrixStrides(row: 1, column: stride) : MatrixStrides(row: stride, column: 1))
     }
 
-    @Test("matches softmax(scale·Q·Kᵀ + mask)·V", arguments: cases)
-    func matches(c: Case) {
+    @Test("matches softmax(scale·Q·Kᵀ + mask)·V, on OpenBLAS and on the microkernels", arguments: cases, [false, true])
+    func matches(c: Case, packed: Bool) {
         var random = SplitMix(state: UInt64(c.sq * 131 + c.sk * 7 + c.d))
         let q = random.floats(c.sq * c.d), k = random.floats(c.sk * c.d), v = random.floats(c.sk * c.dv)
         let maskRows = c.mask == 2 ? c.sq : 1
@@ -72,13 +72,17 @@ struct AttentionKernelTests {
         var out = [Float](repeating: .nan, count: c.sq * outputStride)
         var scratch = [Float](repeating: .nan, count: c.scratchRows * c.sk)
         let maskStrides = MatrixStrides(row: c.mask == 2 ? c.sk : 0, column: 1)
+        // Kᵀ and V packed per head (where the CPU has microkernels; else OpenBLAS again).
+        var packing = [Float](repeating: .nan, count: max(1, CPUBackend.attentionPackingFloats(keyLength: c.sk, headSize: c.d, valueSize: c.dv)))
         mask.withUnsafeBufferPointer { m in
+            packing.withUnsafeMutableBufferPointer { p in
             backend.attention(
                 query: qs, qStrides, key: ks, kStrides, value: vs, vStrides,
                 mask: c.mask == 0 ? nil : m.baseAddress, maskStrides,
                 output: &out, outputRowStride: outputStride,
                 queryLength: c.sq, keyLength: c.sk, headSize: c.d, valueSize: c.dv, scale: scale,
-                scratch: &scratch, scratchRows: c.scratchRows)
+                scratch: &scratch, scratchRows: c.scratchRows, packing: packed ? p.baseAddress : nil)
+            }
         }
         for i in 0..<c.sq {
             for n in 0..<c.dv {

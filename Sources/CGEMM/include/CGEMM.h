@@ -34,8 +34,9 @@ int fulcrum_gemm_tile_columns(int isa);
 // Returns 0 when that overflows size_t.
 size_t fulcrum_gemm_packed_right_count(int isa, long k, long n);
 // Packs B (element (r, j) at b[r * row_stride + j * column_stride]: a transposed B has
-// row_stride 1) into panels [n / NR][k][NR], zero-padded on the right.
-void fulcrum_gemm_pack_right(int isa, long k, long n, const float *b, long row_stride, long column_stride, float *packed);
+// row_stride 1) times `scale` into panels [n / NR][k][NR], zero-padded on the right.
+void fulcrum_gemm_pack_right(int isa, long k, long n, const float *b, long row_stride, long column_stride, float scale,
+                             float *packed);
 
 // Floats a left-hand (m × k) operand takes packed: m rounded up to MR, times k.
 size_t fulcrum_gemm_packed_left_count(int isa, long m, long k);

@@ -50,6 +50,10 @@ extension CPUBackend {
     ///
     /// Preconditions (checked by the caller that plans the layout): `q`, `k`, `v` strides give a
     /// BLAS operand, `mask.column` is 0 or 1, `scratchRows ≥ 1`.
+    ///
+    /// With `packing` (`attentionPackingFloats` floats) and the microkernels selected, `scale ·
+    /// Kᵀ` and V are packed there once per head and both products run on the microkernels
+    /// (Q's columns must be contiguous); otherwise on OpenBLAS.
     public func attention(
         query q: UnsafePointer<Float>, _ qs: MatrixStrides,
         key k: UnsafePointer<Float>, _ ks: MatrixStrides,
@@ -57,12 +61,38 @@ extension CPUBackend {
         mask: UnsafePointer<Float>?, _ ms: MatrixStrides,
         output out: UnsafeMutablePointer<Float>, outputRowStride: Int,
         queryLength: Int, keyLength: Int, headSize: Int, valueSize: Int, scale: Float,
-        scratch: UnsafeMutablePointer<Float>, scratchRows: Int
+        scratch: UnsafeMutablePointer<Float>, scratchRows: Int, packing: UnsafeMutablePointer<Float>? = nil
     ) {
         guard queryLength > 0, valueSize > 0 else { return }
         guard let ko = ks.blasOperand(rows: keyLength, columns: headSize),
             let vo = vs.blasOperand(rows: keyLength, columns: valueSize)
         else { preconditionFailure("attention: K or V strides are not a BLAS operand") }
+        let kernels = Microkernels.current
+        if let packing, kernels != .off, keyLength > 0, headSize > 0, qs.column == 1 || headSize == 1 {
+            let isa = Int32(kernels.rawValue)
+            let packedK = packing
+            let packedV = packing + Self.packedCount(kernels, headSize, keyLength)
+            fulcrum_gemm_pack_right(isa, headSize, keyLength, k, ks.column, ks.row, scale, packedK)
+            fulcrum_gemm_pack_right(isa, keyLength, valueSize, v, vs.row, vs.column, 1, packedV)
+            let threads = Int32(clamping: BLASThreading.threadCount)
+            var start = 0
+            while start < queryLength {
+                let rows = min(scratchRows, queryLength - start)
+                fulcrum_gemm_right_packed(
+                    isa, rows, keyLength, headSize, q + start * qs.row, max(qs.row, headSize), packedK, scratch, keyLength,
+                    nil, 0, Int32(FULCRUM_GEMM_ACTIVATION_NONE), threads)
+                for r in 0..<rows {
+                    let row = scratch + r * keyLength
+                    let maskRow = mask.map { $0 + (start + r) * ms.row }
+                    Self.softmaxRow(row, row, keyLength, bias: maskRow, biasStride: ms.column, logarithm: false)
+                }
+                fulcrum_gemm_right_packed(
+                    isa, rows, valueSize, keyLength, scratch, keyLength, packedV, out + start * outputRowStride,
+                    max(outputRowStride, valueSize), nil, 0, Int32(FULCRUM_GEMM_ACTIVATION_NONE), threads)
+                start += rows
+            }
+            return
+        }
         var start = 0
         while start < queryLength {
             let rows = min(scratchRows, queryLength - start)
@@ -88,6 +118,19 @@ extension CPUBackend {
                 beta: 0, c: out + start * outputRowStride, ldc: max(outputRowStride, valueSize))
             start += rows
         }
+    }
+
+    /// Floats `attention` needs in `packing` to run on the microkernels (0 when none are
+    /// selected, or when the size overflows: then it runs on OpenBLAS).
+    public static func attentionPackingFloats(keyLength: Int, headSize: Int, valueSize: Int) -> Int {
+        let kernels = Microkernels.current
+        guard kernels != .off else { return 0 }
+        let (total, overflow) = packedCount(kernels, headSize, keyLength).addingReportingOverflow(packedCount(kernels, keyLength, valueSize))
+        return overflow ? 0 : total
+    }
+
+    static func packedCount(_ kernels: Microkernels, _ k: Int, _ n: Int) -> Int {
+        Int(fulcrum_gemm_packed_right_count(Int32(kernels.rawValue), k, n))
     }
 
     /// Softmax (or LogSoftmax) of one contiguous row of `n ≥ 1` elements, optionally after

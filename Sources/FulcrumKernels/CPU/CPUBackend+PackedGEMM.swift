@@ -95,7 +95,7 @@ extension CPUBackend {
         let count = fulcrum_gemm_packed_right_count(Int32(kernels.rawValue), k, n)
         guard count > 0 || k == 0, count <= Int.max / 4 else { return nil }
         let packed = PackedMatrix(side: .right, kernels: kernels, rows: k, columns: n, count: max(Int(count), 1))
-        fulcrum_gemm_pack_right(Int32(kernels.rawValue), k, n, b, rowStride, columnStride, packed.storage)
+        fulcrum_gemm_pack_right(Int32(kernels.rawValue), k, n, b, rowStride, columnStride, 1, packed.storage)
         return packed
     }
 

@@ -202,6 +202,9 @@ struct AttentionOperator: Operator {
         // Scores of up to 16 Ki floats (64 KiB) at a time: they stay in L2 between the products.
         let scratchRows = max(1, min(sq, 16384 / max(sk, 1)))
         let scratch = TensorBuffer(byteCount: scratchRows * max(sk, 1) * 4)
+        // Kᵀ and V of one head packed for the microkernels (none: the products run on OpenBLAS).
+        let packingFloats = CPUBackend.attentionPackingFloats(keyLength: sk, headSize: d, valueSize: dv)
+        let packing = packingFloats > 0 && packingFloats <= ConvOperator.maximumScratchFloats ? TensorBuffer(byteCount: packingFloats * 4) : nil
         let (pq, pk, pv, po) = (UnsafePointer(query.floats()), UnsafePointer(key.floats()), UnsafePointer(value.floats()), output.floats())
         let outputRowStride = sq <= 1 ? max(dv, 1) : contextStrides[rank - 2]
         let matrices = (qMatrix, kMatrix, vMatrix, maskMatrix)
@@ -214,7 +217,7 @@ struct AttentionOperator: Operator {
                     value: pv + offsets[index + 2], matrices.2, mask: maskPointer.map { $0 + offsets[index + 3] }, matrices.3,
                     output: po + offsets[index + 4], outputRowStride: outputRowStride,
                     queryLength: sq, keyLength: sk, headSize: d, valueSize: dv, scale: scale,
-                    scratch: scores, scratchRows: scratchRows)
+                    scratch: scores, scratchRows: scratchRows, packing: packing.map { $0.pointer.assumingMemoryBound(to: Float.self) })
                 index += 5
             }
         }
