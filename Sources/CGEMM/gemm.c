@@ -594,8 +594,9 @@ static struct {
     unsigned long ticket;
     long parts;                  // of the current product; 0 between products
     long done;                   // parts finished
-    const Product *job;
-    long panels;
+    // The work: part p of `parts` runs run(job, p, parts).
+    void (*run)(const void *job, long part, long parts);
+    const void *job;
     int helpers;                 // started so far
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
@@ -611,8 +612,7 @@ static void claim_parts(unsigned long generation) {
         if (!__atomic_compare_exchange_n(&pool.ticket, &ticket, ticket + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
             continue;  // `ticket` now holds the current value
         }
-        const long panels = pool.panels;
-        product_panels(pool.job, panels * part / parts, panels * (part + 1) / parts);
+        pool.run(pool.job, part, parts);
         __atomic_fetch_add(&pool.done, 1, __ATOMIC_RELEASE);
         ticket = __atomic_load_n(&pool.ticket, __ATOMIC_ACQUIRE);
     }
@@ -644,20 +644,10 @@ static void *helper_main(void *argument) {
     return NULL;
 }
 
-// Runs the product, split over up to `threads` threads when it is worth it.
-static void run_product(const Product *job, int threads) {
-    const long nr = fulcrum_gemm_tile_columns(job->isa);
-    const long panels = (job->n + nr - 1) / nr;
-    const double work = (double)job->m * (double)job->n * (double)job->k;
-    if (threads > MAX_THREADS) threads = MAX_THREADS;
-    long parts = (long)threads * PARTS_PER_THREAD;
-    if (parts > panels) parts = panels;
-    // Enough multiply-adds per part that handing it over is worth it.
-    while (parts > 1 && work / (double)parts < MIN_PART_WORK) parts--;
-    if (threads <= 1 || parts <= 1 || pthread_mutex_trylock(&pool.busy) != 0) {
-        product_panels(job, 0, panels);
-        return;
-    }
+// Runs parts 0..<parts of `job` on up to `threads` threads; returns 0 (having run nothing) when
+// the helpers are busy with another caller's work.
+static int run_parts(void (*run)(const void *, long, long), const void *job, long parts, int threads) {
+    if (pthread_mutex_trylock(&pool.busy) != 0) return 0;
     while (pool.helpers < threads - 1) {
         pthread_t thread;
         if (pthread_create(&thread, NULL, helper_main, NULL) != 0) break;
@@ -669,8 +659,8 @@ static void run_product(const Product *job, int threads) {
     // then the generation that wakes the helpers.
     const unsigned long generation = pool.generation + 1;
     __atomic_store_n(&pool.ticket, (generation & 0xFFFFFFFFul) << 32, __ATOMIC_RELEASE);
+    pool.run = run;
     pool.job = job;
-    pool.panels = panels;
     __atomic_store_n(&pool.done, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&pool.parts, parts, __ATOMIC_RELEASE);
     __atomic_store_n(&pool.generation, generation, __ATOMIC_RELEASE);
@@ -686,6 +676,47 @@ static void run_product(const Product *job, int threads) {
     // Every part is done; a late helper finds none to claim.
     __atomic_store_n(&pool.parts, 0, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&pool.busy);
+    return 1;
+}
+
+static void product_part(const void *job, long part, long parts) {
+    const Product *p = job;
+    const long nr = fulcrum_gemm_tile_columns(p->isa);
+    const long panels = (p->n + nr - 1) / nr;
+    product_panels(p, panels * part / parts, panels * (part + 1) / parts);
+}
+
+// Runs the product, split over up to `threads` threads when it is worth it.
+static void run_product(const Product *job, int threads) {
+    const long nr = fulcrum_gemm_tile_columns(job->isa);
+    const long panels = (job->n + nr - 1) / nr;
+    const double work = (double)job->m * (double)job->n * (double)job->k;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    long parts = (long)threads * PARTS_PER_THREAD;
+    if (parts > panels) parts = panels;
+    // Enough multiply-adds per part that handing it over is worth it.
+    while (parts > 1 && work / (double)parts < MIN_PART_WORK) parts--;
+    if (threads <= 1 || parts <= 1 || !run_parts(product_part, job, parts, threads)) product_panels(job, 0, panels);
+}
+
+typedef struct {
+    void (*body)(void *context, long part, long begin, long end);
+    void *context;
+    long count;
+} Loop;
+
+static void loop_part(const void *job, long part, long parts) {
+    const Loop *loop = job;
+    loop->body(loop->context, part, loop->count * part / parts, loop->count * (part + 1) / parts);
+}
+
+void fulcrum_parallel_for(int threads, long count, long parts, void (*body)(void *context, long part, long begin, long end),
+                          void *context) {
+    if (count <= 0) return;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (parts > count) parts = count;
+    const Loop loop = {body, context, count};
+    if (threads <= 1 || parts <= 1 || !run_parts(loop_part, &loop, parts, threads)) body(context, 0, 0, count);
 }
 
 // MARK: - Entry points

@@ -1,4 +1,7 @@
 import CBLAS
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Controls the thread pool OpenBLAS uses inside `cblas_sgemm`.
 ///
@@ -11,6 +14,15 @@ public enum BLASThreading {
     /// Sets the number of threads OpenBLAS uses (values below 1 are treated as 1).
     public static func setThreadCount(_ count: Int) {
         openblas_set_num_threads(Int32(clamping: max(1, count)))
+    }
+
+    /// The processors online (at least 1): the most threads any setting here gives.
+    public static var processorCount: Int {
+        #if canImport(Glibc)
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        #else
+        return 1
+        #endif
     }
 
     /// The number of threads OpenBLAS currently uses.

@@ -61,6 +61,13 @@ void fulcrum_gemm_left_packed(int isa, long m, long n, long k, const float *pack
 void fulcrum_gemm_left_packed_rows(int isa, long m, long n, long k, const float *packed, const float *const *rows,
                                    float *c, long ldc, const float *row_bias, int accumulate, int activation, int threads);
 
+// Runs body(context, part, begin, end) for `parts` consecutive ranges of 0..<count (each part
+// once, part < parts) on up to `threads` threads of the products' helpers; on the caller's
+// thread alone, as part 0 over the whole range, when threads or parts is 1 or the helpers
+// are busy with another caller's work. Products run inside the body use the caller's thread.
+void fulcrum_parallel_for(int threads, long count, long parts, void (*body)(void *context, long part, long begin, long end),
+                          void *context);
+
 // One softmax (or, with logarithm, LogSoftmax) row of n > 0 elements: y = softmax(x + bias),
 // bias NULL, one value (bias_stride 0) or n values (bias_stride 1); y may be x. The same
 // three passes as CPUBackend.softmaxRow, with exp as in VectorMath. Nothing for

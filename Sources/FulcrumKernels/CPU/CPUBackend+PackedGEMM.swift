@@ -161,6 +161,24 @@ extension CPUBackend {
         }
     }
 
+    /// Runs `body(part, range)` for `parts` consecutive ranges of `0..<count` (each part once;
+    /// `part < parts`, so it can pick its own scratch) on up to `BLASThreading.threadCount`
+    /// threads: the caller and the microkernels' helpers. With one thread, or while another
+    /// caller has the helpers, the caller runs `body(0, 0..<count)`. Products inside `body` run on
+    /// the thread that runs it.
+    public static func parallelFor(count: Int, parts: Int, _ body: (Int, Range<Int>) -> Void) {
+        typealias Body = (Int, Range<Int>) -> Void
+        guard count > 0 else { return }
+        withoutActuallyEscaping(body) { body in
+            var callable: Body = body
+            withUnsafeMutablePointer(to: &callable) { pointer in
+                fulcrum_parallel_for(Int32(clamping: BLASThreading.threadCount), count, max(1, parts), { context, part, begin, end in
+                    context!.assumingMemoryBound(to: Body.self).pointee(part, begin..<end)
+                }, pointer)
+            }
+        }
+    }
+
     /// The kernel's code for an activation it applies itself (none for the others).
     static func epilogue(_ activation: Activation) -> Int32 {
         switch activation {

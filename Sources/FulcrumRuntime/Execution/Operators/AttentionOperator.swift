@@ -201,24 +201,31 @@ struct AttentionOperator: Operator {
 
         // Scores of up to 16 Ki floats (64 KiB) at a time: they stay in L2 between the products.
         let scratchRows = max(1, min(sq, 16384 / max(sk, 1)))
-        let scratch = TensorBuffer(byteCount: scratchRows * max(sk, 1) * 4)
-        // Kᵀ and V of one head packed for the microkernels (none: the products run on OpenBLAS).
+        // Heads run in parallel on the products' threads (up to one part per processor), each
+        // part with its own scores block and its own packed Kᵀ and V (none: OpenBLAS products).
+        let parts = max(1, min(count, BLASThreading.processorCount))
+        let scoresFloats = scratchRows * max(sk, 1)
+        let scratch = TensorBuffer(byteCount: parts * scoresFloats * 4)
         let packingFloats = CPUBackend.attentionPackingFloats(keyLength: sk, headSize: d, valueSize: dv)
-        let packing = packingFloats > 0 && packingFloats <= ConvOperator.maximumScratchFloats ? TensorBuffer(byteCount: packingFloats * 4) : nil
+        let packing = packingFloats > 0 && packingFloats <= ConvOperator.maximumScratchFloats / parts
+            ? TensorBuffer(byteCount: parts * packingFloats * 4) : nil
         let (pq, pk, pv, po) = (UnsafePointer(query.floats()), UnsafePointer(key.floats()), UnsafePointer(value.floats()), output.floats())
         let outputRowStride = sq <= 1 ? max(dv, 1) : contextStrides[rank - 2]
         let matrices = (qMatrix, kMatrix, vMatrix, maskMatrix)
         return {
-            let scores = scratch.pointer.assumingMemoryBound(to: Float.self)
-            var index = 0
-            while index < offsets.count {
-                backend.attention(
-                    query: pq + offsets[index], matrices.0, key: pk + offsets[index + 1], matrices.1,
-                    value: pv + offsets[index + 2], matrices.2, mask: maskPointer.map { $0 + offsets[index + 3] }, matrices.3,
-                    output: po + offsets[index + 4], outputRowStride: outputRowStride,
-                    queryLength: sq, keyLength: sk, headSize: d, valueSize: dv, scale: scale,
-                    scratch: scores, scratchRows: scratchRows, packing: packing.map { $0.pointer.assumingMemoryBound(to: Float.self) })
-                index += 5
+            let scoresBase = scratch.pointer.assumingMemoryBound(to: Float.self)
+            let packingBase = packing.map { $0.pointer.assumingMemoryBound(to: Float.self) }
+            CPUBackend.parallelFor(count: count, parts: parts) { part, heads in
+                for head in heads {
+                    let index = head * 5
+                    backend.attention(
+                        query: pq + offsets[index], matrices.0, key: pk + offsets[index + 1], matrices.1,
+                        value: pv + offsets[index + 2], matrices.2, mask: maskPointer.map { $0 + offsets[index + 3] }, matrices.3,
+                        output: po + offsets[index + 4], outputRowStride: outputRowStride,
+                        queryLength: sq, keyLength: sk, headSize: d, valueSize: dv, scale: scale,
+                        scratch: scoresBase + part * scoresFloats, scratchRows: scratchRows,
+                        packing: packingBase.map { $0 + part * packingFloats })
+                }
             }
         }
     }
