@@ -310,6 +310,36 @@ def run_cli(*args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedPro
 
 _LIVE_CLUSTERS: list[Cluster] = []
 
+# Mesa's CPU Vulkan driver (scripts/bootstrap installs mesa-vulkan-drivers).
+LAVAPIPE = Path("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
+
+
+def vulkan_available() -> bool:
+    return LAVAPIPE.exists() or "VK_DRIVER_FILES" in os.environ
+
+
+@contextlib.contextmanager
+def lavapipe_unless_chosen() -> Iterator[None]:
+    """VK_DRIVER_FILES set to lavapipe for the processes started meanwhile, unless a driver is chosen already."""
+    saved = os.environ.get("VK_DRIVER_FILES")
+    if saved is None:
+        os.environ["VK_DRIVER_FILES"] = str(LAVAPIPE)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("VK_DRIVER_FILES", None)
+
+
+@contextlib.contextmanager
+def running_vulkan_cluster(tmp_path_factory, name: str, **kwargs) -> Iterator[Cluster]:
+    """A cluster whose workers run `--backend vulkan` on device 0 (lavapipe unless chosen); skips without a driver."""
+    if not vulkan_available():
+        pytest.skip("no Vulkan driver: scripts/bootstrap installs mesa-vulkan-drivers (lavapipe)")
+    with lavapipe_unless_chosen(), running_cluster(tmp_path_factory, name, extra_args=("--backend", "vulkan", "--device", "0"),
+                                                   **kwargs) as c:
+        yield c
+
 
 @contextlib.contextmanager
 def running_cluster(tmp_path_factory, name: str, **kwargs) -> Iterator[Cluster]:

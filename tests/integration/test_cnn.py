@@ -13,17 +13,15 @@ with the same bound and the same argmax."""
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 
-from conftest import RPC_TIMEOUT, running_cluster, tensor
+from conftest import RPC_TIMEOUT, running_cluster, tensor, running_vulkan_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
-LAVAPIPE = Path("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
 # lavapipe runs the shaders on this machine's CPU: a ResNet-18 at 224×224 takes seconds a batch.
 VULKAN_RPC_TIMEOUT = 120.0
 
@@ -61,18 +59,8 @@ def test_cnn_matches_onnxruntime_through_the_cluster(cluster, repo, name, batch)
 
 @pytest.fixture(scope="module")
 def vulkan_cluster(tmp_path_factory, repo):
-    if not LAVAPIPE.exists() and "VK_DRIVER_FILES" not in os.environ:
-        pytest.skip("no Vulkan driver: scripts/bootstrap installs mesa-vulkan-drivers (lavapipe)")
-    saved = os.environ.get("VK_DRIVER_FILES")
-    if saved is None:
-        os.environ["VK_DRIVER_FILES"] = str(LAVAPIPE)
-    try:
-        with running_cluster(tmp_path_factory, "cnn-vulkan", model_repository=repo, workers=1,
-                             extra_args=("--backend", "vulkan", "--device", "0")) as c:
-            yield c
-    finally:
-        if saved is None:
-            os.environ.pop("VK_DRIVER_FILES", None)
+    with running_vulkan_cluster(tmp_path_factory, "cnn-vulkan", model_repository=repo, workers=1) as c:
+        yield c
 
 
 @pytest.mark.parametrize("name", ["resnet18_shaped", "mobilenet_style"])

@@ -10,7 +10,6 @@ ConvTranspose as device kernels (the recogniser uses Pow, which the device refus
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
 import zipfile
@@ -21,9 +20,8 @@ import onnxruntime as ort
 import pytest
 import tritonclient.grpc as grpcclient
 
-from conftest import RPC_TIMEOUT, running_cluster, tensor
+from conftest import RPC_TIMEOUT, running_cluster, tensor, running_vulkan_cluster
 
-LAVAPIPE = Path("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
 WHEEL = "rapidocr_onnxruntime-1.4.4-py3-none-any.whl"
 SHA256 = "971d7d5f223a7a808662229df1ef69893809d8457d834e6373d3854bc1782cbf"
 MODELS = {
@@ -57,18 +55,8 @@ def cluster(tmp_path_factory, repo):
 
 @pytest.fixture(scope="module")
 def vulkan_cluster(tmp_path_factory, repo):
-    if not LAVAPIPE.exists() and "VK_DRIVER_FILES" not in os.environ:
-        pytest.skip("no Vulkan driver: scripts/bootstrap installs mesa-vulkan-drivers (lavapipe)")
-    saved = os.environ.get("VK_DRIVER_FILES")
-    if saved is None:
-        os.environ["VK_DRIVER_FILES"] = str(LAVAPIPE)
-    try:
-        with running_cluster(tmp_path_factory, "published-cnn-vulkan", model_repository=repo, workers=1,
-                             extra_args=("--backend", "vulkan", "--device", "0")) as c:
-            yield c
-    finally:
-        if saved is None:
-            os.environ.pop("VK_DRIVER_FILES", None)
+    with running_vulkan_cluster(tmp_path_factory, "published-cnn-vulkan", model_repository=repo, workers=1) as c:
+        yield c
 
 
 @pytest.mark.parametrize("name,shape", [("ppocr_cls", (3, 3, 48, 192)), ("ppocr_rec", (2, 3, 48, 320))])

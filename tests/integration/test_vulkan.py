@@ -14,25 +14,19 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from conftest import EXAMPLES, RPC_TIMEOUT, binary, cli_env, running_cluster, tensor
+from conftest import EXAMPLES, RPC_TIMEOUT, binary, cli_env, running_cluster, tensor, LAVAPIPE, lavapipe_unless_chosen, vulkan_available
 
-LAVAPIPE = Path("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
 MODELS = ("ranking_mlp", "dlrm", "transformer_encoder")
 
 pytestmark = pytest.mark.skipif(
-    not LAVAPIPE.exists() and "VK_DRIVER_FILES" not in os.environ,
-    reason="no Vulkan driver: scripts/bootstrap installs mesa-vulkan-drivers (lavapipe)")
+    not vulkan_available(), reason="no Vulkan driver: scripts/bootstrap installs mesa-vulkan-drivers (lavapipe)")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def lavapipe():
     """Force lavapipe for every process these tests start, unless a driver is chosen already."""
-    saved = os.environ.get("VK_DRIVER_FILES")
-    if saved is None:
-        os.environ["VK_DRIVER_FILES"] = str(LAVAPIPE)
-    yield
-    if saved is None:
-        os.environ.pop("VK_DRIVER_FILES", None)
+    with lavapipe_unless_chosen():
+        yield
 
 
 @pytest.fixture(scope="module")

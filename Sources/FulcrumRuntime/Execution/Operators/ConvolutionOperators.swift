@@ -406,6 +406,45 @@ struct ResizeOperator: Operator {
         }
     }
 
+    /// The source coordinate of each output row and column (onnxruntime uses the given scales).
+    func sourceCoordinates(_ planned: (scales: [Double], out: [Int]), height h: Int, width w: Int) -> (rows: [Double], columns: [Double]) {
+        let coordinates = coordinates
+        func source(_ o: Int, scale: Double, input: Int, output: Int) -> Double {
+            let x = Double(o)
+            switch coordinates {
+            case .halfPixel: return (x + 0.5) / scale - 0.5
+            case .pytorchHalfPixel: return output > 1 ? (x + 0.5) / scale - 0.5 : 0
+            case .alignCorners: return output == 1 ? 0 : x * Double(input - 1) / Double(output - 1)
+            case .asymmetric: return x / scale
+            case .tfHalfPixelForNN: return (x + 0.5) / scale
+            }
+        }
+        let (oh, ow) = (planned.out[2], planned.out[3])
+        return ((0..<oh).map { source($0, scale: planned.scales[2], input: h, output: oh) },
+                (0..<ow).map { source($0, scale: planned.scales[3], input: w, output: ow) })
+    }
+
+    /// The input index nearest source coordinate `v` by this node's rounding, in `0..<limit`.
+    func nearestIndex(_ v: Double, _ limit: Int) -> Int {
+        let index: Double
+        switch rounding {
+        case .roundPreferFloor: index = v == v.rounded(.down) + 0.5 ? v.rounded(.down) : v.rounded()
+        case .roundPreferCeil: index = v == v.rounded(.down) + 0.5 ? v.rounded(.up) : v.rounded()
+        case .floor: index = v.rounded(.down)
+        case .ceil: index = v.rounded(.up)
+        }
+        guard index.isFinite else { return 0 }
+        return Int(Swift.min(Swift.max(index, 0), Double(limit - 1)))
+    }
+
+    /// Linear interpolation at source coordinate `v`: the two input indices and the second's weight.
+    static func linearTaps(_ v: Double, _ limit: Int) -> (Int, Int, Float) {
+        guard v.isFinite else { return (0, 0, 0) }
+        let clamped = Swift.min(Swift.max(v, 0), Double(limit - 1))
+        let low = Int(clamped.rounded(.down))
+        return (low, Swift.min(low + 1, limit - 1), Float(clamped - Double(low)))
+    }
+
     /// Scales (per axis) and output shape from the known scales or sizes input.
     func plan(_ inputs: [ValueType?], shape: [Int]) throws(RuntimeError) -> (scales: [Double], out: [Int])? {
         let scalesInput = opset < 11 ? optional(inputs, 1) : optional(inputs, 2)
@@ -445,35 +484,14 @@ struct ResizeOperator: Operator {
         let types = inputs.map { $0.map(ValueType.init(known:)) }
         guard let planned = try plan(types, shape: x.shape) else { throw failure("scales or sizes must be known while planning (a constant)") }
         let (h, w, oh, ow) = (x.shape[2], x.shape[3], planned.out[2], planned.out[3])
-        // Source coordinate of each output row and column (onnxruntime uses the given scales).
-        func source(_ o: Int, scale: Double, input: Int, output: Int) -> Double {
-            let x = Double(o)
-            switch coordinates {
-            case .halfPixel: return (x + 0.5) / scale - 0.5
-            case .pytorchHalfPixel: return output > 1 ? (x + 0.5) / scale - 0.5 : 0
-            case .alignCorners: return output == 1 ? 0 : x * Double(input - 1) / Double(output - 1)
-            case .asymmetric: return x / scale
-            case .tfHalfPixelForNN: return (x + 0.5) / scale
-            }
-        }
-        let rows = (0..<oh).map { source($0, scale: planned.scales[2], input: h, output: oh) }
-        let columns = (0..<ow).map { source($0, scale: planned.scales[3], input: w, output: ow) }
+        guard h >= 1, w >= 1 else { throw failure("X \(x.shape) has no pixels to resize into \(planned.out)") }
+        let (rows, columns) = sourceCoordinates(planned, height: h, width: w)
         let planes = x.shape[0] * x.shape[1]
         let (input, out) = (UnsafePointer(x.floats()), outputs[0].floats())
         switch mode {
         case .nearest:
-            func nearest(_ v: Double, _ limit: Int) -> Int {
-                let index: Double
-                switch rounding {
-                case .roundPreferFloor: index = v == v.rounded(.down) + 0.5 ? v.rounded(.down) : v.rounded()
-                case .roundPreferCeil: index = v == v.rounded(.down) + 0.5 ? v.rounded(.up) : v.rounded()
-                case .floor: index = v.rounded(.down)
-                case .ceil: index = v.rounded(.up)
-                }
-                return Swift.min(Swift.max(Int(index), 0), limit - 1)
-            }
-            let r = rows.map { nearest($0, h) }
-            let c = columns.map { nearest($0, w) }
+            let r = rows.map { nearestIndex($0, h) }
+            let c = columns.map { nearestIndex($0, w) }
             return {
                 for p in 0..<planes {
                     let (src, dst) = (input + p * h * w, out + p * oh * ow)
@@ -484,13 +502,8 @@ struct ResizeOperator: Operator {
                 }
             }
         case .linear:
-            func taps(_ v: Double, _ limit: Int) -> (Int, Int, Float) {
-                let clamped = Swift.min(Swift.max(v, 0), Double(limit - 1))
-                let low = Int(clamped.rounded(.down))
-                return (low, Swift.min(low + 1, limit - 1), Float(clamped - Double(low)))
-            }
-            let r = rows.map { taps($0, h) }
-            let c = columns.map { taps($0, w) }
+            let r = rows.map { Self.linearTaps($0, h) }
+            let c = columns.map { Self.linearTaps($0, w) }
             return {
                 for p in 0..<planes {
                     let (src, dst) = (input + p * h * w, out + p * oh * ow)

@@ -56,44 +56,14 @@ extension ResizeOperator: DeviceOperator {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (oh, ow) = (planned.out[2], planned.out[3])
         guard out.shape == [n, c, oh, ow], h >= 1, w >= 1 else { throw failure("output \(out.shape) does not follow from X \(x.shape)") }
-        // Source coordinate of each output row and column (onnxruntime uses the given scales).
-        let coordinates = coordinates
-        func source(_ o: Int, scale: Double, input: Int, output: Int) -> Double {
-            let x = Double(o)
-            switch coordinates {
-            case .halfPixel: return (x + 0.5) / scale - 0.5
-            case .pytorchHalfPixel: return output > 1 ? (x + 0.5) / scale - 0.5 : 0
-            case .alignCorners: return output == 1 ? 0 : x * Double(input - 1) / Double(output - 1)
-            case .asymmetric: return x / scale
-            case .tfHalfPixelForNN: return (x + 0.5) / scale
-            }
-        }
-        let rows = (0..<oh).map { source($0, scale: planned.scales[2], input: h, output: oh) }
-        let columns = (0..<ow).map { source($0, scale: planned.scales[3], input: w, output: ow) }
+        let (rows, columns) = sourceCoordinates(planned, height: h, width: w)
         switch mode {
         case .nearest:
-            let rounding = rounding
-            func nearest(_ v: Double, _ limit: Int) -> Int {
-                let index: Double
-                switch rounding {
-                case .roundPreferFloor: index = v == v.rounded(.down) + 0.5 ? v.rounded(.down) : v.rounded()
-                case .roundPreferCeil: index = v == v.rounded(.down) + 0.5 ? v.rounded(.up) : v.rounded()
-                case .floor: index = v.rounded(.down)
-                case .ceil: index = v.rounded(.up)
-                }
-                guard index.isFinite else { return 0 }
-                return Int(Swift.min(Swift.max(index, 0), Double(limit - 1)))
-            }
-            let maps = [Array(0..<n), Array(0..<c), rows.map { nearest($0, h) }, columns.map { nearest($0, w) }]
+            let maps = [Array(0..<n), Array(0..<c), rows.map { nearestIndex($0, h) }, columns.map { nearestIndex($0, w) }]
             try recorder.record { try $0.remap(x.buffer, inputShape: x.shape, maps: maps, to: out.buffer) }
         case .linear:
-            func taps(_ v: Double, _ limit: Int) -> (Int, Int, Float) {
-                let clamped = Swift.min(Swift.max(v, 0), Double(limit - 1))
-                let low = Int(clamped.rounded(.down))
-                return (low, Swift.min(low + 1, limit - 1), Float(clamped - Double(low)))
-            }
             let planes = try VulkanShapes.product([n, c], "Resize")
-            let (r, k) = (rows.map { taps($0, h) }, columns.map { taps($0, w) })
+            let (r, k) = (rows.map { Self.linearTaps($0, h) }, columns.map { Self.linearTaps($0, w) })
             try recorder.record { try $0.resizeBilinear(x.buffer, planes: planes, height: h, width: w, rows: r, columns: k, to: out.buffer) }
         }
     }
