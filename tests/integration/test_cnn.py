@@ -45,12 +45,16 @@ def cluster(tmp_path_factory, repo):
 @pytest.mark.parametrize("name", ["resnet18_shaped", "mobilenet_style"])
 @pytest.mark.parametrize("batch", [1, 3])
 def test_cnn_matches_onnxruntime_through_the_cluster(cluster, repo, name, batch):
-    x = np.random.default_rng(batch).standard_normal((batch, 3, 224, 224)).astype(np.float32)
+    assert_matches_onnxruntime(cluster, repo, name, batch, seed=batch, timeout=RPC_TIMEOUT)
+
+
+def assert_matches_onnxruntime(cluster, repo, name: str, batch: int, seed: int, timeout: float) -> None:
+    x = np.random.default_rng(seed).standard_normal((batch, 3, 224, 224)).astype(np.float32)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     expected = ort.InferenceSession(str(repo / name / "1" / "model.onnx"), options,
                                     providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
-    actual = cluster.client().infer(name, [tensor("image", x)], client_timeout=RPC_TIMEOUT).as_numpy("logits")
+    actual = cluster.client().infer(name, [tensor("image", x)], client_timeout=timeout).as_numpy("logits")
     assert actual.shape == expected.shape == (batch, 1000)
     error = float(np.linalg.norm(actual.astype(np.float64) - expected) / np.linalg.norm(expected))
     assert error <= 1e-5, error
@@ -68,14 +72,4 @@ def vulkan_cluster(tmp_path_factory, repo):
 def test_cnn_on_vulkan_matches_onnxruntime_through_the_cluster(vulkan_cluster, repo, name, batch):
     status = vulkan_cluster.status()
     assert all(worker["backend"] == "vulkan" for worker in status["workers"]), status
-    x = np.random.default_rng(10 + batch).standard_normal((batch, 3, 224, 224)).astype(np.float32)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    expected = ort.InferenceSession(str(repo / name / "1" / "model.onnx"), options,
-                                    providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
-    actual = vulkan_cluster.client().infer(name, [tensor("image", x)],
-                                           client_timeout=VULKAN_RPC_TIMEOUT).as_numpy("logits")
-    assert actual.shape == expected.shape == (batch, 1000)
-    error = float(np.linalg.norm(actual.astype(np.float64) - expected) / np.linalg.norm(expected))
-    assert error <= 1e-5, error
-    np.testing.assert_array_equal(np.argmax(actual, axis=1), np.argmax(expected, axis=1))
+    assert_matches_onnxruntime(vulkan_cluster, repo, name, batch, seed=10 + batch, timeout=VULKAN_RPC_TIMEOUT)

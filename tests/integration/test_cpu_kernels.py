@@ -125,16 +125,18 @@ def test_an_operators_core_type_is_kept(tmp_path):
     assert "OpenBLAS Prescott (SSE): set by OPENBLAS_CORETYPE=Prescott" in kernels_line(stderr)
 
 
-def test_bad_requests_are_refused_before_start(tmp_path):
+def run_worker_on_empty_repository(tmp_path, *arguments: str, env: dict | None = None):
     repo = tmp_path / "repo"
-    repo.mkdir()
-    proc = subprocess.run([binary("fulcrum-worker"), "--model-repository", str(repo), "--cpu-kernels", "fastest"],
-                          capture_output=True, text=True, timeout=60, env=clean_env(), stdin=subprocess.DEVNULL)
+    repo.mkdir(exist_ok=True)
+    return subprocess.run([binary("fulcrum-worker"), "--model-repository", str(repo), *arguments],
+                          capture_output=True, text=True, timeout=60, env=env or clean_env(), stdin=subprocess.DEVNULL)
+
+
+def test_bad_requests_are_refused_before_start(tmp_path):
+    proc = run_worker_on_empty_repository(tmp_path, "--cpu-kernels", "fastest")
     assert proc.returncode != 0 and "--cpu-kernels: 'fastest'" in proc.stderr, proc.stderr
     if cpu_level() in ("avx2", "avx", "sse"):
-        proc = subprocess.run([binary("fulcrum-worker"), "--model-repository", str(repo), "--port", "0"],
-                              capture_output=True, text=True, timeout=60,
-                              env=clean_env() | {"OPENBLAS_CORETYPE": "SkylakeX"}, stdin=subprocess.DEVNULL)
+        proc = run_worker_on_empty_repository(tmp_path, "--port", "0", env=clean_env() | {"OPENBLAS_CORETYPE": "SkylakeX"})
         assert proc.returncode == 1 and "illegal instruction" in proc.stderr, proc.stderr
 
 
@@ -170,8 +172,5 @@ def test_each_microkernel_set_serves_the_same_answers_as_onnxruntime(tmp_path, k
 
 
 def test_an_unknown_microkernel_set_is_refused(tmp_path):
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    proc = subprocess.run([binary("fulcrum-worker"), "--model-repository", str(repo), "--microkernels", "fastest"],
-                          capture_output=True, text=True, timeout=60, env=clean_env(), stdin=subprocess.DEVNULL)
+    proc = run_worker_on_empty_repository(tmp_path, "--microkernels", "fastest")
     assert proc.returncode != 0 and "--microkernels: 'fastest'" in proc.stderr, proc.stderr

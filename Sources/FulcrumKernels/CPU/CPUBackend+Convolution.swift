@@ -70,7 +70,7 @@ public struct Convolution2D: Sendable {
     /// a window wider than one pixel, not depthwise. The output is then computed on the padded
     /// width — `(outputHeight − 1) · paddedWidth + outputWidth` columns per channel, the extra
     /// ones discarded — because tap (kh, kw) of every output is then one shift of the planes.
-    var readsPlanesInPlace: Bool { window.stride == (1, 1) && !isPointwise && !isDepthwise }
+    public var readsPlanesInPlace: Bool { window.stride == (1, 1) && !isPointwise && !isDepthwise }
     /// Output columns of one channel on the padded width (`readsPlanesInPlace`).
     var gridColumns: Int {
         (window.outputHeight - 1) * (window.isPadded ? window.paddedWidth : window.width) + window.outputWidth
@@ -88,10 +88,13 @@ extension CPUBackend {
     /// `weights`: `[outputChannels, channels / groups, kH, kW]`; `bias`: `outputChannels` or nil;
     /// `scratch`: `shape.scratchCount` floats. `packedWeights` (one left-packed filter matrix per
     /// group, `CPUBackend+PackedGEMM`) runs the products on the microkernels, with the bias and
-    /// the activation; without it, OpenBLAS.
+    /// the activation; without it, OpenBLAS. `planeRows` (`channels / groups · kH · kW` pointers,
+    /// owned by the caller once per binding) holds the in-place products' row pointers; without
+    /// it they are built on the stack or heap per group.
     public func convolve(
         _ shape: Convolution2D, batch: Int, x: UnsafePointer<Float>, weights: UnsafePointer<Float>, packedWeights: [PackedMatrix]? = nil,
-        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>?, activation: Activation
+        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>?, activation: Activation,
+        planeRows: UnsafeMutablePointer<UnsafePointer<Float>?>? = nil
     ) {
         let (oh, ow) = (shape.window.outputHeight, shape.window.outputWidth)
         let plane = oh * ow
@@ -119,7 +122,8 @@ extension CPUBackend {
                     }
                     if let packedWeights, shape.readsPlanesInPlace {
                         productInPlace(shape, planes: image + g * cg * inPlane, filters: packedWeights[g],
-                                       bias: bias.map { $0 + g * mg }, output: groupOut, scratch: scratch!, activation: activation)
+                                       bias: bias.map { $0 + g * mg }, output: groupOut, scratch: scratch!, activation: activation,
+                                       rows: planeRows)
                         continue
                     }
                     let columns: UnsafePointer<Float>
@@ -151,7 +155,8 @@ extension CPUBackend {
     /// the outputs on the padded width (`gridColumns`), compacted into `output` afterwards.
     private func productInPlace(
         _ s: Convolution2D, planes: UnsafePointer<Float>, filters: PackedMatrix, bias: UnsafePointer<Float>?,
-        output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, activation: Activation
+        output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, activation: Activation,
+        rows given: UnsafeMutablePointer<UnsafePointer<Float>?>?
     ) {
         let cg = s.channels / s.groups
         let mg = s.outputChannels / s.groups
@@ -162,7 +167,7 @@ extension CPUBackend {
         guard oh > 0, ow > 0 else { return }
         let grid = scratch + s.paddedCount
         let (kh, kw) = s.window.kernel
-        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: cg * kh * kw) { rows in
+        func product(_ rows: UnsafeMutablePointer<UnsafePointer<Float>?>) {
             var r = 0
             for c in 0..<cg {
                 for i in 0..<kh {
@@ -172,7 +177,12 @@ extension CPUBackend {
                     }
                 }
             }
-            sgemm(left: filters, n: n, rows: UnsafePointer(rows.baseAddress!), c: grid, ldc: n, rowBias: bias, activation: activation)
+            sgemm(left: filters, n: n, rows: UnsafePointer(rows), c: grid, ldc: n, rowBias: bias, activation: activation)
+        }
+        if let given {
+            product(given)
+        } else {
+            withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: cg * kh * kw) { product($0.baseAddress!) }
         }
         for m in 0..<mg {
             for i in 0..<oh {

@@ -166,10 +166,13 @@ struct ConvOperator: Operator {
         let m = shape.outputChannels / groups
         // The microkernels when the filters were packed at load.
         let micro = packedWeights.flatMap { $0.count == groups && $0.allSatisfy({ $0.rows == m && $0.columns == k }) ? $0 : nil }
+        // The in-place products' row pointers, once per binding (k is at most `columns` above).
+        let rows = micro != nil && shape.readsPlanesInPlace ? TensorBuffer(byteCount: k * MemoryLayout<UnsafePointer<Float>>.stride) : nil
+        let rowsPointer = rows?.pointer.assumingMemoryBound(to: UnsafePointer<Float>?.self)
         return {
-            _ = scratch
+            _ = (scratch, rows)
             backend.convolve(shape, batch: batch, x: input, weights: weights, packedWeights: micro, bias: bias, y: y, scratch: scratchPointer,
-                             activation: activation)
+                             activation: activation, planeRows: rowsPointer)
         }
     }
 }
