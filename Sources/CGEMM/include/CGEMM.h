@@ -68,6 +68,30 @@ void fulcrum_gemm_left_packed_rows(int isa, long m, long n, long k, const float 
 void fulcrum_parallel_for(int threads, long count, long parts, void (*body)(void *context, long part, long begin, long end),
                           void *context);
 
+// A depthwise convolution's window over one plane: input height × width, kernel, strides,
+// dilations, the top and left padding (the bottom and right follow from out_h and out_w), and
+// the output size.
+typedef struct {
+    long height, width;
+    long kernel_h, kernel_w;
+    long stride_h, stride_w;
+    long dilation_h, dilation_w;
+    long pad_top, pad_left;
+    long out_h, out_w;
+} FulcrumWindow;
+
+// Depthwise convolution of `planes` NCHW planes (batch × channels; plane p is channel
+// p % channels): y[p] = activation(bias[c] + Σ taps · x[p] over the zero-padded window), with
+// `weights` [channels][kernel_h][kernel_w] and `bias` NULL or [channels]. `activation` is NONE
+// or RELU (others are the caller's). Vectorised for strides 1 and 2 with `isa`; scalar
+// otherwise and for FULCRUM_GEMM_NONE. Planes split over up to `threads` threads (planes.c).
+void fulcrum_depthwise_conv(int isa, const FulcrumWindow *window, long planes, long channels, const float *x,
+                            const float *weights, const float *bias, float *y, int activation, int threads);
+
+// dst[j] = src[j · stride] for j < count (one row of an im2col matrix); vectorised for strides
+// 1 and 2 with AVX-512, reading nothing past src[(count − 1) · stride].
+void fulcrum_copy_strided(int isa, float *dst, const float *src, long count, long stride);
+
 // One softmax (or, with logarithm, LogSoftmax) row of n > 0 elements: y = softmax(x + bias),
 // bias NULL, one value (bias_stride 0) or n values (bias_stride 1); y may be x. The same
 // three passes as CPUBackend.softmaxRow, with exp as in VectorMath. Nothing for

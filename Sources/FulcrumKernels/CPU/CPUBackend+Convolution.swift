@@ -1,10 +1,14 @@
+import CGEMM
+
 /// 2-D convolution and pooling over NCHW FP32 tensors.
 ///
-/// Convolution is im2col + `sgemm` per image and group (a 1×1, stride-1, unpadded convolution
-/// skips im2col: the image already is the matrix); depthwise convolutions (one input and one
-/// output channel per group) run a direct loop instead, where a one-row `sgemm` would waste
-/// its packing. Threading is OpenBLAS's inside `sgemm` (BLASThreading); the loops here run on
-/// the calling thread.
+/// With the microkernels (`CPUBackend+PackedGEMM`) a convolution is one product per image and
+/// group against its filters packed at load: stride-1 windows read the zero-padded planes in
+/// place through row pointers, other strides through an im2col matrix, and a 1×1, stride-1,
+/// unpadded convolution reads the image itself. Depthwise convolutions (one input and one output
+/// channel per group) run CGEMM's vector loops (`fulcrum_depthwise_conv`), the planes split over
+/// the threads. With `--microkernels off`, im2col + OpenBLAS `sgemm` (threaded by OpenBLAS) and
+/// a scalar depthwise loop on the calling thread.
 /// A 2-D sliding window over one plane: its geometry and the output size it gives (computed
 /// once, by whoever resolves the operator's attributes: floor or ceil mode, auto_pad).
 public struct Window2D: Sendable {
@@ -94,8 +98,12 @@ extension CPUBackend {
     public func convolve(
         _ shape: Convolution2D, batch: Int, x: UnsafePointer<Float>, weights: UnsafePointer<Float>, packedWeights: [PackedMatrix]? = nil,
         bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>?, activation: Activation,
-        planeRows: UnsafeMutablePointer<UnsafePointer<Float>?>? = nil
+        planeRows: UnsafeMutablePointer<UnsafePointer<Float>?>? = nil, depthwiseKernels: Microkernels = .off
     ) {
+        if shape.isDepthwise, depthwiseKernels != .off {
+            depthwise(shape, batch: batch, x: x, weights: weights, bias: bias, y: y, activation: activation, kernels: depthwiseKernels)
+            return
+        }
         let (oh, ow) = (shape.window.outputHeight, shape.window.outputWidth)
         let plane = oh * ow
         let inPlane = shape.window.height * shape.window.width
@@ -132,7 +140,7 @@ extension CPUBackend {
                     } else {
                         let source = padded(shape, image + g * cg * inPlane, channels: cg, scratch: scratch)
                         let matrix = scratch! + shape.paddedCount
-                        im2col(shape, padded: source, channels: cg, into: matrix)
+                        im2col(shape, padded: source, channels: cg, into: matrix, kernels: packedWeights?.first?.kernels ?? .off)
                         columns = UnsafePointer(matrix)
                     }
                     if let packedWeights {
@@ -208,7 +216,11 @@ extension CPUBackend {
 
     /// Rows `(c, kh, kw)`, columns `(oh, ow)`: the value each kernel tap sees, read from the
     /// zero-padded planes (no bounds checks; a stride of 1 copies whole rows).
-    private func im2col(_ s: Convolution2D, padded input: UnsafePointer<Float>, channels: Int, into columns: UnsafeMutablePointer<Float>) {
+    /// A stride of 2 copies through the microkernels' vector permutes when `kernels` has them.
+    private func im2col(
+        _ s: Convolution2D, padded input: UnsafePointer<Float>, channels: Int, into columns: UnsafeMutablePointer<Float>,
+        kernels: Microkernels
+    ) {
         let (oh, ow) = (s.window.outputHeight, s.window.outputWidth)
         let (ph, pw) = s.window.isPadded ? (s.window.paddedHeight, s.window.paddedWidth) : (s.window.height, s.window.width)
         var row = columns
@@ -221,6 +233,8 @@ extension CPUBackend {
                         let target = row + i * ow
                         if s.window.stride.w == 1 {
                             target.update(from: line, count: ow)
+                        } else if kernels != .off {
+                            fulcrum_copy_strided(Int32(kernels.rawValue), target, line, ow, s.window.stride.w)
                         } else {
                             for j in 0..<ow { target[j] = line[j * s.window.stride.w] }
                         }
@@ -228,6 +242,26 @@ extension CPUBackend {
                     row += oh * ow
                 }
             }
+        }
+    }
+
+    /// Every depthwise plane of the batch on the microkernels' vector loops (CGEMM's
+    /// `fulcrum_depthwise_conv`: no padded copy, each output stored once, planes split over
+    /// `BLASThreading`'s threads); Relu inside the loop, other activations afterwards.
+    private func depthwise(
+        _ s: Convolution2D, batch: Int, x: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        y: UnsafeMutablePointer<Float>, activation: Activation, kernels: Microkernels
+    ) {
+        let w = s.window
+        var window = FulcrumWindow(
+            height: w.height, width: w.width, kernel_h: w.kernel.h, kernel_w: w.kernel.w, stride_h: w.stride.h, stride_w: w.stride.w,
+            dilation_h: w.dilation.h, dilation_w: w.dilation.w, pad_top: w.pads.top, pad_left: w.pads.left,
+            out_h: w.outputHeight, out_w: w.outputWidth)
+        let code = Self.epilogue(activation == .relu ? .relu : .none)
+        fulcrum_depthwise_conv(Int32(kernels.rawValue), &window, batch * s.channels, s.channels, x, weights, bias, y, code,
+                               Int32(clamping: BLASThreading.threadCount))
+        if activation != .relu {
+            apply(activation, y, count: batch * s.outputChannels * w.outputHeight * w.outputWidth)
         }
     }
 

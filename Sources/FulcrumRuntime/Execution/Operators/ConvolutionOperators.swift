@@ -169,10 +169,12 @@ struct ConvOperator: Operator {
         // The in-place products' row pointers, once per binding (k is at most `columns` above).
         let rows = micro != nil && shape.readsPlanesInPlace ? TensorBuffer(byteCount: k * MemoryLayout<UnsafePointer<Float>>.stride) : nil
         let rowsPointer = rows?.pointer.assumingMemoryBound(to: UnsafePointer<Float>?.self)
+        // Depthwise convolutions run on the microkernels' vector loops unless products are on OpenBLAS.
+        let depthwiseKernels = shape.isDepthwise ? Microkernels.current : .off
         return {
             _ = (scratch, rows)
             backend.convolve(shape, batch: batch, x: input, weights: weights, packedWeights: micro, bias: bias, y: y, scratch: scratchPointer,
-                             activation: activation, planeRows: rowsPointer)
+                             activation: activation, planeRows: rowsPointer, depthwiseKernels: depthwiseKernels)
         }
     }
 }

@@ -1,0 +1,213 @@
+// Kernels over NCHW planes (CGEMM.h): depthwise convolution and im2col's strided row copies.
+//
+// Depthwise (fulcrum_depthwise_conv): each output row is cut into three column ranges: the
+// columns whose every tap lies inside the input row (the interior, vectorised) and the few on
+// either side whose taps reach into the padding (scalar, with bounds checks). No padded copy of
+// the plane is written. An interior strip keeps its outputs in one register across all the taps
+// and is stored once, with the bias added first and Relu applied last. Stride 1 loads each
+// tap's inputs directly; stride 2 loads twice as many and keeps the even ones (a permute);
+// other strides use the scalar code.
+#include "CGEMM.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define FULCRUM_X86 1
+#endif
+
+typedef struct {
+    const FulcrumWindow *w;
+    long channels;
+    const float *x, *weights, *bias;
+    float *y;
+    int relu;
+    int isa;
+} Depthwise;
+
+// One output, its taps bounds-checked (outside the input they read the padding's zeros).
+static float output_at(const FulcrumWindow *w, const float *plane, const float *taps, float bias, long i, long j) {
+    float sum = bias;
+    for (long ky = 0; ky < w->kernel_h; ky++) {
+        const long r = i * w->stride_h - w->pad_top + ky * w->dilation_h;
+        if (r < 0 || r >= w->height) continue;
+        for (long kx = 0; kx < w->kernel_w; kx++) {
+            const long c = j * w->stride_w - w->pad_left + kx * w->dilation_w;
+            if (c < 0 || c >= w->width) continue;
+            sum += taps[ky * w->kernel_w + kx] * plane[r * w->width + c];
+        }
+    }
+    return sum;
+}
+
+static void row_scalar(const FulcrumWindow *w, const float *plane, const float *taps, float bias, int relu, float *out,
+                       long i, long begin, long end) {
+    for (long j = begin; j < end; j++) {
+        const float v = output_at(w, plane, taps, bias, i, j);
+        out[j] = relu && v < 0 ? 0 : v;
+    }
+}
+
+#if FULCRUM_X86
+#define AVX512_ENTRY __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))) static
+#define AVX2_ENTRY __attribute__((target("avx2,fma"))) static
+
+// Interior columns [begin, end) of output row i, 16 at a time (the last strip masked).
+AVX512_ENTRY void row512(const FulcrumWindow *w, const float *plane, const float *taps, float bias, int relu, float *out,
+                         long i, long begin, long end) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (long j = begin; j < end; j += 16) {
+        const long count = end - j < 16 ? end - j : 16;
+        const __mmask16 mask = count == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
+        __m512 acc = _mm512_set1_ps(bias);
+        for (long ky = 0; ky < w->kernel_h; ky++) {
+            const long r = i * w->stride_h - w->pad_top + ky * w->dilation_h;
+            if (r < 0 || r >= w->height) continue;
+            const float *line = plane + r * w->width;
+            for (long kx = 0; kx < w->kernel_w; kx++) {
+                const long base = j * w->stride_w - w->pad_left + kx * w->dilation_w;
+                const __m512 weight = _mm512_set1_ps(taps[ky * w->kernel_w + kx]);
+                __m512 v;
+                if (w->stride_w == 1) {
+                    v = _mm512_maskz_loadu_ps(mask, line + base);
+                } else {
+                    // Inputs base, base + 2, …: load what the row holds of the next 32, keep the even ones.
+                    const long available = w->width - base;
+                    const __mmask16 m0 = available >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << available) - 1);
+                    const __mmask16 m1 = available >= 32 ? (__mmask16)0xFFFF
+                                         : available > 16 ? (__mmask16)((1u << (available - 16)) - 1) : 0;
+                    const __m512 lo = _mm512_maskz_loadu_ps(m0, line + base);
+                    const __m512 hi = _mm512_maskz_loadu_ps(m1, line + base + 16);
+                    v = _mm512_permutex2var_ps(lo, even, hi);
+                }
+                acc = _mm512_fmadd_ps(weight, v, acc);
+            }
+        }
+        if (relu) acc = _mm512_max_ps(acc, _mm512_setzero_ps());
+        _mm512_mask_storeu_ps(out + j, mask, acc);
+    }
+}
+
+// Interior columns [begin, end) of output row i, 8 at a time; the last < 8 scalar.
+AVX2_ENTRY void row256(const FulcrumWindow *w, const float *plane, const float *taps, float bias, int relu, float *out,
+                       long i, long begin, long end) {
+    // The second load of a stride-2 strip needs 7 inputs (base + 8 … base + 14), not 8: the
+    // eighth may lie past the plane's end.
+    const __m256i seven = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, -1, 0);
+    long j = begin;
+    for (; j + 8 <= end; j += 8) {
+        __m256 acc = _mm256_set1_ps(bias);
+        for (long ky = 0; ky < w->kernel_h; ky++) {
+            const long r = i * w->stride_h - w->pad_top + ky * w->dilation_h;
+            if (r < 0 || r >= w->height) continue;
+            const float *line = plane + r * w->width;
+            for (long kx = 0; kx < w->kernel_w; kx++) {
+                const long base = j * w->stride_w - w->pad_left + kx * w->dilation_w;
+                const __m256 weight = _mm256_set1_ps(taps[ky * w->kernel_w + kx]);
+                __m256 v;
+                if (w->stride_w == 1) {
+                    v = _mm256_loadu_ps(line + base);
+                } else {
+                    const __m256 lo = _mm256_loadu_ps(line + base);
+                    const __m256 hi = _mm256_maskload_ps(line + base + 8, seven);
+                    // [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6] → [lo0 lo2 lo4 lo6 hi0 hi2 hi4 hi6]
+                    const __m256 mixed = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+                    v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(mixed), _MM_SHUFFLE(3, 1, 2, 0)));
+                }
+                acc = _mm256_fmadd_ps(weight, v, acc);
+            }
+        }
+        if (relu) acc = _mm256_max_ps(acc, _mm256_setzero_ps());
+        _mm256_storeu_ps(out + j, acc);
+    }
+    row_scalar(w, plane, taps, bias, relu, out, i, j, end);
+}
+#endif
+
+// Planes [begin, end) of the batch (plane p is channel p % channels of image p / channels).
+static void planes_range(void *context, long part, long begin, long end) {
+    (void)part;
+    const Depthwise *d = context;
+    const FulcrumWindow *w = d->w;
+    const long taps = w->kernel_h * w->kernel_w;
+    // Output columns whose taps all lie inside the input row: j·sw − pl ≥ 0 and
+    // j·sw − pl + (kw − 1)·dw ≤ width − 1.
+    long first = (w->pad_left + w->stride_w - 1) / w->stride_w;
+    const long last = w->width - 1 - (w->kernel_w - 1) * w->dilation_w + w->pad_left;
+    long stop = last < 0 ? 0 : last / w->stride_w + 1;
+    if (first > w->out_w) first = w->out_w;
+    if (stop > w->out_w) stop = w->out_w;
+    if (stop < first) stop = first;
+    const int vector = d->isa != FULCRUM_GEMM_NONE && (w->stride_w == 1 || w->stride_w == 2);
+    for (long p = begin; p < end; p++) {
+        const long c = p % d->channels;
+        const float *plane = d->x + p * w->height * w->width;
+        const float *filter = d->weights + c * taps;
+        const float bias = d->bias ? d->bias[c] : 0;
+        float *out = d->y + p * w->out_h * w->out_w;
+        for (long i = 0; i < w->out_h; i++, out += w->out_w) {
+            row_scalar(w, plane, filter, bias, d->relu, out, i, 0, first);
+            if (!vector) {
+                row_scalar(w, plane, filter, bias, d->relu, out, i, first, stop);
+            }
+#if FULCRUM_X86
+            else if (d->isa == FULCRUM_GEMM_AVX512) {
+                row512(w, plane, filter, bias, d->relu, out, i, first, stop);
+            } else {
+                row256(w, plane, filter, bias, d->relu, out, i, first, stop);
+            }
+#endif
+            row_scalar(w, plane, filter, bias, d->relu, out, i, stop, w->out_w);
+        }
+    }
+}
+
+void fulcrum_depthwise_conv(int isa, const FulcrumWindow *window, long planes, long channels, const float *x,
+                            const float *weights, const float *bias, float *y, int activation, int threads) {
+    if (planes <= 0 || channels <= 0 || window->out_h <= 0 || window->out_w <= 0) return;
+#if !FULCRUM_X86
+    isa = FULCRUM_GEMM_NONE;
+#endif
+    const Depthwise d = {
+        .w = window, .channels = channels, .x = x, .weights = weights, .bias = bias, .y = y,
+        .relu = activation == FULCRUM_GEMM_ACTIVATION_RELU, .isa = isa,
+    };
+    // Parts of at least ~32k multiply-adds each, four per thread.
+    const double work = (double)window->out_h * (double)window->out_w * (double)(window->kernel_h * window->kernel_w);
+    long parts = (long)threads * 4;
+    if (parts > planes) parts = planes;
+    while (parts > 1 && work * (double)planes / (double)parts < (double)(1 << 15)) parts--;
+    fulcrum_parallel_for(threads, planes, parts, planes_range, (void *)&d);
+}
+
+// MARK: - Strided copies
+
+#if FULCRUM_X86
+AVX512_ENTRY void gather512(float *dst, const float *src, long count, long stride, long available) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (long j = 0; j < count; j += 16) {
+        const long n = count - j < 16 ? count - j : 16;
+        const __mmask16 mask = n == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+        if (stride == 1) {
+            _mm512_mask_storeu_ps(dst + j, mask, _mm512_maskz_loadu_ps(mask, src + j));
+            continue;
+        }
+        const long left = available - 2 * j;
+        const __mmask16 m0 = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        const __mmask16 m1 = left >= 32 ? (__mmask16)0xFFFF : left > 16 ? (__mmask16)((1u << (left - 16)) - 1) : 0;
+        const __m512 lo = _mm512_maskz_loadu_ps(m0, src + 2 * j);
+        const __m512 hi = _mm512_maskz_loadu_ps(m1, src + 2 * j + 16);
+        _mm512_mask_storeu_ps(dst + j, mask, _mm512_permutex2var_ps(lo, even, hi));
+    }
+}
+#endif
+
+void fulcrum_copy_strided(int isa, float *dst, const float *src, long count, long stride) {
+    if (count <= 0) return;
+#if FULCRUM_X86
+    if (isa == FULCRUM_GEMM_AVX512 && (stride == 1 || stride == 2)) {
+        // The last element read is src[(count − 1) · stride]: nothing past it is loaded.
+        gather512(dst, src, count, stride, (count - 1) * stride + 1);
+        return;
+    }
+#endif
+    for (long j = 0; j < count; j++) dst[j] = src[j * stride];
+}
