@@ -533,20 +533,22 @@ typedef struct {
     int accumulate, activation;
 } Product;
 
-// The product's columns in panels [first, end) (NR columns each).
-static void product_panels(const Product *p, long first, long end) {
+// The product's columns in panels [first, end) (NR columns each) and rows in blocks
+// [first_row_block, end_row_block) (MR rows each).
+static void product_tiles(const Product *p, long first, long end, long first_row_block, long end_row_block) {
     const long mr = fulcrum_gemm_tile_rows(p->isa), nr = fulcrum_gemm_tile_columns(p->isa);
     const long m = p->m, n = p->n, k = p->k;
-    const long blocks = (m + mr - 1) / mr, panels = end - first;
+    const long blocks = end_row_block - first_row_block, panels = end - first;
     // The larger operand is read once per k block, the smaller one (which stays cached) once per
     // block of the larger.
-    const int rows_outer = m > (end - first) * nr;
+    const int rows_outer = blocks * mr > panels * nr;
     for (long k0 = 0; k0 < k; k0 += KC) {
         const long kc = k - k0 < KC ? k - k0 : KC;
         const int first_block = k0 == 0, last_block = k0 + kc == k;
         for (long outer = 0; outer < (rows_outer ? blocks : panels); outer++) {
             for (long inner = 0; inner < (rows_outer ? panels : blocks); inner++) {
-                const long i0 = (rows_outer ? outer : inner) * mr, j0 = (first + (rows_outer ? inner : outer)) * nr;
+                const long i0 = (first_row_block + (rows_outer ? outer : inner)) * mr;
+                const long j0 = (first + (rows_outer ? inner : outer)) * nr;
                 const int columns = (int)(n - j0 < nr ? n - j0 : nr);
                 Tile t = {
                     .k = kc,
@@ -683,24 +685,37 @@ static int run_parts(void (*run)(const void *, long, long), const void *job, lon
     return 1;
 }
 
+// A left-packed product (a convolution's filters) with more rows than columns is split by
+// rows: each thread then streams only its share of the filters, which are read from memory
+// once per image, while the smaller B stays in the shared cache. Other products are split by
+// column panels.
+static int splits_rows(const Product *p) {
+    return p->left && p->m > p->n;
+}
+
 static void product_part(const void *job, long part, long parts) {
     const Product *p = job;
-    const long nr = fulcrum_gemm_tile_columns(p->isa);
-    const long panels = (p->n + nr - 1) / nr;
-    product_panels(p, panels * part / parts, panels * (part + 1) / parts);
+    const long mr = fulcrum_gemm_tile_rows(p->isa), nr = fulcrum_gemm_tile_columns(p->isa);
+    const long panels = (p->n + nr - 1) / nr, blocks = (p->m + mr - 1) / mr;
+    if (splits_rows(p)) {
+        product_tiles(p, 0, panels, blocks * part / parts, blocks * (part + 1) / parts);
+    } else {
+        product_tiles(p, panels * part / parts, panels * (part + 1) / parts, 0, blocks);
+    }
 }
 
 // Runs the product, split over up to `threads` threads when it is worth it.
 static void run_product(const Product *job, int threads) {
-    const long nr = fulcrum_gemm_tile_columns(job->isa);
-    const long panels = (job->n + nr - 1) / nr;
+    const long mr = fulcrum_gemm_tile_rows(job->isa), nr = fulcrum_gemm_tile_columns(job->isa);
+    const long panels = (job->n + nr - 1) / nr, blocks = (job->m + mr - 1) / mr;
+    const long units = splits_rows(job) ? blocks : panels;
     const double work = (double)job->m * (double)job->n * (double)job->k;
     if (threads > MAX_THREADS) threads = MAX_THREADS;
     long parts = (long)threads * PARTS_PER_THREAD;
-    if (parts > panels) parts = panels;
+    if (parts > units) parts = units;
     // Enough multiply-adds per part that handing it over is worth it.
     while (parts > 1 && work / (double)parts < MIN_PART_WORK) parts--;
-    if (threads <= 1 || parts <= 1 || !run_parts(product_part, job, parts, threads)) product_panels(job, 0, panels);
+    if (threads <= 1 || parts <= 1 || !run_parts(product_part, job, parts, threads)) product_tiles(job, 0, panels, 0, blocks);
 }
 
 typedef struct {

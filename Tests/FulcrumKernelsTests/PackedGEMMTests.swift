@@ -177,6 +177,27 @@ struct PackedGEMMTests {
         for index in 0..<8 {
             Self.check(Array(results[(index * m * n)..<((index + 1) * m * n)]), expected, k: k, "\(set) caller \(index)")
         }
+        // A left-packed product with more rows than columns (a late convolution layer's shape) is
+        // split by rows between the threads.
+        let (rows, columns) = (n, m)
+        let filters = random.floats(rows * k)
+        let planes = random.floats(k * columns)
+        guard let left = filters.withUnsafeBufferPointer({
+            backend.packLeft(m: rows, k: k, a: $0.baseAddress!, lda: k, kernels: set)
+        }) else {
+            Issue.record("\(set) did not pack \(rows) × \(k)"); return
+        }
+        let leftExpected = Self.reference(filters, planes, m: rows, n: columns, k: k, bRow: columns, bColumn: 1)
+        DispatchQueue.concurrentPerform(iterations: 8) { index in
+            let c = UnsafeMutablePointer<Float>(bitPattern: address)! + index * m * n
+            for _ in 0..<20 {
+                backend.sgemm(left: left, n: columns, b: planes, ldb: columns, c: c, ldc: columns, activation: .relu)
+            }
+        }
+        for index in 0..<8 {
+            Self.check(Array(results[(index * m * n)..<((index + 1) * m * n)]), leftExpected.map { max($0, 0) }, k: k,
+                       "\(set) left, caller \(index)")
+        }
     }
 
     @Test("packing sizes that overflow are refused, not allocated", arguments: sets)

@@ -309,39 +309,27 @@ extension CPUBackend {
             maxPool(p.window, planes: planes, x: x, y: y)
             return
         }
+        guard case .average(let includePad) = p.kind else { return }
+        let w = p.window
         for plane in 0..<planes {
-            let input = x + plane * p.window.height * p.window.width
+            let input = x + plane * w.height * w.width
             let output = y + plane * oh * ow
             for i in 0..<oh {
+                let h0 = i * w.stride.h - w.pads.top
+                let hEnd = min(h0 + w.kernel.h, w.height + w.pads.bottom)
+                let (hs, he) = (max(h0, 0), min(hEnd, w.height))
                 for j in 0..<ow {
-                    let h0 = i * p.window.stride.h - p.window.pads.top
-                    let w0 = j * p.window.stride.w - p.window.pads.left
-                    switch p.kind {
-                    case .max:
-                        var best = -Float.infinity
-                        for kh in 0..<p.window.kernel.h {
-                            let h = h0 + kh * p.window.dilation.h
-                            guard h >= 0, h < p.window.height else { continue }
-                            for kw in 0..<p.window.kernel.w {
-                                let w = w0 + kw * p.window.dilation.w
-                                if w >= 0, w < p.window.width { best = max(best, input[h * p.window.width + w]) }
-                            }
+                    let w0 = j * w.stride.w - w.pads.left
+                    let wEnd = min(w0 + w.kernel.w, w.width + w.pads.right)
+                    let (ws, we) = (max(w0, 0), min(wEnd, w.width))
+                    var sum: Float = 0
+                    if hs < he, ws < we {
+                        for h in hs..<he {
+                            for c in ws..<we { sum += input[h * w.width + c] }
                         }
-                        output[i * ow + j] = best
-                    case .average(let includePad):
-                        let hEnd = min(h0 + p.window.kernel.h, p.window.height + p.window.pads.bottom)
-                        let wEnd = min(w0 + p.window.kernel.w, p.window.width + p.window.pads.right)
-                        let padded = (hEnd - h0) * (wEnd - w0)
-                        let (hs, ws, he, we) = (max(h0, 0), max(w0, 0), min(hEnd, p.window.height), min(wEnd, p.window.width))
-                        var sum: Float = 0
-                        if hs < he, ws < we {
-                            for h in hs..<he {
-                                for w in ws..<we { sum += input[h * p.window.width + w] }
-                            }
-                        }
-                        let count = includePad ? padded : max(0, he - hs) * max(0, we - ws)
-                        output[i * ow + j] = count > 0 ? sum / Float(count) : 0
                     }
+                    let count = includePad ? (hEnd - h0) * (wEnd - w0) : max(0, he - hs) * max(0, we - ws)
+                    output[i * ow + j] = count > 0 ? sum / Float(count) : 0
                 }
             }
         }

@@ -70,6 +70,27 @@ extension CPUBackend {
         simd(input, out, count, { $0.replacing(with: $0 * alpha, where: $0 .< 0) }, { $0 < 0 ? $0 * alpha : $0 })
     }
 
+    /// `out[i] = g` (HardSigmoid) or `input[i] · g` (HardSwish, `swish`), with
+    /// `g = min(max(alpha · input[i] + beta, 0), 1)`. `out` may equal `input`.
+    public func hardSigmoid(_ input: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int, alpha: Float, beta: Float, swish: Bool) {
+        // Explicit 8-lane loops: a closure capturing alpha and beta is not inlined into `simd`.
+        let raw = UnsafeMutableRawPointer(out)
+        var i = 0
+        while i + 8 <= count {
+            let v = UnsafeRawPointer(input + i).loadUnaligned(as: SIMD8<Float>.self)
+            var gate = v * alpha + beta
+            gate = gate.replacing(with: 0, where: gate .< 0)
+            gate = gate.replacing(with: 1, where: gate .> 1)
+            raw.storeBytes(of: swish ? v * gate : gate, toByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count {
+            let gate = Swift.min(Swift.max(input[i] * alpha + beta, 0), 1)
+            out[i] = swish ? input[i] * gate : gate
+            i += 1
+        }
+    }
+
     /// `out[i] = min(max(input[i], low), high)` (Clip; with `low > high` every element is
     /// `high`, as in ONNX). `out` may equal `input`.
     public func clip(_ input: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int, low: Float, high: Float) {

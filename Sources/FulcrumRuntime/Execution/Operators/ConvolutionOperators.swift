@@ -256,10 +256,7 @@ struct HardSigmoidOperator: Operator {
         let (input, out, count) = (UnsafePointer(inputs[0]!.floats()), outputs[0].floats(), outputs[0].elementCount)
         let (alpha, beta, swish) = (alpha, beta, swish)
         return {
-            for i in 0..<count {
-                let gate = max(0, min(1, alpha * input[i] + beta))
-                out[i] = swish ? input[i] * gate : gate
-            }
+            backend.hardSigmoid(input, out, count: count, alpha: alpha, beta: beta, swish: swish)
         }
     }
 }
