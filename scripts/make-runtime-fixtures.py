@@ -454,6 +454,10 @@ def cnn_cases():
         helper.make_node("Relu", ["c"], ["r"]),
         helper.make_node("MaxPool", ["r"], ["Y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])],
         {"X": x(1, 3, 32, 32)}, [("W", x(8, 3, 7, 7))])
+    graph_case("conv_dw_bn_hardswish", [
+        helper.make_node("Conv", ["X", "W", "B"], ["c"], group=4, strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c", "gamma", "beta", "mean", "var"], ["n"], epsilon=1e-3),
+        helper.make_node("HardSwish", ["n"], ["Y"])], {"X": x(2, 4, 9, 40) * 3}, [("W", x(4, 1, 3, 3)), ("B", x(4))] + bn)
 
 
 def model_io():

@@ -183,6 +183,10 @@ AVX512 __m512 activate512(__m512 x, int activation) {
     switch (activation) {
     case FULCRUM_GEMM_ACTIVATION_RELU: return _mm512_max_ps(x, _mm512_setzero_ps());
     case FULCRUM_GEMM_ACTIVATION_GELU: return gelu512(x);
+    case FULCRUM_GEMM_ACTIVATION_HARDSWISH: {
+        const __m512 gate = _mm512_fmadd_ps(x, _mm512_set1_ps(1.0f / 6.0f), _mm512_set1_ps(0.5f));
+        return _mm512_mul_ps(x, _mm512_min_ps(_mm512_max_ps(gate, _mm512_setzero_ps()), _mm512_set1_ps(1.0f)));
+    }
     default: return x;
     }
 }
@@ -349,6 +353,10 @@ AVX2 __m256 activate256(__m256 x, int activation) {
     switch (activation) {
     case FULCRUM_GEMM_ACTIVATION_RELU: return _mm256_max_ps(x, _mm256_setzero_ps());
     case FULCRUM_GEMM_ACTIVATION_GELU: return gelu256(x);
+    case FULCRUM_GEMM_ACTIVATION_HARDSWISH: {
+        const __m256 gate = _mm256_fmadd_ps(x, _mm256_set1_ps(1.0f / 6.0f), _mm256_set1_ps(0.5f));
+        return _mm256_mul_ps(x, _mm256_min_ps(_mm256_max_ps(gate, _mm256_setzero_ps()), _mm256_set1_ps(1.0f)));
+    }
     default: return x;
     }
 }

@@ -4,9 +4,9 @@
 // columns whose every tap lies inside the input row (the interior, vectorised) and the few on
 // either side whose taps reach into the padding (scalar, with bounds checks). No padded copy of
 // the plane is written. An interior strip keeps its outputs in one register across all the taps
-// and is stored once, with the bias added first and Relu applied last. Stride 1 loads each
-// tap's inputs directly; stride 2 loads twice as many and keeps the even ones (a permute);
-// other strides use the scalar code.
+// and is stored once, with the bias added first and Relu or HardSwish applied last. Stride 1
+// loads each tap's inputs directly; stride 2 loads twice as many and keeps the even ones (a
+// permute); other strides use the scalar code.
 #include "CGEMM.h"
 
 #if defined(__x86_64__)
@@ -19,9 +19,20 @@ typedef struct {
     long channels;
     const float *x, *weights, *bias;
     float *y;
-    int relu;
+    int activation;  // NONE, RELU or HARDSWISH
     int isa;
 } Depthwise;
+
+static inline float activate1(float v, int activation) {
+    switch (activation) {
+    case FULCRUM_GEMM_ACTIVATION_RELU: return v < 0 ? 0 : v;
+    case FULCRUM_GEMM_ACTIVATION_HARDSWISH: {
+        const float gate = v * (1.0f / 6.0f) + 0.5f;
+        return v * (gate < 0 ? 0 : gate > 1 ? 1 : gate);
+    }
+    default: return v;
+    }
+}
 
 // One output, its taps bounds-checked (outside the input they read the padding's zeros).
 static float output_at(const FulcrumWindow *w, const float *plane, const float *taps, float bias, long i, long j) {
@@ -38,12 +49,9 @@ static float output_at(const FulcrumWindow *w, const float *plane, const float *
     return sum;
 }
 
-static void row_scalar(const FulcrumWindow *w, const float *plane, const float *taps, float bias, int relu, float *out,
+static void row_scalar(const FulcrumWindow *w, const float *plane, const float *taps, float bias, int activation, float *out,
                        long i, long begin, long end) {
-    for (long j = begin; j < end; j++) {
-        const float v = output_at(w, plane, taps, bias, i, j);
-        out[j] = relu && v < 0 ? 0 : v;
-    }
+    for (long j = begin; j < end; j++) out[j] = activate1(output_at(w, plane, taps, bias, i, j), activation);
 }
 
 #if FULCRUM_X86
@@ -51,7 +59,7 @@ static void row_scalar(const FulcrumWindow *w, const float *plane, const float *
 #define AVX2_ENTRY __attribute__((target("avx2,fma"))) static
 
 // Interior columns [begin, end) of output row i, 16 at a time (the last strip masked).
-AVX512_ENTRY void row512(const FulcrumWindow *w, const float *plane, const float *taps, float bias, int relu, float *out,
+AVX512_ENTRY void row512(const FulcrumWindow *w, const float *plane, const float *taps, float bias, int activation, float *out,
                          long i, long begin, long end) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     for (long j = begin; j < end; j += 16) {
@@ -81,13 +89,18 @@ AVX512_ENTRY void row512(const FulcrumWindow *w, const float *plane, const float
                 acc = _mm512_fmadd_ps(weight, v, acc);
             }
         }
-        if (relu) acc = _mm512_max_ps(acc, _mm512_setzero_ps());
+        if (activation == FULCRUM_GEMM_ACTIVATION_RELU) {
+            acc = _mm512_max_ps(acc, _mm512_setzero_ps());
+        } else if (activation == FULCRUM_GEMM_ACTIVATION_HARDSWISH) {
+            const __m512 gate = _mm512_fmadd_ps(acc, _mm512_set1_ps(1.0f / 6.0f), _mm512_set1_ps(0.5f));
+            acc = _mm512_mul_ps(acc, _mm512_min_ps(_mm512_max_ps(gate, _mm512_setzero_ps()), _mm512_set1_ps(1.0f)));
+        }
         _mm512_mask_storeu_ps(out + j, mask, acc);
     }
 }
 
 // Interior columns [begin, end) of output row i, 8 at a time; the last < 8 scalar.
-AVX2_ENTRY void row256(const FulcrumWindow *w, const float *plane, const float *taps, float bias, int relu, float *out,
+AVX2_ENTRY void row256(const FulcrumWindow *w, const float *plane, const float *taps, float bias, int activation, float *out,
                        long i, long begin, long end) {
     // The second load of a stride-2 strip needs 7 inputs (base + 8 … base + 14), not 8: the
     // eighth may lie past the plane's end.
@@ -115,10 +128,15 @@ AVX2_ENTRY void row256(const FulcrumWindow *w, const float *plane, const float *
                 acc = _mm256_fmadd_ps(weight, v, acc);
             }
         }
-        if (relu) acc = _mm256_max_ps(acc, _mm256_setzero_ps());
+        if (activation == FULCRUM_GEMM_ACTIVATION_RELU) {
+            acc = _mm256_max_ps(acc, _mm256_setzero_ps());
+        } else if (activation == FULCRUM_GEMM_ACTIVATION_HARDSWISH) {
+            const __m256 gate = _mm256_fmadd_ps(acc, _mm256_set1_ps(1.0f / 6.0f), _mm256_set1_ps(0.5f));
+            acc = _mm256_mul_ps(acc, _mm256_min_ps(_mm256_max_ps(gate, _mm256_setzero_ps()), _mm256_set1_ps(1.0f)));
+        }
         _mm256_storeu_ps(out + j, acc);
     }
-    row_scalar(w, plane, taps, bias, relu, out, i, j, end);
+    row_scalar(w, plane, taps, bias, activation, out, i, j, end);
 }
 #endif
 
@@ -144,18 +162,18 @@ static void planes_range(void *context, long part, long begin, long end) {
         const float bias = d->bias ? d->bias[c] : 0;
         float *out = d->y + p * w->out_h * w->out_w;
         for (long i = 0; i < w->out_h; i++, out += w->out_w) {
-            row_scalar(w, plane, filter, bias, d->relu, out, i, 0, first);
+            row_scalar(w, plane, filter, bias, d->activation, out, i, 0, first);
             if (!vector) {
-                row_scalar(w, plane, filter, bias, d->relu, out, i, first, stop);
+                row_scalar(w, plane, filter, bias, d->activation, out, i, first, stop);
             }
 #if FULCRUM_X86
             else if (d->isa == FULCRUM_GEMM_AVX512) {
-                row512(w, plane, filter, bias, d->relu, out, i, first, stop);
+                row512(w, plane, filter, bias, d->activation, out, i, first, stop);
             } else {
-                row256(w, plane, filter, bias, d->relu, out, i, first, stop);
+                row256(w, plane, filter, bias, d->activation, out, i, first, stop);
             }
 #endif
-            row_scalar(w, plane, filter, bias, d->relu, out, i, stop, w->out_w);
+            row_scalar(w, plane, filter, bias, d->activation, out, i, stop, w->out_w);
         }
     }
 }
@@ -168,7 +186,9 @@ void fulcrum_depthwise_conv(int isa, const FulcrumWindow *window, long planes, l
 #endif
     const Depthwise d = {
         .w = window, .channels = channels, .x = x, .weights = weights, .bias = bias, .y = y,
-        .relu = activation == FULCRUM_GEMM_ACTIVATION_RELU, .isa = isa,
+        .activation = activation == FULCRUM_GEMM_ACTIVATION_RELU || activation == FULCRUM_GEMM_ACTIVATION_HARDSWISH
+                          ? activation : FULCRUM_GEMM_ACTIVATION_NONE,
+        .isa = isa,
     };
     // Parts of at least ~32k multiply-adds each, four per thread.
     const double work = (double)window->out_h * (double)window->out_w * (double)(window->kernel_h * window->kernel_w);

@@ -4,8 +4,8 @@ import Testing
 
 /// CPU convolutions against a double-precision reference loop: the depthwise vector loops
 /// (CGEMM's planes.c) and the strided im2col copies, on every microkernel set this CPU has and
-/// on the portable path (`off`), over strides 1–3, dilations, asymmetric padding and windows
-/// wider than the input.
+/// on the portable path (`off`), over strides 1–3, dilations, asymmetric padding, windows
+/// wider than the input and the activations the loops apply themselves (Relu, HardSwish).
 @Suite("Convolution kernels against reference loops")
 struct ConvolutionKernelTests {
     static let sets = Microkernels.allCases.filter { $0.rawValue <= Microkernels.detected.rawValue }
@@ -40,13 +40,13 @@ struct ConvolutionKernelTests {
         while cases.count < 60 {
             let depthwise = cases.count % 3 != 2
             let channels = depthwise ? pick(2...6) : pick(1...4)
-            let activations: [Activation] = [.none, .relu, .sigmoid]
+            let activations: [Activation] = [.none, .relu, .sigmoid, .hardSwish]
             let c = Case(
                 batch: pick(1...2), channels: channels, outputChannels: depthwise ? channels : pick(1...9), groups: depthwise ? channels : 1,
                 height: pick(1...23), width: pick(1...41), kernel: (pick(1...5), pick(1...5)),
                 stride: depthwise ? (pick(1...3), pick(1...3)) : (2, 2), dilation: (pick(1...2), pick(1...2)),
                 pads: (pick(0...2), pick(0...2), pick(0...2), pick(0...2)), bias: pick(0...1) == 1,
-                activation: activations[pick(0...2)])
+                activation: activations[pick(0...3)])
             if c.shape != nil { cases.append(c) }
         }
         return cases
@@ -76,6 +76,7 @@ struct ConvolutionKernelTests {
                         switch c.activation {
                         case .relu: sum = max(sum, 0)
                         case .sigmoid: sum = 1 / (1 + exp(-sum))
+                        case .hardSwish: sum *= min(max(sum / 6 + 0.5, 0), 1)
                         default: break
                         }
                         y[((n * c.outputChannels + m) * oh + i) * ow + j] = sum

@@ -29,6 +29,7 @@ struct PackedGEMMTests {
     }
 
     static func gelu(_ x: Double) -> Double { 0.5 * x * (1 + erf(x / 2.0.squareRoot())) }
+    static func hardSwish(_ x: Double) -> Double { x * min(max(x / 6 + 0.5, 0), 1) }
 
     static func check(_ actual: [Float], _ expected: [Double], k: Int, _ label: String) {
         // Summation-order rounding grows with k; values are O(√k).
@@ -61,7 +62,7 @@ struct PackedGEMMTests {
                     Issue.record("\(set) did not pack \(k) × \(n)"); continue
                 }
                 let product = Self.reference(a, b, m: m, n: n, k: k, bRow: bRow, bColumn: bColumn)
-                for activation in [Activation.none, .relu, .gelu, .sigmoid] {
+                for activation in [Activation.none, .relu, .gelu, .sigmoid, .hardSwish] {
                     // lda wider than k: A is read through its row stride.
                     let lda = k + 3
                     var wide = [Float](repeating: .nan, count: m * lda)
@@ -74,6 +75,7 @@ struct PackedGEMMTests {
                         case .relu: return max(v, 0)
                         case .gelu: return Self.gelu(v)
                         case .sigmoid: return 1 / (1 + exp(-v))
+                        case .hardSwish: return Self.hardSwish(v)
                         default: return v
                         }
                     }
@@ -104,7 +106,7 @@ struct PackedGEMMTests {
                 Issue.record("\(set) did not pack \(m) × \(k)"); continue
             }
             let product = Self.reference(a, b, m: m, n: n, k: k, bRow: ldb, bColumn: 1).map { $0 * 0.5 }
-            for activation in [Activation.none, .relu, .gelu] {
+            for activation in [Activation.none, .relu, .gelu, .hardSwish] {
                 // C with a row stride wider than n: columns past n stay untouched.
                 let ldc = n + 2
                 var c = [Float](repeating: 42, count: m * ldc)
@@ -119,6 +121,7 @@ struct PackedGEMMTests {
                     switch activation {
                     case .relu: return max(v, 0)
                     case .gelu: return Self.gelu(v)
+                    case .hardSwish: return Self.hardSwish(v)
                     default: return v
                     }
                 }

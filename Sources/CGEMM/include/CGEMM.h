@@ -21,6 +21,7 @@ enum {
     FULCRUM_GEMM_ACTIVATION_NONE = 0,
     FULCRUM_GEMM_ACTIVATION_RELU = 1,  // max(0, x)
     FULCRUM_GEMM_ACTIVATION_GELU = 2,  // exact (erf) Gelu, VectorMath.gelu's approximation
+    FULCRUM_GEMM_ACTIVATION_HARDSWISH = 3,  // x · min(max(x / 6 + 1/2, 0), 1) (ONNX HardSwish)
 };
 
 // The best instruction set this CPU and operating system support (CPUID and XCR0; cached).
@@ -82,8 +83,8 @@ typedef struct {
 
 // Depthwise convolution of `planes` NCHW planes (batch × channels; plane p is channel
 // p % channels): y[p] = activation(bias[c] + Σ taps · x[p] over the zero-padded window), with
-// `weights` [channels][kernel_h][kernel_w] and `bias` NULL or [channels]. `activation` is NONE
-// or RELU (others are the caller's). Vectorised for strides 1 and 2 with `isa`; scalar
+// `weights` [channels][kernel_h][kernel_w] and `bias` NULL or [channels]. `activation` is NONE,
+// RELU or HARDSWISH (others are the caller's). Vectorised for strides 1 and 2 with `isa`; scalar
 // otherwise and for FULCRUM_GEMM_NONE. Planes split over up to `threads` threads (planes.c).
 void fulcrum_depthwise_conv(int isa, const FulcrumWindow *window, long planes, long channels, const float *x,
                             const float *weights, const float *bias, float *y, int activation, int threads);

@@ -15,6 +15,8 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
     case geluTanh
     /// `x < 0 ? alpha · x : x`.
     case leakyRelu(alpha: Float)
+    /// `x · min(max(x / 6 + 1/2, 0), 1)` (ONNX HardSwish).
+    case hardSwish
 
     /// e.g. `relu`, `leakyRelu(0.01)`.
     public var description: String {
@@ -26,6 +28,7 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
         case .gelu: "gelu"
         case .geluTanh: "geluTanh"
         case .leakyRelu(let alpha): "leakyRelu(\(alpha))"
+        case .hardSwish: "hardSwish"
         }
     }
 }
@@ -41,6 +44,7 @@ extension CPUBackend {
         case .gelu: unary(.gelu, values, values, count: count)
         case .geluTanh: unary(.geluTanh, values, values, count: count)
         case .leakyRelu(let alpha): leakyRelu(values, values, count: count, alpha: alpha)
+        case .hardSwish: hardSigmoid(values, values, count: count, alpha: 1 / 6, beta: 0.5, swish: true)
         }
     }
 }

@@ -247,7 +247,7 @@ extension CPUBackend {
 
     /// Every depthwise plane of the batch on the microkernels' vector loops (CGEMM's
     /// `fulcrum_depthwise_conv`: no padded copy, each output stored once, planes split over
-    /// `BLASThreading`'s threads); Relu inside the loop, other activations afterwards.
+    /// `BLASThreading`'s threads); Relu and HardSwish inside the loop, other activations afterwards.
     private func depthwise(
         _ s: Convolution2D, batch: Int, x: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
         y: UnsafeMutablePointer<Float>, activation: Activation, kernels: Microkernels
@@ -257,10 +257,10 @@ extension CPUBackend {
             height: w.height, width: w.width, kernel_h: w.kernel.h, kernel_w: w.kernel.w, stride_h: w.stride.h, stride_w: w.stride.w,
             dilation_h: w.dilation.h, dilation_w: w.dilation.w, pad_top: w.pads.top, pad_left: w.pads.left,
             out_h: w.outputHeight, out_w: w.outputWidth)
-        let code = Self.epilogue(activation == .relu ? .relu : .none)
-        fulcrum_depthwise_conv(Int32(kernels.rawValue), &window, batch * s.channels, s.channels, x, weights, bias, y, code,
-                               Int32(clamping: BLASThreading.threadCount))
-        if activation != .relu {
+        let inLoop = activation == .relu || activation == .hardSwish
+        fulcrum_depthwise_conv(Int32(kernels.rawValue), &window, batch * s.channels, s.channels, x, weights, bias, y,
+                               Self.epilogue(inLoop ? activation : .none), Int32(clamping: BLASThreading.threadCount))
+        if !inLoop {
             apply(activation, y, count: batch * s.outputChannels * w.outputHeight * w.outputWidth)
         }
     }

@@ -113,8 +113,8 @@ extension CPUBackend {
     }
 
     /// `C (m × n) = activation([C if accumulate] + A · right + [columnBias])`. `A` is
-    /// `m × right.rows` with row stride `lda`; `columnBias` has `right.columns` elements. Relu and
-    /// exact Gelu run inside the kernel on the tile in registers; other activations afterwards.
+    /// `m × right.rows` with row stride `lda`; `columnBias` has `right.columns` elements. Relu,
+    /// exact Gelu and HardSwish run inside the kernel on the tile in registers; other activations afterwards.
     public func sgemm(
         m: Int, a: UnsafePointer<Float>, lda: Int, right: PackedMatrix, c: UnsafeMutablePointer<Float>, ldc: Int,
         columnBias: UnsafePointer<Float>? = nil, accumulate: Bool = false, activation: Activation = .none
@@ -184,6 +184,7 @@ extension CPUBackend {
         switch activation {
         case .relu: Int32(FULCRUM_GEMM_ACTIVATION_RELU)
         case .gelu: Int32(FULCRUM_GEMM_ACTIVATION_GELU)
+        case .hardSwish: Int32(FULCRUM_GEMM_ACTIVATION_HARDSWISH)
         default: Int32(FULCRUM_GEMM_ACTIVATION_NONE)
         }
     }

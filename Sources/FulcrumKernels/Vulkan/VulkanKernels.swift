@@ -42,6 +42,7 @@ enum VulkanKernels {
         case .gelu: (UnaryCode.gelu, 0)
         case .geluTanh: (UnaryCode.geluTanh, 0)
         case .leakyRelu(let alpha): (UnaryCode.leakyRelu, alpha)
+        case .hardSwish: throw VulkanError(.unsupported, "HardSwish is not an epilogue of this kernel (VulkanRecording.convolve records it after)")
         }
     }
 }

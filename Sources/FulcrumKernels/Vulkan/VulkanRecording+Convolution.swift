@@ -45,6 +45,13 @@ extension VulkanRecording {
         _ shape: Convolution2D, batch: Int, x: VulkanBuffer, weights: VulkanBuffer, bias: VulkanBuffer?, y: VulkanBuffer,
         activation: Activation = .none, method: ConvolutionMethod = .automatic, columns columnBuffer: VulkanBuffer? = nil
     ) throws {
+        if activation == .hardSwish {
+            // Not a shader epilogue: the convolution, then HardSwish over its output in place.
+            try convolve(shape, batch: batch, x: x, weights: weights, bias: bias, y: y, method: method, columns: columnBuffer)
+            let count = batch * shape.outputChannels * shape.window.outputHeight * shape.window.outputWidth
+            try hardSigmoid(y, y, count: count, alpha: 1 / 6, beta: 0.5, swish: true)
+            return
+        }
         let window = shape.window
         let (c, m, groups) = (shape.channels, shape.outputChannels, shape.groups)
         let spatial = [

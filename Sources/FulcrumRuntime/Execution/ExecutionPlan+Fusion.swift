@@ -322,6 +322,12 @@ extension ExecutionPlan {
         return (index, activation)
     }
 
+    private func trailingHardSwish(of result: Int, _ readers: [Int: Int], _ removed: Set<Int>) -> (node: Int, activation: Activation)? {
+        guard let (index, _) = soleConsumer(of: result, readers, removed), let op = nodes[index].op as? HardSigmoidOperator, op.swish
+        else { return nil }
+        return (index, .hardSwish)
+    }
+
     /// Puts the fused node for `head` and the nodes of `chain` at the chain's last position (where
     /// every input of them is available), marks the others removed and records the fusion.
     private mutating func place(_ head: Int, chain: [Int], names: [String], op: any Operator, inputs: [Int], output: Int, removed: inout Set<Int>) {
@@ -382,7 +388,9 @@ extension ExecutionPlan {
                     names.append("BatchNormalization")
                 }
             }
-            if let (actIndex, a) = trailingActivation(of: result, readers, removed) {
+            // HardSwish (MobileNetV3's activation) fuses into convolutions only: the products'
+            // and the depthwise loops' epilogues apply it; dense products keep it separate.
+            if let (actIndex, a) = trailingActivation(of: result, readers, removed) ?? trailingHardSwish(of: result, readers, removed) {
                 conv = conv.with(activation: a)
                 chain.append(actIndex)
                 result = nodes[actIndex].outputs[0]
