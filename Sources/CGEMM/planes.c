@@ -1,13 +1,16 @@
 // Kernels over NCHW planes (CGEMM.h): depthwise convolution and im2col's strided row copies.
 //
-// Depthwise (fulcrum_depthwise_conv): each output row is cut into three column ranges: the
-// columns whose every tap lies inside the input row (the interior, vectorised) and the few on
-// either side whose taps reach into the padding (scalar, with bounds checks). No padded copy of
-// the plane is written. An interior strip keeps its outputs in one register across all the taps
+// Depthwise (fulcrum_depthwise_conv): no padded copy of the plane is written. With AVX-512 every
+// load is masked to the part of the input row it may read, so whole rows run on vectors; with
+// AVX2 each output row is cut into the columns whose every tap lies inside the input row (the
+// interior, vectorised) and the few on either side whose taps reach into the padding (scalar,
+// with bounds checks). An interior strip keeps its outputs in one register across all the taps
 // and is stored once, with the bias added first and Relu or HardSwish applied last. Stride 1
 // loads each tap's inputs directly; stride 2 loads twice as many and keeps the even ones (a
 // permute); other strides use the scalar code.
 #include "CGEMM.h"
+
+#include <stdint.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -58,9 +61,22 @@ static void row_scalar(const FulcrumWindow *w, const float *plane, const float *
 #define AVX512_ENTRY __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))) static
 #define AVX2_ENTRY __attribute__((target("avx2,fma"))) static
 
-// Interior columns [begin, end) of output row i, 16 at a time (the last strip masked).
-AVX512_ENTRY void row512(const FulcrumWindow *w, const float *plane, const float *taps, float bias, int activation, float *out,
-                         long i, long begin, long end) {
+// Lanes [lo, hi) of 32 (clamped): the elements of a load that lie inside the input row.
+static inline uint32_t lanes32(long lo, long hi) {
+    if (lo < 0) lo = 0;
+    if (hi > 32) hi = 32;
+    if (hi <= lo) return 0;
+    const uint32_t below_hi = hi == 32 ? 0xFFFFFFFFu : (1u << hi) - 1;
+    return below_hi & ~((1u << lo) - 1);
+}
+
+// Columns [begin, end) of output row i, 16 at a time (the last strip masked). With `checked`,
+// every load is masked to the part of the input row it may read — masked-off lanes are zeros
+// and never touch memory — so the columns whose taps reach into the padding need no scalar code.
+// `checked` 0: every tap of [begin, end) lies inside the row (the interior), no masks per tap.
+__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"), always_inline)) static inline void
+row512_body(const FulcrumWindow *w, const float *plane, const float *taps, float bias, int activation, float *out,
+            long i, long begin, long end, const int checked) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     for (long j = begin; j < end; j += 16) {
         const long count = end - j < 16 ? end - j : 16;
@@ -72,16 +88,22 @@ AVX512_ENTRY void row512(const FulcrumWindow *w, const float *plane, const float
             const float *line = plane + r * w->width;
             for (long kx = 0; kx < w->kernel_w; kx++) {
                 const long base = j * w->stride_w - w->pad_left + kx * w->dilation_w;
+                // Element e of the load is input column base + e: inside the row for e in [−base, width − base).
+                const uint32_t inside = checked ? lanes32(-base, w->width - base) : 0xFFFFFFFFu;
+                if (inside == 0) continue;
                 const __m512 weight = _mm512_set1_ps(taps[ky * w->kernel_w + kx]);
                 __m512 v;
                 if (w->stride_w == 1) {
-                    v = _mm512_maskz_loadu_ps(mask, line + base);
+                    v = _mm512_maskz_loadu_ps((__mmask16)inside & mask, line + base);
                 } else {
-                    // Inputs base, base + 2, …: load what the row holds of the next 32, keep the even ones.
-                    const long available = w->width - base;
-                    const __mmask16 m0 = available >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << available) - 1);
-                    const __mmask16 m1 = available >= 32 ? (__mmask16)0xFFFF
-                                         : available > 16 ? (__mmask16)((1u << (available - 16)) - 1) : 0;
+                    // Inputs base, base + 2, …: load the next 32 the row holds, keep the even ones
+                    // (in the interior, the row may end before the 32nd).
+                    __mmask16 m0 = (__mmask16)(inside & 0xFFFF), m1 = (__mmask16)(inside >> 16);
+                    if (!checked) {
+                        const long available = w->width - base;
+                        m0 = available >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << available) - 1);
+                        m1 = available >= 32 ? (__mmask16)0xFFFF : available > 16 ? (__mmask16)((1u << (available - 16)) - 1) : 0;
+                    }
                     const __m512 lo = _mm512_maskz_loadu_ps(m0, line + base);
                     const __m512 hi = _mm512_maskz_loadu_ps(m1, line + base + 16);
                     v = _mm512_permutex2var_ps(lo, even, hi);
@@ -96,6 +118,28 @@ AVX512_ENTRY void row512(const FulcrumWindow *w, const float *plane, const float
             acc = _mm512_mul_ps(acc, _mm512_min_ps(_mm512_max_ps(gate, _mm512_setzero_ps()), _mm512_set1_ps(1.0f)));
         }
         _mm512_mask_storeu_ps(out + j, mask, acc);
+    }
+}
+
+AVX512_ENTRY void row512(const FulcrumWindow *w, const float *plane, const float *taps, float bias, int activation, float *out,
+                         long i, long first, long stop) {
+    // A wide row: the interior on unchecked strips, the one or two border columns on each side
+    // in scalar code (cheaper there than checked strips, measured).
+    if (w->out_w > 32) {
+        row_scalar(w, plane, taps, bias, activation, out, i, 0, first);
+        row512_body(w, plane, taps, bias, activation, out, i, first, stop, 0);
+        row_scalar(w, plane, taps, bias, activation, out, i, stop, w->out_w);
+        return;
+    }
+    // A narrow one (the late, small planes, where the borders are a large share): strips of 16
+    // from column 0; only those reaching outside [first, stop) check their loads.
+    for (long j = 0; j < w->out_w; j += 16) {
+        const long end = w->out_w - j < 16 ? w->out_w : j + 16;
+        if (j >= first && end <= stop) {
+            row512_body(w, plane, taps, bias, activation, out, i, j, end, 0);
+        } else {
+            row512_body(w, plane, taps, bias, activation, out, i, j, end, 1);
+        }
     }
 }
 
@@ -162,14 +206,18 @@ static void planes_range(void *context, long part, long begin, long end) {
         const float bias = d->bias ? d->bias[c] : 0;
         float *out = d->y + p * w->out_h * w->out_w;
         for (long i = 0; i < w->out_h; i++, out += w->out_w) {
+#if FULCRUM_X86
+            if (vector && d->isa == FULCRUM_GEMM_AVX512) {
+                row512(w, plane, filter, bias, d->activation, out, i, first, stop);
+                continue;
+            }
+#endif
             row_scalar(w, plane, filter, bias, d->activation, out, i, 0, first);
             if (!vector) {
                 row_scalar(w, plane, filter, bias, d->activation, out, i, first, stop);
             }
 #if FULCRUM_X86
-            else if (d->isa == FULCRUM_GEMM_AVX512) {
-                row512(w, plane, filter, bias, d->activation, out, i, first, stop);
-            } else {
+            else {
                 row256(w, plane, filter, bias, d->activation, out, i, first, stop);
             }
 #endif
