@@ -130,4 +130,28 @@ struct ConvolutionKernelTests {
             }
         }
     }
+
+    @Test("pooling split over threads gives the single thread's answers")
+    func threadedPooling() {
+        let backend = CPUBackend()
+        var random = SplitMix(state: 53)
+        let window = Window2D(
+            height: 64, width: 61, kernel: (h: 3, w: 3), stride: (h: 2, w: 2), dilation: (h: 1, w: 1),
+            pads: (top: 1, left: 1, bottom: 1, right: 1), outputHeight: 32, outputWidth: 31)
+        let planes = 9
+        let x = random.floats(planes * 64 * 61)
+        for kind in [Pooling2D.Kind.max, .average(countIncludePad: false), .average(countIncludePad: true)] {
+            var results: [[Float]] = []
+            for threads in [1, 3] {
+                let previous = BLASThreading.threadCount
+                BLASThreading.setThreadCount(threads)
+                defer { BLASThreading.setThreadCount(previous) }
+                var y = [Float](repeating: .nan, count: planes * 32 * 31)
+                backend.pool(Pooling2D(kind: kind, window: window), planes: planes, x: x, y: &y)
+                results.append(y)
+            }
+            #expect(results[0] == results[1], "\(kind)")
+            #expect(!results[1].contains { $0.isNaN }, "\(kind): an output was not written")
+        }
+    }
 }

@@ -303,7 +303,23 @@ extension CPUBackend {
     /// Pools `planes` planes of `height × width` into `outputHeight × outputWidth`. Average:
     /// without `countIncludePad` divides by the taps inside the input; with it, by the taps
     /// inside the padded input (onnxruntime's rule, which leaves out a ceil_mode overhang).
+    /// The planes are split over `BLASThreading`'s threads (the microkernels' helpers) when
+    /// there are at least 2¹⁶ taps to visit.
     public func pool(_ p: Pooling2D, planes: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        let w = p.window
+        let (inPlane, outPlane) = (w.height * w.width, w.outputHeight * w.outputWidth)
+        let taps = Double(planes) * Double(outPlane) * Double(w.kernel.h * w.kernel.w)
+        let threads = BLASThreading.threadCount
+        guard threads > 1, planes > 1, taps >= 65536 else {
+            poolPlanes(p, planes: planes, x: x, y: y)
+            return
+        }
+        Self.parallelFor(count: planes, parts: min(planes, 4 * threads)) { _, range in
+            poolPlanes(p, planes: range.count, x: x + range.lowerBound * inPlane, y: y + range.lowerBound * outPlane)
+        }
+    }
+
+    private func poolPlanes(_ p: Pooling2D, planes: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
         let (oh, ow) = (p.window.outputHeight, p.window.outputWidth)
         if p.kind == .max {
             maxPool(p.window, planes: planes, x: x, y: y)
