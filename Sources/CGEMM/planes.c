@@ -9,13 +9,11 @@
 // loads each tap's inputs directly; stride 2 loads twice as many and keeps the even ones (a
 // permute); other strides use the scalar code.
 #include "CGEMM.h"
+#include "vectors.h"
 
 #include <stdint.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define FULCRUM_X86 1
-#endif
+
 
 typedef struct {
     const FulcrumWindow *w;
@@ -58,8 +56,6 @@ static void row_scalar(const FulcrumWindow *w, const float *plane, const float *
 }
 
 #if FULCRUM_X86
-#define AVX512_ENTRY __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))) static
-#define AVX2_ENTRY __attribute__((target("avx2,fma"))) static
 
 // Lanes [lo, hi) of 32 (clamped): the elements of a load that lie inside the input row.
 static inline uint32_t lanes32(long lo, long hi) {
@@ -74,7 +70,7 @@ static inline uint32_t lanes32(long lo, long hi) {
 // every load is masked to the part of the input row it may read — masked-off lanes are zeros
 // and never touch memory — so the columns whose taps reach into the padding need no scalar code.
 // `checked` 0: every tap of [begin, end) lies inside the row (the interior), no masks per tap.
-__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"), always_inline)) static inline void
+AVX512 void
 row512_body(const FulcrumWindow *w, const float *plane, const float *taps, float bias, int activation, float *out,
             long i, long begin, long end, const int checked) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -111,13 +107,7 @@ row512_body(const FulcrumWindow *w, const float *plane, const float *taps, float
                 acc = _mm512_fmadd_ps(weight, v, acc);
             }
         }
-        if (activation == FULCRUM_GEMM_ACTIVATION_RELU) {
-            acc = _mm512_max_ps(acc, _mm512_setzero_ps());
-        } else if (activation == FULCRUM_GEMM_ACTIVATION_HARDSWISH) {
-            const __m512 gate = _mm512_fmadd_ps(acc, _mm512_set1_ps(1.0f / 6.0f), _mm512_set1_ps(0.5f));
-            acc = _mm512_mul_ps(acc, _mm512_min_ps(_mm512_max_ps(gate, _mm512_setzero_ps()), _mm512_set1_ps(1.0f)));
-        }
-        _mm512_mask_storeu_ps(out + j, mask, acc);
+        _mm512_mask_storeu_ps(out + j, mask, activate512(acc, activation));
     }
 }
 
@@ -172,13 +162,7 @@ AVX2_ENTRY void row256(const FulcrumWindow *w, const float *plane, const float *
                 acc = _mm256_fmadd_ps(weight, v, acc);
             }
         }
-        if (activation == FULCRUM_GEMM_ACTIVATION_RELU) {
-            acc = _mm256_max_ps(acc, _mm256_setzero_ps());
-        } else if (activation == FULCRUM_GEMM_ACTIVATION_HARDSWISH) {
-            const __m256 gate = _mm256_fmadd_ps(acc, _mm256_set1_ps(1.0f / 6.0f), _mm256_set1_ps(0.5f));
-            acc = _mm256_mul_ps(acc, _mm256_min_ps(_mm256_max_ps(gate, _mm256_setzero_ps()), _mm256_set1_ps(1.0f)));
-        }
-        _mm256_storeu_ps(out + j, acc);
+        _mm256_storeu_ps(out + j, activate256(acc, activation));
     }
     row_scalar(w, plane, taps, bias, activation, out, i, j, end);
 }
