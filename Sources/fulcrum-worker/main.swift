@@ -44,7 +44,7 @@ struct WorkerCommand: LayeredCommand {
     @Option(name: .long, help: ArgumentHelp(CPUKernelRequest.help, valueName: "auto|openblas|CORE"))
     var cpuKernels: String = "auto"
 
-    @Option(name: .long, help: ArgumentHelp("Fulcrum's own matrix-product microkernels for constant weights (dense layers, convolutions), packed once at load: auto (AVX-512 or AVX2 + FMA, from CPUID), avx512, avx2, or off (every product on OpenBLAS). A set the CPU lacks is lowered to what it has.", valueName: "auto|avx512|avx2|off"))
+    @Option(name: .long, help: ArgumentHelp("Fulcrum's own vector kernels: matrix products with constant weights (dense layers, convolutions), packed once at load, and depthwise convolutions: auto (AVX-512 or AVX2 + FMA, from CPUID), avx512, avx2, or off (every product on OpenBLAS, depthwise convolutions on a scalar loop). A set the CPU lacks is lowered to what it has.", valueName: "auto|avx512|avx2|off"))
     var microkernels: String = "auto"
 
     @Option(name: .long, help: "Largest request or response message in bytes.")

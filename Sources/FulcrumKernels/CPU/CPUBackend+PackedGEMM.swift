@@ -13,7 +13,7 @@ import Synchronization
 /// product's columns are split between the calling thread and helper threads of the library's
 /// own (they spin briefly between products, then sleep).
 public enum Microkernels: Int, Sendable, CustomStringConvertible, CaseIterable {
-    /// No microkernel: every product goes to OpenBLAS.
+    /// No microkernel: every product goes to OpenBLAS, depthwise convolutions to a scalar loop.
     case off = 0
     /// AVX2 + FMA, 6 × 16 tiles.
     case avx2 = 1
