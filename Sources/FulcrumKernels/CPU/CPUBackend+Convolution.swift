@@ -9,6 +9,7 @@ import CGEMM
 /// channel per group) run CGEMM's vector loops (`fulcrum_depthwise_conv`), the planes split over
 /// the threads. With `--microkernels off`, im2col + OpenBLAS `sgemm` (threaded by OpenBLAS) and
 /// a scalar depthwise loop on the calling thread.
+
 /// A 2-D sliding window over one plane: its geometry and the output size it gives (computed
 /// once, by whoever resolves the operator's attributes: floor or ceil mode, auto_pad).
 public struct Window2D: Sendable {
@@ -94,7 +95,8 @@ extension CPUBackend {
     /// group, `CPUBackend+PackedGEMM`) runs the products on the microkernels, with the bias and
     /// the activation; without it, OpenBLAS. `planeRows` (`channels / groups · kH · kW` pointers,
     /// owned by the caller once per binding) holds the in-place products' row pointers; without
-    /// it they are built on the stack or heap per group.
+    /// it they are built on the stack or heap per group. A depthwise convolution runs the vector
+    /// loops of `depthwiseKernels` (no scratch needed), or with `.off` the scalar loop.
     public func convolve(
         _ shape: Convolution2D, batch: Int, x: UnsafePointer<Float>, weights: UnsafePointer<Float>, packedWeights: [PackedMatrix]? = nil,
         bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>?, activation: Activation,
