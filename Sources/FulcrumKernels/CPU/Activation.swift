@@ -18,6 +18,10 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
     /// `x · min(max(x / 6 + 1/2, 0), 1)` (ONNX HardSwish).
     case hardSwish
 
+    /// HardSwish's gate `min(max(alpha · x + beta, 0), 1)`: ONNX fixes alpha 1/6 and beta 1/2
+    /// (the C kernels' FULCRUM_GEMM_ACTIVATION_HARDSWISH uses the same).
+    public static let hardSwishGate: (alpha: Float, beta: Float) = (1 / 6, 0.5)
+
     /// e.g. `relu`, `leakyRelu(0.01)`.
     public var description: String {
         switch self {
@@ -44,7 +48,8 @@ extension CPUBackend {
         case .gelu: unary(.gelu, values, values, count: count)
         case .geluTanh: unary(.geluTanh, values, values, count: count)
         case .leakyRelu(let alpha): leakyRelu(values, values, count: count, alpha: alpha)
-        case .hardSwish: hardSigmoid(values, values, count: count, alpha: 1 / 6, beta: 0.5, swish: true)
+        case .hardSwish:
+            hardSigmoid(values, values, count: count, alpha: Activation.hardSwishGate.alpha, beta: Activation.hardSwishGate.beta, swish: true)
         }
     }
 }

@@ -49,7 +49,8 @@ extension VulkanRecording {
             // Not a shader epilogue: the convolution, then HardSwish over its output in place.
             try convolve(shape, batch: batch, x: x, weights: weights, bias: bias, y: y, method: method, columns: columnBuffer)
             let count = batch * shape.outputChannels * shape.window.outputHeight * shape.window.outputWidth
-            try hardSigmoid(y, y, count: count, alpha: 1 / 6, beta: 0.5, swish: true)
+            let gate = Activation.hardSwishGate
+            try hardSigmoid(y, y, count: count, alpha: gate.alpha, beta: gate.beta, swish: true)
             return
         }
         let window = shape.window

@@ -158,8 +158,12 @@ struct ConvOperator: Operator {
         let padded = try Self.scratchFloats([cg, window.paddedHeight, window.paddedWidth], x.shape)
         let grid = try Self.scratchFloats([w.shape[0] / groups, window.outputHeight, window.paddedWidth], x.shape)
         guard padded + max(columns, grid) <= Self.maximumScratchFloats else { throw Self.scratchTooLarge(x.shape) }
-        let scratch = TensorBuffer(byteCount: shape.scratchCount * 4)
-        let scratchPointer = shape.scratchCount > 0 ? scratch.pointer.assumingMemoryBound(to: Float.self) : nil
+        // Depthwise convolutions run on the microkernels' vector loops unless products are on
+        // OpenBLAS; those loops read the planes in place and need no scratch.
+        let depthwiseKernels = shape.isDepthwise ? Microkernels.current : .off
+        let scratchCount = depthwiseKernels != .off ? 0 : shape.scratchCount
+        let scratch = TensorBuffer(byteCount: scratchCount * 4)
+        let scratchPointer = scratchCount > 0 ? scratch.pointer.assumingMemoryBound(to: Float.self) : nil
         let (input, weights, bias, y) = (UnsafePointer(x.floats()), UnsafePointer(w.floats()), inputs.count > 2 ? inputs[2].map { UnsafePointer($0.floats()) } : nil, outputs[0].floats())
         let (batch, activation) = (x.shape[0], activation)
         let k = cg * window.kernel.h * window.kernel.w
@@ -169,8 +173,6 @@ struct ConvOperator: Operator {
         // The in-place products' row pointers, once per binding (k is at most `columns` above).
         let rows = micro != nil && shape.readsPlanesInPlace ? TensorBuffer(byteCount: k * MemoryLayout<UnsafePointer<Float>>.stride) : nil
         let rowsPointer = rows?.pointer.assumingMemoryBound(to: UnsafePointer<Float>?.self)
-        // Depthwise convolutions run on the microkernels' vector loops unless products are on OpenBLAS.
-        let depthwiseKernels = shape.isDepthwise ? Microkernels.current : .off
         return {
             _ = (scratch, rows)
             backend.convolve(shape, batch: batch, x: input, weights: weights, packedWeights: micro, bias: bias, y: y, scratch: scratchPointer,
@@ -242,8 +244,8 @@ struct HardSigmoidOperator: Operator {
 
     init(attributes: NodeAttributes, swish: Bool) throws(RuntimeError) {
         self.swish = swish
-        alpha = swish ? 1 / 6 : try attributes.float("alpha", default: 0.2)
-        beta = swish ? 0.5 : try attributes.float("beta", default: 0.5)
+        alpha = swish ? Activation.hardSwishGate.alpha : try attributes.float("alpha", default: 0.2)
+        beta = swish ? Activation.hardSwishGate.beta : try attributes.float("beta", default: 0.5)
     }
 
     func inferTypes(_ inputs: [ValueType?]) throws(RuntimeError) -> [ValueType] {
