@@ -11,8 +11,9 @@ import Synchronization
 /// frontend's memory stays bounded. A gRPC call is refused as its headers arrive, before its
 /// message is read or decoded (`refusalIfFull`, the edge's shedding hook).
 ///
-/// The request limit is `--max-inflight` (`static`), or, with `--admission adaptive`, a limit
-/// that `ConcurrencyLimit` moves with the latencies it sees, never above `--max-inflight`.
+/// The request limit is `--max-inflight` (`static`), or, with `--admission adaptive` (the
+/// default), `--max-inflight` until the load is an overload and then a limit that
+/// `ConcurrencyLimit` moves with the latencies it sees, never above `--max-inflight`.
 ///
 /// In both modes a call whose deadline is shorter than `deadlineMargin` times what its model's
 /// answers take now (`LatencyEstimate`; from a call's headers, before the message names the
@@ -34,6 +35,19 @@ final class Admission: Sendable {
         var latency: [String: LatencyEstimate] = [:]
         /// The request limit in force (an adaptive limit never exceeds `maxRequests`).
         var limit: Int { adaptive?.limit ?? maxRequests }
+
+        /// The refusal of a request at the limit in force, which an adaptive limit counts.
+        mutating func full() -> Refusal {
+            adaptive?.refused()
+            return .full(limit)
+        }
+
+        /// The refusal of a request whose deadline answers taking `expected` would miss; an
+        /// adaptive limit counts it too: answers that slow mean a queue, however it stands.
+        mutating func late(_ expected: UInt64) -> Refusal {
+            adaptive?.refused()
+            return .late(expected: expected)
+        }
 
         /// What a request of `model` admitted now can expect to take, if that is more than its
         /// deadline allows (with the margin); nil when it may go on. Without a model (a call's
@@ -97,10 +111,10 @@ final class Admission: Sendable {
     func enter(bytes: Int, model: String = "", timeout: Duration? = nil) throws(RPCError) {
         let now = timeout == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         let refused = state.withLock { s -> Refusal? in
-            guard s.requests < s.limit else { return .full(s.limit) }
+            guard s.requests < s.limit else { return s.full() }
             // The byte limit's refusal names the static limits, whatever the adaptive one is.
             guard s.requests == 0 || bytes <= maxBytes - s.bytes else { return .full(maxRequests) }
-            if let expected = s.lateness(timeout: timeout, model: model, now: now) { return .late(expected: expected) }
+            if let expected = s.lateness(timeout: timeout, model: model, now: now) { return s.late(expected) }
             s.requests += 1
             s.bytes += bytes
             return nil
@@ -114,13 +128,13 @@ final class Admission: Sendable {
     func refusalIfFull(timeout: Duration? = nil) -> RPCError? {
         let now = timeout == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         let refused = state.withLock { s -> Refusal? in
-            if s.requests >= s.limit { return .full(s.limit) }
-            return s.lateness(timeout: timeout, model: nil, now: now).map { .late(expected: $0) }
+            if s.requests >= s.limit { return s.full() }
+            return s.lateness(timeout: timeout, model: nil, now: now).map { s.late($0) }
         }
         return refused.map { refusal($0, timeout: timeout) }
     }
 
-    private enum Refusal {
+    fileprivate enum Refusal {
         /// At the request limit in force.
         case full(Int)
         /// Answers take `expected` nanoseconds now, more than the deadline allows.
@@ -233,27 +247,54 @@ struct LatencyEstimate: Sendable {
     }
 }
 
-/// A concurrency limit that follows latency (`--admission adaptive`), in the manner of TCP
-/// Vegas and Netflix's concurrency-limits: each model's *floor* is the lowest latency of its
-/// answers over the last 30–60 s; an answer is *prompt* when it took at most `tolerance` times
-/// its model's floor. Every 100 ms the limit looks at the share of prompt answers in that
-/// interval: under half means most requests queued somewhere, and the limit falls to between a
-/// half (no prompt answer) and all of what was in flight (the share falling just short of half);
-/// otherwise, if the limit was at least half used, it grows by a tenth. The share, not the best
-/// answer, decides: among hundreds of answers an interval, one lucky fast one says nothing. The
-/// limit never leaves `minimum...maximum`. A pure value: tested with explicit times.
+/// A concurrency limit that follows latency (`--admission adaptive`, the default), in the manner
+/// of TCP Vegas and Netflix's concurrency-limits, engaged only while the load is an overload.
+///
+/// **When it engages.** A closed loop — a benchmark or a client pool holding C requests in
+/// flight — cannot hold more than C, whatever the limit: its queue stands still, and refusing it
+/// only makes the refused callers send again at once. An open-loop overload (more arrivals a
+/// second than the pool answers) is a queue that grows every interval until every request waits
+/// out its deadline. So the limit stays at `maximum` (`--max-inflight`) until requests in flight
+/// grew in `risingIntervals` intervals in a row — each time by at least a tenth of the answers
+/// of that interval, a quarter of what was in flight, and `minimumRise`, or refusing at least as
+/// many requests as it answered (at `maximum`, or because their deadlines would pass: either way
+/// requests in flight stop rising) — while most answers queued (below). Then it engages at `initial` and moves with
+/// latency; it disengages (back to `maximum`) after `quietIntervals` intervals in a row that
+/// refused nothing with the limit not reached (not one: a process that stalls for an interval on
+/// a busy machine refuses nothing in it either, and letting go in an overload is expensive).
+///
+/// **How it moves, engaged.** Each model's *floor* is the lowest latency of its answers over the
+/// last 30–60 s; an answer is *prompt* when it took at most `tolerance` times its model's floor.
+/// Every 100 ms the limit looks at the share of prompt answers in that interval: under half
+/// means most requests queued somewhere, and the limit falls to between a half (no prompt
+/// answer) and all of what was in flight (the share falling just short of half); otherwise, if
+/// the limit was at least half used, it grows by a tenth. The share, not the best answer,
+/// decides: among hundreds of answers an interval, one lucky fast one says nothing. The limit
+/// never leaves `minimum...maximum`. A pure value: tested with explicit times.
 struct ConcurrencyLimit: Sendable {
     /// How many times its floor an answer may take and still count as prompt.
     static let defaultTolerance = 2.0
     static let interval: UInt64 = 100_000_000
     static let floorWindow: UInt64 = 30_000_000_000
-    /// Where the limit starts: it grows from here while answers keep their latency.
+    /// Where the limit starts when it engages: it grows from here while answers keep their latency.
     static let initial = 32
+    /// Intervals in a row in which requests in flight must grow (with most answers queueing)
+    /// before the limit engages: a closed loop's concurrency rises once, not three times in a row.
+    static let risingIntervals = 3
+    /// The least growth of requests in flight an interval that counts as rising.
+    static let minimumRise = 4
+    /// Intervals in a row without a refusal, the limit not reached, before an engaged limit lets go.
+    static let quietIntervals = 5
 
     let minimum: Int
     let maximum: Int
     let tolerance: Double
-    private(set) var limit: Int
+    /// Whether the limit is engaged (an overload was seen and has not ended).
+    private(set) var engaged = false
+    /// The engaged limit (`limit` is `maximum` while not engaged).
+    private var current: Int
+    /// The request limit in force.
+    var limit: Int { engaged ? current : maximum }
 
     private struct Floor {
         var current: UInt64
@@ -267,13 +308,22 @@ struct ConcurrencyLimit: Sendable {
     private var answers = 0
     private var prompt = 0
     private var peakInFlight = 0
+    private var refusals = 0
+    /// Requests in flight when the last interval closed, and how many intervals in a row they rose.
+    private var lastInFlight = 0
+    private var rising = 0
+    /// Engaged: intervals in a row that refused nothing with the limit not reached.
+    private var quiet = 0
 
     init(maximum: Int, minimum: Int = 4, tolerance: Double = ConcurrencyLimit.defaultTolerance) {
         self.maximum = max(1, maximum)
         self.minimum = min(max(1, minimum), self.maximum)
         self.tolerance = tolerance
-        self.limit = min(self.maximum, max(self.minimum, Self.initial))
+        self.current = min(self.maximum, max(self.minimum, Self.initial))
     }
+
+    /// A request refused: the limit in force was reached, or its deadline would pass.
+    mutating func refused() { refusals += 1 }
 
     /// One answered request of `model` that took `latencyNanoseconds`, with `inFlight` requests
     /// admitted (itself included) when it finished, at `now` (monotonic nanoseconds).
@@ -292,16 +342,37 @@ struct ConcurrencyLimit: Sendable {
         guard now >= intervalEnd else { return }
         if intervalEnd != 0 {
             let share = Double(prompt) / Double(answers)
-            if share < 0.5 {
-                // The fewer prompt answers, the harder the cut: from all of it down to a half.
-                limit = max(minimum, Int(Double(min(limit, peakInFlight)) * (0.5 + share)))
-            } else if peakInFlight * 2 >= limit {
-                limit = min(maximum, limit + max(1, limit / 10))
+            if engaged {
+                quiet = refusals == 0 && peakInFlight < current ? quiet + 1 : 0
+                if quiet >= Self.quietIntervals {
+                    // Nothing refused, the limit not reached, for a while: the overload is over.
+                    engaged = false
+                    rising = 0
+                    quiet = 0
+                } else if share < 0.5 {
+                    // The fewer prompt answers, the harder the cut: from all of it down to a half.
+                    current = max(minimum, Int(Double(min(current, peakInFlight)) * (0.5 + share)))
+                } else if peakInFlight * 2 >= current {
+                    current = min(maximum, current + max(1, current / 10))
+                }
+            } else {
+                // Refusals hold requests in flight where they are (at `maximum`, or where answers
+                // take half the callers' deadlines): as many refused as answered counts as rising
+                // (a few short-deadline calls refused beside a closed loop do not).
+                let rise = inFlight - lastInFlight
+                let risen = rise >= max(Self.minimumRise, answers / 10, lastInFlight / 4) || refusals >= max(Self.minimumRise, answers)
+                rising = risen && share < 0.5 ? rising + 1 : 0
+                if rising >= Self.risingIntervals {
+                    engaged = true
+                    current = min(maximum, max(minimum, Self.initial))
+                }
             }
         }
         intervalEnd = now + Self.interval
         answers = 0
         prompt = 0
         peakInFlight = 0
+        refusals = 0
+        lastInFlight = inFlight
     }
 }

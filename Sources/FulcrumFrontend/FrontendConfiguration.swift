@@ -31,7 +31,7 @@ public struct FrontendConfiguration: Sendable {
     /// the machine's memory, at most 1 GiB).
     public var maxInFlightBytes: Int? = nil
     /// `--admission`: how the request limit is set.
-    public var admission = AdmissionMode.static
+    public var admission = AdmissionMode.adaptive
     /// `--admission-tolerance`: with adaptive admission, how many times its floor latency an
     /// answer may take and still count as prompt (the limit falls while fewer than half are).
     public var admissionTolerance = 2.0
@@ -89,6 +89,8 @@ public struct FrontendConfiguration: Sendable {
 public enum AdmissionMode: String, Sendable, CaseIterable {
     /// `--max-inflight`, fixed.
     case `static`
-    /// Moved by the latencies seen (`ConcurrencyLimit`), up to `--max-inflight`.
+    /// `--max-inflight` until requests in flight keep growing while answers queue (an overload,
+    /// not a closed loop); then moved by the latencies seen (`ConcurrencyLimit`) until nothing
+    /// needs refusing. The default.
     case adaptive
 }

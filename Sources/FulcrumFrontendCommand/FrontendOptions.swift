@@ -41,10 +41,10 @@ public struct FrontendOptions: ParsableArguments {
     @Option(name: .long, help: "Admission limit: bytes of request tensors held at once; more are refused like --max-inflight (default: an eighth of the machine's memory, at most 1 GiB).")
     public var maxInflightBytes: Int?
 
-    @Option(name: .long, help: ArgumentHelp("How the request limit is set: static keeps --max-inflight; adaptive lowers it while most answers take more than --admission-tolerance times their model's lowest recent latency (refusing instead of queueing), and raises it again up to --max-inflight.", valueName: "static|adaptive"))
-    public var admission: AdmissionMode = .static
+    @Option(name: .long, help: ArgumentHelp("How the request limit is set: adaptive (the default) keeps --max-inflight until requests in flight grow three 100 ms intervals in a row while most answers take more than --admission-tolerance times their model's lowest recent latency (an overload: a closed loop's concurrency does not keep growing), then holds the limit where answers keep their latency, refusing the excess at once, until an interval needs no refusal; static always keeps --max-inflight.", valueName: "adaptive|static"))
+    public var admission: AdmissionMode = .adaptive
 
-    @Option(name: .long, help: "With --admission adaptive: how many times its model's lowest recent latency an answer may take and still count as prompt; the limit falls while fewer than half are (1.1 to 100).")
+    @Option(name: .long, help: "With --admission adaptive (the default): how many times its model's lowest recent latency an answer may take and still count as prompt; the limit falls while fewer than half are (1.1 to 100).")
     public var admissionTolerance: Double = 2.0
 
     @Option(name: .long, help: "Open gRPC connections at once; more are closed as they arrive.")

@@ -138,21 +138,124 @@ import Testing
         #expect(admission.refusalIfFull() == nil)
     }
 
+    /// Drives `limit` through an open-loop overload until it engages: one unloaded answer sets
+    /// the floor (`floor`), then every 100 ms requests in flight double while answers take 10x it.
+    static func engage(_ limit: inout ConcurrencyLimit, now: inout UInt64, floor: UInt64 = ms) {
+        limit.observe(model: "m", latencyNanoseconds: floor, inFlight: 1, now: now)
+        var inFlight = 8
+        for _ in 0..<ConcurrencyLimit.risingIntervals {
+            #expect(!limit.engaged)
+            now += 101 * ms
+            inFlight *= 2
+            limit.observe(model: "m", latencyNanoseconds: 10 * floor, inFlight: inFlight, now: now)
+        }
+        #expect(limit.engaged)
+    }
+
+    @Test func aClosedLoopNeverEngagesTheLimitWhateverItsLatency() {
+        var limit = ConcurrencyLimit(maximum: 2048, tolerance: 2)
+        var now: UInt64 = 1_000 * Self.ms
+        limit.observe(model: "m", latencyNanoseconds: Self.ms, inFlight: 1, now: now)
+        // A benchmark starts 64 callers at once, then holds them in flight for 30 s; every answer
+        // queues behind the others (5x the floor), and the count the frontend sees jitters.
+        for step in 0..<300 {
+            now += 101 * Self.ms
+            let inFlight = 64 - [0, 3, 7, 1, 5][step % 5]
+            limit.observe(model: "m", latencyNanoseconds: 5 * Self.ms, inFlight: inFlight, now: now)
+            #expect(!limit.engaged)
+        }
+        #expect(limit.limit == 2048)
+        // Its concurrency doubled once (a step of a sweep): still one rise, not an overload.
+        for step in 0..<50 {
+            now += 101 * Self.ms
+            limit.observe(model: "m", latencyNanoseconds: 10 * Self.ms, inFlight: step == 0 ? 96 : 128, now: now)
+        }
+        #expect(!limit.engaged)
+    }
+
+    @Test func anOpenLoopOverloadEngagesTheLimitAndItsEndDisengagesIt() {
+        var limit = ConcurrencyLimit(maximum: 2048, tolerance: 2)
+        var now: UInt64 = 1_000 * Self.ms
+        #expect(limit.limit == 2048)
+        // Requests in flight grow by a hundred an interval while answers queue.
+        limit.observe(model: "m", latencyNanoseconds: Self.ms, inFlight: 1, now: now)
+        for interval in 1...ConcurrencyLimit.risingIntervals {
+            now += 101 * Self.ms
+            limit.observe(model: "m", latencyNanoseconds: 20 * Self.ms, inFlight: 100 * interval, now: now)
+        }
+        #expect(limit.engaged)
+        #expect(limit.limit == ConcurrencyLimit.initial)
+        // Growth with prompt answers (a pool that keeps up as more is sent) is not an overload.
+        var other = ConcurrencyLimit(maximum: 2048, tolerance: 2)
+        other.observe(model: "m", latencyNanoseconds: Self.ms, inFlight: 1, now: now)
+        for interval in 1...10 {
+            other.observe(model: "m", latencyNanoseconds: Self.ms, inFlight: 100 * interval, now: now + UInt64(interval) * 101 * Self.ms)
+        }
+        #expect(!other.engaged)
+        // While the overload lasts, the limit is reached and refuses: it stays engaged.
+        for _ in 0..<20 {
+            now += 101 * Self.ms
+            limit.refused()
+            limit.observe(model: "m", latencyNanoseconds: Self.ms, inFlight: limit.limit, now: now)
+        }
+        #expect(limit.engaged)
+        // Intervals that refused nothing, below the limit: the overload is over once there were
+        // `quietIntervals` of them in a row (one is a stall, not the end).
+        func quietInterval() {
+            now += 101 * Self.ms
+            limit.observe(model: "m", latencyNanoseconds: Self.ms, inFlight: 2, now: now)
+        }
+        quietInterval()
+        quietInterval()
+        // A refusal in between starts the count again.
+        limit.refused()
+        quietInterval()
+        for _ in 1..<ConcurrencyLimit.quietIntervals {
+            quietInterval()
+            #expect(limit.engaged)
+        }
+        quietInterval()
+        #expect(!limit.engaged)
+        #expect(limit.limit == 2048)
+    }
+
+    @Test func refusalsAtTheStaticLimitCountAsAnOverload() {
+        // Requests in flight cannot rise past --max-inflight; refusing there with queued answers
+        // is rising too (an overload that filled the static limit before the adaptive one engaged).
+        var limit = ConcurrencyLimit(maximum: 64, tolerance: 2)
+        var now: UInt64 = 1_000 * Self.ms
+        limit.observe(model: "m", latencyNanoseconds: Self.ms, inFlight: 1, now: now)
+        // A few refusals an interval beside many answers (short-deadline calls refused beside a
+        // closed loop) are not an overload.
+        for _ in 0..<10 {
+            now += 101 * Self.ms
+            limit.refused()
+            limit.refused()
+            for _ in 0..<20 { limit.observe(model: "m", latencyNanoseconds: 30 * Self.ms, inFlight: 64, now: now) }
+        }
+        #expect(!limit.engaged)
+        // As many refused as answered, interval after interval: an overload.
+        for _ in 1...ConcurrencyLimit.risingIntervals {
+            #expect(!limit.engaged)
+            now += 101 * Self.ms
+            for _ in 0..<20 { limit.refused() }
+            for _ in 0..<20 { limit.observe(model: "m", latencyNanoseconds: 30 * Self.ms, inFlight: 64, now: now) }
+        }
+        #expect(limit.engaged)
+        #expect(limit.limit == ConcurrencyLimit.initial)
+    }
+
     @Test func theLimitFallsWhenEvenTheBestAnswerQueuedAndNamesItself() throws {
         var limit = ConcurrencyLimit(maximum: 1000, tolerance: 2)
-        // It starts low and grows with use, so an overload that comes first meets a small limit.
-        #expect(limit.limit == ConcurrencyLimit.initial)
-        // Unloaded answers set the floor (1 ms) and the first interval.
         var now: UInt64 = 1_000 * Self.ms
-        limit.observe(model: "m", latencyNanoseconds: 1 * Self.ms, inFlight: 1, now: now)
+        // Engaged, it starts low and grows with use.
+        Self.engage(&limit, now: &now)
+        #expect(limit.limit == ConcurrencyLimit.initial)
         // 100 ms of answers that all took 10 ms with 200 in flight: every one queued.
-        for step in 1...100 {
+        for _ in 1...101 {
             now += Self.ms
             limit.observe(model: "m", latencyNanoseconds: 10 * Self.ms, inFlight: 200, now: now)
-            _ = step
         }
-        now += Self.ms
-        limit.observe(model: "m", latencyNanoseconds: 10 * Self.ms, inFlight: 200, now: now)
         // 10x over a tolerance of 2: the cut is the deepest, to half of the limit (less than was in flight).
         #expect(limit.limit == ConcurrencyLimit.initial / 2)
 
@@ -168,7 +271,7 @@ import Testing
         func run(promptEvery: Int) -> Int {
             var limit = ConcurrencyLimit(maximum: 64, tolerance: 2)
             var now: UInt64 = 1_000 * Self.ms
-            limit.observe(model: "m", latencyNanoseconds: Self.ms, inFlight: 1, now: now)
+            Self.engage(&limit, now: &now)
             for step in 1...101 {
                 now += Self.ms
                 let latency = step % promptEvery == 0 ? Self.ms : 10 * Self.ms
@@ -185,10 +288,11 @@ import Testing
     @Test func theLimitGrowsBackWhileAnswersKeepTheirLatencyAndTheLimitIsUsed() {
         var limit = ConcurrencyLimit(maximum: 64, minimum: 4, tolerance: 2)
         var now: UInt64 = 1_000 * Self.ms
-        // Drive it down first.
-        limit.observe(model: "m", latencyNanoseconds: Self.ms, inFlight: 1, now: now)
+        Self.engage(&limit, now: &now)
+        // Drive it down first: queued answers, refusals every interval.
         for _ in 0..<12 {
             now += 101 * Self.ms
+            limit.refused()
             limit.observe(model: "m", latencyNanoseconds: 50 * Self.ms, inFlight: 8, now: now)
         }
         #expect(limit.limit == 4)
@@ -196,24 +300,29 @@ import Testing
         var seen = [limit.limit]
         for _ in 0..<40 {
             now += 101 * Self.ms
+            limit.refused()
             limit.observe(model: "m", latencyNanoseconds: Self.ms, inFlight: limit.limit, now: now)
             seen.append(limit.limit)
         }
         #expect(seen == seen.sorted())
         #expect(limit.limit == 64)
-        // An idle limit (less than half used) does not grow: it has shown nothing about more load.
+        // A limit less than half used while it still refuses (a burst now and then) does not
+        // grow: it has shown nothing about more load.
         var idle = ConcurrencyLimit(maximum: 64, minimum: 4, tolerance: 2)
-        idle.observe(model: "m", latencyNanoseconds: Self.ms, inFlight: 1, now: now)
+        Self.engage(&idle, now: &now)
         for _ in 0..<12 {
             now += 101 * Self.ms
+            idle.refused()
             idle.observe(model: "m", latencyNanoseconds: 50 * Self.ms, inFlight: 8, now: now)
         }
         let low = idle.limit
         for _ in 0..<10 {
             now += 101 * Self.ms
+            idle.refused()
             idle.observe(model: "m", latencyNanoseconds: Self.ms, inFlight: 1, now: now)
         }
         #expect(idle.limit == low)
+        #expect(idle.engaged)
     }
 
     @Test func aByteRefusalNamesTheByteLimitEvenUnderAnAdaptiveLimit() throws {
@@ -228,18 +337,21 @@ import Testing
     }
 
     @Test func eachModelHasItsOwnFloor() {
-        // Both models answer at their own floors; then for a while only the slow one is called.
-        // Its 40 ms answers are not queueing, whatever the fast model's floor is.
+        // Both models answer at their own floors; then, engaged, only the slow one is called.
+        // Its 40 ms answers are not queueing, whatever the fast model's floor is: the limit grows.
         var limit = ConcurrencyLimit(maximum: 100, tolerance: 2)
         var now: UInt64 = 1_000 * Self.ms
+        Self.engage(&limit, now: &now)
         limit.observe(model: "fast", latencyNanoseconds: Self.ms, inFlight: 60, now: now)
         limit.observe(model: "slow", latencyNanoseconds: 40 * Self.ms, inFlight: 60, now: now)
         for _ in 0..<30 {
             now += 101 * Self.ms
+            limit.refused()
             limit.observe(model: "slow", latencyNanoseconds: 40 * Self.ms, inFlight: 60, now: now)
         }
         #expect(limit.limit == 100)
         // The same answers from the fast model's name are 40x its floor: the limit falls.
+        limit.refused()
         limit.observe(model: "fast", latencyNanoseconds: 40 * Self.ms, inFlight: 60, now: now + 101 * Self.ms)
         limit.observe(model: "fast", latencyNanoseconds: 40 * Self.ms, inFlight: 60, now: now + 202 * Self.ms)
         #expect(limit.limit < 100)
