@@ -256,9 +256,10 @@ struct LatencyEstimate: Sendable {
 /// second than the pool answers) is a queue that grows every interval until every request waits
 /// out its deadline. So the limit stays at `maximum` (`--max-inflight`) until requests in flight
 /// grew in `risingIntervals` intervals in a row — each time by at least a tenth of the answers
-/// of that interval, a quarter of what was in flight, and `minimumRise`, or refusing at least as
-/// many requests as it answered (at `maximum`, or because their deadlines would pass: either way
-/// requests in flight stop rising) — while most answers queued (below). Then it engages at `initial` and moves with
+/// of that interval and `minimumRise` (a closed loop's count jitters around its concurrency; it
+/// does not climb interval after interval), or refusing at least as many requests as it
+/// answered (at `maximum`, or because their deadlines would pass: either way requests in flight
+/// stop rising) — while most answers queued (below). Then it engages at `initial` and moves with
 /// latency; it disengages (back to `maximum`) after `quietIntervals` intervals in a row that
 /// refused nothing with the limit not reached (not one: a process that stalls for an interval on
 /// a busy machine refuses nothing in it either, and letting go in an overload is expensive).
@@ -360,7 +361,7 @@ struct ConcurrencyLimit: Sendable {
                 // take half the callers' deadlines): as many refused as answered counts as rising
                 // (a few short-deadline calls refused beside a closed loop do not).
                 let rise = inFlight - lastInFlight
-                let risen = rise >= max(Self.minimumRise, answers / 10, lastInFlight / 4) || refusals >= max(Self.minimumRise, answers)
+                let risen = rise >= max(Self.minimumRise, answers / 10) || refusals >= max(Self.minimumRise, answers)
                 rising = risen && share < 0.5 ? rising + 1 : 0
                 if rising >= Self.risingIntervals {
                     engaged = true

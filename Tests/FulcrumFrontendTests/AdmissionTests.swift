@@ -219,6 +219,21 @@ import Testing
         #expect(limit.limit == 2048)
     }
 
+    @Test func aSlowModelsSteadyOverloadEngagesHoweverLongItTookToQueue() {
+        // A device that answers once per 100 ms, sent 80 requests a second: requests in flight
+        // climb by 7 an interval, and from the second answer on they queue past the tolerance.
+        var limit = ConcurrencyLimit(maximum: 2048, tolerance: 2)
+        var now: UInt64 = 1_000 * Self.ms
+        limit.observe(model: "m", latencyNanoseconds: 100 * Self.ms, inFlight: 1, now: now)
+        var engagedAt: Int?
+        for interval in 1...30 where engagedAt == nil {
+            now += 101 * Self.ms
+            limit.observe(model: "m", latencyNanoseconds: UInt64(100 + 88 * interval) * Self.ms, inFlight: 7 * interval, now: now)
+            if limit.engaged { engagedAt = interval }
+        }
+        #expect(engagedAt == 1 + ConcurrencyLimit.risingIntervals)
+    }
+
     @Test func refusalsAtTheStaticLimitCountAsAnOverload() {
         // Requests in flight cannot rise past --max-inflight; refusing there with queued answers
         // is rising too (an overload that filled the static limit before the adaptive one engaged).

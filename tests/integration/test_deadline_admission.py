@@ -2,7 +2,9 @@
 about 250 ms (one worker emulating an 8 ms device, 32 clients queueing behind each other), a call
 with a 200 ms deadline is refused at once with DEADLINE_EXCEEDED naming both times, a call with a
 long deadline is served, and once the queue is gone the short deadline is served again; the
-refusals are counted on the frontend's metrics. This is the default (`--admission static`)."""
+refusals are counted on the frontend's metrics. Under the default adaptive admission the 32
+clients, a closed loop, never engage the adaptive limit: the few short-deadline calls refused
+beside them are not an overload."""
 
 from __future__ import annotations
 
