@@ -252,6 +252,64 @@ AVX512_ENTRY void gather512(float *dst, const float *src, long count, long strid
 }
 #endif
 
+// Max pooling's tap: dst[j] = src[j · stride] when it is greater, else dst[j] (a NaN in src
+// leaves dst as it was: MAXPS returns its second operand when either is NaN).
+#if FULCRUM_X86
+AVX512_ENTRY void max_strided512(float *dst, const float *src, long count, long stride, long available) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (long j = 0; j < count; j += 16) {
+        const long n = count - j < 16 ? count - j : 16;
+        const __mmask16 mask = n == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+        __m512 v;
+        if (stride == 1) {
+            v = _mm512_maskz_loadu_ps(mask, src + j);
+        } else {
+            const long left = available - 2 * j;
+            const __mmask16 m0 = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+            const __mmask16 m1 = left >= 32 ? (__mmask16)0xFFFF : left > 16 ? (__mmask16)((1u << (left - 16)) - 1) : 0;
+            v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m0, src + 2 * j), even, _mm512_maskz_loadu_ps(m1, src + 2 * j + 16));
+        }
+        _mm512_mask_storeu_ps(dst + j, mask, _mm512_max_ps(v, _mm512_maskz_loadu_ps(mask, dst + j)));
+    }
+}
+
+// Whole blocks of 8 whose loads stay inside src[0 ... (count − 1) · stride]; the caller finishes the rest.
+AVX2_ENTRY long max_strided256(float *dst, const float *src, long count, long stride) {
+    long j = 0;
+    if (stride == 1) {
+        for (; j + 8 <= count; j += 8) {
+            _mm256_storeu_ps(dst + j, _mm256_max_ps(_mm256_loadu_ps(src + j), _mm256_loadu_ps(dst + j)));
+        }
+    } else {
+        // 16 loads from src + 2j reach src[2j + 15]: inside while 2j + 15 ≤ 2(count − 1).
+        for (; 2 * j + 17 <= 2 * count; j += 8) {
+            const __m256 lo = _mm256_loadu_ps(src + 2 * j), hi = _mm256_loadu_ps(src + 2 * j + 8);
+            // [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6] → [lo0 lo2 lo4 lo6 hi0 hi2 hi4 hi6]
+            const __m256 pairs = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+            const __m256 v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(pairs), _MM_SHUFFLE(3, 1, 2, 0)));
+            _mm256_storeu_ps(dst + j, _mm256_max_ps(v, _mm256_loadu_ps(dst + j)));
+        }
+    }
+    return j;
+}
+#endif
+
+void fulcrum_max_strided(int isa, float *dst, const float *src, long count, long stride) {
+    if (count <= 0) return;
+    long j = 0;
+#if FULCRUM_X86
+    if (isa == FULCRUM_GEMM_AVX512 && (stride == 1 || stride == 2)) {
+        max_strided512(dst, src, count, stride, (count - 1) * stride + 1);
+        return;
+    }
+    if (isa == FULCRUM_GEMM_AVX2 && (stride == 1 || stride == 2)) j = max_strided256(dst, src, count, stride);
+#endif
+    for (; j < count; j++) {
+        const float v = src[j * stride];
+        dst[j] = v > dst[j] ? v : dst[j];
+    }
+}
+
 void fulcrum_copy_strided(int isa, float *dst, const float *src, long count, long stride) {
     if (count <= 0) return;
 #if FULCRUM_X86

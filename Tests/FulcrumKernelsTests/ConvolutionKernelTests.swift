@@ -131,6 +131,42 @@ struct ConvolutionKernelTests {
         }
     }
 
+    @Test("max pooling on the vector loops gives the scalar loop's answers, NaNs included")
+    func vectorMaxPooling() {
+        let backend = CPUBackend()
+        var random = SplitMix(state: 71)
+        func pick(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(random.next() % UInt64(range.count)) }
+        var checked = 0
+        while checked < 80 {
+            let (height, width) = (pick(1...19), pick(1...70))
+            let kernel = (pick(1...4), pick(1...4))
+            let stride = (pick(1...3), pick(1...3))
+            let dilation = (pick(1...2), pick(1...2))
+            let pads = (pick(0...2), pick(0...2), pick(0...2), pick(0...2))
+            let extent = ((kernel.0 - 1) * dilation.0 + 1, (kernel.1 - 1) * dilation.1 + 1)
+            let (h, w) = (height + pads.0 + pads.2 - extent.0, width + pads.1 + pads.3 - extent.1)
+            guard h >= 0, w >= 0 else { continue }
+            let window = Window2D(
+                height: height, width: width, kernel: (h: kernel.0, w: kernel.1), stride: (h: stride.0, w: stride.1),
+                dilation: (h: dilation.0, w: dilation.1), pads: (top: pads.0, left: pads.1, bottom: pads.2, right: pads.3),
+                outputHeight: h / stride.0 + 1, outputWidth: w / stride.1 + 1)
+            let planes = pick(1...3)
+            var x = random.floats(planes * height * width)
+            // A few NaNs and infinities: the vector max must keep the scalar select's answer.
+            for _ in 0..<pick(0...3) { x[pick(0...(x.count - 1))] = [Float.nan, .infinity, -.infinity][pick(0...2)] }
+            let count = planes * window.outputHeight * window.outputWidth
+            var expected = [Float](repeating: 7, count: count)
+            backend.pool(Pooling2D(kind: .max, window: window), planes: planes, x: x, y: &expected, kernels: .off)
+            for set in Self.sets where set != .off {
+                var y = [Float](repeating: 7, count: count)
+                backend.pool(Pooling2D(kind: .max, window: window), planes: planes, x: x, y: &y, kernels: set)
+                let same = zip(y, expected).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
+                #expect(same, "\(set): \(height)×\(width) k\(kernel) s\(stride) d\(dilation) p\(pads)")
+            }
+            checked += 1
+        }
+    }
+
     @Test("pooling split over threads gives the single thread's answers")
     func threadedPooling() {
         let backend = CPUBackend()

@@ -93,6 +93,11 @@ void fulcrum_depthwise_conv(int isa, const FulcrumWindow *window, long planes, l
 // 1 and 2 with AVX-512, reading nothing past src[(count − 1) · stride].
 void fulcrum_copy_strided(int isa, float *dst, const float *src, long count, long stride);
 
+// dst[j] = max(dst[j], src[j · stride]) for j < count, a NaN in src leaving dst[j] (one tap of a
+// max pooling row); vectorised for strides 1 and 2 with AVX-512 and AVX2, reading nothing past
+// src[(count − 1) · stride].
+void fulcrum_max_strided(int isa, float *dst, const float *src, long count, long stride);
+
 // One softmax (or, with logarithm, LogSoftmax) row of n > 0 elements: y = softmax(x + bias),
 // bias NULL, one value (bias_stride 0) or n values (bias_stride 1); y may be x. The same
 // three passes as CPUBackend.softmaxRow, with exp as in VectorMath. Nothing for

@@ -306,25 +306,26 @@ extension CPUBackend {
     /// without `countIncludePad` divides by the taps inside the input; with it, by the taps
     /// inside the padded input (onnxruntime's rule, which leaves out a ceil_mode overhang).
     /// The planes are split over `BLASThreading`'s threads (the microkernels' helpers) when
-    /// there are at least 2¹⁶ taps to visit.
-    public func pool(_ p: Pooling2D, planes: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    /// there are at least 2¹⁶ taps to visit. Max pooling's taps of strides 1 and 2 run on the
+    /// vector loops of `kernels` (`fulcrum_max_strided`); `.off`, a scalar loop.
+    public func pool(_ p: Pooling2D, planes: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, kernels: Microkernels = .off) {
         let w = p.window
         let (inPlane, outPlane) = (w.height * w.width, w.outputHeight * w.outputWidth)
         let taps = Double(planes) * Double(outPlane) * Double(w.kernel.h * w.kernel.w)
         let threads = BLASThreading.threadCount
         guard threads > 1, planes > 1, taps >= 65536 else {
-            poolPlanes(p, planes: planes, x: x, y: y)
+            poolPlanes(p, planes: planes, x: x, y: y, kernels: kernels)
             return
         }
         Self.parallelFor(count: planes, parts: min(planes, 4 * threads)) { _, range in
-            poolPlanes(p, planes: range.count, x: x + range.lowerBound * inPlane, y: y + range.lowerBound * outPlane)
+            poolPlanes(p, planes: range.count, x: x + range.lowerBound * inPlane, y: y + range.lowerBound * outPlane, kernels: kernels)
         }
     }
 
-    private func poolPlanes(_ p: Pooling2D, planes: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    private func poolPlanes(_ p: Pooling2D, planes: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, kernels: Microkernels) {
         let (oh, ow) = (p.window.outputHeight, p.window.outputWidth)
         if p.kind == .max {
-            maxPool(p.window, planes: planes, x: x, y: y)
+            maxPool(p.window, planes: planes, x: x, y: y, kernels: kernels)
             return
         }
         guard case .average(let includePad) = p.kind else { return }
@@ -357,7 +358,7 @@ extension CPUBackend {
     /// output columns whose tap lands inside it (a range, computed once) take the maximum, with
     /// no bounds check per element. A window wholly in the padding gives -infinity (as the
     /// per-window loop did).
-    private func maxPool(_ w: Window2D, planes: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    private func maxPool(_ w: Window2D, planes: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, kernels: Microkernels) {
         let (oh, ow) = (w.outputHeight, w.outputWidth)
         // Per kernel column: the output columns whose tap is inside the row, and its offset.
         var columns: [(low: Int, high: Int, offset: Int)] = []
@@ -382,6 +383,10 @@ extension CPUBackend {
                     let line = input + h * w.width
                     for column in columns where column.low < column.high {
                         let source = line + column.offset
+                        if kernels != .off, sw <= 2 {
+                            fulcrum_max_strided(Int32(kernels.rawValue), row + column.low, source + column.low * sw, column.high - column.low, sw)
+                            continue
+                        }
                         // A select, not a branch: the comparisons of real data are unpredictable.
                         if sw == 1 {
                             for j in column.low..<column.high {

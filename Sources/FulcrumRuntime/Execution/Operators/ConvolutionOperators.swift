@@ -231,7 +231,8 @@ struct PoolOperator: Operator {
             pooling = Pooling2D(kind: kind == .globalMax ? .max : .average(countIncludePad: false), window: whole)
         }
         let (input, y) = (UnsafePointer(x.floats()), outputs[0].floats())
-        return { backend.pool(pooling, planes: n * c, x: input, y: y) }
+        let kernels = Microkernels.current
+        return { backend.pool(pooling, planes: n * c, x: input, y: y, kernels: kernels) }
     }
 }
 
