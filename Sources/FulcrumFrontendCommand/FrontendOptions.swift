@@ -41,7 +41,7 @@ public struct FrontendOptions: ParsableArguments {
     @Option(name: .long, help: "Admission limit: bytes of request tensors held at once; more are refused like --max-inflight (default: an eighth of the machine's memory, at most 1 GiB).")
     public var maxInflightBytes: Int?
 
-    @Option(name: .long, help: ArgumentHelp("How the request limit is set: adaptive (the default) keeps --max-inflight until requests in flight grow three 100 ms intervals in a row while most answers take more than --admission-tolerance times their model's lowest recent latency (an overload: a closed loop's concurrency does not keep growing), then holds the limit where answers keep their latency, refusing the excess at once, until an interval needs no refusal; static always keeps --max-inflight.", valueName: "adaptive|static"))
+    @Option(name: .long, help: ArgumentHelp("How the request limit is set: adaptive (the default) keeps --max-inflight until, while most answers take more than --admission-tolerance times their model's lowest recent latency, requests in flight rise (or as many calls are refused as answered) three 100 ms intervals in a row — an overload; a closed loop's concurrency does not keep rising — then holds the limit where answers keep their latency, refusing the excess at once, until half a second passes with nothing to refuse; static always keeps --max-inflight.", valueName: "adaptive|static"))
     public var admission: AdmissionMode = .adaptive
 
     @Option(name: .long, help: "With --admission adaptive (the default): how many times its model's lowest recent latency an answer may take and still count as prompt; the limit falls while fewer than half are (1.1 to 100).")
