@@ -66,6 +66,19 @@ static inline uint32_t lanes32(long lo, long hi) {
     return below_hi & ~((1u << lo) - 1);
 }
 
+// The first n of 16 lanes (none for n ≤ 0, all for n ≥ 16).
+static inline __mmask16 first16(long n) {
+    return n <= 0 ? 0 : n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+}
+
+// src[0], src[2], …, src[30] (a stride-2 strip): the 32 loads masked to the first `available`
+// elements, so nothing past src[available − 1] is read (lanes beyond it are zeros).
+AVX512 __m512 evens512(const float *src, long available) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    return _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(first16(available), src), even,
+                                  _mm512_maskz_loadu_ps(first16(available - 16), src + 16));
+}
+
 // Columns [begin, end) of output row i, 16 at a time (the last strip masked). With `checked`,
 // every load is masked to the part of the input row it may read — masked-off lanes are zeros
 // and never touch memory — so the columns whose taps reach into the padding need no scalar code.
@@ -75,8 +88,7 @@ row512_body(const FulcrumWindow *w, const float *plane, const float *taps, float
             long i, long begin, long end, const int checked) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     for (long j = begin; j < end; j += 16) {
-        const long count = end - j < 16 ? end - j : 16;
-        const __mmask16 mask = count == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
+        const __mmask16 mask = first16(end - j);
         __m512 acc = _mm512_set1_ps(bias);
         for (long ky = 0; ky < w->kernel_h; ky++) {
             const long r = i * w->stride_h - w->pad_top + ky * w->dilation_h;
@@ -91,17 +103,13 @@ row512_body(const FulcrumWindow *w, const float *plane, const float *taps, float
                 __m512 v;
                 if (w->stride_w == 1) {
                     v = _mm512_maskz_loadu_ps((__mmask16)inside & mask, line + base);
+                } else if (!checked) {
+                    // Inputs base, base + 2, …: the next 32 the row holds, the even ones kept (in
+                    // the interior, the row may end before the 32nd).
+                    v = evens512(line + base, w->width - base);
                 } else {
-                    // Inputs base, base + 2, …: load the next 32 the row holds, keep the even ones
-                    // (in the interior, the row may end before the 32nd).
-                    __mmask16 m0 = (__mmask16)(inside & 0xFFFF), m1 = (__mmask16)(inside >> 16);
-                    if (!checked) {
-                        const long available = w->width - base;
-                        m0 = available >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << available) - 1);
-                        m1 = available >= 32 ? (__mmask16)0xFFFF : available > 16 ? (__mmask16)((1u << (available - 16)) - 1) : 0;
-                    }
-                    const __m512 lo = _mm512_maskz_loadu_ps(m0, line + base);
-                    const __m512 hi = _mm512_maskz_loadu_ps(m1, line + base + 16);
+                    const __m512 lo = _mm512_maskz_loadu_ps((__mmask16)(inside & 0xFFFF), line + base);
+                    const __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(inside >> 16), line + base + 16);
                     v = _mm512_permutex2var_ps(lo, even, hi);
                 }
                 acc = _mm512_fmadd_ps(weight, v, acc);
@@ -133,6 +141,12 @@ AVX512_ENTRY void row512(const FulcrumWindow *w, const float *plane, const float
     }
 }
 
+// The even elements of lo then hi: [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6] → [lo0 lo2 lo4 lo6 hi0 hi2 hi4 hi6].
+AVX2 __m256 evens256(__m256 lo, __m256 hi) {
+    const __m256 mixed = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(mixed), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
 // Interior columns [begin, end) of output row i, 8 at a time; the last < 8 scalar.
 AVX2_ENTRY void row256(const FulcrumWindow *w, const float *plane, const float *taps, float bias, int activation, float *out,
                        long i, long begin, long end) {
@@ -153,11 +167,7 @@ AVX2_ENTRY void row256(const FulcrumWindow *w, const float *plane, const float *
                 if (w->stride_w == 1) {
                     v = _mm256_loadu_ps(line + base);
                 } else {
-                    const __m256 lo = _mm256_loadu_ps(line + base);
-                    const __m256 hi = _mm256_maskload_ps(line + base + 8, seven);
-                    // [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6] → [lo0 lo2 lo4 lo6 hi0 hi2 hi4 hi6]
-                    const __m256 mixed = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
-                    v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(mixed), _MM_SHUFFLE(3, 1, 2, 0)));
+                    v = evens256(_mm256_loadu_ps(line + base), _mm256_maskload_ps(line + base + 8, seven));
                 }
                 acc = _mm256_fmadd_ps(weight, v, acc);
             }
@@ -232,44 +242,16 @@ void fulcrum_depthwise_conv(int isa, const FulcrumWindow *window, long planes, l
 
 // MARK: - Strided copies
 
+// dst[j] = src[j · stride] for j < count (strides 1 and 2) or, with `keep_max`, max pooling's tap:
+// dst[j] = src[j · stride] when it is greater, else dst[j] (a NaN in src leaves dst as it was:
+// MAXPS returns its second operand when either is NaN). Nothing past src[available − 1] is read.
 #if FULCRUM_X86
-AVX512_ENTRY void gather512(float *dst, const float *src, long count, long stride, long available) {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+AVX512_ENTRY void strided512(float *dst, const float *src, long count, long stride, long available, int keep_max) {
     for (long j = 0; j < count; j += 16) {
-        const long n = count - j < 16 ? count - j : 16;
-        const __mmask16 mask = n == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
-        if (stride == 1) {
-            _mm512_mask_storeu_ps(dst + j, mask, _mm512_maskz_loadu_ps(mask, src + j));
-            continue;
-        }
-        const long left = available - 2 * j;
-        const __mmask16 m0 = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-        const __mmask16 m1 = left >= 32 ? (__mmask16)0xFFFF : left > 16 ? (__mmask16)((1u << (left - 16)) - 1) : 0;
-        const __m512 lo = _mm512_maskz_loadu_ps(m0, src + 2 * j);
-        const __m512 hi = _mm512_maskz_loadu_ps(m1, src + 2 * j + 16);
-        _mm512_mask_storeu_ps(dst + j, mask, _mm512_permutex2var_ps(lo, even, hi));
-    }
-}
-#endif
-
-// Max pooling's tap: dst[j] = src[j · stride] when it is greater, else dst[j] (a NaN in src
-// leaves dst as it was: MAXPS returns its second operand when either is NaN).
-#if FULCRUM_X86
-AVX512_ENTRY void max_strided512(float *dst, const float *src, long count, long stride, long available) {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    for (long j = 0; j < count; j += 16) {
-        const long n = count - j < 16 ? count - j : 16;
-        const __mmask16 mask = n == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
-        __m512 v;
-        if (stride == 1) {
-            v = _mm512_maskz_loadu_ps(mask, src + j);
-        } else {
-            const long left = available - 2 * j;
-            const __mmask16 m0 = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-            const __mmask16 m1 = left >= 32 ? (__mmask16)0xFFFF : left > 16 ? (__mmask16)((1u << (left - 16)) - 1) : 0;
-            v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m0, src + 2 * j), even, _mm512_maskz_loadu_ps(m1, src + 2 * j + 16));
-        }
-        _mm512_mask_storeu_ps(dst + j, mask, _mm512_max_ps(v, _mm512_maskz_loadu_ps(mask, dst + j)));
+        const __mmask16 mask = first16(count - j);
+        __m512 v = stride == 1 ? _mm512_maskz_loadu_ps(mask, src + j) : evens512(src + 2 * j, available - 2 * j);
+        if (keep_max) v = _mm512_max_ps(v, _mm512_maskz_loadu_ps(mask, dst + j));
+        _mm512_mask_storeu_ps(dst + j, mask, v);
     }
 }
 
@@ -283,10 +265,7 @@ AVX2_ENTRY long max_strided256(float *dst, const float *src, long count, long st
     } else {
         // 16 loads from src + 2j reach src[2j + 15]: inside while 2j + 15 ≤ 2(count − 1).
         for (; 2 * j + 17 <= 2 * count; j += 8) {
-            const __m256 lo = _mm256_loadu_ps(src + 2 * j), hi = _mm256_loadu_ps(src + 2 * j + 8);
-            // [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6] → [lo0 lo2 lo4 lo6 hi0 hi2 hi4 hi6]
-            const __m256 pairs = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
-            const __m256 v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(pairs), _MM_SHUFFLE(3, 1, 2, 0)));
+            const __m256 v = evens256(_mm256_loadu_ps(src + 2 * j), _mm256_loadu_ps(src + 2 * j + 8));
             _mm256_storeu_ps(dst + j, _mm256_max_ps(v, _mm256_loadu_ps(dst + j)));
         }
     }
@@ -299,7 +278,7 @@ void fulcrum_max_strided(int isa, float *dst, const float *src, long count, long
     long j = 0;
 #if FULCRUM_X86
     if (isa == FULCRUM_GEMM_AVX512 && (stride == 1 || stride == 2)) {
-        max_strided512(dst, src, count, stride, (count - 1) * stride + 1);
+        strided512(dst, src, count, stride, (count - 1) * stride + 1, 1);
         return;
     }
     if (isa == FULCRUM_GEMM_AVX2 && (stride == 1 || stride == 2)) j = max_strided256(dst, src, count, stride);
@@ -315,7 +294,7 @@ void fulcrum_copy_strided(int isa, float *dst, const float *src, long count, lon
 #if FULCRUM_X86
     if (isa == FULCRUM_GEMM_AVX512 && (stride == 1 || stride == 2)) {
         // The last element read is src[(count − 1) · stride]: nothing past it is loaded.
-        gather512(dst, src, count, stride, (count - 1) * stride + 1);
+        strided512(dst, src, count, stride, (count - 1) * stride + 1, 0);
         return;
     }
 #endif
